@@ -1,0 +1,40 @@
+"""Pictures of generated 2-D samples over the data density."""
+
+from typing import Mapping
+
+import matplotlib
+
+matplotlib.use('Agg')  # Files only; never needs a display.
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from gan_jax.data import Toy2D  # noqa: E402
+from gan_jax.data.toy2d import density_grid  # noqa: E402
+
+
+def plot_extent(dataset: Toy2D) -> float:
+  """Half-width of a square view around the data (data coordinates)."""
+  return 1.5 / dataset.scale * 1.3 if dataset.centers is None else (
+      1.25 * float(np.max(np.abs(np.asarray(dataset.centers)))) + 0.75)
+
+
+def save_samples(path: str, samples: np.ndarray, dataset: Toy2D, step: int,
+                 metrics: Mapping[str, float]) -> None:
+  """Writes a PNG: the data density as a heat map, the samples as dots."""
+  extent = plot_extent(dataset)
+  density = density_grid(dataset, extent)
+  fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+  ax.imshow(np.log1p(density), origin='lower', cmap='Greys',
+            extent=(-extent, extent, -extent, extent))
+  ax.scatter(samples[:, 0], samples[:, 1], s=2, c='tab:orange', alpha=0.6,
+             linewidths=0)
+  ax.set_xlim(-extent, extent)
+  ax.set_ylim(-extent, extent)
+  shown = ', '.join(f'{k} {v:.3g}' for k, v in metrics.items()
+                    if k in ('modes', 'high_quality_pct', 'reverse_kl'))
+  ax.set_title(f'{dataset.name}, step {step}' + (f'\n{shown}' if shown
+                                                 else ''), fontsize=9)
+  ax.set_aspect('equal')
+  fig.tight_layout()
+  fig.savefig(path)
+  plt.close(fig)

@@ -1,0 +1,131 @@
+r"""Trains one GAN: ``python -m experiments.run --variant=wgan_gp``.
+
+The config is built in three layers, each overriding the one before:
+the config file (``--config``, default experiments/configs/default.py), the
+variant's published defaults (``--variant``), then every ``--config.*`` flag
+and the shortcuts ``--dataset`` and ``--seed``. It is validated once before
+anything is written. Results go to ``--workdir`` (default
+``runs/<variant>_<dataset>_seed<seed>``); running the same command again
+resumes from the last checkpoint there.
+
+Examples:
+  python -m experiments.run --variant=wgan_gp
+  python -m experiments.run --variant=vanilla --dataset=ring8 --seed=3
+  python -m experiments.run --variant=wgan_gp --config.objective.n_critic=1 \
+      --config.train.steps=5000 --workdir=runs/ncritic1
+"""
+
+import os
+import re
+import sys
+
+import jax
+from absl import app, flags, logging
+from ml_collections import config_flags
+
+from gan_jax import config as gan_config
+from gan_jax.variants import VARIANTS, get_variant
+
+_DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), 'configs',
+                               'default.py')
+
+
+def _define_config_flag():
+  """DEFINE_config_file, with an unknown ``--config.x`` as one clear line.
+
+  config_flags applies the command line's overrides while the flag is being
+  defined, so an unknown field fails here, before main() runs.
+  """
+  try:
+    return config_flags.DEFINE_config_file(
+        'config', _DEFAULT_CONFIG, 'Config file (get_config() -> ConfigDict).',
+        lock_config=True)
+  except (AttributeError, KeyError) as error:
+    message = str(error)
+    found = re.search(r"'([^'\\]+)", message)
+    field = found.group(1) if found else message
+    hint = re.search(r'Did you mean "([^"]+)"', message)
+    culprit = next((arg.split('=')[0] for arg in sys.argv
+                    if arg.startswith('--config.') and field in arg),
+                   '--config')
+    sys.exit(f'error: {culprit}: unknown config field {field!r}'
+             + (f' (did you mean {hint.group(1)!r}?)' if hint else '')
+             + '; the fields are those of experiments/configs/default.py')
+
+
+_CONFIG = _define_config_flag()
+_VARIANT = flags.DEFINE_string(
+    'variant', 'non_saturating', f'GAN variant: {", ".join(VARIANTS)}.')
+_DATASET = flags.DEFINE_string('dataset', None,
+                               'Shortcut for --config.dataset.')
+_SEED = flags.DEFINE_integer('seed', None, 'Shortcut for --config.seed.')
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Output directory (default runs/<variant>_<dataset>_'
+    'seed<seed>); an existing one is resumed.')
+_PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+
+
+def resolve_config(base, variant: str, overrides, dataset=None, seed=None):
+  """base config <- variant defaults <- command-line overrides.
+
+  ``base`` already has ``overrides`` applied (config_flags does that at parse
+  time); they are applied again after the variant so that the command line
+  wins over the variant's defaults.
+  """
+  try:
+    variant_overrides = get_variant(variant).overrides
+  except ValueError as error:
+    raise gan_config.ConfigError(f'--variant: {error}') from None
+  config = base.copy_and_resolve_references()
+  with config.unlocked():
+    config.variant = variant
+  config.update_from_flattened_dict(dict(variant_overrides))
+  config.update_from_flattened_dict(dict(overrides))
+  if dataset is not None:
+    config.dataset = dataset
+  if seed is not None:
+    config.seed = seed
+  return config
+
+
+def default_workdir(config) -> str:
+  return os.path.join('runs',
+                      f'{config.variant}_{config.dataset}_seed{config.seed}')
+
+
+def main(argv):
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # Keep JAX's backend notes quiet.
+  if len(argv) > 1:
+    sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags '
+             '(--variant=..., --config.train.steps=...)')
+  try:
+    config = resolve_config(_CONFIG.value, _VARIANT.value,
+                            config_flags.get_override_values(FLAGS['config']),
+                            _DATASET.value, _SEED.value)
+    available = jax.device_count()
+    requested = config.train.num_devices
+    if not 0 <= requested <= available:
+      raise gan_config.ConfigError(
+          f'train.num_devices={requested!r} is not allowed: an integer from 0 '
+          f'(all) to {available}, the devices here')
+    gan_config.validate(config, requested or available)
+  except (gan_config.ConfigError, TypeError, KeyError, AttributeError) as e:
+    # TypeError/KeyError: a value of the wrong type or an unknown field met
+    # by ConfigDict; the message names it.
+    sys.exit(f'error: {e}')
+
+  # Imported late so that `--help` and config errors stay fast.
+  from experiments.train import summary_screen, train_and_evaluate
+  summary = train_and_evaluate(config, _WORKDIR.value or
+                               default_workdir(config),
+                               progress=_PROGRESS.value)
+  print(summary_screen(summary))
+  if summary['status'] != 'completed':
+    sys.exit(1)
+
+
+FLAGS = flags.FLAGS
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,57 @@
+"""Metric writers: one JSON line per record, and TensorBoard event files.
+
+TensorBoard files are written with tensorboardX, which needs no TensorFlow.
+"""
+
+import json
+import math
+import os
+from typing import Any, Dict, Mapping
+
+from tensorboardX import SummaryWriter
+
+
+def json_safe(value: Any) -> Any:
+  """Floats as JSON numbers; NaN and infinities become null (strict JSON)."""
+  if isinstance(value, float) and not math.isfinite(value):
+    return None
+  if isinstance(value, Mapping):
+    return {k: json_safe(v) for k, v in value.items()}
+  if isinstance(value, (list, tuple)):
+    return [json_safe(v) for v in value]
+  return value
+
+
+def write_json(path: str, data: Mapping[str, Any]) -> None:
+  """Writes ``data`` atomically: a crash leaves the old file or the new one."""
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    json.dump(json_safe(data), f, indent=2, sort_keys=True)
+    f.write('\n')
+  os.replace(tmp, path)
+
+
+class MetricWriter:
+  """Appends ``{"step", "split", **metrics}`` to metrics.jsonl and to
+  TensorBoard under ``split/name``."""
+
+  def __init__(self, workdir: str):
+    self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
+    self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
+
+  def write(self, step: int, split: str, metrics: Dict[str, float]) -> None:
+    record = {'step': step, 'split': split, **metrics}
+    self._jsonl.write(json.dumps(json_safe(record), sort_keys=True) + '\n')
+    self._jsonl.flush()
+    for name, value in metrics.items():
+      self._tb.add_scalar(f'{split}/{name}', value, step)
+
+  def close(self) -> None:
+    self._jsonl.close()
+    self._tb.close()
+
+
+def read_metrics(workdir: str):
+  """The records of metrics.jsonl, in order."""
+  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
+    return [json.loads(line) for line in f if line.strip()]

@@ -1,0 +1,164 @@
+"""From a config to the objects that train: validation and construction.
+
+Pure functions of an ``ml_collections.ConfigDict`` (or any nested mapping with
+the fields of ``experiments/configs/default.py``): no flags, no I/O. The
+runner and the sweep call :func:`validate` once, up front, before anything is
+written, so every bad value ends in one line that names the field, the value
+and what is allowed.
+"""
+
+import math
+from typing import Any, Dict, Optional, Tuple
+
+from gan_jax import losses, models, optim, penalties
+from gan_jax.data import TOY_DATASETS, Toy2D, get_toy_dataset
+from gan_jax.state import GANSpec
+
+
+class ConfigError(ValueError):
+  """A config value that cannot run; the message is one line."""
+
+
+def _check(ok: bool, field: str, value: Any, allowed: str) -> None:
+  if not ok:
+    raise ConfigError(f'{field}={value!r} is not allowed: {allowed}')
+
+
+def _is_int(value: Any) -> bool:
+  return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _is_number(value: Any) -> bool:
+  return (isinstance(value, (int, float)) and not isinstance(value, bool)
+          and math.isfinite(value))
+
+
+def _choice(config, field: str, options) -> None:
+  value = _get(config, field)
+  _check(value in options, field, value, 'one of ' + ', '.join(options))
+
+
+def _int_at_least(config, field: str, low: int) -> None:
+  value = _get(config, field)
+  _check(_is_int(value) and value >= low, field, value,
+         f'an integer >= {low}')
+
+
+def _number_in(config, field: str, low: float, high: float,
+               low_open: bool = False, high_open: bool = False) -> None:
+  value = _get(config, field)
+  ok = (_is_number(value) and (value > low if low_open else value >= low)
+        and (value < high if high_open else value <= high))
+  interval = (('(' if low_open else '[') + f'{low:g}, {high:g}'
+              + (')' if high_open else ']'))
+  _check(ok, field, value, f'a number in {interval}')
+
+
+def _get(config, field: str) -> Any:
+  node = config
+  for part in field.split('.'):
+    node = node[part]
+  return node
+
+
+def validate(config, num_devices: int = 1) -> None:
+  """Checks every field and combination; raises ConfigError on the first.
+
+  Args:
+    config: the experiment config.
+    num_devices: devices the global batch is split over.
+  """
+  _choice(config, 'dataset', tuple(TOY_DATASETS))
+  _int_at_least(config, 'seed', 0)
+
+  _choice(config, 'objective.name', tuple(losses.OBJECTIVES))
+  _choice(config, 'objective.penalty', penalties.PENALTIES)
+  _number_in(config, 'objective.penalty_weight', 0.0, math.inf,
+             high_open=True)
+  _number_in(config, 'objective.gp_target', 0.0, math.inf, high_open=True)
+  _int_at_least(config, 'objective.n_critic', 1)
+  objective = config.objective.name
+  if objective in ('minimax', 'non_saturating'):
+    # Cross-entropy targets are probabilities.
+    _number_in(config, 'objective.real_target', 0.0, 1.0)
+    _number_in(config, 'objective.fake_target', 0.0, 1.0)
+  else:
+    _number_in(config, 'objective.real_target', -math.inf, math.inf,
+               low_open=True, high_open=True)
+    _number_in(config, 'objective.fake_target', -math.inf, math.inf,
+               low_open=True, high_open=True)
+  if config.objective.clip_weights:
+    _number_in(config, 'objective.clip_value', 0.0, math.inf, low_open=True,
+               high_open=True)
+
+  _choice(config, 'model.name', tuple(models.MODELS))
+  norms = models.NORMS[config.model.name]
+  _choice(config, 'model.g_norm', norms)
+  _choice(config, 'model.d_norm', norms)
+  for field in ('model.latent_dim', 'model.width', 'model.depth'):
+    _int_at_least(config, field, 1)
+  if config.objective.penalty != 'none' and config.model.d_norm == 'batch':
+    raise ConfigError(
+        f"model.d_norm='batch' is not allowed with objective.penalty="
+        f"{config.objective.penalty!r}: the penalty is per example and batch "
+        "norm mixes the examples of a batch; use 'none' or 'layer'")
+
+  for side in ('g', 'd'):
+    _choice(config, f'optim.{side}.name', optim.OPTIMIZERS)
+    _number_in(config, f'optim.{side}.lr', 0.0, math.inf, low_open=True,
+               high_open=True)
+    _number_in(config, f'optim.{side}.b1', 0.0, 1.0, high_open=True)
+    _number_in(config, f'optim.{side}.b2', 0.0, 1.0, high_open=True)
+    _choice(config, f'optim.{side}.schedule', optim.SCHEDULES)
+
+  _number_in(config, 'ema.decay', 0.0, 1.0, high_open=True)
+
+  for field in ('train.steps', 'train.batch_size', 'train.log_every'):
+    _int_at_least(config, field, 1)
+  for field in ('train.eval_every', 'train.checkpoint_every'):
+    value = _get(config, field)
+    log_every = config.train.log_every
+    _check(_is_int(value) and value >= 1 and value % log_every == 0, field,
+           value, f'a positive multiple of train.log_every ({log_every})')
+  _int_at_least(config, 'train.keep_checkpoints', 1)
+  batch = config.train.batch_size
+  _check(batch % num_devices == 0, 'train.batch_size', batch,
+         f'a multiple of the device count ({num_devices})')
+  _int_at_least(config, 'eval.num_samples', 1)
+  _number_in(config, 'eval.threshold', 0.0, math.inf, low_open=True,
+             high_open=True)
+
+
+def hparams_from_config(config) -> Dict[str, float]:
+  """The scalars the steps read from the state (see state.DEFAULT_HPARAMS)."""
+  o = config.objective
+  return {'real_target': o.real_target, 'fake_target': o.fake_target,
+          'penalty_weight': o.penalty_weight, 'gp_target': o.gp_target,
+          'clip_value': o.clip_value, 'ema_decay': config.ema.decay}
+
+
+def build(config, axis_name: Optional[str] = None
+          ) -> Tuple[GANSpec, Dict[str, float], Toy2D]:
+  """(spec, hparams, dataset) for a validated config.
+
+  ``axis_name`` is passed to the models for cross-device batch statistics
+  when the steps will run under pmap or shard_map.
+  """
+  dataset = get_toy_dataset(config.dataset)
+  generator, discriminator = models.build_models(config.model, dataset.shape,
+                                                 axis_name)
+  steps, n_critic = config.train.steps, config.objective.n_critic
+  spec = GANSpec(
+      generator=generator,
+      discriminator=discriminator,
+      g_optimizer=optim.make_optimizer(config.optim.g, steps),
+      d_optimizer=optim.make_optimizer(config.optim.d, steps * n_critic),
+      objective=config.objective.name,
+      penalty=config.objective.penalty,
+      one_sided_penalty=config.objective.one_sided,
+      clip_weights=config.objective.clip_weights,
+      n_critic=n_critic,
+      latent_dim=config.model.latent_dim,
+      data_shape=dataset.shape,
+      use_ema=config.ema.enabled)
+  return spec, hparams_from_config(config), dataset

@@ -1,0 +1,52 @@
+"""Generator and discriminator modules, looked up by name.
+
+Every model pair follows one interface so new families drop in:
+
+* ``generator(z, train) -> x`` with z of shape [B, latent_dim] and x of the
+  data's shape [B, ...];
+* ``discriminator(x, train) -> outputs`` of shape [B] (logits or critic
+  values).
+
+Non-trainable collections a module creates (``batch_stats``, spectral-norm
+vectors) are carried in the train state's ``model_state`` and updated by the
+step functions, so image models with normalisation need no new plumbing.
+"""
+
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
+
+import flax.linen as nn
+
+from gan_jax.models import mlp
+from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
+
+
+def _mlp(config: Mapping[str, Any], data_shape: Sequence[int],
+         axis_name: Optional[str]) -> Tuple[nn.Module, nn.Module]:
+  return (MLPGenerator(output_shape=tuple(data_shape), width=config['width'],
+                       depth=config['depth'], norm=config['g_norm'],
+                       batch_axis_name=axis_name),
+          MLPDiscriminator(width=config['width'], depth=config['depth'],
+                           norm=config['d_norm'], batch_axis_name=axis_name))
+
+
+# name -> (model config, data shape, axis name) -> (generator, discriminator)
+MODELS: Mapping[str, Callable[..., Tuple[nn.Module, nn.Module]]] = {
+    'mlp': _mlp,
+}
+
+# The normalisations each family offers, for config validation.
+NORMS: Mapping[str, Tuple[str, ...]] = {'mlp': mlp.NORMS}
+
+
+def build_models(config: Mapping[str, Any], data_shape: Sequence[int],
+                 axis_name: Optional[str] = None
+                 ) -> Tuple[nn.Module, nn.Module]:
+  """Returns (generator, discriminator) for ``config['name']``.
+
+  ``axis_name`` names the device axis that batch statistics are averaged
+  over when the steps run under pmap or shard_map.
+  """
+  name = config['name']
+  if name not in MODELS:
+    raise ValueError(f'unknown model {name!r}; valid: {", ".join(MODELS)}')
+  return MODELS[name](config, data_shape, axis_name)

@@ -1,0 +1,84 @@
+"""Gradient penalties on the discriminator.
+
+Each penalty is a function of ``critic``, a callable mapping a batch of inputs
+to one output per example (usually ``lambda x: d_apply(params, x)``). Taking a
+closure rather than ``(apply_fn, params)`` lets conditional models or models
+with extra state close over what they need; gradients still flow to the
+params captured in it.
+
+Gradients are taken per example: since the critic treats examples
+independently (no batch normalisation: config validation refuses it with a
+penalty), the gradient of ``sum(critic(x))`` with respect to ``x`` holds each
+example's own input gradient, and its norm is taken over all non-batch axes.
+"""
+
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+
+Array = jax.Array
+Critic = Callable[[Array], Array]
+
+
+def per_example_grad_sq_norm(critic: Critic, x: Array) -> Array:
+  """||d critic(x_i) / d x_i||_2^2 for every example i; shape [batch]."""
+  grads = jax.grad(lambda inputs: jnp.sum(critic(inputs)))(x)
+  return jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1)
+
+
+def per_example_grad_norm(critic: Critic, x: Array) -> Array:
+  """||d critic(x_i) / d x_i||_2 for every example i; shape [batch]."""
+  # The epsilon keeps the norm's own gradient finite where the input gradient
+  # is exactly zero (sqrt has an infinite slope at 0).
+  return jnp.sqrt(per_example_grad_sq_norm(critic, x) + 1e-12)
+
+
+def gradient_penalty(critic: Critic, real: Array, fake: Array, eps: Array,
+                     target: float = 1.0, one_sided: bool = False) -> Array:
+  r"""The WGAN-GP penalty (Gulrajani et al., 2017, Algorithm 1).
+
+  .. math:: E_{\hat x}\big[(\lVert\nabla_{\hat x} f(\hat x)\rVert_2
+            - \text{target})^2\big], \qquad
+            \hat x = \epsilon x + (1 - \epsilon)\tilde x,\ \epsilon \sim U[0, 1]
+
+  with one :math:`\epsilon` per example, so :math:`\hat x` lies on the straight
+  line between a real sample :math:`x` and a fake :math:`\tilde x`. The norm is
+  per example over all non-batch axes. ``one_sided=True`` penalises only norms
+  above the target, :math:`\max(0, \lVert\nabla f\rVert - \text{target})^2`
+  (discussed in the paper's Sec. 4; Petzka et al., 2018).
+
+  Args:
+    critic: maps a batch [B, ...] to outputs [B].
+    real: real samples [B, ...].
+    fake: generated samples [B, ...] (gradients to G stopped by the caller).
+    eps: interpolation weights [B], drawn from U[0, 1] by the caller (the step
+      draws them so that results do not depend on the device count).
+    target: the norm the penalty pulls toward (1 for 1-Lipschitz).
+    one_sided: penalise only norms above ``target``.
+
+  Returns:
+    The unweighted penalty, a scalar; the caller multiplies by lambda.
+  """
+  eps = eps.reshape((real.shape[0],) + (1,) * (real.ndim - 1)).astype(
+      real.dtype)
+  interpolates = eps * real + (1.0 - eps) * fake
+  excess = per_example_grad_norm(critic, interpolates) - target
+  if one_sided:
+    excess = jax.nn.relu(excess)
+  return jnp.mean(jnp.square(excess))
+
+
+def r1_penalty(critic: Critic, real: Array) -> Array:
+  r"""Half the R1 regulariser of Mescheder et al., 2018 ("Which Training
+  Methods for GANs do actually Converge?"), Eq. 9:
+
+  .. math:: \tfrac12 E_{x \sim p_\text{data}}[\lVert\nabla_x D(x)\rVert_2^2]
+
+  The paper adds :math:`\tfrac{\gamma}{2} E\lVert\nabla D\rVert^2` to D's loss,
+  so the weight to multiply this value by is :math:`\gamma` itself.
+  """
+  return 0.5 * jnp.mean(per_example_grad_sq_norm(critic, real))
+
+
+PENALTIES = ('none', 'gradient_penalty', 'r1')

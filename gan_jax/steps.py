@@ -1,0 +1,200 @@
+"""Pure training steps: the part of the library people fork.
+
+``make_steps(spec, axis_name)`` returns four pure functions,
+
+* ``d_step(state, real, rng) -> (state, metrics)``: one D update on real
+  data and stop-gradient fakes;
+* ``g_step(state, real, rng) -> (state, metrics)``: one G update through the
+  current D (``real`` only sets the batch size);
+* ``train_step(state, batch, rng) -> (state, metrics)``: the alternating
+  algorithm of Goodfellow et al. (2014, Alg. 1) and Gulrajani et al. (2017,
+  Alg. 1): ``n_critic`` D steps, one on each ``batch[i]`` (shape
+  [n_critic, B, ...]), then one G step through the updated D;
+* ``train_loop(state, rng, sample_batch, num_steps)``: ``num_steps`` train
+  steps in one ``lax.scan``, so one dispatch runs many iterations.
+
+All take an explicit key and fold the step counter into it, so passing the
+same key every call is reproducible and a resumed run continues the same
+random stream. With ``axis_name`` set, the steps are meant to run under
+``jax.pmap`` or ``jax.shard_map`` over that axis: gradients, metrics and batch
+statistics are averaged with ``lax.pmean``, and noise is drawn for the global
+batch and sliced per device, so the result does not depend on how many
+devices share the batch. Metrics are flat dicts of scalars.
+
+Under ``jax.shard_map`` pass ``check_vma=False``, which gives pmap's
+semantics. With JAX's varying-axes checking on, autodiff already sums the
+gradient of replicated params over the axis, and the step's own ``pmean``
+would then leave it multiplied by the device count.
+"""
+
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
+
+import jax
+import jax.numpy as jnp
+import optax
+from jax import lax
+
+from gan_jax import losses, penalties
+from gan_jax.state import GANSpec, GANState, NetState
+
+Array = jax.Array
+Metrics = Dict[str, Array]
+Step = Callable[[GANState, Array, Array], Tuple[GANState, Metrics]]
+
+
+class Steps(NamedTuple):
+  d_step: Step
+  g_step: Step
+  train_step: Step
+  train_loop: Callable[..., Tuple[GANState, Metrics]]
+
+
+def apply_model(module, net: NetState, params, x: Array,
+                train: bool = True) -> Tuple[Array, Any]:
+  """Runs ``module`` and returns (outputs, updated model_state)."""
+  variables = {'params': params, **net.model_state}
+  if train and net.model_state:
+    out, updated = module.apply(variables, x, train=True,
+                                mutable=list(net.model_state))
+    return out, dict(updated)
+  return module.apply(variables, x, train=train), net.model_state
+
+
+def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
+  """Builds the step functions for ``spec``; see the module docstring."""
+  objective = losses.get_objective(spec.objective)
+
+  def pmean(tree):
+    return tree if axis_name is None else lax.pmean(tree, axis_name)
+
+  def sample(draw, rng, shape):
+    # Per-device noise as a slice of the global batch's noise: exact
+    # agreement with a single-device step on the whole batch, for the price
+    # of drawing a few extra random numbers.
+    if axis_name is None:
+      return draw(rng, shape)
+    count, index = lax.psum(1, axis_name), lax.axis_index(axis_name)
+    full = draw(rng, (count * shape[0], *shape[1:]))
+    return lax.dynamic_slice_in_dim(full, index * shape[0], shape[0])
+
+  def generate(state: GANState, params, rng: Array, batch_size: int):
+    z = sample(jax.random.normal, rng, (batch_size, spec.latent_dim))
+    return apply_model(spec.generator, state.g, params, z)
+
+  def to_probability(outputs: Array) -> Array:
+    # What a reader charts: D(x) for logit games, the raw value for critics.
+    return jax.nn.sigmoid(outputs) if objective.outputs_are_logits else outputs
+
+  # --- D: real data and stop-gradient fakes -------------------------------
+  def d_step(state: GANState, real: Array, rng: Array):
+    hp = state.hparams
+    z_rng, eps_rng = jax.random.split(rng)
+    fake, g_model_state = generate(state, state.g.params, z_rng,
+                                   real.shape[0])
+    fake = lax.stop_gradient(fake)
+    eps = sample(jax.random.uniform, eps_rng, (real.shape[0],))
+
+    def loss_fn(params):
+      real_out, model_state = apply_model(spec.discriminator, state.d,
+                                          params, real)
+      fake_out, model_state = apply_model(
+          spec.discriminator, state.d.replace(model_state=model_state),
+          params, fake)
+      loss = objective.d_loss(real_out, fake_out, hp)
+
+      def critic(x):
+        return apply_model(spec.discriminator, state.d, params, x)[0]
+
+      if spec.penalty == 'gradient_penalty':
+        penalty = penalties.gradient_penalty(
+            critic, real, fake, eps, hp['gp_target'], spec.one_sided_penalty)
+      elif spec.penalty == 'r1':
+        penalty = penalties.r1_penalty(critic, real)
+      else:
+        penalty = jnp.zeros(())
+      total = loss + hp['penalty_weight'] * penalty
+      return total, (model_state, loss, penalty, real_out, fake_out)
+
+    grads, (model_state, loss, penalty, real_out, fake_out) = jax.grad(
+        loss_fn, has_aux=True)(state.d.params)
+    grads = pmean(grads)
+    updates, opt_state = spec.d_optimizer.update(grads, state.d.opt_state,
+                                                 state.d.params)
+    params = optax.apply_updates(state.d.params, updates)
+    if spec.clip_weights:
+      c = hp['clip_value']
+      params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
+    state = state.replace(
+        g=state.g.replace(model_state=pmean(g_model_state)),
+        d=NetState(params, pmean(model_state), opt_state))
+    metrics = {
+        'd_loss': loss,
+        'd_penalty': penalty,
+        'd_real': jnp.mean(to_probability(real_out)),
+        'd_fake': jnp.mean(to_probability(fake_out)),
+        'd_grad_norm': optax.tree.norm(grads),
+    }
+    return state, pmean(metrics)
+
+  # --- G: through the current D --------------------------------------------
+  def g_step(state: GANState, real: Array, rng: Array):
+    def loss_fn(params):
+      fake, model_state = generate(state, params, rng, real.shape[0])
+      # D's batch statistics are updated by D steps only.
+      fake_out, _ = apply_model(spec.discriminator, state.d, state.d.params,
+                                fake)
+      return objective.g_loss(fake_out, state.hparams), (model_state,
+                                                         fake_out)
+
+    grads, (model_state, fake_out) = jax.grad(
+        loss_fn, has_aux=True)(state.g.params)
+    loss = objective.g_loss(fake_out, state.hparams)
+    grads = pmean(grads)
+    updates, opt_state = spec.g_optimizer.update(grads, state.g.opt_state,
+                                                 state.g.params)
+    params = optax.apply_updates(state.g.params, updates)
+    state = state.replace(g=NetState(params, pmean(model_state), opt_state))
+    metrics = {
+        'g_loss': loss,
+        'g_fake': jnp.mean(to_probability(fake_out)),
+        'g_grad_norm': optax.tree.norm(grads),
+    }
+    return state, pmean(metrics)
+
+  # --- The alternating algorithm -------------------------------------------
+  def train_step(state: GANState, batch: Array, rng: Array):
+    rng = jax.random.fold_in(rng, state.step)
+    d_rng, g_rng = jax.random.split(rng)
+
+    def critic_iteration(state, inputs):
+      real, i = inputs
+      return d_step(state, real, jax.random.fold_in(d_rng, i))
+
+    state, d_metrics = lax.scan(critic_iteration, state,
+                                (batch, jnp.arange(spec.n_critic)))
+    state, g_metrics = g_step(state, batch[-1], g_rng)
+    g_ema = state.g_ema
+    if g_ema is not None:
+      g_ema = optax.incremental_update(state.g.params, g_ema,
+                                       1.0 - state.hparams['ema_decay'])
+    state = state.replace(step=state.step + 1, g_ema=g_ema)
+    # D metrics are averaged over the n_critic iterations of this step.
+    metrics = {k: jnp.mean(v) for k, v in d_metrics.items()}
+    metrics.update(g_metrics)
+    return state, metrics
+
+  def train_loop(state: GANState, rng: Array,
+                 sample_batch: Callable[[Array], Array], num_steps: int):
+    """Runs ``num_steps`` train steps; metrics come back stacked [num_steps].
+
+    ``sample_batch(key)`` returns the real data of one train step, shape
+    [n_critic, B, ...]; it runs on device inside the loop.
+    """
+    def body(state, _):
+      data_rng, step_rng = jax.random.split(
+          jax.random.fold_in(rng, state.step))
+      return train_step(state, sample_batch(data_rng), step_rng)
+
+    return lax.scan(body, state, None, length=num_steps)
+
+  return Steps(d_step, g_step, train_step, train_loop)

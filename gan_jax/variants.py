@@ -1,0 +1,91 @@
+"""The named GAN variants: config overrides carrying each paper's defaults.
+
+A variant is a flat dict of config overrides applied on top of
+``experiments/configs/default.py``; command-line ``--config.*`` flags apply
+after it. Hyperparameters are the ones published for each method (optimizer,
+learning rate, betas, n_critic, penalty weight); 2-D penalty weights follow
+the official toy code where it differs from the image setting.
+"""
+
+from typing import Any, Dict, Mapping, NamedTuple
+
+
+class Variant(NamedTuple):
+  overrides: Mapping[str, Any]
+  g_loss: str   # For the README table and summaries.
+  d_loss: str
+  reference: str
+
+
+def _adam(lr: float, b1: float, b2: float) -> Dict[str, Any]:
+  return {f'optim.{side}.{k}': v for side in ('g', 'd')
+          for k, v in (('name', 'adam'), ('lr', lr), ('b1', b1), ('b2', b2))}
+
+
+# DCGAN's Adam (Radford et al., 2016): lr 2e-4, beta1 0.5.
+_DCGAN_ADAM = _adam(2e-4, 0.5, 0.999)
+
+VARIANTS: Mapping[str, Variant] = {
+    'vanilla': Variant(
+        {'objective.name': 'minimax', **_DCGAN_ADAM},
+        g_loss='min E[log(1 - D(G(z)))] = -E[softplus(l)]',
+        d_loss='BCE(real, 1) + BCE(fake, 0)',
+        reference='Goodfellow et al. 2014, Generative Adversarial Nets'),
+    'non_saturating': Variant(
+        {'objective.name': 'non_saturating', **_DCGAN_ADAM},
+        g_loss='max E[log D(G(z))] = min E[softplus(-l)]',
+        d_loss='BCE(real, 1) + BCE(fake, 0)',
+        reference='Goodfellow et al. 2014, Sec. 3'),
+    'wgan_gp': Variant(
+        {'objective.name': 'wasserstein',
+         'objective.penalty': 'gradient_penalty',
+         # lambda = 0.1 in the official 2-D toy code; 10 for images.
+         'objective.penalty_weight': 0.1,
+         'objective.n_critic': 5, **_adam(1e-4, 0.5, 0.9)},
+        g_loss='-E[f(G(z))]',
+        d_loss='E[f(G(z))] - E[f(x)] + lambda E[(||grad f(x_hat)|| - 1)^2]',
+        reference='Gulrajani et al. 2017, Improved Training of Wasserstein '
+                  'GANs'),
+    'label_smoothing': Variant(
+        {'objective.name': 'non_saturating', 'objective.real_target': 0.9,
+         **_DCGAN_ADAM},
+        g_loss='min E[softplus(-l)]',
+        d_loss='BCE(real, 1 - s) + BCE(fake, 0), s = 0.1 (one-sided)',
+        reference='Salimans et al. 2016, Improved Techniques for Training '
+                  'GANs, Sec. 3.4'),
+    'hinge': Variant(
+        {'objective.name': 'hinge', **_DCGAN_ADAM},
+        g_loss='-E[D(G(z))]',
+        d_loss='E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]',
+        reference='Lim & Ye 2017, Geometric GAN; Miyato et al. 2018'),
+    'least_squares': Variant(
+        {'objective.name': 'least_squares', **_DCGAN_ADAM},
+        g_loss='1/2 E[(D(G(z)) - 1)^2]',
+        d_loss='1/2 E[(D(x) - 1)^2] + 1/2 E[D(G(z))^2]',
+        reference='Mao et al. 2017, Least Squares GANs'),
+    'wgan_clip': Variant(
+        {'objective.name': 'wasserstein', 'objective.clip_weights': True,
+         'objective.clip_value': 0.01, 'objective.n_critic': 5,
+         **{f'optim.{side}.{k}': v for side in ('g', 'd')
+            for k, v in (('name', 'rmsprop'), ('lr', 5e-5), ('b2', 0.99))}},
+        g_loss='-E[f(G(z))]',
+        d_loss='E[f(G(z))] - E[f(x)], weights clipped to [-c, c], c = 0.01',
+        reference='Arjovsky et al. 2017, Wasserstein GAN (Alg. 1)'),
+    'r1': Variant(
+        {'objective.name': 'non_saturating', 'objective.penalty': 'r1',
+         'objective.penalty_weight': 10.0, **_adam(1e-4, 0.0, 0.99)},
+        g_loss='min E[softplus(-l)]',
+        d_loss='BCE(real, 1) + BCE(fake, 0) + gamma/2 E[||grad D(x)||^2]',
+        reference='Mescheder et al. 2018, Which Training Methods for GANs '
+                  'do actually Converge?'),
+}
+
+SEED_VARIANTS = ('vanilla', 'non_saturating', 'wgan_gp', 'label_smoothing')
+
+
+def get_variant(name: str) -> Variant:
+  """Looks a variant up by name; an unknown name lists the valid ones."""
+  if name not in VARIANTS:
+    raise ValueError(f'unknown variant {name!r}; valid: '
+                     f'{", ".join(VARIANTS)}')
+  return VARIANTS[name]

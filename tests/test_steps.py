@@ -1,0 +1,162 @@
+"""The step functions: alternation, purity, parallel equivalence."""
+
+import functools
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.sharding import Mesh, PartitionSpec as P
+
+from gan_jax import config as gan_config
+from gan_jax import state as gan_state, steps as gan_steps
+from tests.helpers import small_config
+
+NUM_DEVICES = 4
+
+
+def _setup(config, axis_name=None):
+  spec, hparams, dataset = gan_config.build(config, axis_name=axis_name)
+  state = gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
+  batch = dataset.to_network(dataset.sample(
+      jax.random.PRNGKey(1),
+      (config.objective.n_critic, config.train.batch_size)))
+  return spec, state, batch
+
+
+def _assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
+  jax.tree.map(lambda x, y: np.testing.assert_allclose(
+      np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
+
+
+def test_train_step_is_traced_once():
+  spec, state, batch = _setup(small_config('wgan_gp'))
+  steps = gan_steps.make_steps(spec)
+
+  @jax.jit
+  @chex.assert_max_traces(n=1)
+  def step(state, batch, rng):
+    return steps.train_step(state, batch, rng)
+
+  rng = jax.random.PRNGKey(2)
+  for _ in range(3):
+    state, metrics = step(state, batch, rng)
+  chex.assert_shape(list(metrics.values()), ())
+  assert int(state.step) == 3
+
+
+@pytest.mark.parametrize('variant', ['non_saturating', 'wgan_gp'])
+def test_d_and_g_updates_alternate(variant):
+  config = small_config(variant)
+  spec, state, batch = _setup(config)
+  steps = gan_steps.make_steps(spec)
+  new, metrics = jax.jit(steps.train_step)(state, batch, jax.random.PRNGKey(3))
+  n_critic = config.objective.n_critic
+  # Optimizer step counters: D updated n_critic times, G once.
+  assert int(new.d.opt_state.count) == n_critic
+  assert int(new.g.opt_state.count) == 1
+  assert set(metrics) >= {'d_loss', 'g_loss', 'd_real', 'd_fake',
+                          'd_grad_norm', 'g_grad_norm', 'd_penalty', 'g_fake'}
+  # d_step leaves G's params alone; g_step leaves D's alone.
+  after_d, _ = steps.d_step(state, batch[0], jax.random.PRNGKey(4))
+  chex.assert_trees_all_equal(after_d.g.params, state.g.params)
+  after_g, _ = steps.g_step(state, batch[0], jax.random.PRNGKey(5))
+  chex.assert_trees_all_equal(after_g.d.params, state.d.params)
+  with pytest.raises(AssertionError):
+    chex.assert_trees_all_equal(after_d.d.params, state.d.params)
+
+
+def test_g_step_goes_through_the_updated_discriminator():
+  """train_step's G gradient equals g_step's on the D that d_step made."""
+  spec, state, batch = _setup(small_config('non_saturating'))
+  steps = gan_steps.make_steps(spec)
+  rng = jax.random.PRNGKey(6)
+  full, _ = steps.train_step(state, batch, rng)
+  d_rng, g_rng = jax.random.split(jax.random.fold_in(rng, state.step))
+  manual, _ = steps.d_step(state, batch[0], jax.random.fold_in(d_rng, 0))
+  manual, _ = steps.g_step(manual, batch[0], g_rng)
+  _assert_trees_close(full.g.params, manual.g.params, rtol=1e-6, atol=1e-7)
+
+
+def test_weight_clipping_bounds_discriminator():
+  spec, state, batch = _setup(small_config('wgan_clip'))
+  new, _ = gan_steps.make_steps(spec).train_step(state, batch,
+                                                 jax.random.PRNGKey(0))
+  assert max(float(jnp.max(jnp.abs(p)))
+             for p in jax.tree.leaves(new.d.params)) <= 0.01 + 1e-7
+
+
+def test_ema_tracks_generator():
+  config = small_config('non_saturating', ema__enabled=True, ema__decay=0.5)
+  spec, state, batch = _setup(config)
+  new, _ = gan_steps.make_steps(spec).train_step(state, batch,
+                                                 jax.random.PRNGKey(0))
+  expected = jax.tree.map(lambda old, g: 0.5 * old + 0.5 * g, state.g_ema,
+                          new.g.params)
+  _assert_trees_close(new.g_ema, expected, rtol=1e-6, atol=1e-7)
+
+
+def test_same_seed_same_parameters():
+  config = small_config('wgan_gp')
+  results = []
+  for _ in range(2):
+    spec, state, _ = _setup(config)
+    steps = gan_steps.make_steps(spec)
+    sample = lambda key: jax.random.normal(key, (5, 16, 2))
+    loop = jax.jit(functools.partial(steps.train_loop, sample_batch=sample,
+                                     num_steps=3))
+    results.append(loop(state, jax.random.PRNGKey(9))[0])
+  chex.assert_trees_all_equal(results[0], results[1])
+
+
+# --- Data parallel: pmap and shard_map against one device -----------------
+
+# SGD, not Adam: some gradients are zero or nearly so (dead ReLUs; with batch
+# norm, G's output bias, since a batch-normalised D ignores a shift of every
+# fake), and Adam's first steps turn their float noise into full-size steps of
+# random sign. SGD compares the averaged gradients themselves.
+_SGD = dict(optim__g__name='sgd', optim__d__name='sgd', optim__g__lr=0.1,
+            optim__d__lr=0.1)
+PARALLEL_CONFIGS = {
+    'wgan_gp': _SGD,
+    'batch_norm': dict(model__g_norm='batch', model__d_norm='batch', **_SGD),
+}
+
+
+def _split(batch):
+  """[n_critic, B, ...] -> [devices, n_critic, B / devices, ...]."""
+  n, b = batch.shape[:2]
+  return batch.reshape(n, NUM_DEVICES, b // NUM_DEVICES,
+                       *batch.shape[2:]).swapaxes(0, 1)
+
+
+@pytest.mark.parametrize('name', sorted(PARALLEL_CONFIGS))
+@pytest.mark.parametrize('route', ['pmap', 'shard_map'])
+def test_parallel_step_matches_single_device(name, route):
+  assert jax.device_count() >= NUM_DEVICES, 'conftest sets 4 CPU devices'
+  variant = 'wgan_gp' if name == 'wgan_gp' else 'non_saturating'
+  config = small_config(variant, **PARALLEL_CONFIGS[name])
+  spec, state, batch = _setup(config)
+  rng = jax.random.PRNGKey(7)
+  expected, expected_metrics = jax.jit(
+      gan_steps.make_steps(spec).train_step)(state, batch, rng)
+
+  par_spec, par_state, _ = _setup(config, axis_name='data')
+  par_steps = gan_steps.make_steps(par_spec, axis_name='data')
+  if route == 'pmap':
+    replicate = lambda tree: jax.tree.map(
+        lambda x: jnp.broadcast_to(x, (NUM_DEVICES, *x.shape)), tree)
+    out, metrics = jax.pmap(par_steps.train_step, axis_name='data',
+                            in_axes=(0, 0, None))(
+                                replicate(par_state), _split(batch), rng)
+    out, metrics = jax.tree.map(lambda x: x[0], (out, metrics))
+  else:
+    mesh = Mesh(np.array(jax.devices()[:NUM_DEVICES]), ('data',))
+    out, metrics = jax.jit(jax.shard_map(
+        par_steps.train_step, mesh=mesh,
+        in_specs=(P(), P(None, 'data'), P()), out_specs=(P(), P()),
+        check_vma=False))(
+            par_state, batch, rng)
+  _assert_trees_close(out, expected)
+  _assert_trees_close(metrics, expected_metrics)
