@@ -19,13 +19,18 @@ def plot_extent(dataset: Toy2D) -> float:
 
 
 def save_samples(path: str, samples: np.ndarray, dataset: Toy2D, step: int,
-                 metrics: Mapping[str, float]) -> None:
-  """Writes a PNG: the data density as a heat map, the samples as dots."""
+                 metrics: Mapping[str, float], threshold: float = 3.0) -> None:
+  """Writes a PNG: the data density as a heat map, each mode's
+  high-quality region (``threshold`` sigma) as a circle, the samples as
+  dots."""
   extent = plot_extent(dataset)
   density = density_grid(dataset, extent)
   fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
-  ax.imshow(np.log1p(density), origin='lower', cmap='Greys',
+  ax.imshow(np.sqrt(density / density.max()), origin='lower', cmap='Greys',
             extent=(-extent, extent, -extent, extent))
+  for center in dataset.centers or ():
+    ax.add_patch(plt.Circle(center, threshold * dataset.sigma, fill=False,
+                            color='tab:blue', linewidth=0.6))
   ax.scatter(samples[:, 0], samples[:, 1], s=2, c='tab:orange', alpha=0.6,
              linewidths=0)
   ax.set_xlim(-extent, extent)

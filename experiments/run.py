@@ -125,7 +125,15 @@ def main(argv):
     sys.exit(1)
 
 
+def parse_flags(argv):
+  """absl's parser, with a malformed flag value as one line, not two."""
+  try:
+    return FLAGS(argv)
+  except flags.Error as error:
+    sys.exit(f'error: {error}')
+
+
 FLAGS = flags.FLAGS
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -80,8 +80,11 @@ def train_and_evaluate(config, workdir: str,
   # --- Resume ----------------------------------------------------------------
   ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
   if ckpt.latest_step() is not None:
-    state = ckpt.restore(state)
+    # The config's scalars win over the checkpoint's (learning rates do too:
+    # their schedules are rebuilt from the config).
+    state = ckpt.restore(state).replace(hparams=state.hparams)
   step = int(state.step)
+  writers.truncate_metrics(workdir, step)
   total = config.train.steps
   batch_size, n_critic = config.train.batch_size, config.objective.n_critic
 
@@ -104,6 +107,16 @@ def train_and_evaluate(config, workdir: str,
                                      config.eval.threshold)
 
   writer = writers.MetricWriter(workdir)
+
+  def run_evaluation(state, step: int) -> Dict[str, float]:
+    results, samples = evaluate(state, jax.random.fold_in(eval_rng, step))
+    results = {k: float(v) for k, v in jax.device_get(results).items()}
+    writer.write(step, 'eval', results)
+    plots.save_samples(os.path.join(workdir, f'samples_{step:07d}.png'),
+                       np.asarray(samples), dataset, step, results,
+                       config.eval.threshold)
+    return results
+
   final_eval: Dict[str, float] = {}
   status = 'completed'
   bar = tqdm(total=total, initial=step, disable=not progress, unit='step',
@@ -129,16 +142,13 @@ def train_and_evaluate(config, workdir: str,
                       g=f"{train_metrics['g_loss']:.3f}")
 
       if step % config.train.eval_every == 0 or step == total:
-        results, samples = evaluate(state, jax.random.fold_in(eval_rng, step))
-        final_eval = {k: float(v) for k, v in
-                      jax.device_get(results).items()}
-        writer.write(step, 'eval', final_eval)
-        plots.save_samples(os.path.join(workdir, f'samples_{step:07d}.png'),
-                           np.asarray(samples), dataset, step, final_eval)
+        final_eval = run_evaluation(state, step)
         bar.write(f'step {step}: ' + ', '.join(
             f'{k} {v:.4g}' for k, v in final_eval.items()))
       if step % config.train.checkpoint_every == 0 or step == total:
         ckpt.save(step, state)
+    if not final_eval:  # Already finished: evaluate again for the summary.
+      final_eval = run_evaluation(state, step)
   except Diverged as error:
     status = 'diverged'
     bar.write(str(error))

@@ -51,6 +51,21 @@ class MetricWriter:
     self._tb.close()
 
 
+def truncate_metrics(workdir: str, last_step: int) -> None:
+  """Drops records after ``last_step`` (logged after the checkpoint a run
+  resumes from, so they would otherwise repeat). TensorBoard shows the
+  newest value for a repeated step, so its files are left alone."""
+  path = os.path.join(workdir, 'metrics.jsonl')
+  if not os.path.exists(path):
+    return
+  kept = [r for r in read_metrics(workdir) if r['step'] <= last_step]
+  tmp = path + '.tmp'
+  with open(tmp, 'w') as f:
+    for record in kept:
+      f.write(json.dumps(record, sort_keys=True) + '\n')
+  os.replace(tmp, path)
+
+
 def read_metrics(workdir: str):
   """The records of metrics.jsonl, in order."""
   with open(os.path.join(workdir, 'metrics.jsonl')) as f:

@@ -5,7 +5,8 @@
 * ``d_step(state, real, rng) -> (state, metrics)``: one D update on real
   data and stop-gradient fakes;
 * ``g_step(state, real, rng) -> (state, metrics)``: one G update through the
-  current D (``real`` only sets the batch size);
+  current D (``real`` only sets the batch size); D runs in training mode but
+  its batch statistics are updated by D steps only;
 * ``train_step(state, batch, rng) -> (state, metrics)``: the alternating
   algorithm of Goodfellow et al. (2014, Alg. 1) and Gulrajani et al. (2017,
   Alg. 1): ``n_critic`` D steps, one on each ``batch[i]`` (shape
@@ -43,6 +44,7 @@ Step = Callable[[GANState, Array, Array], Tuple[GANState, Metrics]]
 
 
 class Steps(NamedTuple):
+  """The step functions of one GANSpec (see the module docstring)."""
   d_step: Step
   g_step: Step
   train_step: Step
@@ -146,9 +148,8 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
       return objective.g_loss(fake_out, state.hparams), (model_state,
                                                          fake_out)
 
-    grads, (model_state, fake_out) = jax.grad(
+    (loss, (model_state, fake_out)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(state.g.params)
-    loss = objective.g_loss(fake_out, state.hparams)
     grads = pmean(grads)
     updates, opt_state = spec.g_optimizer.update(grads, state.g.opt_state,
                                                  state.g.params)

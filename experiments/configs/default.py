@@ -7,8 +7,8 @@ can be overridden after that from the command line:
   python -m experiments.run --variant=vanilla --config.train.steps=4000 \
       --config.optim.d.lr=1e-4
 
-With ``--variant=wgan_gp`` this covers all 25 modes of grid25 in about
-three minutes on a 2-core CPU (see the README for measured numbers).
+With ``--variant=wgan_gp`` this covers all 25 modes of grid25 in about five
+minutes on a 2-core CPU (measured numbers in the README).
 """
 
 import ml_collections
@@ -46,12 +46,18 @@ def get_config() -> ml_collections.ConfigDict:
     config.optim[side] = ml_collections.ConfigDict(
         dict(name='adam', lr=2e-4, b1=0.5, b2=0.999, schedule='constant'))
 
+  # Evaluate an exponential moving average of G's weights. On the 2-D
+  # benchmarks the live generator oscillates around the modes and its
+  # coverage jumps from one evaluation to the next; the average settles
+  # (Yazici et al. 2019, "The Unusual Effectiveness of Averaging in GAN
+  # Training"). ema.enabled=False evaluates the live G, as VEEGAN and PacGAN
+  # did.
   config.ema = ml_collections.ConfigDict()
-  config.ema.enabled = False  # Evaluate an EMA of G's weights.
-  config.ema.decay = 0.999
+  config.ema.enabled = True
+  config.ema.decay = 0.99
 
   config.train = ml_collections.ConfigDict()
-  config.train.steps = 2000  # G updates.
+  config.train.steps = 3000  # G updates.
   config.train.batch_size = 256
   config.train.log_every = 100  # Steps per dispatch (one lax.scan).
   config.train.eval_every = 500

@@ -17,13 +17,18 @@ import jax.numpy as jnp
 NORMS = ('none', 'batch', 'layer')
 
 
-def _normalize(h: jax.Array, norm: str, train: bool,
-               axis_name: Optional[str]) -> jax.Array:
-  if norm == 'batch':
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                        axis_name=axis_name)(h)
-  if norm == 'layer':
-    return nn.LayerNorm()(h)
+def _hidden_layers(h: jax.Array, module: nn.Module, train: bool) -> jax.Array:
+  """``module.depth`` Dense -> norm -> ReLU layers, created inside the
+  calling module's compact scope."""
+  for _ in range(module.depth):
+    # A bias before batch norm is cancelled by its mean subtraction.
+    h = nn.Dense(module.width, use_bias=module.norm != 'batch')(h)
+    if module.norm == 'batch':
+      h = nn.BatchNorm(use_running_average=not train, momentum=0.9,
+                       axis_name=module.batch_axis_name)(h)
+    elif module.norm == 'layer':
+      h = nn.LayerNorm()(h)
+    h = nn.relu(h)
   return h
 
 
@@ -37,11 +42,7 @@ class MLPGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
-    h = z
-    for _ in range(self.depth):
-      # A bias before batch norm is cancelled by its mean subtraction.
-      h = nn.Dense(self.width, use_bias=self.norm != 'batch')(h)
-      h = nn.relu(_normalize(h, self.norm, train, self.batch_axis_name))
+    h = _hidden_layers(z, self, train)
     size = 1
     for dim in self.output_shape:
       size *= dim
@@ -57,9 +58,5 @@ class MLPDiscriminator(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
-    h = x.reshape((x.shape[0], -1))
-    for _ in range(self.depth):
-      # A bias before batch norm is cancelled by its mean subtraction.
-      h = nn.Dense(self.width, use_bias=self.norm != 'batch')(h)
-      h = nn.relu(_normalize(h, self.norm, train, self.batch_axis_name))
+    h = _hidden_layers(x.reshape((x.shape[0], -1)), self, train)
     return jnp.squeeze(nn.Dense(1)(h), axis=-1)

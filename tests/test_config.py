@@ -1,0 +1,78 @@
+"""Config validation: every bad value is one line naming field and range."""
+
+import pytest
+
+from gan_jax import config as gan_config
+from gan_jax.variants import SEED_VARIANTS, VARIANTS, get_variant
+from tests.helpers import small_config
+
+
+@pytest.mark.parametrize('variant', sorted(VARIANTS))
+def test_every_variant_validates_and_builds(variant):
+  config = small_config(variant)
+  gan_config.validate(config)
+  spec, hparams, dataset = gan_config.build(config)
+  assert spec.n_critic == config.objective.n_critic
+  assert dataset.name == 'grid25'
+
+
+def test_seed_variants_carry_published_defaults():
+  wgan = get_variant('wgan_gp').overrides
+  assert wgan['objective.n_critic'] == 5
+  assert wgan['optim.d.lr'] == 1e-4 and wgan['optim.d.b2'] == 0.9
+  assert wgan['objective.penalty_weight'] == 0.1  # gan_toy.py's lambda.
+  assert get_variant('label_smoothing').overrides[
+      'objective.real_target'] == 0.9
+  assert get_variant('vanilla').overrides['objective.name'] == 'minimax'
+  assert set(SEED_VARIANTS) <= set(VARIANTS)
+
+
+def test_unknown_variant_lists_valid_ones():
+  with pytest.raises(ValueError, match='valid: vanilla, non_saturating'):
+    get_variant('wgan')
+
+
+BAD_VALUES = [
+    ('dataset', 'mnist3', 'dataset=.*one of grid25, ring8, swiss_roll'),
+    ('optim.d.lr', -1.0, r'optim.d.lr=-1.0 .*\(0, inf\)'),
+    ('optim.g.lr', 0.0, r'optim.g.lr=0.0 .*\(0, inf\)'),
+    ('optim.g.lr', float('nan'), 'optim.g.lr=nan'),
+    ('objective.n_critic', 0, 'objective.n_critic=0 .*integer >= 1'),
+    ('objective.real_target', 1.5, r'real_target=1.5 .*\[0, 1\]'),
+    ('objective.name', 'wgan', 'objective.name=.*one of'),
+    ('optim.d.b1', 1.0, r'optim.d.b1=1.0 .*\[0, 1\)'),
+    ('optim.d.schedule', 'step', 'schedule=.*constant, linear, cosine'),
+    ('model.d_norm', 'group', 'model.d_norm=.*none, batch, layer'),
+    ('train.steps', 0, 'train.steps=0'),
+    ('train.eval_every', 3, 'train.eval_every=3 .*multiple of '
+     r'train.log_every \(2\)'),
+    ('ema.decay', 1.0, r'ema.decay=1.0 .*\[0, 1\)'),
+]
+
+
+@pytest.mark.parametrize('field,value,message', BAD_VALUES)
+def test_bad_value_is_one_line_naming_the_field(field, value, message):
+  config = small_config('non_saturating')
+  with config.ignore_type():
+    config.update_from_flattened_dict({field: value})
+  with pytest.raises(gan_config.ConfigError, match=message) as error:
+    gan_config.validate(config)
+  assert '\n' not in str(error.value)
+
+
+def test_batch_norm_refused_in_a_penalised_critic():
+  config = small_config('wgan_gp', model__d_norm='batch')
+  with pytest.raises(gan_config.ConfigError,
+                     match="d_norm='batch' is not allowed with "
+                           "objective.penalty='gradient_penalty'"):
+    gan_config.validate(config)
+  gan_config.validate(small_config('wgan_gp', model__d_norm='layer'))
+  gan_config.validate(small_config('non_saturating', model__d_norm='batch'))
+
+
+def test_batch_must_divide_over_devices():
+  config = small_config('non_saturating', train__batch_size=10)
+  with pytest.raises(gan_config.ConfigError,
+                     match=r'train.batch_size=10 .*device count \(4\)'):
+    gan_config.validate(config, num_devices=4)
+  gan_config.validate(config, num_devices=2)

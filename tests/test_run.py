@@ -1,0 +1,146 @@
+"""The runner end to end: smoke runs, resume, and bad input."""
+
+import json
+import os
+import subprocess
+import sys
+
+import chex
+import jax
+import pytest
+
+from experiments import checkpoints, writers
+from experiments.train import train_and_evaluate
+from gan_jax import config as gan_config
+from gan_jax import state as gan_state
+from gan_jax.variants import SEED_VARIANTS
+from tests.helpers import small_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SMALL_FLAGS = ['--config.model.width=16', '--config.model.depth=2',
+               '--config.train.batch_size=16', '--config.train.steps=4',
+               '--config.train.log_every=2', '--config.train.eval_every=4',
+               '--config.train.checkpoint_every=4',
+               '--config.eval.num_samples=100', '--progress=false']
+
+
+def _run(*args):
+  return subprocess.run([sys.executable, '-m', 'experiments.run', *args],
+                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+@pytest.mark.parametrize('variant', SEED_VARIANTS)
+def test_seed_variant_smoke_run_through_main(variant, tmp_path):
+  workdir = tmp_path / variant
+  result = _run(f'--variant={variant}', f'--workdir={workdir}', *SMALL_FLAGS)
+  assert result.returncode == 0, result.stderr[-2000:]
+  summary = json.loads((workdir / 'summary.json').read_text())
+  assert summary['status'] == 'completed' and summary['step'] == 4
+  assert summary['variant'] == variant
+  assert summary['eval_protocol']['num_samples'] == 100
+  assert 0 <= summary['final_eval']['modes'] <= 25
+  records = writers.read_metrics(str(workdir))
+  assert [r['step'] for r in records if r['split'] == 'train'] == [2, 4]
+  assert any(r['split'] == 'eval' for r in records)
+  assert (workdir / 'samples_0000004.png').stat().st_size > 1000
+  assert any(name.startswith('events.out.tfevents')
+             for name in os.listdir(workdir / 'tensorboard'))
+  assert (workdir / 'checkpoints' / '4').is_dir()
+  assert 'modes' in result.stdout  # The one-screen summary.
+
+
+def _final_state(config, workdir):
+  spec, hparams, _ = gan_config.build(config)
+  like = gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
+  ckpt = checkpoints.Checkpointer(str(workdir), 2)
+  try:
+    return ckpt.restore(like)
+  finally:
+    ckpt.close()
+
+
+def test_resumed_run_is_bit_identical(tmp_path):
+  config = small_config('wgan_gp')
+  train_and_evaluate(config, str(tmp_path / 'straight'), progress=False)
+
+  half = small_config('wgan_gp', train__steps=4)
+  first = train_and_evaluate(half, str(tmp_path / 'resumed'), progress=False)
+  assert first['step'] == 4
+  second = train_and_evaluate(config, str(tmp_path / 'resumed'),
+                              progress=False)
+  assert second['step'] == 8
+  chex.assert_trees_all_equal(_final_state(config, tmp_path / 'straight'),
+                              _final_state(config, tmp_path / 'resumed'))
+  # The metrics log continues where it stopped, without repeating steps.
+  steps = [r['step'] for r in writers.read_metrics(str(tmp_path / 'resumed'))
+           if r['split'] == 'train']
+  assert steps == [2, 4, 6, 8]
+
+
+BAD_INPUTS = [
+    (['--variant=wgan'], 'unknown variant'),
+    (['--dataset=mnist9'], 'dataset='),
+    (['--config.train.stepz=5'], "unknown config field 'stepz'"),
+    (['--config.optim.d.lr=-0.1'], 'optim.d.lr=-0.1'),
+    (['--config.optim.g.lr=0'], 'optim.g.lr=0'),
+    (['--config.objective.n_critic=0'], 'objective.n_critic=0'),
+    (['--config.train.batch_size=10'], 'device count (4)'),
+    (['--variant=wgan_gp', '--config.model.d_norm=batch'],
+     "d_norm='batch' is not allowed"),
+    (['--config.train.steps=abc'], 'train.steps'),
+    (['--config.train.num_devices=9'], 'train.num_devices=9'),
+]
+
+
+@pytest.mark.parametrize('args,message', BAD_INPUTS)
+def test_bad_input_is_one_line_and_writes_nothing(args, message, tmp_path):
+  workdir = tmp_path / 'run'
+  result = _run(*args, f'--workdir={workdir}')
+  assert result.returncode != 0
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  assert len(lines) == 1, result.stderr
+  assert lines[0].startswith('error: ') and message in lines[0], lines[0]
+  assert not workdir.exists()
+
+
+def test_diverging_run_stops_and_keeps_good_checkpoints(tmp_path):
+  # Learning rates of 1e30 overflow D's outputs within a few steps.
+  config = small_config('non_saturating', optim__d__lr=1e30,
+                        optim__g__lr=1e30, train__steps=40,
+                        train__eval_every=40, train__checkpoint_every=2)
+  summary = train_and_evaluate(config, str(tmp_path), progress=False)
+  assert summary['status'] == 'diverged'
+  assert summary['step'] < 40
+  saved = json.loads((tmp_path / 'summary.json').read_text())
+  assert saved['status'] == 'diverged'
+  # Every checkpoint left behind holds finite numbers.
+  for name in os.listdir(tmp_path / 'checkpoints'):
+    if name.isdigit():
+      spec, hparams, _ = gan_config.build(config)
+      like = gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
+      ckpt = checkpoints.Checkpointer(str(tmp_path), 2)
+      try:
+        restored = ckpt.restore(like, step=int(name))
+      finally:
+        ckpt.close()
+      assert all(bool(jax.numpy.all(jax.numpy.isfinite(leaf)))
+                 for leaf in jax.tree.leaves(restored))
+
+
+def test_finished_run_rerun_reports_again(tmp_path):
+  config = small_config('non_saturating', train__steps=2,
+                        train__eval_every=2, train__checkpoint_every=2)
+  first = train_and_evaluate(config, str(tmp_path), progress=False)
+  again = train_and_evaluate(config, str(tmp_path), progress=False)
+  assert again['step'] == first['step'] == 2
+  assert again['final_eval'] == first['final_eval']
+
+
+@pytest.mark.slow
+def test_default_wgan_gp_covers_all_modes(tmp_path):
+  """The README's first command, in full: all 25 modes of grid25."""
+  result = _run('--variant=wgan_gp', f'--workdir={tmp_path}',
+                '--progress=false')
+  assert result.returncode == 0, result.stderr[-2000:]
+  summary = json.loads((tmp_path / 'summary.json').read_text())
+  assert summary['final_eval']['modes'] == 25
