@@ -4,10 +4,10 @@ Variants (``--variant=...``, see gan_jax/variants.py) override this; any field
 can be overridden after that from the command line:
 
   python -m experiments.run --variant=wgan_gp
-  python -m experiments.run --variant=vanilla --config.train.steps=4000 \
+  python -m experiments.run --variant=vanilla --config.train.steps=2000 \
       --config.optim.d.lr=1e-4
 
-With ``--variant=wgan_gp`` this covers all 25 modes of grid25 in about five
+With ``--variant=wgan_gp`` this covers all 25 modes of grid25 in about seven
 minutes on a 2-core CPU (measured numbers in the README).
 """
 
@@ -57,7 +57,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.ema.decay = 0.99
 
   config.train = ml_collections.ConfigDict()
-  config.train.steps = 3000  # G updates.
+  config.train.steps = 4000  # G updates.
   config.train.batch_size = 256
   config.train.log_every = 100  # Steps per dispatch (one lax.scan).
   config.train.eval_every = 500
