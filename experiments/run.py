@@ -93,6 +93,27 @@ def default_workdir(config) -> str:
                       f'{config.variant}_{config.dataset}_seed{config.seed}')
 
 
+def _config_file_error(error: Exception) -> str:
+  """One line for a --config file that cannot be loaded."""
+  path = next((arg.split('=', 1)[1] for arg in sys.argv
+               if arg.startswith('--config=')), '--config')
+  reason = [line.strip() for line in str(error).splitlines()
+            if line.strip()][-1]
+  return (f'error: --config={path}: cannot load it ({reason}); give a Python '
+          'file whose get_config() returns a ConfigDict')
+
+
+def _base_config():
+  """The --config file's ConfigDict. config_flags defers some load errors
+  (a missing file) to the first use of the value, so use it here."""
+  try:
+    base = _CONFIG.value
+    base.keys()
+    return base
+  except Exception as error:  # Whatever the file raised, wrapped.
+    sys.exit(_config_file_error(error))
+
+
 def main(argv):
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Keep JAX's backend notes quiet.
@@ -100,7 +121,7 @@ def main(argv):
     sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags '
              '(--variant=..., --config.train.steps=...)')
   try:
-    config = resolve_config(_CONFIG.value, _VARIANT.value,
+    config = resolve_config(_base_config(), _VARIANT.value,
                             config_flags.get_override_values(FLAGS['config']),
                             _DATASET.value, _SEED.value)
     available = jax.device_count()
@@ -126,11 +147,15 @@ def main(argv):
 
 
 def parse_flags(argv):
-  """absl's parser, with a malformed flag value as one line, not two."""
+  """absl's parser, with a malformed flag value or config file as one line."""
   try:
     return FLAGS(argv)
   except flags.Error as error:
+    if str(error).startswith('flag --config='):  # get_config() raised.
+      sys.exit(_config_file_error(error))
     sys.exit(f'error: {error}')
+  except Exception as error:  # Raised while loading the --config file.
+    sys.exit(_config_file_error(error))
 
 
 FLAGS = flags.FLAGS

@@ -17,7 +17,8 @@ from gan_jax.variants import SEED_VARIANTS
 from tests.helpers import small_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL_FLAGS = ['--config.model.width=16', '--config.model.depth=2',
+SMALL_FLAGS = ['--config=experiments/configs/default.py',
+               '--config.model.width=16', '--config.model.depth=2',
                '--config.train.batch_size=16', '--config.train.steps=4',
                '--config.train.log_every=2', '--config.train.eval_every=4',
                '--config.train.checkpoint_every=4',
@@ -89,6 +90,8 @@ BAD_INPUTS = [
      "d_norm='batch' is not allowed"),
     (['--config.train.steps=abc'], 'train.steps'),
     (['--config.train.num_devices=9'], 'train.num_devices=9'),
+    (['--config=experiments/configs/missing.py'], 'cannot load it'),
+    (['--config=tests/helpers.py'], 'cannot load it'),  # No get_config().
 ]
 
 

@@ -8,6 +8,7 @@ running statistics in the ``batch_stats`` collection (averaged over
 state.
 """
 
+import math
 from typing import Optional, Sequence
 
 import flax.linen as nn
@@ -43,10 +44,8 @@ class MLPGenerator(nn.Module):
   @nn.compact
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
     h = _hidden_layers(z, self, train)
-    size = 1
-    for dim in self.output_shape:
-      size *= dim
-    return nn.Dense(size)(h).reshape((z.shape[0], *self.output_shape))
+    flat = nn.Dense(math.prod(self.output_shape))(h)
+    return flat.reshape((z.shape[0], *self.output_shape))
 
 
 class MLPDiscriminator(nn.Module):
