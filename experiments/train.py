@@ -137,9 +137,9 @@ def train_and_evaluate(config, workdir: str,
         raise Diverged(f'diverged: {", ".join(bad)} not finite at step '
                        f'{step}; last good checkpoint: step '
                        f'{ckpt.latest_step()}')
-      bar.update(num_steps)
       bar.set_postfix(d=f"{train_metrics['d_loss']:.3f}",
-                      g=f"{train_metrics['g_loss']:.3f}")
+                      g=f"{train_metrics['g_loss']:.3f}", refresh=False)
+      bar.update(num_steps)
 
       if step % config.train.eval_every == 0 or step == total:
         final_eval = run_evaluation(state, step)
