@@ -25,9 +25,10 @@ SMALL_FLAGS = ['--config=experiments/configs/default.py',
                '--config.eval.num_samples=100', '--progress=false']
 
 
-def _run(*args):
+def _run(*args, timeout=300):
   return subprocess.run([sys.executable, '-m', 'experiments.run', *args],
-                        cwd=ROOT, capture_output=True, text=True, timeout=300)
+                        cwd=ROOT, capture_output=True, text=True,
+                        timeout=timeout)
 
 
 @pytest.mark.parametrize('variant', SEED_VARIANTS)
@@ -143,7 +144,7 @@ def test_finished_run_rerun_reports_again(tmp_path):
 def test_default_wgan_gp_covers_all_modes(tmp_path):
   """The README's first command, in full: all 25 modes of grid25."""
   result = _run('--variant=wgan_gp', f'--workdir={tmp_path}',
-                '--progress=false')
+                '--progress=false', timeout=1800)  # About 7 minutes here.
   assert result.returncode == 0, result.stderr[-2000:]
   summary = json.loads((tmp_path / 'summary.json').read_text())
   assert summary['final_eval']['modes'] == 25
