@@ -92,16 +92,17 @@ def validate(config, num_devices: int = 1) -> None:
                high_open=True)
 
   _choice(config, 'model.name', tuple(models.MODELS))
-  norms = models.NORMS[config.model.name]
-  _choice(config, 'model.g_norm', norms)
-  _choice(config, 'model.d_norm', norms)
+  g_norms, d_norms = models.NORMS[config.model.name]
+  _choice(config, 'model.g_norm', g_norms)
+  _choice(config, 'model.d_norm', d_norms)
   for field in ('model.latent_dim', 'model.width', 'model.depth'):
     _int_at_least(config, field, 1)
   if config.objective.penalty != 'none' and config.model.d_norm == 'batch':
     raise ConfigError(
         f"model.d_norm='batch' is not allowed with objective.penalty="
         f"{config.objective.penalty!r}: the penalty is per example and batch "
-        "norm mixes the examples of a batch; use 'none' or 'layer'")
+        "norm mixes the examples of a batch; use "
+        + ' or '.join(repr(n) for n in d_norms if n != 'batch'))
 
   for side in ('g', 'd'):
     _choice(config, f'optim.{side}.name', optim.OPTIMIZERS)

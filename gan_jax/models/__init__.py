@@ -16,7 +16,8 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import flax.linen as nn
 
-from gan_jax.models import mlp
+from gan_jax.models import dcgan, mlp
+from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
 
@@ -29,13 +30,27 @@ def _mlp(config: Mapping[str, Any], data_shape: Sequence[int],
                            norm=config['d_norm'], batch_axis_name=axis_name))
 
 
+def _dcgan(config: Mapping[str, Any], data_shape: Sequence[int],
+           axis_name: Optional[str]) -> Tuple[nn.Module, nn.Module]:
+  return (DCGANGenerator(output_shape=tuple(data_shape),
+                         width=config['width'], norm=config['g_norm'],
+                         batch_axis_name=axis_name),
+          DCGANDiscriminator(width=config['width'], norm=config['d_norm'],
+                             batch_axis_name=axis_name))
+
+
 # name -> (model config, data shape, axis name) -> (generator, discriminator)
 MODELS: Mapping[str, Callable[..., Tuple[nn.Module, nn.Module]]] = {
     'mlp': _mlp,
+    'dcgan': _dcgan,
 }
 
-# The normalisations each family offers, for config validation.
-NORMS: Mapping[str, Tuple[str, ...]] = {'mlp': mlp.NORMS}
+# The normalisations each family offers, (generator's, discriminator's),
+# for config validation.
+NORMS: Mapping[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
+    'mlp': (mlp.NORMS, mlp.NORMS),
+    'dcgan': (dcgan.G_NORMS, dcgan.D_NORMS),
+}
 
 
 def build_models(config: Mapping[str, Any], data_shape: Sequence[int],

@@ -1,0 +1,103 @@
+"""Image datasets: the embedded builders (real data) and the public datasets'
+code path (tfds.testing.mock_data)."""
+
+import os
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+import tensorflow_datasets as tfds
+
+from gan_jax.data import embedded, images, on_device
+
+
+@pytest.fixture(scope='module')
+def data_dir(tmp_path_factory):
+  return str(tmp_path_factory.mktemp('tfds'))
+
+
+def test_digits_builds_once_with_a_held_out_split(data_dir):
+  train_images, train_labels = images.load_split('digits', 'train', data_dir)
+  test_images, test_labels = images.load_split('digits', 'test', data_dir)
+  assert train_images.shape == (1437, 8, 8, 1)
+  assert test_images.shape == (360, 8, 8, 1)
+  assert train_images.dtype == np.uint8
+  assert train_images.min() == 0 and train_images.max() == 255
+  for labels in (train_labels, test_labels):
+    assert set(labels.tolist()) == set(range(10))
+  # The same images as scikit-learn's, every fifth held out.
+  from sklearn.datasets import load_digits
+  expected = np.round(load_digits().images[::5] * 255 / 16)
+  order = lambda a: a[np.lexsort(a.reshape(len(a), -1).T)]
+  np.testing.assert_array_equal(order(test_images[..., 0]), order(expected))
+
+  version_dir = os.path.join(data_dir, 'digits', '1.0.0')
+  stamp = os.path.getmtime(version_dir)
+  images.load_split('digits', 'train', data_dir)  # Prepared: not rebuilt.
+  assert os.path.getmtime(version_dir) == stamp
+
+
+def test_stacked_digits_has_1000_modes_from_independent_channels():
+  train_images, train_labels = embedded.digit_splits()['train']
+  rng = np.random.default_rng(0)
+  stacked, modes = embedded.stack_digits(train_images, train_labels, 60_000,
+                                         rng)
+  assert stacked.shape == (60_000, 8, 8, 3) and stacked.dtype == np.uint8
+  assert len(np.unique(modes)) == 1000
+  # Each channel is a real digit whose label is that decimal place.
+  lookup = {image.tobytes(): int(label)
+            for image, label in zip(train_images, train_labels)}
+  for image, mode in zip(stacked[:50], modes[:50]):
+    digits = [lookup[image[..., c].tobytes()] for c in range(3)]
+    assert mode == 100 * digits[0] + 10 * digits[1] + digits[2]
+
+
+@pytest.mark.parametrize('name,shape', [('mnist', (28, 28, 1)),
+                                        ('fashion_mnist', (28, 28, 1)),
+                                        ('cifar10', (32, 32, 3))])
+def test_public_datasets_read_through_data_source(name, shape, tmp_path):
+  with tfds.testing.mock_data(num_examples=6):
+    x, labels = images.load_split(name, 'train', str(tmp_path))
+  assert x.shape == (6, *shape) and x.dtype == np.uint8
+  assert labels.shape == (6,)
+  assert images.IMAGE_SOURCES[name].shape == shape
+
+
+def test_unprepared_public_dataset_says_how_to_prepare_it(tmp_path):
+  with pytest.raises(images.DatasetNotPrepared) as error:
+    images.load_split('mnist', 'train', str(tmp_path / 'data'))
+  message = str(error.value)
+  assert '\n' not in message
+  assert 'tfds build mnist --file_format=array_record' in message
+  assert 'pip install tensorflow' in message
+  assert not (tmp_path / 'data').exists()  # Nothing half-written.
+
+
+def test_device_images_gather_batches_inside_jit():
+  train_images, train_labels = embedded.digit_splits()['train']
+  data = on_device.DeviceImages.from_host(train_images[..., None],
+                                          train_labels)
+  assert data.shape == (8, 8, 1)
+
+  @jax.jit
+  def batch(data, key):
+    images, labels = data.sample_with_labels(key, (2, 5))
+    return data.to_network(images), labels
+
+  x, labels = batch(data, jax.random.PRNGKey(0))
+  chex.assert_shape(x, (2, 5, 8, 8, 1))
+  assert x.dtype == jnp.float32 and -1.0 <= x.min() and x.max() <= 1.0
+  # Each image is a real one, with its own label.
+  pixels = np.asarray(data.from_network(x)).round().astype(np.uint8)
+  lookup = {image.tobytes(): int(label)
+            for image, label in zip(train_images, train_labels)}
+  for image, label in zip(pixels.reshape(10, 8, 8), np.ravel(labels)):
+    assert lookup[image.tobytes()] == label
+  # The data is an argument, not a constant baked into the program.
+  program = batch.lower(data, jax.random.PRNGKey(0)).as_text()
+  main = next(line for line in program.splitlines()
+              if 'func.func public @main' in line)
+  assert 'tensor<1437x8x8x1xui8>' in main  # A parameter of the program.
+  assert len(program) < 100_000  # Not 92 KB of pixels as a hex constant.
