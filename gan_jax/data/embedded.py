@@ -41,7 +41,7 @@ def digit_splits() -> dict:
           'test': (images[held_out], digits.target[held_out])}
 
 
-def _info(builder, shape: Tuple[int, ...], num_classes: int, description):
+def _dataset_info(builder, shape: Tuple[int, ...], num_classes: int, description):
   # DatasetInfo directly, not dataset_info_from_configs, which looks for
   # README and checksum files beside the builder's module.
   return tfds.core.DatasetInfo(
@@ -58,7 +58,7 @@ class Digits(tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version('1.0.0')
 
   def _info(self):
-    return _info(self, (8, 8, 1), 10, 'Grey 8x8 handwritten digits.')
+    return _dataset_info(self, (8, 8, 1), 10, 'Grey 8x8 handwritten digits.')
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Nothing to download.
@@ -86,7 +86,7 @@ class StackedDigits(tfds.core.GeneratorBasedBuilder):
   VERSION = tfds.core.Version('1.0.0')
 
   def _info(self):
-    return _info(self, (8, 8, 3), 1000,
+    return _dataset_info(self, (8, 8, 3), 1000,
                  'Three independently drawn 8x8 digits as RGB channels.')
 
   def _split_generators(self, dl_manager):
