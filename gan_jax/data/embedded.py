@@ -41,7 +41,8 @@ def digit_splits() -> dict:
           'test': (images[held_out], digits.target[held_out])}
 
 
-def _dataset_info(builder, shape: Tuple[int, ...], num_classes: int, description):
+def _dataset_info(builder, shape: Tuple[int, ...], num_classes: int,
+                  description: str):
   # DatasetInfo directly, not dataset_info_from_configs, which looks for
   # README and checksum files beside the builder's module.
   return tfds.core.DatasetInfo(
