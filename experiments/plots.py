@@ -43,3 +43,28 @@ def save_samples(path: str, samples: np.ndarray, dataset: Toy2D, step: int,
   fig.tight_layout()
   fig.savefig(path)
   plt.close(fig)
+
+
+def image_grid(images: np.ndarray, columns: int, scale: int = 1,
+               border: int = 1) -> np.ndarray:
+  """uint8 images [N, H, W, C] as one uint8 picture [rows*(H+b), ...,
+  3], row-major, each image enlarged ``scale`` times (nearest neighbour),
+  grey images shown as grey."""
+  images = np.asarray(images, np.uint8)
+  if images.shape[-1] == 1:
+    images = np.repeat(images, 3, axis=-1)
+  images = images.repeat(scale, axis=1).repeat(scale, axis=2)
+  count, height, width, _ = images.shape
+  rows = -(-count // columns)
+  grid = np.full((rows * (height + border) + border,
+                  columns * (width + border) + border, 3), 255, np.uint8)
+  for index, image in enumerate(images):
+    top = border + (index // columns) * (height + border)
+    left = border + (index % columns) * (width + border)
+    grid[top:top + height, left:left + width] = image
+  return grid
+
+
+def save_image_grid(path: str, grid: np.ndarray) -> None:
+  """Writes a uint8 [H, W, 3] picture as PNG."""
+  plt.imsave(path, grid)

@@ -1,15 +1,19 @@
 r"""Trains one GAN: ``python -m experiments.run --variant=wgan_gp``.
 
-The config is built in three layers, each overriding the one before:
-the config file (``--config``, default experiments/configs/default.py), the
-variant's published defaults (``--variant``), then every ``--config.*`` flag
-and the shortcuts ``--dataset`` and ``--seed``. It is validated once before
+The config is built in layers, each overriding the one before: the config
+file (``--config``, default experiments/configs/default.py); the dataset's
+defaults (experiments/configs/datasets.py) when the command line moves the
+dataset away from the file's; the variant's published defaults
+(``--variant``, with its image setting on image datasets); then every
+``--config.*`` flag and the shortcuts ``--dataset``, ``--data_dir`` and
+``--seed``. It is validated once before
 anything is written. Results go to ``--workdir`` (default
 ``runs/<variant>_<dataset>_seed<seed>``); running the same command again
 resumes from the last checkpoint there.
 
 Examples:
   python -m experiments.run --variant=wgan_gp
+  python -m experiments.run --variant=non_saturating --dataset=digits
   python -m experiments.run --variant=vanilla --dataset=ring8 --seed=3
   python -m experiments.run --variant=wgan_gp --config.objective.n_critic=1 \
       --config.train.steps=5000 --workdir=runs/ncritic1
@@ -23,7 +27,9 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from experiments.configs.datasets import dataset_defaults
 from gan_jax import config as gan_config
+from gan_jax.data import is_image_dataset
 from gan_jax.variants import VARIANTS, get_variant
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), 'configs',
@@ -58,6 +64,9 @@ _VARIANT = flags.DEFINE_string(
     'variant', 'non_saturating', f'GAN variant: {", ".join(VARIANTS)}.')
 _DATASET = flags.DEFINE_string('dataset', None,
                                'Shortcut for --config.dataset.')
+_DATA_DIR = flags.DEFINE_string(
+    'data_dir', None, 'Shortcut for --config.data.dir: the TFDS data dir '
+    '(default $TFDS_DATA_DIR, else ~/tensorflow_datasets).')
 _SEED = flags.DEFINE_integer('seed', None, 'Shortcut for --config.seed.')
 _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Output directory (default runs/<variant>_<dataset>_'
@@ -65,26 +74,37 @@ _WORKDIR = flags.DEFINE_string(
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
 
 
-def resolve_config(base, variant: str, overrides, dataset=None, seed=None):
-  """base config <- variant defaults <- command-line overrides.
+def resolve_config(base, variant: str, overrides, dataset=None, seed=None,
+                   data_dir=None):
+  """base config <- dataset defaults <- variant <- command line.
 
   ``base`` already has ``overrides`` applied (config_flags does that at parse
   time); they are applied again after the variant so that the command line
-  wins over the variant's defaults.
+  wins over the variant's defaults. The dataset's defaults apply when the
+  command line changes the dataset the config file names: a file that names
+  its own dataset is taken as it is.
   """
   try:
-    variant_overrides = get_variant(variant).overrides
+    chosen = get_variant(variant)
   except ValueError as error:
     raise gan_config.ConfigError(f'--variant: {error}') from None
+  overrides = dict(overrides)
+  if dataset is not None:
+    overrides['dataset'] = dataset
+  if seed is not None:
+    overrides['seed'] = seed
+  if data_dir is not None:
+    overrides['data.dir'] = data_dir
   config = base.copy_and_resolve_references()
   with config.unlocked():
     config.variant = variant
-  config.update_from_flattened_dict(dict(variant_overrides))
-  config.update_from_flattened_dict(dict(overrides))
-  if dataset is not None:
-    config.dataset = dataset
-  if seed is not None:
-    config.seed = seed
+  name = overrides.get('dataset', config.dataset)
+  if 'dataset' in overrides:
+    config.update_from_flattened_dict(dict(dataset_defaults(name)))
+  config.update_from_flattened_dict(dict(chosen.overrides))
+  if is_image_dataset(name):
+    config.update_from_flattened_dict(dict(chosen.image_overrides))
+  config.update_from_flattened_dict(overrides)
   return config
 
 
@@ -123,7 +143,7 @@ def main(argv):
   try:
     config = resolve_config(_base_config(), _VARIANT.value,
                             config_flags.get_override_values(FLAGS['config']),
-                            _DATASET.value, _SEED.value)
+                            _DATASET.value, _SEED.value, _DATA_DIR.value)
     available = jax.device_count()
     requested = config.train.num_devices
     if not 0 <= requested <= available:
@@ -138,9 +158,13 @@ def main(argv):
 
   # Imported late so that `--help` and config errors stay fast.
   from experiments.train import summary_screen, train_and_evaluate
-  summary = train_and_evaluate(config, _WORKDIR.value or
-                               default_workdir(config),
-                               progress=_PROGRESS.value)
+  from gan_jax.data.images import DatasetNotPrepared
+  try:
+    summary = train_and_evaluate(config, _WORKDIR.value or
+                                 default_workdir(config),
+                                 progress=_PROGRESS.value)
+  except DatasetNotPrepared as error:  # Raised before anything is written.
+    sys.exit(f'error: --dataset={config.dataset}: {error}')
   print(summary_screen(summary))
   if summary['status'] != 'completed':
     sys.exit(1)

@@ -17,8 +17,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm import tqdm
 
 from gan_jax import config as gan_config
-from gan_jax import evaluation, state as gan_state, steps as gan_steps
-from experiments import checkpoints, plots, writers
+from gan_jax import state as gan_state, steps as gan_steps
+from gan_jax.data import Toy2D
+from experiments import checkpoints, evaluators, inputs, writers
 
 
 class Diverged(RuntimeError):
@@ -40,19 +41,38 @@ def _host_metrics(stacked: Dict[str, jax.Array]) -> Dict[str, float]:
 
 
 def summary_screen(summary: Dict[str, Any]) -> str:
-  final = summary['final_eval']
+  """The one-screen summary printed at the end of a run."""
+  protocol = summary['eval_protocol']
+  real = protocol.get('real_vs_real')
   lines = [f"{summary['variant']} on {summary['dataset']}, seed "
            f"{summary['seed']}: {summary['status']} after {summary['step']} "
            f"steps in {summary['wall_seconds']:.0f} s "
            f"({summary['steps_per_second']:.1f} steps/s)"]
-  for name, value in final.items():
-    lines.append(f'  {name:>22}: {value:.4g}')
-  protocol = summary['eval_protocol']
-  lines.append(f"  ({protocol['num_samples']} samples, high quality within "
-               f"{protocol['threshold']:g} sigma, G params: "
-               f"{protocol['generator_params']})")
-  lines.append(f"  workdir: {summary['workdir']}")
+  if real:
+    lines.append(f"  {'':>22}  {'generated':>10}  {'real vs real':>12}")
+  for name, value in summary['final_eval'].items():
+    lines.append(f'  {name:>22}: {value:10.4g}' +
+                 (f"  {real.get(name, float('nan')):12.4g}" if real else ''))
+  if real:
+    lines.append(f"  ({protocol['num_samples']} samples against "
+                 f"{protocol['reference']}; features: "
+                 f"{protocol['feature_extractor']}, held-out accuracy "
+                 f"{protocol['feature_extractor_held_out_accuracy']:.3f})")
+  else:
+    lines.append(f"  ({protocol['num_samples']} samples, high quality "
+                 f"within {protocol['threshold']:g} sigma)")
+  lines.append(f"  G params: {protocol['generator_params']}; workdir: "
+               f"{summary['workdir']}")
   return '\n'.join(lines)
+
+
+def steps_per_dispatch(config, platform: str) -> int:
+  """Train steps per jitted call (see train.steps_per_dispatch)."""
+  if config.train.steps_per_dispatch:
+    return config.train.steps_per_dispatch
+  if platform == 'cpu' and config.model.name == 'dcgan':
+    return 1  # XLA:CPU convolutions in loop bodies: jax-ml/jax#12868.
+  return config.train.log_every
 
 
 def train_and_evaluate(config, workdir: str,
@@ -60,13 +80,14 @@ def train_and_evaluate(config, workdir: str,
   """Trains, evaluates and checkpoints; resumes from ``workdir`` if it holds
   a checkpoint. Returns the summary also written to summary.json.
 
-  The config must already be validated (gan_jax.config.validate).
+  The config must already be validated (gan_jax.config.validate). Data are
+  read (and the image metrics' classifier trained) before anything is
+  written, so a dataset that cannot be read (DatasetNotPrepared) leaves no
+  workdir behind.
   """
   started = time.time()
-  os.makedirs(workdir, exist_ok=True)
-  writers.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
 
-  # --- Devices, model, state ----------------------------------------------
+  # --- Devices, model, data, evaluation -----------------------------------
   mesh = _mesh(config)
   replicated = NamedSharding(mesh, P())
   batch_sharding = NamedSharding(mesh, P(None, 'data'))
@@ -74,10 +95,19 @@ def train_and_evaluate(config, workdir: str,
   steps = gan_steps.make_steps(spec)
   init_rng, train_rng, eval_rng = jax.random.split(
       jax.random.PRNGKey(config.seed), 3)
+  batch_shape = (config.objective.n_critic, config.train.batch_size)
+  train_input = inputs.make_input(config, dataset, batch_shape, replicated,
+                                  batch_sharding)
+  if isinstance(dataset, Toy2D):
+    evaluator = evaluators.ToyEvaluator(config, spec, dataset, eval_rng)
+  else:
+    evaluator = evaluators.ImageEvaluator(config, spec, eval_rng)
   state = jax.device_put(gan_state.init_state(spec, init_rng, hparams),
                          replicated)
 
-  # --- Resume ----------------------------------------------------------------
+  # --- Outputs, resume ------------------------------------------------------
+  os.makedirs(workdir, exist_ok=True)
+  writers.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
   ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
   if ckpt.latest_step() is not None:
     # The config's scalars win over the checkpoint's (learning rates do too:
@@ -86,35 +116,31 @@ def train_and_evaluate(config, workdir: str,
   step = int(state.step)
   writers.truncate_metrics(workdir, step)
   total = config.train.steps
-  batch_size, n_critic = config.train.batch_size, config.objective.n_critic
+  writer = writers.MetricWriter(workdir)
 
-  # --- The jitted loop: log_every steps per dispatch -----------------------
-  def sample_batch(key):
-    batch = dataset.to_network(dataset.sample(key, (n_critic, batch_size)))
-    return jax.lax.with_sharding_constraint(batch, batch_sharding)
-
+  # --- The jitted loop: per_dispatch steps per call -------------------------
   @functools.lru_cache(maxsize=None)
   def loop(num_steps: int):
     return jax.jit(functools.partial(steps.train_loop,
-                                     sample_batch=sample_batch,
+                                     sample_batch=train_input.sample_batch,
                                      num_steps=num_steps),
                    donate_argnums=0)
 
-  @jax.jit
-  def evaluate(state, rng):
-    return evaluation.evaluate_toy2d(spec, state, dataset, rng,
-                                     config.eval.num_samples,
-                                     config.eval.threshold)
+  per_dispatch = steps_per_dispatch(config, jax.devices()[0].platform)
 
-  writer = writers.MetricWriter(workdir)
+  def train_interval(state, step: int, num_steps: int):
+    """``num_steps`` train steps; metrics stacked [num_steps] on device."""
+    stacked = []
+    for start in range(step, step + num_steps, per_dispatch):
+      count = min(per_dispatch, step + num_steps - start)
+      state, metrics = loop(count)(state, train_rng,
+                                   train_input.data(start, count))
+      stacked.append(metrics)
+    return state, jax.tree.map(lambda *m: jnp.concatenate(m), *stacked)
 
   def run_evaluation(state, step: int) -> Dict[str, float]:
-    results, samples = evaluate(state, jax.random.fold_in(eval_rng, step))
-    results = {k: float(v) for k, v in jax.device_get(results).items()}
+    results = evaluator.evaluate(state, step, workdir, writer)
     writer.write(step, 'eval', results)
-    plots.save_samples(os.path.join(workdir, f'samples_{step:07d}.png'),
-                       np.asarray(samples), dataset, step, results,
-                       config.eval.threshold)
     return results
 
   final_eval: Dict[str, float] = {}
@@ -126,7 +152,7 @@ def train_and_evaluate(config, workdir: str,
     while step < total:
       num_steps = min(config.train.log_every, total - step)
       chunk_started = time.time()
-      state, stacked = loop(num_steps)(state, train_rng)
+      state, stacked = train_interval(state, step, num_steps)
       step += num_steps
       train_metrics = _host_metrics(stacked)
       train_metrics['steps_per_second'] = num_steps / (time.time() -
@@ -156,6 +182,7 @@ def train_and_evaluate(config, workdir: str,
     bar.close()
     writer.close()
     ckpt.close()
+    train_input.close()
 
   elapsed = time.time() - run_started
   summary = {
@@ -169,14 +196,11 @@ def train_and_evaluate(config, workdir: str,
       'steps_per_second': (step - run_start_step) / max(elapsed, 1e-9),
       'final_eval': final_eval,
       'eval_protocol': {
-          'num_samples': config.eval.num_samples,
-          'threshold': config.eval.threshold,
-          'sigma': dataset.sigma,
+          **evaluator.protocol(),
           'generator_params': 'ema' if config.ema.enabled else 'live',
           'eval_rng': f'fold_in(split(PRNGKey({config.seed}), 3)[2], step)',
-          'reference': 'VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et '
-                       'al. 2018) 2-D protocol',
       },
+      'input': train_input.description,
       'devices': f'{mesh.size} x {jax.devices()[0].platform}',
       'config': config.to_dict(),
   }

@@ -46,6 +46,10 @@ class MetricWriter:
     for name, value in metrics.items():
       self._tb.add_scalar(f'{split}/{name}', value, step)
 
+  def write_image(self, step: int, name: str, picture) -> None:
+    """A uint8 [H, W, 3] picture, to TensorBoard's images tab."""
+    self._tb.add_image(name, picture, step, dataformats='HWC')
+
   def close(self) -> None:
     self._jsonl.close()
     self._tb.close()

@@ -8,10 +8,13 @@ and what is allowed.
 """
 
 import math
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Dict, Optional, Tuple, Union
 
 from gan_jax import losses, models, optim, penalties
-from gan_jax.data import TOY_DATASETS, Toy2D, get_toy_dataset
+from gan_jax.data import (DATASETS, IMAGE_SOURCES, Toy2D, get_toy_dataset,
+                          is_image_dataset)
+from gan_jax.data.images import ImageSource
+from gan_jax.models import dcgan
 from gan_jax.state import GANSpec
 
 
@@ -68,8 +71,12 @@ def validate(config, num_devices: int = 1) -> None:
     config: the experiment config.
     num_devices: devices the global batch is split over.
   """
-  _choice(config, 'dataset', tuple(TOY_DATASETS))
+  _choice(config, 'dataset', DATASETS)
   _int_at_least(config, 'seed', 0)
+  _check(isinstance(config.data.dir, str), 'data.dir', config.data.dir,
+         "a directory path, or '' for the TFDS default")
+  _number_in(config, 'data.in_memory_limit_mb', 0.0, math.inf,
+             high_open=True)
 
   _choice(config, 'objective.name', tuple(losses.OBJECTIVES))
   _choice(config, 'objective.penalty', penalties.PENALTIES)
@@ -97,6 +104,7 @@ def validate(config, num_devices: int = 1) -> None:
   _choice(config, 'model.d_norm', d_norms)
   for field in ('model.latent_dim', 'model.width', 'model.depth'):
     _int_at_least(config, field, 1)
+  _validate_model_and_data(config)
   if config.objective.penalty != 'none' and config.model.d_norm == 'batch':
     raise ConfigError(
         f"model.d_norm='batch' is not allowed with objective.penalty="
@@ -122,13 +130,42 @@ def validate(config, num_devices: int = 1) -> None:
     _check(_is_int(value) and value >= 1 and value % log_every == 0, field,
            value, f'a positive multiple of train.log_every ({log_every})')
   _int_at_least(config, 'train.keep_checkpoints', 1)
+  _int_at_least(config, 'train.steps_per_dispatch', 0)
+  per_dispatch = config.train.steps_per_dispatch
+  _check(per_dispatch == 0 or config.train.log_every % per_dispatch == 0,
+         'train.steps_per_dispatch', per_dispatch,
+         f'0 (automatic) or a divisor of train.log_every '
+         f'({config.train.log_every})')
   batch = config.train.batch_size
   _check(batch % num_devices == 0, 'train.batch_size', batch,
          f'a multiple of the device count ({num_devices})')
   _int_at_least(config, 'eval.num_samples', 1)
   _number_in(config, 'eval.threshold', 0.0, math.inf, low_open=True,
              high_open=True)
+  _int_at_least(config, 'eval.mode_samples', 0)
+  _int_at_least(config, 'eval.classifier_steps', 1)
+  if is_image_dataset(config.dataset):
+    # k-nearest-neighbour balls (k = 5) and sample covariances need a few.
+    _int_at_least(config, 'eval.num_samples', 10)
 
+
+def _validate_model_and_data(config) -> None:
+  """The model can take the dataset's examples, and its labels if
+  conditional."""
+  name, model = config.dataset, config.model.name
+  if model == 'dcgan':
+    if not is_image_dataset(name):
+      raise ConfigError(f"model.name='dcgan' is not allowed with dataset="
+                        f"{name!r}: it takes images; use 'mlp' for 2-D data")
+    reason = dcgan.check_image_shape(IMAGE_SOURCES[name].shape)
+    if reason:
+      raise ConfigError(f"model.name='dcgan' cannot take dataset={name!r}: "
+                        f'{reason}')
+  _check(isinstance(config.model.conditional, bool), 'model.conditional',
+         config.model.conditional, 'True or False')
+  if config.model.conditional and not is_image_dataset(name):
+    raise ConfigError(f'model.conditional=True is not allowed with dataset='
+                      f'{name!r}: it has no labels; use an image dataset')
 
 def hparams_from_config(config) -> Dict[str, float]:
   """The scalars the steps read from the state (see state.DEFAULT_HPARAMS)."""
@@ -139,15 +176,20 @@ def hparams_from_config(config) -> Dict[str, float]:
 
 
 def build(config, axis_name: Optional[str] = None
-          ) -> Tuple[GANSpec, Dict[str, float], Toy2D]:
-  """(spec, hparams, dataset) for a validated config.
+          ) -> Tuple[GANSpec, Dict[str, float], Union[Toy2D, ImageSource]]:
+  """(spec, hparams, dataset) for a validated config; the dataset is a 2-D
+  sampler or an image source (whose data the runner reads).
 
   ``axis_name`` is passed to the models for cross-device batch statistics
   when the steps will run under pmap or shard_map.
   """
-  dataset = get_toy_dataset(config.dataset)
-  generator, discriminator = models.build_models(config.model, dataset.shape,
-                                                 axis_name)
+  if is_image_dataset(config.dataset):
+    dataset = IMAGE_SOURCES[config.dataset]
+  else:
+    dataset = get_toy_dataset(config.dataset)
+  num_classes = dataset.num_classes if config.model.conditional else 0
+  generator, discriminator = models.build_models(
+      config.model, dataset.shape, axis_name, num_classes)
   steps, n_critic = config.train.steps, config.objective.n_critic
   spec = GANSpec(
       generator=generator,
@@ -160,6 +202,7 @@ def build(config, axis_name: Optional[str] = None
       clip_weights=config.objective.clip_weights,
       n_critic=n_critic,
       latent_dim=config.model.latent_dim,
-      data_shape=dataset.shape,
-      use_ema=config.ema.enabled)
+      data_shape=tuple(dataset.shape),
+      use_ema=config.ema.enabled,
+      num_classes=num_classes)
   return spec, hparams_from_config(config), dataset

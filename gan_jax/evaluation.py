@@ -1,6 +1,6 @@
 """Evaluation of a generator on the 2-D benchmarks (pure, jittable)."""
 
-from typing import Dict, Tuple
+from typing import Dict, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -12,12 +12,14 @@ from gan_jax.steps import apply_model
 
 
 def generate(spec: GANSpec, state: GANState, rng: jax.Array,
-             num_samples: int) -> jax.Array:
+             num_samples: int, labels: Optional[jax.Array] = None
+             ) -> jax.Array:
   """``num_samples`` samples from G in network coordinates, inference mode,
-  with the EMA params when the state keeps them."""
+  with the EMA params when the state keeps them (``labels`` [num_samples]
+  for a conditional G)."""
   z = jax.random.normal(rng, (num_samples, spec.latent_dim))
   samples, _ = apply_model(spec.generator, state.g, generator_params(state),
-                           z, train=False)
+                           z, train=False, labels=labels)
   return samples
 
 

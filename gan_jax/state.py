@@ -37,6 +37,7 @@ class GANSpec:
     latent_dim: size of z.
     data_shape: shape of one example.
     use_ema: keep an exponential moving average of G's params.
+    num_classes: classes of a class-conditional pair; 0: unconditional.
   """
   generator: nn.Module
   discriminator: nn.Module
@@ -50,6 +51,7 @@ class GANSpec:
   latent_dim: int = 2
   data_shape: Tuple[int, ...] = (2,)
   use_ema: bool = False
+  num_classes: int = 0
 
   def __post_init__(self):
     losses.get_objective(self.objective)
@@ -90,8 +92,10 @@ class GANState:
 
 
 def _init_net(module: nn.Module, tx: optax.GradientTransformation,
-              rng: jax.Array, example: jax.Array) -> NetState:
-  variables = dict(module.init(rng, example, train=False))
+              rng: jax.Array, example: jax.Array, num_classes: int
+              ) -> NetState:
+  labels = (jnp.zeros((1,), jnp.int32),) if num_classes else ()
+  variables = dict(module.init(rng, example, *labels, train=False))
   params = variables.pop('params')
   return NetState(params=params, model_state=variables,
                   opt_state=tx.init(params))
@@ -115,9 +119,11 @@ def init_state(spec: GANSpec, rng: jax.Array,
             for k, v in DEFAULT_HPARAMS.items()}
   g_rng, d_rng = jax.random.split(rng)
   g = _init_net(spec.generator, spec.g_optimizer, g_rng,
-                jnp.zeros((1, spec.latent_dim), jnp.float32))
+                jnp.zeros((1, spec.latent_dim), jnp.float32),
+                spec.num_classes)
   d = _init_net(spec.discriminator, spec.d_optimizer, d_rng,
-                jnp.zeros((1, *spec.data_shape), jnp.float32))
+                jnp.zeros((1, *spec.data_shape), jnp.float32),
+                spec.num_classes)
   # The EMA starts as a copy: sharing buffers with g.params would break
   # buffer donation in the jitted steps.
   g_ema = jax.tree.map(jnp.copy, g.params) if spec.use_ema else None

@@ -2,17 +2,23 @@
 
 ``make_steps(spec, axis_name)`` returns four pure functions,
 
-* ``d_step(state, real, rng) -> (state, metrics)``: one D update on real
+* ``d_step(state, batch, rng) -> (state, metrics)``: one D update on real
   data and stop-gradient fakes;
-* ``g_step(state, real, rng) -> (state, metrics)``: one G update through the
-  current D (``real`` only sets the batch size); D runs in training mode but
-  its batch statistics are updated by D steps only;
+* ``g_step(state, batch, rng) -> (state, metrics)``: one G update through the
+  current D (``batch`` only sets the batch size, and the labels of a
+  conditional GAN); D runs in training mode but its batch statistics are
+  updated by D steps only;
 * ``train_step(state, batch, rng) -> (state, metrics)``: the alternating
   algorithm of Goodfellow et al. (2014, Alg. 1) and Gulrajani et al. (2017,
   Alg. 1): ``n_critic`` D steps, one on each ``batch[i]`` (shape
   [n_critic, B, ...]), then one G step through the updated D;
-* ``train_loop(state, rng, sample_batch, num_steps)``: ``num_steps`` train
-  steps in one ``lax.scan``, so one dispatch runs many iterations.
+* ``train_loop(state, rng, data, sample_batch, num_steps)``: ``num_steps``
+  train steps in one ``lax.scan``, so one dispatch runs many iterations.
+
+A batch is the real examples ``x``, or ``(x, labels)`` for a class-conditional
+GAN (``spec.num_classes > 0``). The fakes of a step are generated for the
+real batch's labels, so fakes follow the data's class frequencies and a
+gradient penalty interpolates between a real and a fake of the same class.
 
 All take an explicit key and fold the step counter into it, so passing the
 same key every call is reproducible and a resumed run continues the same
@@ -51,15 +57,27 @@ class Steps(NamedTuple):
   train_loop: Callable[..., Tuple[GANState, Metrics]]
 
 
+def split_batch(batch) -> Tuple[Array, Optional[Array]]:
+  """(x, labels) of a batch given as ``x`` or ``(x, labels)``."""
+  if isinstance(batch, (tuple, list)):
+    x, labels = batch
+    return x, labels
+  return batch, None
+
+
 def apply_model(module, net: NetState, params, x: Array,
-                train: bool = True) -> Tuple[Array, Any]:
+                train: bool = True, labels: Optional[Array] = None
+                ) -> Tuple[Array, Any]:
   """Runs ``module`` and returns (outputs, updated model_state)."""
   variables = {'params': params, **net.model_state}
+  # Only conditional models take labels; unconditional ones keep the plain
+  # two-argument call of any flax module.
+  extra = () if labels is None else (labels,)
   if train and net.model_state:
-    out, updated = module.apply(variables, x, train=True,
+    out, updated = module.apply(variables, x, *extra, train=True,
                                 mutable=list(net.model_state))
     return out, dict(updated)
-  return module.apply(variables, x, train=train), net.model_state
+  return module.apply(variables, x, *extra, train=train), net.model_state
 
 
 def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
@@ -79,33 +97,36 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
     full = draw(rng, (count * shape[0], *shape[1:]))
     return lax.dynamic_slice_in_dim(full, index * shape[0], shape[0])
 
-  def generate(state: GANState, params, rng: Array, batch_size: int):
+  def generate(state: GANState, params, rng: Array, batch_size: int,
+               labels: Optional[Array]):
     z = sample(jax.random.normal, rng, (batch_size, spec.latent_dim))
-    return apply_model(spec.generator, state.g, params, z)
+    return apply_model(spec.generator, state.g, params, z, labels=labels)
 
   def to_probability(outputs: Array) -> Array:
     # What a reader charts: D(x) for logit games, the raw value for critics.
     return jax.nn.sigmoid(outputs) if objective.outputs_are_logits else outputs
 
   # --- D: real data and stop-gradient fakes -------------------------------
-  def d_step(state: GANState, real: Array, rng: Array):
+  def d_step(state: GANState, batch, rng: Array):
     hp = state.hparams
+    real, labels = split_batch(batch)
     z_rng, eps_rng = jax.random.split(rng)
     fake, g_model_state = generate(state, state.g.params, z_rng,
-                                   real.shape[0])
+                                   real.shape[0], labels)
     fake = lax.stop_gradient(fake)
     eps = sample(jax.random.uniform, eps_rng, (real.shape[0],))
 
     def loss_fn(params):
       real_out, model_state = apply_model(spec.discriminator, state.d,
-                                          params, real)
+                                          params, real, labels=labels)
       fake_out, model_state = apply_model(
           spec.discriminator, state.d.replace(model_state=model_state),
-          params, fake)
+          params, fake, labels=labels)
       loss = objective.d_loss(real_out, fake_out, hp)
 
       def critic(x):
-        return apply_model(spec.discriminator, state.d, params, x)[0]
+        return apply_model(spec.discriminator, state.d, params, x,
+                           labels=labels)[0]
 
       if spec.penalty == 'gradient_penalty':
         penalty = penalties.gradient_penalty(
@@ -139,12 +160,14 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
     return state, pmean(metrics)
 
   # --- G: through the current D --------------------------------------------
-  def g_step(state: GANState, real: Array, rng: Array):
+  def g_step(state: GANState, batch, rng: Array):
+    real, labels = split_batch(batch)
+
     def loss_fn(params):
-      fake, model_state = generate(state, params, rng, real.shape[0])
+      fake, model_state = generate(state, params, rng, real.shape[0], labels)
       # D's batch statistics are updated by D steps only.
       fake_out, _ = apply_model(spec.discriminator, state.d, state.d.params,
-                                fake)
+                                fake, labels=labels)
       return objective.g_loss(fake_out, state.hparams), (model_state,
                                                          fake_out)
 
@@ -163,7 +186,7 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
     return state, pmean(metrics)
 
   # --- The alternating algorithm -------------------------------------------
-  def train_step(state: GANState, batch: Array, rng: Array):
+  def train_step(state: GANState, batch, rng: Array):
     rng = jax.random.fold_in(rng, state.step)
     d_rng, g_rng = jax.random.split(rng)
 
@@ -173,7 +196,8 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
 
     state, d_metrics = lax.scan(critic_iteration, state,
                                 (batch, jnp.arange(spec.n_critic)))
-    state, g_metrics = g_step(state, batch[-1], g_rng)
+    last = jax.tree.map(lambda b: b[-1], batch)
+    state, g_metrics = g_step(state, last, g_rng)
     g_ema = state.g_ema
     if g_ema is not None:
       g_ema = optax.incremental_update(state.g.params, g_ema,
@@ -184,18 +208,23 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
     metrics.update(g_metrics)
     return state, metrics
 
-  def train_loop(state: GANState, rng: Array,
-                 sample_batch: Callable[[Array], Array], num_steps: int):
+  def train_loop(state: GANState, rng: Array, data: Any,
+                 sample_batch: Callable[[Array, Any, Array], Any],
+                 num_steps: int):
     """Runs ``num_steps`` train steps; metrics come back stacked [num_steps].
 
-    ``sample_batch(key)`` returns the real data of one train step, shape
-    [n_critic, B, ...]; it runs on device inside the loop.
+    ``sample_batch(key, data, i)`` returns the real data of the loop's
+    ``i``-th train step, shape [n_critic, B, ...] (or a tuple with labels);
+    it runs on device inside the loop. ``data`` is a pytree passed through
+    as an argument, so a dataset held in device memory is not embedded in
+    the program: a sampler draws from it with ``key``, a streamed chunk of
+    batches is indexed with ``i``, and a 2-D sampler needs neither.
     """
-    def body(state, _):
+    def body(state, i):
       data_rng, step_rng = jax.random.split(
           jax.random.fold_in(rng, state.step))
-      return train_step(state, sample_batch(data_rng), step_rng)
+      return train_step(state, sample_batch(data_rng, data, i), step_rng)
 
-    return lax.scan(body, state, None, length=num_steps)
+    return lax.scan(body, state, jnp.arange(num_steps))
 
   return Steps(d_step, g_step, train_step, train_loop)

@@ -15,6 +15,9 @@ class Variant(NamedTuple):
   g_loss: str   # For the README table and summaries.
   d_loss: str
   reference: str
+  # Applied after ``overrides`` on image datasets, where a paper's image
+  # setting differs from its 2-D one.
+  image_overrides: Mapping[str, Any] = {}
 
 
 def _adam(lr: float, b1: float, b2: float) -> Dict[str, Any]:
@@ -45,7 +48,8 @@ VARIANTS: Mapping[str, Variant] = {
         g_loss='-E[f(G(z))]',
         d_loss='E[f(G(z))] - E[f(x)] + lambda E[(||grad f(x_hat)|| - 1)^2]',
         reference='Gulrajani et al. 2017, Improved Training of Wasserstein '
-                  'GANs'),
+                  'GANs',
+        image_overrides={'objective.penalty_weight': 10.0}),
     'label_smoothing': Variant(
         {'objective.name': 'non_saturating', 'objective.real_target': 0.9,
          **_DCGAN_ADAM},

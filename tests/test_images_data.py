@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 import tensorflow_datasets as tfds
 
-from gan_jax.data import embedded, images, on_device
+from gan_jax.data import embedded, images, on_device, streaming
 
 
 @pytest.fixture(scope='module')
@@ -101,3 +101,55 @@ def test_device_images_gather_batches_inside_jit():
               if 'func.func public @main' in line)
   assert 'tensor<1437x8x8x1xui8>' in main  # A parameter of the program.
   assert len(program) < 100_000  # Not 92 KB of pixels as a hex constant.
+
+
+def test_celeb_a_is_cropped_to_64x64_with_attribute_labels(tmp_path):
+  with tfds.testing.mock_data(num_examples=4):
+    x, labels = images.load_split('celeb_a', 'train', str(tmp_path))
+  assert x.shape == (4, 64, 64, 3) and x.dtype == np.uint8
+  assert set(labels.tolist()) <= set(range(8))
+
+
+def test_celeb_a_label_packs_three_attributes():
+  record = {'image': np.zeros((218, 178, 3), np.uint8),
+            'attributes': {'Male': True, 'Smiling': False, 'Young': True}}
+  image, label = images.IMAGE_SOURCES['celeb_a'].decode(record)
+  assert image.shape == (64, 64, 3)
+  assert label == 0b101  # Male, not Smiling, Young.
+
+
+def test_damaged_dataset_files_give_one_line(tmp_path):
+  data_dir = str(tmp_path)
+  images.load_split('digits', 'test', data_dir)
+  version_dir = tmp_path / 'digits' / '1.0.0'
+  for path in version_dir.glob('*test.array_record*'):
+    path.write_bytes(path.read_bytes()[:100])  # Truncated.
+  with pytest.raises(images.DatasetNotPrepared) as error:
+    images.load_split('digits', 'test', data_dir)
+  message = str(error.value)
+  assert '\n' not in message and 'damaged or incomplete' in message
+  assert 'delete' in message
+
+
+def test_stream_gives_each_step_the_same_records_however_chunked():
+  store = np.arange(100, dtype=np.uint8).reshape(100, 1, 1, 1)
+
+  def read(indices):
+    indices = np.asarray(indices)
+    return store[indices], indices.astype(np.int32)
+
+  one = streaming.PrefetchStream(read, 100, (2, 3), seed=7)
+  four = streaming.PrefetchStream(read, 100, (2, 3), seed=7)
+  try:
+    by_one = [one.get(step, 1) for step in range(4)]
+    images_4, labels_4 = four.get(0, 4)
+    assert images_4.shape == (4, 2, 3, 1, 1, 1) and labels_4.shape == (4, 2, 3)
+    for step, (images_1, labels_1) in enumerate(by_one):
+      np.testing.assert_array_equal(images_1[0], images_4[step])
+      np.testing.assert_array_equal(labels_1[0], labels_4[step])
+    # The prefetched next chunk is the one asked for next.
+    np.testing.assert_array_equal(four.get(4, 4)[1][0],
+                                  streaming.step_indices(7, 4, 100, (2, 3)))
+  finally:
+    one.close()
+    four.close()

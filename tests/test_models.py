@@ -93,3 +93,25 @@ def test_generator_batch_norm_keeps_statistics_in_model_state():
   moved = jax.tree.map(lambda a, b: bool(jnp.any(a != b)),
                        variables['batch_stats'], dict(updated)['batch_stats'])
   assert all(jax.tree.leaves(moved))
+
+
+@pytest.mark.parametrize('name,shape', [('dcgan', (8, 8, 3)),
+                                        ('mlp', (2,))])
+def test_conditional_models_depend_on_the_label(name, shape):
+  config = dict(name=name, width=8, depth=2, g_norm='none', d_norm='none')
+  generator, discriminator = build_models(config, shape, num_classes=5)
+  z = jnp.repeat(jax.random.normal(RNG, (1, 4)), 5, axis=0)
+  labels = jnp.arange(5)
+  g_vars = generator.init(RNG, z, labels, train=False)
+  images = generator.apply(g_vars, z, labels, train=False)
+  chex.assert_shape(images, (5, *shape))
+  # One z, five labels: five different samples.
+  assert len(np.unique(np.asarray(images).reshape(5, -1), axis=0)) == 5
+  d_vars = discriminator.init(RNG, images, labels, train=False)
+  same = jnp.repeat(images[:1], 5, axis=0)
+  outputs = discriminator.apply(d_vars, same, labels, train=False)
+  chex.assert_shape(outputs, (5,))
+  assert len(np.unique(np.asarray(outputs))) == 5  # The projection term.
+  with pytest.raises(ValueError, match='pass labels'):
+    discriminator.apply(d_vars, same, train=False)
+

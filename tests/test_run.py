@@ -93,6 +93,12 @@ BAD_INPUTS = [
     (['--config.train.num_devices=9'], 'train.num_devices=9'),
     (['--config=experiments/configs/missing.py'], 'cannot load it'),
     (['--config=tests/helpers.py'], 'cannot load it'),  # No get_config().
+    (['--config.model.conditional=true'], 'it has no labels'),
+    (['--config.model.name=dcgan'], "it takes images; use 'mlp'"),
+    (['--dataset=digits', '--config.train.steps_per_dispatch=3'],
+     'a divisor of train.log_every'),
+    (['--dataset=mnist', '--data_dir=/nonexistent/tfds'],
+     'tfds build mnist --file_format=array_record'),
 ]
 
 
@@ -105,6 +111,50 @@ def test_bad_input_is_one_line_and_writes_nothing(args, message, tmp_path):
   assert len(lines) == 1, result.stderr
   assert lines[0].startswith('error: ') and message in lines[0], lines[0]
   assert not workdir.exists()
+
+
+IMAGE_FLAGS = ['--config.model.width=8', '--config.model.latent_dim=8',
+               '--config.train.batch_size=16', '--config.train.steps=4',
+               '--config.train.log_every=2', '--config.train.eval_every=4',
+               '--config.train.checkpoint_every=4',
+               '--config.eval.num_samples=100', '--progress=false']
+
+
+def test_conditional_image_run_through_main(digits_dir, tmp_path):
+  workdir = tmp_path / 'digits'
+  result = _run('--variant=wgan_gp', '--dataset=digits',
+                f'--data_dir={digits_dir}', f'--workdir={workdir}',
+                '--config.model.conditional=true', *IMAGE_FLAGS)
+  assert result.returncode == 0, result.stderr[-2000:]
+  summary = json.loads((workdir / 'summary.json').read_text())
+  assert summary['status'] == 'completed' and summary['step'] == 4
+  config = summary['config']
+  # Dataset defaults, then the variant's image setting, then the flags.
+  assert config['model']['name'] == 'dcgan'
+  assert config['objective']['penalty_weight'] == 10.0
+  assert config['model']['width'] == 8
+  protocol = summary['eval_protocol']
+  assert protocol['num_samples'] == 100
+  assert protocol['feature_extractor_held_out_accuracy'] >= 0.97
+  assert set(protocol['real_vs_real']) == set(summary['final_eval']) >= {
+      'fd', 'kid', 'precision', 'recall', 'density', 'coverage',
+      'classifier_score', 'modes', 'mode_kl'}
+  assert 'in device memory' in summary['input']
+  assert (workdir / 'samples_0000004.png').stat().st_size > 1000
+  assert 'real vs real' in result.stdout
+
+
+def test_streamed_input_trains_like_the_in_memory_one(digits_dir, tmp_path):
+  """Same records per step either way (the streamed indices are drawn on the
+  host, the in-memory ones on device, so the batches differ; both run)."""
+  config = small_config('non_saturating', dataset='digits',
+                        model__name='dcgan', model__width=8,
+                        model__g_norm='batch', model__d_norm='layer',
+                        data__dir=digits_dir, data__in_memory_limit_mb=0,
+                        eval__num_samples=50, eval__classifier_steps=2000)
+  summary = train_and_evaluate(config, str(tmp_path), progress=False)
+  assert summary['status'] == 'completed' and summary['step'] == 8
+  assert 'streamed' in summary['input']
 
 
 def test_diverging_run_stops_and_keeps_good_checkpoints(tmp_path):

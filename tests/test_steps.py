@@ -1,5 +1,6 @@
 """The step functions: alternation, purity, parallel equivalence."""
 
+import dataclasses
 import functools
 
 import chex
@@ -10,6 +11,7 @@ import pytest
 from jax.sharding import Mesh, PartitionSpec as P
 
 from gan_jax import config as gan_config
+from gan_jax import models
 from gan_jax import state as gan_state, steps as gan_steps
 from tests.helpers import small_config
 
@@ -103,10 +105,10 @@ def test_same_seed_same_parameters():
   for _ in range(2):
     spec, state, _ = _setup(config)
     steps = gan_steps.make_steps(spec)
-    sample = lambda key: jax.random.normal(key, (5, 16, 2))
+    sample = lambda key, data, i: jax.random.normal(key, (5, 16, 2))
     loop = jax.jit(functools.partial(steps.train_loop, sample_batch=sample,
                                      num_steps=3))
-    results.append(loop(state, jax.random.PRNGKey(9))[0])
+    results.append(loop(state, jax.random.PRNGKey(9), None)[0])
   chex.assert_trees_all_equal(results[0], results[1])
 
 
@@ -160,3 +162,25 @@ def test_parallel_step_matches_single_device(name, route):
             par_state, batch, rng)
   _assert_trees_close(out, expected)
   _assert_trees_close(metrics, expected_metrics)
+
+
+def test_conditional_steps_use_the_real_batch_labels():
+  """A conditional GAN's batch is (x, labels): fakes and the penalty's
+  interpolates get the real batch's labels, and changing them changes the
+  update."""
+  config = small_config('wgan_gp')
+  spec, hparams, _ = gan_config.build(config)
+  generator, discriminator = models.build_models(config.model, (2,),
+                                                 num_classes=3)
+  spec = dataclasses.replace(spec, generator=generator,
+                             discriminator=discriminator, num_classes=3)
+  state = gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
+  steps = gan_steps.make_steps(spec)
+  x = jax.random.normal(jax.random.PRNGKey(1), (5, 16, 2))
+  step = jax.jit(steps.train_step)
+  rng = jax.random.PRNGKey(2)
+  new, metrics = step(state, (x, jnp.zeros((5, 16), jnp.int32)), rng)
+  other, _ = step(state, (x, jnp.ones((5, 16), jnp.int32)), rng)
+  assert int(new.step) == 1 and np.isfinite(float(metrics['d_penalty']))
+  assert not np.allclose(new.g.params['Dense_0']['kernel'],
+                         other.g.params['Dense_0']['kernel'])

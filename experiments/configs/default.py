@@ -18,7 +18,17 @@ def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
   config.variant = 'non_saturating'  # Set by --variant; recorded in results.
   config.seed = 0
-  config.dataset = 'grid25'  # grid25 | ring8 | swiss_roll
+  # grid25 | ring8 | swiss_roll, or an image dataset: digits |
+  # stacked_digits (embedded) | mnist | fashion_mnist | cifar10 | celeb_a.
+  # --dataset=NAME also applies NAME's defaults (configs/datasets.py).
+  config.dataset = 'grid25'
+
+  config.data = ml_collections.ConfigDict()
+  # TFDS data dir; '' means $TFDS_DATA_DIR, else ~/tensorflow_datasets.
+  config.data.dir = ''
+  # Image data up to this size lives in device memory; larger data streams.
+  config.data.in_memory_limit_mb = 1024
+  config.data.random_flip = False  # Random horizontal flips, on device.
 
   config.objective = ml_collections.ConfigDict()
   config.objective.name = 'non_saturating'  # gan_jax.losses.OBJECTIVES
@@ -39,7 +49,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.width = 512
   config.model.depth = 3
   config.model.g_norm = 'none'  # none | batch | layer
-  config.model.d_norm = 'none'  # none | batch | layer
+  config.model.d_norm = 'none'  # none | batch | layer (dcgan: spectral)
+  # Class-conditional G and D (image datasets: their labels).
+  config.model.conditional = False
 
   config.optim = ml_collections.ConfigDict()
   for side in ('g', 'd'):
@@ -64,8 +76,17 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 500
   config.train.keep_checkpoints = 2
   config.train.num_devices = 0  # Data-parallel devices; 0 means all.
+  # Train steps per jitted dispatch. 0: the whole log interval in one
+  # lax.scan, except convolutional models on CPU, which run one step per
+  # dispatch because XLA:CPU runs convolutions inside loops many times
+  # slower (jax-ml/jax#12868).
+  config.train.steps_per_dispatch = 0
 
   config.eval = ml_collections.ConfigDict()
   config.eval.num_samples = 2500  # VEEGAN / PacGAN protocol.
   config.eval.threshold = 3.0  # High quality: within 3 sigma of a centre.
+  # Images: generated samples for the mode count (26,000 on stacked_digits,
+  # the Stacked MNIST protocol); training steps of the feature classifier.
+  config.eval.mode_samples = 0
+  config.eval.classifier_steps = 2000
   return config

@@ -112,5 +112,6 @@ def prepare(name: str, data_dir: str) -> tfds.core.DatasetBuilder:
   is not there yet."""
   builder = EMBEDDED[name](data_dir=data_dir, file_format='array_record')
   if not builder.is_prepared():
+    tfds.disable_progress_bar()  # Seconds of work; keep the runner's bar.
     builder.download_and_prepare()
   return builder

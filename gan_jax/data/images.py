@@ -2,28 +2,61 @@
 
 Public datasets must have been prepared by the user in ArrayRecord format
 (``tfds build NAME --file_format=array_record``); the embedded ones
-(:mod:`gan_jax.data.embedded`) are built on first use. Either way a split is
-read once into host arrays: ``images`` uint8 [N, H, W, C] and ``labels``.
+(:mod:`gan_jax.data.embedded`) are built on first use. A record becomes a
+uint8 image [H, W, C] and an int label through its source's ``decode``
+(CelebA: centre crop and resize to 64x64, and a label made of three
+attributes). :func:`load_split` reads a split into host arrays;
+:class:`RecordReader` reads any records by index, for streaming.
 """
 
+import contextlib
 import dataclasses
 import os
-from typing import Optional, Tuple
+from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow_datasets as tfds
+from absl import logging as absl_logging
 
 from gan_jax.data import embedded
 
 
+def _plain(record) -> Tuple[np.ndarray, int]:
+  return np.asarray(record['image'], np.uint8), int(record['label'])
+
+
+# CelebA at 64x64 as in the GAN literature (e.g. compare_gan): the central
+# 140x140 of the 218x178 aligned faces, downsampled with a Lanczos filter.
+CELEB_A_CROP = 140
+CELEB_A_ATTRIBUTES = ('Male', 'Smiling', 'Young')
+
+
+def _celeb_a(record) -> Tuple[np.ndarray, int]:
+  from PIL import Image  # Pillow comes with matplotlib.
+  image = np.asarray(record['image'], np.uint8)
+  top = (image.shape[0] - CELEB_A_CROP) // 2
+  left = (image.shape[1] - CELEB_A_CROP) // 2
+  crop = image[top:top + CELEB_A_CROP, left:left + CELEB_A_CROP]
+  small = Image.fromarray(crop).resize((64, 64), Image.Resampling.LANCZOS)
+  # CelebA has 40 binary attributes and no class label: the 8 combinations
+  # of three roughly balanced ones label the images for the classifier
+  # that gives the metrics their feature space.
+  attributes = record['attributes']
+  label = sum(int(bool(attributes[name])) << bit
+              for bit, name in enumerate(reversed(CELEB_A_ATTRIBUTES)))
+  return np.asarray(small, np.uint8), label
+
+
 @dataclasses.dataclass(frozen=True)
 class ImageSource:
-  """Where a dataset comes from and the shape its images have."""
+  """Where a dataset comes from, the shape of its images after ``decode``,
+  and its classes."""
   tfds_name: str
   shape: Tuple[int, int, int]
   num_classes: int
   train_split: str = 'train'
   held_out_split: str = 'test'
+  decode: Callable[..., Tuple[np.ndarray, int]] = _plain
 
 
 IMAGE_SOURCES = {
@@ -32,12 +65,13 @@ IMAGE_SOURCES = {
     'mnist': ImageSource('mnist', (28, 28, 1), 10),
     'fashion_mnist': ImageSource('fashion_mnist', (28, 28, 1), 10),
     'cifar10': ImageSource('cifar10', (32, 32, 3), 10),
+    'celeb_a': ImageSource('celeb_a', (64, 64, 3), 8, decode=_celeb_a),
 }
 
 
 class DatasetNotPrepared(Exception):
-  """A public dataset is not in the data dir in a readable format; the
-  message (one line) says how to prepare it."""
+  """A dataset is not in the data dir in a readable form; the message (one
+  line) says how to prepare it."""
 
 
 def default_data_dir() -> str:
@@ -51,31 +85,98 @@ def prepare_command(name: str, data_dir: str) -> str:
           f'--file_format=array_record --data_dir={data_dir}')
 
 
+def _how_to_fix(name: str, data_dir: str) -> str:
+  if name in embedded.EMBEDDED:
+    return (f'delete {os.path.join(data_dir, name)} and run again: it is '
+            'rebuilt on first use')
+  return f'prepare it with: {prepare_command(name, data_dir)}'
+
+
+@contextlib.contextmanager
+def _quiet_tfds():
+  """TFDS warns while it looks for a dataset that is not there yet; the
+  error we raise says it better, in one line."""
+  level = absl_logging.get_verbosity()
+  absl_logging.set_verbosity(absl_logging.ERROR)
+  try:
+    yield
+  finally:
+    absl_logging.set_verbosity(level)
+
+
 def _data_source(name: str, split: str, data_dir: str):
   """The split's random-access source, or DatasetNotPrepared."""
-  if name in embedded.EMBEDDED:
-    return embedded.prepare(name, data_dir).as_data_source(split=split)
+  with _quiet_tfds():
+    return _open_source(name, split, data_dir)
+
+
+def _open_source(name: str, split: str, data_dir: str):
   tfds_name = IMAGE_SOURCES[name].tfds_name
   try:
+    if name in embedded.EMBEDDED:
+      return embedded.prepare(name, data_dir).as_data_source(split=split)
     return tfds.data_source(tfds_name, split=split, data_dir=data_dir,
                             download=False)
-  except Exception:  # Not there, or written without random access.
-    how = f'prepare it with: {prepare_command(tfds_name, data_dir)}'
+  except Exception as error:  # Not there, partial, or no random access.
+    how = _how_to_fix(tfds_name, data_dir)
     builder = tfds.builder(tfds_name, data_dir=data_dir)
     if not builder.is_prepared():
       raise DatasetNotPrepared(
           f'dataset {name!r} is not prepared in {data_dir}; {how}') from None
-    raise DatasetNotPrepared(
-        f'dataset {name!r} in {data_dir} cannot be read with random access '
-        f'(file format {builder.info.file_format.value}); {how}') from None
+    file_format = builder.info.file_format
+    if file_format is not None and file_format.value != 'array_record':
+      raise DatasetNotPrepared(
+          f'dataset {name!r} in {data_dir} cannot be read with random access '
+          f'(file format {file_format.value}); {how}') from None
+    raise DatasetNotPrepared(_unreadable(name, data_dir, error)) from None
 
 
-def load_split(name: str, split: str, data_dir: Optional[str] = None
-               ) -> Tuple[np.ndarray, np.ndarray]:
-  """(images uint8 [N, H, W, C], labels int32 [N]) of one split."""
-  data_dir = data_dir or default_data_dir()
-  source = _data_source(name, split, data_dir)
-  records = [source[i] for i in range(len(source))]
-  images = np.stack([np.asarray(r['image'], np.uint8) for r in records])
-  labels = np.asarray([r['label'] for r in records], np.int32)
-  return images, labels
+def _unreadable(name: str, data_dir: str, error: Exception) -> str:
+  reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
+  how = _how_to_fix(IMAGE_SOURCES[name].tfds_name, data_dir)
+  return (f'dataset {name!r} in {data_dir} is damaged or incomplete '
+          f'({reason[:200]}); {how}')
+
+
+class RecordReader:
+  """Decoded records of one split by index: ``read(indices)`` -> (images
+  uint8 [len, H, W, C], labels int32 [len]). Damaged files raise
+  DatasetNotPrepared with a one-line message."""
+
+  def __init__(self, name: str, split: str, data_dir: Optional[str] = None):
+    self.name = name
+    self.data_dir = data_dir or default_data_dir()
+    self.source = IMAGE_SOURCES[name]
+    self._records = _data_source(name, split, self.data_dir)
+
+  def __len__(self) -> int:
+    return len(self._records)
+
+  def read(self, indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+    try:
+      # Record by record: the batched __getitems__ of some tfds versions
+      # breaks under tfds.testing.mock_data.
+      decoded = [self.source.decode(self._records[int(i)]) for i in indices]
+    except Exception as error:  # Truncated or corrupted record files.
+      raise DatasetNotPrepared(_unreadable(self.name, self.data_dir,
+                                           error)) from None
+    images = np.stack([image for image, _ in decoded]) if decoded else (
+        np.zeros((0, *self.source.shape), np.uint8))
+    labels = np.asarray([label for _, label in decoded], np.int32)
+    if images.shape[1:] != self.source.shape:
+      raise DatasetNotPrepared(
+          f'dataset {self.name!r} in {self.data_dir} has images of shape '
+          f'{images.shape[1:]}, expected {self.source.shape}; '
+          f'{_how_to_fix(self.source.tfds_name, self.data_dir)}')
+    return images, labels
+
+
+def load_split(name: str, split: str, data_dir: Optional[str] = None,
+               limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+  """(images uint8 [N, H, W, C], labels int32 [N]) of one split, or of
+  ``limit`` of its records, the same ones on every call."""
+  reader = RecordReader(name, split, data_dir)
+  if limit is None or limit >= len(reader):
+    return reader.read(range(len(reader)))
+  rng = np.random.default_rng(0)
+  return reader.read(np.sort(rng.choice(len(reader), limit, replace=False)))

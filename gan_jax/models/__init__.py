@@ -2,10 +2,13 @@
 
 Every model pair follows one interface so new families drop in:
 
-* ``generator(z, train) -> x`` with z of shape [B, latent_dim] and x of the
-  data's shape [B, ...];
-* ``discriminator(x, train) -> outputs`` of shape [B] (logits or critic
-  values).
+* ``generator(z, labels=None, train) -> x`` with z of shape [B, latent_dim]
+  and x of the data's shape [B, ...];
+* ``discriminator(x, labels=None, train) -> outputs`` of shape [B] (logits or
+  critic values).
+
+``labels`` [B] are passed exactly when the pair is class-conditional
+(``num_classes > 0``, see :mod:`gan_jax.models.conditioning`).
 
 Non-trainable collections a module creates (``batch_stats``, spectral-norm
 vectors) are carried in the train state's ``model_state`` and updated by the
@@ -22,24 +25,29 @@ from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
 
 def _mlp(config: Mapping[str, Any], data_shape: Sequence[int],
-         axis_name: Optional[str]) -> Tuple[nn.Module, nn.Module]:
+         axis_name: Optional[str], num_classes: int
+         ) -> Tuple[nn.Module, nn.Module]:
   return (MLPGenerator(output_shape=tuple(data_shape), width=config['width'],
                        depth=config['depth'], norm=config['g_norm'],
-                       batch_axis_name=axis_name),
+                       batch_axis_name=axis_name, num_classes=num_classes),
           MLPDiscriminator(width=config['width'], depth=config['depth'],
-                           norm=config['d_norm'], batch_axis_name=axis_name))
+                           norm=config['d_norm'], batch_axis_name=axis_name,
+                           num_classes=num_classes))
 
 
 def _dcgan(config: Mapping[str, Any], data_shape: Sequence[int],
-           axis_name: Optional[str]) -> Tuple[nn.Module, nn.Module]:
+           axis_name: Optional[str], num_classes: int
+           ) -> Tuple[nn.Module, nn.Module]:
   return (DCGANGenerator(output_shape=tuple(data_shape),
                          width=config['width'], norm=config['g_norm'],
-                         batch_axis_name=axis_name),
+                         batch_axis_name=axis_name, num_classes=num_classes),
           DCGANDiscriminator(width=config['width'], norm=config['d_norm'],
-                             batch_axis_name=axis_name))
+                             batch_axis_name=axis_name,
+                             num_classes=num_classes))
 
 
-# name -> (model config, data shape, axis name) -> (generator, discriminator)
+# name -> (model config, data shape, axis name, num_classes)
+#      -> (generator, discriminator)
 MODELS: Mapping[str, Callable[..., Tuple[nn.Module, nn.Module]]] = {
     'mlp': _mlp,
     'dcgan': _dcgan,
@@ -54,14 +62,15 @@ NORMS: Mapping[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
 
 
 def build_models(config: Mapping[str, Any], data_shape: Sequence[int],
-                 axis_name: Optional[str] = None
+                 axis_name: Optional[str] = None, num_classes: int = 0
                  ) -> Tuple[nn.Module, nn.Module]:
   """Returns (generator, discriminator) for ``config['name']``.
 
   ``axis_name`` names the device axis that batch statistics are averaged
-  over when the steps run under pmap or shard_map.
+  over when the steps run under pmap or shard_map; ``num_classes > 0`` makes
+  the pair class-conditional.
   """
   name = config['name']
   if name not in MODELS:
     raise ValueError(f'unknown model {name!r}; valid: {", ".join(MODELS)}')
-  return MODELS[name](config, data_shape, axis_name)
+  return MODELS[name](config, data_shape, axis_name, num_classes)

@@ -16,6 +16,9 @@ positions of each example, safe with per-example gradient penalties) and
 'spectral' (Miyato et al. 2018: every D weight divided by its largest
 singular value, estimated by one power iteration per call; the iteration's
 vector lives in the ``batch_stats`` collection, i.e. in the train state).
+
+With ``num_classes > 0`` both are class-conditional
+(:mod:`gan_jax.models.conditioning`) and take ``labels`` [B].
 """
 
 from typing import Optional, Sequence
@@ -23,6 +26,8 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from gan_jax.models.conditioning import LabelToLatent, Projection, check_labels
 
 G_NORMS = ('none', 'batch')
 D_NORMS = ('none', 'batch', 'layer', 'spectral')
@@ -69,9 +74,14 @@ class DCGANGenerator(nn.Module):
   width: int = 64
   norm: str = 'batch'
   batch_axis_name: Optional[str] = None
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
+               train: bool = True) -> jax.Array:
+    check_labels(self.num_classes, labels)
+    if self.num_classes:
+      z = LabelToLatent(self.num_classes)(z, labels)
     side, _, channels = self.output_shape
     stages = num_stages(side)
     base = side >> stages
@@ -96,9 +106,13 @@ class DCGANDiscriminator(nn.Module):
   width: int = 64
   norm: str = 'none'
   batch_axis_name: Optional[str] = None
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
+               train: bool = True) -> jax.Array:
+    check_labels(self.num_classes, labels)
+
     def layer(module, h):
       if self.norm == 'spectral':
         return nn.SpectralNorm(module)(h, update_stats=train)
@@ -114,4 +128,7 @@ class DCGANDiscriminator(nn.Module):
       h = nn.leaky_relu(norm(h) if norm else h, negative_slope=0.2)
       features *= 2
     h = h.reshape((h.shape[0], -1))
-    return jnp.squeeze(layer(nn.Dense(1), h), axis=-1)
+    out = jnp.squeeze(layer(nn.Dense(1), h), axis=-1)
+    if self.num_classes:
+      out = out + Projection(self.num_classes)(h, labels)
+    return out

@@ -5,7 +5,8 @@ The defaults are the toy networks of the WGAN-GP paper's official code
 normalisation. Hidden layers may be normalised (``norm``): 'batch' keeps its
 running statistics in the ``batch_stats`` collection (averaged over
 ``batch_axis_name`` when the step runs under pmap/shard_map), 'layer' has no
-state.
+state. With ``num_classes > 0`` both are class-conditional
+(:mod:`gan_jax.models.conditioning`) and take ``labels`` [B].
 """
 
 import math
@@ -14,6 +15,8 @@ from typing import Optional, Sequence
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
+
+from gan_jax.models.conditioning import LabelToLatent, Projection, check_labels
 
 NORMS = ('none', 'batch', 'layer')
 
@@ -40,9 +43,14 @@ class MLPGenerator(nn.Module):
   depth: int = 3
   norm: str = 'none'
   batch_axis_name: Optional[str] = None
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
+               train: bool = True) -> jax.Array:
+    check_labels(self.num_classes, labels)
+    if self.num_classes:
+      z = LabelToLatent(self.num_classes)(z, labels)
     h = _hidden_layers(z, self, train)
     flat = nn.Dense(math.prod(self.output_shape))(h)
     return flat.reshape((z.shape[0], *self.output_shape))
@@ -54,8 +62,14 @@ class MLPDiscriminator(nn.Module):
   depth: int = 3
   norm: str = 'none'
   batch_axis_name: Optional[str] = None
+  num_classes: int = 0
 
   @nn.compact
-  def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
+  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
+               train: bool = True) -> jax.Array:
+    check_labels(self.num_classes, labels)
     h = _hidden_layers(x.reshape((x.shape[0], -1)), self, train)
-    return jnp.squeeze(nn.Dense(1)(h), axis=-1)
+    out = jnp.squeeze(nn.Dense(1)(h), axis=-1)
+    if self.num_classes:
+      out = out + Projection(self.num_classes)(h, labels)
+    return out

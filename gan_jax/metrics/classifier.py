@@ -1,0 +1,178 @@
+"""The feature space of the image metrics: a small classifier trained on the
+dataset's own labels, so no pretrained weights are downloaded.
+
+FID uses an ImageNet Inception network; on 8x8 digits or 28x28 MNIST its
+features mean little and its weights cannot be fetched here. As in the
+Stacked MNIST protocol (Metz et al. 2017; VEEGAN; PacGAN), a classifier is
+trained on the dataset itself; its penultimate layer gives the features
+(Frechet distance, KID, precision/recall, density/coverage) and its softmax
+the class probabilities (classifier score, modes). It is trained once per
+dataset and cached in the data dir with its held-out accuracy, which every
+summary reports.
+
+Images go in as the networks see them: float [-1, 1], [B, H, W, C].
+"""
+
+import functools
+import json
+import os
+from typing import Any, Dict, NamedTuple, Tuple
+
+import flax.linen as nn
+import flax.serialization
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+CACHE_VERSION = 1  # Bump when the network or its training changes.
+
+
+class ClassifierNet(nn.Module):
+  """Three 3x3 convolutions (the last two stride 2), a 128-unit feature
+  layer, and the class logits."""
+  num_classes: int
+  feature_dim: int = 128
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> Tuple[jax.Array, jax.Array]:
+    for features, stride in ((32, 1), (64, 2), (128, 2)):
+      x = nn.relu(nn.Conv(features, (3, 3), strides=stride)(x))
+    features = nn.relu(nn.Dense(self.feature_dim)(
+        x.reshape((x.shape[0], -1))))
+    return features, nn.Dense(self.num_classes)(features)
+
+
+class TrainSettings(NamedTuple):
+  steps: int = 2000
+  batch_size: int = 128
+  learning_rate: float = 1e-3
+  weight_decay: float = 1e-4
+  seed: int = 0
+
+
+def train_classifier(images: np.ndarray, labels: np.ndarray,
+                     num_classes: int, settings: TrainSettings = TrainSettings()
+                     ) -> Any:
+  """Params of a ClassifierNet fitted to (uint8 images, labels), trained
+  with AdamW and random translations of up to one pixel (on device)."""
+  net = ClassifierNet(num_classes)
+  data = jnp.asarray(images), jnp.asarray(labels, jnp.int32)
+  key = jax.random.PRNGKey(settings.seed)
+  params = net.init(key, to_network(data[0][:1]))['params']
+  tx = optax.adamw(optax.cosine_decay_schedule(settings.learning_rate,
+                                               settings.steps),
+                   weight_decay=settings.weight_decay)
+
+  def step(carry, key):
+    params, opt_state = carry
+    pick_key, shift_key = jax.random.split(key)
+    index = jax.random.randint(pick_key, (settings.batch_size,), 0,
+                               data[0].shape[0])
+    x = _shift(to_network(data[0][index]), shift_key)
+
+    def loss_fn(params):
+      logits = net.apply({'params': params}, x)[1]
+      return optax.softmax_cross_entropy_with_integer_labels(
+          logits, data[1][index]).mean()
+
+    loss, grads = jax.value_and_grad(loss_fn)(params)
+    updates, opt_state = tx.update(grads, opt_state, params)
+    return (optax.apply_updates(params, updates), opt_state), loss
+
+  # One jitted step per dispatch rather than a lax.scan: XLA:CPU runs
+  # convolutions inside loop bodies many times slower (jax-ml/jax#12868).
+  jit_step = jax.jit(step, donate_argnums=0)
+  carry = (params, tx.init(params))
+  for key in jax.random.split(jax.random.fold_in(key, 1), settings.steps):
+    carry, _ = jit_step(carry, key)
+  return carry[0]
+
+
+def _shift(x: jax.Array, key: jax.Array) -> jax.Array:
+  """Each image translated by -1, 0 or 1 pixel in each direction (edge
+  padding)."""
+  padded = jnp.pad(x, ((0, 0), (1, 1), (1, 1), (0, 0)), mode='edge')
+  offsets = jax.random.randint(key, (x.shape[0], 2), 0, 3)
+
+  def crop(image, offset):
+    return jax.lax.dynamic_slice(image, (offset[0], offset[1], 0), x.shape[1:])
+
+  return jax.vmap(crop)(padded, offsets)
+
+
+def to_network(images: jax.Array) -> jax.Array:
+  return (images.astype(jnp.float32) - 127.5) / 127.5
+
+
+@functools.partial(jax.jit, static_argnums=0)
+def _apply(net: ClassifierNet, params, x: jax.Array):
+  return net.apply({'params': params}, x)
+
+
+class Classifier(NamedTuple):
+  """A trained ClassifierNet, applied in batches on device."""
+  net: ClassifierNet
+  params: Any
+  accuracy: float  # On the held-out split.
+
+  def __call__(self, x: jax.Array, batch_size: int = 500
+               ) -> Tuple[jax.Array, jax.Array]:
+    """(features [N, 128], class probabilities [N, K]) of images in [-1, 1],
+    in batches of one jitted call each (padded to one size: one compile).
+    A Python loop, not lax.map: see train_classifier."""
+    batch_size = min(batch_size, x.shape[0])
+    count = x.shape[0]
+    x = jnp.pad(x, ((0, -count % batch_size),) + ((0, 0),) * (x.ndim - 1))
+    outputs = [_apply(self.net, self.params, x[i:i + batch_size])
+               for i in range(0, x.shape[0], batch_size)]
+    features = jnp.concatenate([f for f, _ in outputs])[:count]
+    logits = jnp.concatenate([l for _, l in outputs])[:count]
+    return features, jax.nn.softmax(logits)
+
+
+def accuracy(classifier: Classifier, images: np.ndarray,
+             labels: np.ndarray) -> float:
+  _, probs = classifier(to_network(jnp.asarray(images)))
+  return float(jnp.mean(jnp.argmax(probs, -1) == jnp.asarray(labels)))
+
+
+def cache_path(data_dir: str, name: str, settings: TrainSettings) -> str:
+  """Files differ by network version and training settings, so a changed
+  setting trains a new classifier instead of reusing the old one."""
+  tag = '_'.join(f'{v:g}' if isinstance(v, float) else str(v)
+                 for v in settings)
+  return os.path.join(data_dir, 'gan_jax_classifiers',
+                      f'{name}_v{CACHE_VERSION}_{tag}')
+
+
+def load_or_train(name: str, data_dir: str, num_classes: int, train, held_out,
+                  settings: TrainSettings = TrainSettings()) -> Classifier:
+  """The cached classifier of dataset ``name``, or a new one trained on
+  ``train`` = (images, labels), measured on ``held_out`` and cached (files
+  written atomically: an interrupted run leaves no half file)."""
+  path = cache_path(data_dir, name, settings)
+  net = ClassifierNet(num_classes)
+  template = net.init(jax.random.PRNGKey(0),
+                      jnp.zeros((1, *train[0].shape[1:])))['params']
+  if os.path.exists(path + '.json') and os.path.exists(path + '.msgpack'):
+    with open(path + '.msgpack', 'rb') as f:
+      params = flax.serialization.from_bytes(template, f.read())
+    with open(path + '.json') as f:
+      info = json.load(f)
+    return Classifier(net, params, info['held_out_accuracy'])
+  params = train_classifier(*train, num_classes, settings)
+  classifier = Classifier(net, params, 0.0)
+  held_out_accuracy = accuracy(classifier, *held_out)
+  os.makedirs(os.path.dirname(path), exist_ok=True)
+  info: Dict[str, Any] = {
+      'dataset': name, 'held_out_accuracy': held_out_accuracy,
+      'train_examples': int(len(train[0])),
+      'held_out_examples': int(len(held_out[0])),
+      'settings': settings._asdict()}
+  for suffix, payload in (('.msgpack', flax.serialization.to_bytes(params)),
+                          ('.json', json.dumps(info, indent=2).encode())):
+    with open(path + suffix + '.tmp', 'wb') as f:
+      f.write(payload)
+    os.replace(path + suffix + '.tmp', path + suffix)
+  return classifier._replace(accuracy=held_out_accuracy)

@@ -1,0 +1,169 @@
+"""Sample-quality metrics in a feature space: two sets of features in, one
+number out.
+
+* :func:`frechet_distance`: ||mu1 - mu2||^2 + tr(C1 + C2 - 2 (C1 C2)^1/2)
+  between Gaussians fitted to the two sets (Heusel et al. 2017, FID's
+  formula), computed on the host in float64.
+* :func:`kernel_distance`: the unbiased MMD^2 with the cubic polynomial kernel
+  k(x, y) = (x.y / d + 1)^3, averaged over random subsets (KID, Binkowski et
+  al. 2018).
+* :func:`nearest_neighbour_metrics`: precision and recall (Kynkaanniemi et al.
+  2019) and density and coverage (Naeem et al. 2020), from k-nearest-neighbour
+  balls around the real and the fake features.
+* :func:`classifier_score`: exp(E_x KL(p(y|x) || p(y))), the Inception
+  score's formula with the dataset's own classifier.
+* :func:`class_histogram_metrics`: classes (modes) hit and KL of the
+  predicted-class histogram from the uniform one (the Stacked MNIST
+  protocol of VEEGAN and PacGAN).
+
+Distances run on device in blocks of rows, so 10,000 x 10,000 comparisons
+never hold a 10,000^2 matrix.
+"""
+
+from typing import Dict
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+_BLOCK = 1024
+
+
+def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
+  """Frechet distance between Gaussians fitted to features x [N, d] and
+  y [M, d] (sample covariances with N - 1)."""
+  x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+  mu1, mu2 = x.mean(0), y.mean(0)
+  c1, c2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
+  return frechet_distance_from_moments(mu1, c1, mu2, c2)
+
+
+def _psd_sqrt(c: np.ndarray) -> np.ndarray:
+  values, vectors = np.linalg.eigh(c)
+  return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def frechet_distance_from_moments(mu1, c1, mu2, c2) -> float:
+  """The Frechet (2-Wasserstein squared) distance of N(mu1, c1) and
+  N(mu2, c2). tr (c1 c2)^1/2 = tr (s c2 s)^1/2 with s = c1^1/2: the matrix
+  under the root is symmetric positive semi-definite, so an eigendecomposition
+  gives the root stably (no complex parts, unlike scipy's sqrtm)."""
+  mu1, mu2 = np.atleast_1d(mu1), np.atleast_1d(mu2)
+  c1, c2 = np.atleast_2d(c1), np.atleast_2d(c2)
+  s = _psd_sqrt(c1)
+  cross = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(s @ c2 @ s), 0.0, None)))
+  return float(np.sum((mu1 - mu2) ** 2) + np.trace(c1) + np.trace(c2)
+               - 2.0 * cross)
+
+
+@jax.jit
+def _mmd2_unbiased(x: jax.Array, y: jax.Array) -> jax.Array:
+  d = x.shape[1]
+  kernel = lambda a, b: (a @ b.T / d + 1.0) ** 3
+  m, n = x.shape[0], y.shape[0]
+  kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
+  return ((jnp.sum(kxx) - jnp.trace(kxx)) / (m * (m - 1))
+          + (jnp.sum(kyy) - jnp.trace(kyy)) / (n * (n - 1))
+          - 2.0 * jnp.mean(kxy))
+
+
+def kernel_distance(x: np.ndarray, y: np.ndarray, num_subsets: int = 100,
+                    subset_size: int = 1000, seed: int = 0) -> float:
+  """KID: the mean over ``num_subsets`` random subsets (of both sets, of
+  ``subset_size`` or the smaller set's size) of the unbiased MMD^2."""
+  size = min(subset_size, len(x), len(y))
+  rng = np.random.default_rng(seed)
+  x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
+  values = [_mmd2_unbiased(x[rng.choice(len(x), size, replace=False)],
+                           y[rng.choice(len(y), size, replace=False)])
+            for _ in range(num_subsets)]
+  return float(np.mean(jax.device_get(values)))
+
+
+def _squared_distances(a: jax.Array, b: jax.Array) -> jax.Array:
+  return jnp.maximum(jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None]
+                     - 2.0 * a @ b.T, 0.0)
+
+
+def _blocks(x: jax.Array):
+  pad = -x.shape[0] % _BLOCK
+  padded = jnp.pad(x, ((0, pad), (0, 0)))
+  return padded.reshape((-1, _BLOCK, x.shape[1])), x.shape[0]
+
+
+def _row_map(fn, rows: jax.Array) -> jax.Array:
+  """fn over blocks of rows of ``rows``; results concatenated, unpadded."""
+  blocks, count = _blocks(rows)
+  out = jax.lax.map(fn, blocks)
+  return out.reshape((-1, *out.shape[2:]))[:count]
+
+
+def knn_radii(x: jax.Array, k: int) -> jax.Array:
+  """Squared distance from each row of x to its k-th nearest other row."""
+  def block(rows):
+    # k + 1 smallest: the row itself is at distance 0.
+    return -jax.lax.top_k(-_squared_distances(rows, x), k + 1)[0][:, k]
+  return _row_map(block, x)
+
+
+@jax.jit
+def _nn_metrics(real: jax.Array, fake: jax.Array, real_radii: jax.Array,
+                fake_radii: jax.Array) -> Dict[str, jax.Array]:
+  def per_fake(rows):  # Fake rows against the real balls.
+    inside = _squared_distances(rows, real) <= real_radii[None]
+    return jnp.stack([jnp.any(inside, 1), jnp.sum(inside, 1)], 1)
+
+  def per_real(rows):  # Real rows against the fake balls and the fakes.
+    d = _squared_distances(rows, fake)
+    return jnp.any(d <= fake_radii[None], 1)
+
+  fake_stats = _row_map(per_fake, fake)
+  real_in_fake = _row_map(per_real, real)
+  # Coverage: real points whose own ball holds a fake.
+  nearest_fake = _row_map(lambda rows: jnp.min(_squared_distances(rows, fake),
+                                               1), real)
+  return {
+      'precision': jnp.mean(fake_stats[:, 0]),
+      'recall': jnp.mean(real_in_fake),
+      'density_sum': jnp.sum(fake_stats[:, 1]),
+      'coverage': jnp.mean(nearest_fake <= real_radii),
+  }
+
+
+def nearest_neighbour_metrics(real: np.ndarray, fake: np.ndarray,
+                              k: int = 5) -> Dict[str, float]:
+  """Precision, recall, density and coverage of ``fake`` against ``real``
+  with k-NN balls (k = 5, as in both papers).
+
+  precision: fraction of fakes inside some real point's ball;
+  recall: fraction of reals inside some fake point's ball;
+  density: (1 / kM) sum over fakes of the number of real balls holding it;
+  coverage: fraction of reals whose ball holds at least one fake.
+  """
+  real, fake = jnp.asarray(real, jnp.float32), jnp.asarray(fake, jnp.float32)
+  out = _nn_metrics(real, fake, knn_radii(real, k), knn_radii(fake, k))
+  out = {name: float(v) for name, v in jax.device_get(out).items()}
+  out['density'] = out.pop('density_sum') / (k * fake.shape[0])
+  return out
+
+
+def classifier_score(probs: np.ndarray) -> float:
+  """exp(E_x KL(p(y|x) || p(y))) with p(y) the mean of p(y|x): between 1
+  (one class, or no confidence) and the number of classes."""
+  probs = np.asarray(probs, np.float64)
+  marginal = probs.mean(0)
+  kl = np.sum(probs * (np.log(np.clip(probs, 1e-30, None))
+                       - np.log(np.clip(marginal, 1e-30, None))), axis=1)
+  return float(np.exp(kl.mean()))
+
+
+def class_histogram_metrics(predicted: np.ndarray, num_classes: int
+                            ) -> Dict[str, float]:
+  """Modes hit (classes predicted at least once) and KL(q || uniform) of the
+  predicted-class histogram q."""
+  counts = np.bincount(np.asarray(predicted), minlength=num_classes)
+  q = counts / counts.sum()
+  nonzero = q > 0
+  return {'modes': float(np.count_nonzero(counts)),
+          'mode_kl': float(np.sum(q[nonzero] * np.log(q[nonzero]
+                                                      * num_classes)))}
