@@ -18,7 +18,7 @@ from gan_jax.data.on_device import DeviceImages
 from gan_jax.metrics import classifier
 from gan_jax.state import generator_params
 from gan_jax.steps import apply_model
-from experiments import plots
+from experiments import inputs, plots
 
 GRID_SIDE = 8  # Samples per row and column of a picture (unconditional).
 
@@ -63,6 +63,7 @@ class ImageEvaluator:
     name = config.dataset
     data_dir = config.data.dir or image_data.default_data_dir()
     source = image_data.IMAGE_SOURCES[name]
+    self._native_side = source.shape[0]
     extractor = image_evaluation.build_feature_extractor(
         name, data_dir, _classifier_settings(config))
     wanted = max(config.eval.num_samples, config.eval.mode_samples)
@@ -100,8 +101,10 @@ class ImageEvaluator:
   def evaluate(self, state, step: int, workdir: str,
                writer) -> Dict[str, float]:
     def generate(rng, count):
-      return image_evaluation.generate_images(self._spec, state, rng, count,
-                                              self._labels)
+      # Metrics at the dataset's own size, whatever size G was trained at.
+      images = image_evaluation.generate_images(self._spec, state, rng,
+                                                count, self._labels)
+      return inputs.resize(images, self._native_side)
 
     results, _ = self._metrics.evaluate(generate,
                                         jax.random.fold_in(self._rng, step))

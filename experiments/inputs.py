@@ -47,10 +47,19 @@ def toy_input(dataset: Toy2D, batch_shape, batch_sharding) -> Input:
                f'{dataset.name}, sampled on device')
 
 
+def resize(x: jax.Array, size: int) -> jax.Array:
+  """Images [..., H, W, C] to [..., size, size, C] (antialiased bilinear);
+  unchanged when size is 0 or already theirs."""
+  if not size or x.shape[-3:-1] == (size, size):
+    return x
+  return jax.image.resize(x, (*x.shape[:-3], size, size, x.shape[-1]),
+                          'linear', antialias=True)
+
+
 def _finish(images_uint8, labels, key, conditional: bool, random_flip: bool,
-            batch_sharding: NamedSharding):
+            batch_sharding: NamedSharding, size: int):
   """uint8 batch -> network input (and labels for a conditional GAN)."""
-  x = DeviceImages.to_network(images_uint8)
+  x = resize(DeviceImages.to_network(images_uint8), size)
   if random_flip:
     flip = jax.random.bernoulli(key, 0.5, x.shape[:-3])
     x = jnp.where(flip[..., None, None, None], x[..., ::-1, :], x)
@@ -66,6 +75,7 @@ def image_input(config, batch_shape, replicated: NamedSharding,
   source = image_data.IMAGE_SOURCES[name]
   reader = image_data.RecordReader(name, source.train_split, data_dir)
   conditional, flip = config.model.conditional, config.data.random_flip
+  size = config.data.image_size
   size_mb = len(reader) * np.prod(source.shape) / 2**20
 
   if size_mb <= config.data.in_memory_limit_mb:
@@ -76,7 +86,8 @@ def image_input(config, batch_shape, replicated: NamedSharding,
       del i
       pick_key, flip_key = jax.random.split(key)
       x, y = data.sample_with_labels(pick_key, batch_shape)
-      return _finish(x, y, flip_key, conditional, flip, batch_sharding)
+      return _finish(x, y, flip_key, conditional, flip, batch_sharding,
+                     size)
 
     return Input(lambda step, num_steps: on_device, sample_batch,
                  f'{name}/{source.train_split}: {len(reader)} images '
@@ -95,7 +106,7 @@ def image_input(config, batch_shape, replicated: NamedSharding,
 
   def sample_batch(key, data, i):
     return _finish(data.images[i], data.labels[i], key, conditional, flip,
-                   batch_sharding)
+                   batch_sharding, size)
 
   return Input(data, sample_batch,
                f'{name}/{source.train_split}: {len(reader)} images '

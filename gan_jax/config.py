@@ -77,6 +77,11 @@ def validate(config, num_devices: int = 1) -> None:
          "a directory path, or '' for the TFDS default")
   _number_in(config, 'data.in_memory_limit_mb', 0.0, math.inf,
              high_open=True)
+  _int_at_least(config, 'data.image_size', 0)
+  if config.data.image_size and not is_image_dataset(config.dataset):
+    raise ConfigError(f'data.image_size={config.data.image_size!r} is not '
+                      f'allowed with dataset={config.dataset!r}: it resizes '
+                      'images; leave it 0')
 
   _choice(config, 'objective.name', tuple(losses.OBJECTIVES))
   _choice(config, 'objective.penalty', penalties.PENALTIES)
@@ -149,6 +154,16 @@ def validate(config, num_devices: int = 1) -> None:
     _int_at_least(config, 'eval.num_samples', 10)
 
 
+def train_shape(config) -> Tuple[int, ...]:
+  """The shape of one training example: an image dataset's, resized to
+  ``data.image_size`` when that is set."""
+  if not is_image_dataset(config.dataset):
+    return tuple(get_toy_dataset(config.dataset).shape)
+  height, width, channels = IMAGE_SOURCES[config.dataset].shape
+  size = config.data.image_size
+  return (size, size, channels) if size else (height, width, channels)
+
+
 def _validate_model_and_data(config) -> None:
   """The model can take the dataset's examples, and its labels if
   conditional."""
@@ -157,10 +172,13 @@ def _validate_model_and_data(config) -> None:
     if not is_image_dataset(name):
       raise ConfigError(f"model.name='dcgan' is not allowed with dataset="
                         f"{name!r}: it takes images; use 'mlp' for 2-D data")
-    reason = dcgan.check_image_shape(IMAGE_SOURCES[name].shape)
+    shape = train_shape(config)
+    reason = dcgan.check_image_shape(shape)
     if reason:
-      raise ConfigError(f"model.name='dcgan' cannot take dataset={name!r}: "
-                        f'{reason}')
+      field = ('data.image_size' if config.data.image_size else 'dataset')
+      value = config.data.image_size or name
+      raise ConfigError(f"{field}={value!r} is not allowed with model.name="
+                        f"'dcgan' (images {shape[0]}x{shape[1]}): {reason}")
   _check(isinstance(config.model.conditional, bool), 'model.conditional',
          config.model.conditional, 'True or False')
   if config.model.conditional and not is_image_dataset(name):
@@ -189,7 +207,7 @@ def build(config, axis_name: Optional[str] = None
     dataset = get_toy_dataset(config.dataset)
   num_classes = dataset.num_classes if config.model.conditional else 0
   generator, discriminator = models.build_models(
-      config.model, dataset.shape, axis_name, num_classes)
+      config.model, train_shape(config), axis_name, num_classes)
   steps, n_critic = config.train.steps, config.objective.n_critic
   spec = GANSpec(
       generator=generator,
@@ -202,7 +220,7 @@ def build(config, axis_name: Optional[str] = None
       clip_weights=config.objective.clip_weights,
       n_critic=n_critic,
       latent_dim=config.model.latent_dim,
-      data_shape=tuple(dataset.shape),
+      data_shape=train_shape(config),
       use_ema=config.ema.enabled,
       num_classes=num_classes)
   return spec, hparams_from_config(config), dataset

@@ -76,12 +76,14 @@ def build_feature_extractor(name: str, data_dir: str,
   return extractor
 
 
-def _metrics(reference: np.ndarray, features: np.ndarray, probs: np.ndarray,
+def _metrics(reference: np.ndarray, reference_radii: jax.Array,
+             features: np.ndarray, probs: np.ndarray,
              mode_probs: np.ndarray) -> Dict[str, float]:
   results = {
       'fd': feature_metrics.frechet_distance(features, reference),
       'kid': feature_metrics.kernel_distance(features, reference),
-      **feature_metrics.nearest_neighbour_metrics(reference, features),
+      **feature_metrics.nearest_neighbour_metrics(
+          reference, features, real_radii=reference_radii),
       'classifier_score': feature_metrics.classifier_score(probs),
   }
   results.update(feature_metrics.class_histogram_metrics(
@@ -100,12 +102,13 @@ class ImageEvaluator:
     self.mode_samples = max(self.num_samples, mode_samples)
     self.held_out_size = len(held_out)
     self._reference = self._features(held_out[:self.num_samples])[0]
+    self._radii = feature_metrics.knn_radii(jnp.asarray(self._reference), 5)
     # Real vs real: train images in place of generated ones.
     rng = np.random.default_rng(0)
     pick = rng.choice(len(train), min(self.mode_samples, len(train)),
                       replace=False)
     features, probs = self._features(train[pick])
-    self.real_vs_real = _metrics(self._reference,
+    self.real_vs_real = _metrics(self._reference, self._radii,
                                  features[:self.num_samples],
                                  probs[:self.num_samples], probs)
 
@@ -121,7 +124,8 @@ class ImageEvaluator:
     samples = generate(rng, self.mode_samples)
     features, probs = jax.device_get(self.extractor(samples))
     n = self.num_samples
-    return _metrics(self._reference, features[:n], probs[:n], probs), samples
+    return _metrics(self._reference, self._radii, features[:n], probs[:n],
+                    probs), samples
 
   def protocol(self, dataset: str) -> Dict[str, Any]:
     return {

@@ -1,5 +1,6 @@
 """The runner end to end: smoke runs, resume, and bad input."""
 
+import functools
 import json
 import os
 import subprocess
@@ -79,6 +80,17 @@ def test_resumed_run_is_bit_identical(tmp_path):
   assert steps == [2, 4, 6, 8]
 
 
+def test_steps_per_dispatch_does_not_change_results(tmp_path):
+  one = small_config('non_saturating', train__steps_per_dispatch=1)
+  scan = small_config('non_saturating', train__steps_per_dispatch=2)
+  train_and_evaluate(one, str(tmp_path / 'one'), progress=False)
+  train_and_evaluate(scan, str(tmp_path / 'scan'), progress=False)
+  _assert_trees_close = functools.partial(chex.assert_trees_all_close,
+                                          rtol=1e-5, atol=1e-6)
+  _assert_trees_close(_final_state(one, tmp_path / 'one'),
+                      _final_state(scan, tmp_path / 'scan'))
+
+
 BAD_INPUTS = [
     (['--variant=wgan'], 'unknown variant'),
     (['--dataset=mnist9'], 'dataset='),
@@ -95,6 +107,9 @@ BAD_INPUTS = [
     (['--config=tests/helpers.py'], 'cannot load it'),  # No get_config().
     (['--config.model.conditional=true'], 'it has no labels'),
     (['--config.model.name=dcgan'], "it takes images; use 'mlp'"),
+    (['--dataset=digits', '--config.data.image_size=7'],
+     "data.image_size=7 is not allowed with model.name='dcgan'"),
+    (['--config.data.image_size=16'], 'it resizes images'),
     (['--dataset=digits', '--config.train.steps_per_dispatch=3'],
      'a divisor of train.log_every'),
     (['--dataset=mnist', '--data_dir=/nonexistent/tfds'],

@@ -29,6 +29,10 @@ def get_config() -> ml_collections.ConfigDict:
   # Image data up to this size lives in device memory; larger data streams.
   config.data.in_memory_limit_mb = 1024
   config.data.random_flip = False  # Random horizontal flips, on device.
+  # Train at this side length (resized on device, e.g. 32 to train MNIST
+  # with the 32x32 networks); 0 keeps the dataset's own size. Metrics are computed at
+  # the dataset's size.
+  config.data.image_size = 0
 
   config.objective = ml_collections.ConfigDict()
   config.objective.name = 'non_saturating'  # gan_jax.losses.OBJECTIVES

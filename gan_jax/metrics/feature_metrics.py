@@ -20,6 +20,7 @@ Distances run on device in blocks of rows, so 10,000 x 10,000 comparisons
 never hold a 10,000^2 matrix.
 """
 
+import functools
 from typing import Dict
 
 import jax
@@ -98,40 +99,43 @@ def _row_map(fn, rows: jax.Array) -> jax.Array:
   return out.reshape((-1, *out.shape[2:]))[:count]
 
 
+@functools.partial(jax.jit, static_argnums=1)
 def knn_radii(x: jax.Array, k: int) -> jax.Array:
-  """Squared distance from each row of x to its k-th nearest other row."""
+  """Squared distance from each row of x to its k-th nearest other row.
+
+  The row itself is the nearest (distance 0); k times the nearest remaining
+  entry is struck out, then the minimum is the k-th neighbour. Exact with
+  ties, and on CPU many times faster than lax.top_k over 10,000 columns.
+  """
   def block(rows):
-    # k + 1 smallest: the row itself is at distance 0.
-    return -jax.lax.top_k(-_squared_distances(rows, x), k + 1)[0][:, k]
+    d = _squared_distances(rows, x)
+    index = jnp.arange(d.shape[0])
+    for _ in range(k):
+      d = d.at[index, jnp.argmin(d, 1)].set(jnp.inf)
+    return jnp.min(d, 1)
   return _row_map(block, x)
 
 
 @jax.jit
-def _nn_metrics(real: jax.Array, fake: jax.Array, real_radii: jax.Array,
-                fake_radii: jax.Array) -> Dict[str, jax.Array]:
-  def per_fake(rows):  # Fake rows against the real balls.
-    inside = _squared_distances(rows, real) <= real_radii[None]
-    return jnp.stack([jnp.any(inside, 1), jnp.sum(inside, 1)], 1)
+def _balls_holding(points: jax.Array, centres: jax.Array,
+                   radii: jax.Array) -> jax.Array:
+  """For each point, how many of the balls (centres, squared radii) hold
+  it."""
+  return _row_map(lambda rows: jnp.sum(
+      (_squared_distances(rows, centres) <= radii[None]).astype(jnp.float32),
+      1), points)
 
-  def per_real(rows):  # Real rows against the fake balls and the fakes.
-    d = _squared_distances(rows, fake)
-    return jnp.any(d <= fake_radii[None], 1)
 
-  fake_stats = _row_map(per_fake, fake)
-  real_in_fake = _row_map(per_real, real)
-  # Coverage: real points whose own ball holds a fake.
-  nearest_fake = _row_map(lambda rows: jnp.min(_squared_distances(rows, fake),
-                                               1), real)
-  return {
-      'precision': jnp.mean(fake_stats[:, 0]),
-      'recall': jnp.mean(real_in_fake),
-      'density_sum': jnp.sum(fake_stats[:, 1]),
-      'coverage': jnp.mean(nearest_fake <= real_radii),
-  }
+@jax.jit
+def _nearest(points: jax.Array, others: jax.Array) -> jax.Array:
+  """Squared distance from each point to its nearest row of ``others``."""
+  return _row_map(lambda rows: jnp.min(_squared_distances(rows, others), 1),
+                  points)
 
 
 def nearest_neighbour_metrics(real: np.ndarray, fake: np.ndarray,
-                              k: int = 5) -> Dict[str, float]:
+                              k: int = 5, real_radii=None
+                              ) -> Dict[str, float]:
   """Precision, recall, density and coverage of ``fake`` against ``real``
   with k-NN balls (k = 5, as in both papers).
 
@@ -139,12 +143,22 @@ def nearest_neighbour_metrics(real: np.ndarray, fake: np.ndarray,
   recall: fraction of reals inside some fake point's ball;
   density: (1 / kM) sum over fakes of the number of real balls holding it;
   coverage: fraction of reals whose ball holds at least one fake.
+
+  ``real_radii`` (:func:`knn_radii` of ``real``) may be passed when the same
+  real set is scored many times.
   """
   real, fake = jnp.asarray(real, jnp.float32), jnp.asarray(fake, jnp.float32)
-  out = _nn_metrics(real, fake, knn_radii(real, k), knn_radii(fake, k))
-  out = {name: float(v) for name, v in jax.device_get(out).items()}
-  out['density'] = out.pop('density_sum') / (k * fake.shape[0])
-  return out
+  if real_radii is None:
+    real_radii = knn_radii(real, k)
+  fake_in_real = _balls_holding(fake, real, real_radii)
+  real_in_fake = _balls_holding(real, fake, knn_radii(fake, k))
+  covered = _nearest(real, fake) <= real_radii
+  out = jax.device_get({
+      'precision': jnp.mean(fake_in_real > 0),
+      'recall': jnp.mean(real_in_fake > 0),
+      'density': jnp.sum(fake_in_real) / (k * fake.shape[0]),
+      'coverage': jnp.mean(covered)})
+  return {name: float(value) for name, value in out.items()}
 
 
 def classifier_score(probs: np.ndarray) -> float:
