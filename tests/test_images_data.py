@@ -153,3 +153,12 @@ def test_stream_gives_each_step_the_same_records_however_chunked():
   finally:
     one.close()
     four.close()
+
+
+def test_data_dir_defaults_to_tfds_data_dir(monkeypatch, tmp_path):
+  monkeypatch.setenv('TFDS_DATA_DIR', str(tmp_path))
+  assert images.default_data_dir() == str(tmp_path)
+  images.load_split('digits', 'test')  # Built where TFDS_DATA_DIR says.
+  assert (tmp_path / 'digits' / '1.0.0').is_dir()
+  monkeypatch.delenv('TFDS_DATA_DIR')
+  assert images.default_data_dir().endswith('tensorflow_datasets')
