@@ -8,7 +8,7 @@ this file is plumbing around them.
 import functools
 import os
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import jax
 import jax.numpy as jnp
