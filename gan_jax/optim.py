@@ -1,8 +1,12 @@
 """Optimizers for G and D, each configured on its own.
 
-The learning rate is wrapped with ``optax.inject_hyperparams`` so it lives in
-the optimizer *state* as data rather than in the graph: runs that differ only
-in learning rate share one compilation (and can be vmapped side by side).
+The learning rate and betas are numbers in the optimizer *state*
+(``optax.inject_hyperparams`` with numeric values), not constants in the
+graph: runs that differ only in them share one compilation and can be
+vmapped side by side (:mod:`gan_jax.batched`). A decaying schedule is a
+separate factor in [0, 1] applied after the optimizer, so the peak rate stays
+in the state. (A schedule passed to ``inject_hyperparams`` as the learning
+rate would be evaluated inside the graph, with the rate as a constant.)
 """
 
 from typing import Any, Callable, Mapping
@@ -41,16 +45,29 @@ def make_optimizer(config: Mapping[str, Any],
     total_updates: how many updates this side makes in the whole run (for
       decaying schedules; D makes n_critic per train step).
   """
-  lr = make_schedule(config['lr'], config['schedule'], total_updates)
+  lr = float(config['lr'])
   name = config['name']
   if name == 'adam':
-    return optax.inject_hyperparams(optax.adam)(
+    base = optax.inject_hyperparams(optax.adam)(
         learning_rate=lr, b1=config['b1'], b2=config['b2'])
-  if name == 'rmsprop':
-    return optax.inject_hyperparams(optax.rmsprop)(
+  elif name == 'rmsprop':
+    base = optax.inject_hyperparams(optax.rmsprop)(
         learning_rate=lr, decay=config['b2'])
-  if name == 'sgd':
-    return optax.inject_hyperparams(optax.sgd)(
+  elif name == 'sgd':
+    base = optax.inject_hyperparams(optax.sgd)(
         learning_rate=lr, momentum=config['b1'] or None)
-  raise ValueError(f'unknown optimizer {name!r}; valid: '
-                   f'{", ".join(OPTIMIZERS)}')
+  else:
+    raise ValueError(f'unknown optimizer {name!r}; valid: '
+                     f'{", ".join(OPTIMIZERS)}')
+  if config['schedule'] == 'constant':
+    return base
+  factor = make_schedule(1.0, config['schedule'], total_updates)
+  return optax.chain(base, optax.scale_by_schedule(factor))
+
+
+def learning_rate_of(opt_state) -> Any:
+  """The (peak) learning rate held in an optimizer state from
+  :func:`make_optimizer`."""
+  inner = opt_state[0] if isinstance(opt_state, tuple) and not hasattr(
+      opt_state, 'hyperparams') else opt_state
+  return inner.hyperparams['learning_rate']

@@ -1,0 +1,79 @@
+"""Many runs of one GAN as one program: the state gets a leading run axis.
+
+Runs that differ only in numbers the state holds -- the seed (initial params,
+the train key), the scalars of ``GANState.hparams`` (label targets, penalty
+weight, clip value, EMA decay) and the optimizers' learning rates and betas
+(``gan_jax.optim`` keeps them in the optimizer state) -- share one
+``GANSpec``. Their states are stacked and the train loop is vmapped over
+them, so R runs cost one compilation and one dispatch per chunk instead of R.
+
+A run whose metrics turn NaN or infinite is *frozen*: from that chunk on its
+state stays at the last finite one and it is reported as diverged, while the
+others go on. (vmapped runs never mix numbers, so a NaN cannot spread; the
+freeze keeps a diverged run's state usable, e.g. for its last checkpoint.)
+"""
+
+import functools
+from typing import Any, Callable, Dict, Sequence, Tuple
+
+import jax
+import jax.numpy as jnp
+
+from gan_jax.state import GANState
+from gan_jax.steps import Steps
+
+
+def stack(states: Sequence[GANState]) -> GANState:
+  """R states of one structure -> one state with a leading axis of size R."""
+  return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
+
+
+def unstack(states: GANState, index: int) -> GANState:
+  """Run ``index`` of a stacked state."""
+  return jax.tree.map(lambda leaf: leaf[index], states)
+
+
+def num_runs(states: GANState) -> int:
+  return int(states.step.shape[0])
+
+
+def _select(keep_new: jax.Array, new, old):
+  """Per run: ``new`` where keep_new, else ``old``."""
+  def pick(n, o):
+    return jnp.where(keep_new.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+  return jax.tree.map(pick, new, old)
+
+
+def make_group_loop(steps: Steps, sample_batch: Callable[..., Any],
+                    num_steps: int) -> Callable[..., Tuple[
+                        GANState, Dict[str, jax.Array], jax.Array]]:
+  """A jitted ``loop(states, rngs, data, alive) -> (states, metrics,
+  alive)`` that runs ``num_steps`` train steps of every live run.
+
+  Args:
+    steps: the shared step functions (``make_steps`` of the group's spec).
+    sample_batch: as for ``Steps.train_loop``; called per run with that
+      run's key, so each run sees its own data stream.
+    num_steps: train steps per call.
+
+  ``states`` and ``rngs`` have a leading run axis; ``data`` is shared;
+  ``alive`` [R] bool marks the runs still training. Metrics come back
+  [R, num_steps]; a run that produced a non-finite metric in this call
+  returns its state from before the call and ``alive`` False.
+  """
+  loop = functools.partial(steps.train_loop, sample_batch=sample_batch,
+                           num_steps=num_steps)
+  vmapped = jax.vmap(loop, in_axes=(0, 0, None))
+
+  def group_loop(states, rngs, data, alive):
+    new_states, metrics = vmapped(states, rngs, data)
+    finite = jnp.stack([jnp.all(jnp.isfinite(m), axis=1)
+                        for m in jax.tree.leaves(metrics)]).all(axis=0)
+    finite &= jnp.stack([jnp.all(jnp.isfinite(p.reshape(p.shape[0], -1)),
+                                 axis=1)
+                         for p in jax.tree.leaves(new_states.g.params)
+                         + jax.tree.leaves(new_states.d.params)]).all(axis=0)
+    keep = alive & finite
+    return _select(keep, new_states, states), metrics, keep
+
+  return jax.jit(group_loop, donate_argnums=0)
