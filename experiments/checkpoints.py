@@ -1,20 +1,19 @@
-"""Orbax checkpoints of the whole GANState.
+"""Orbax checkpoints of the whole GANState (or any pytree of arrays, such
+as a sweep group's stacked states).
 
 Orbax writes each step into a temporary directory and renames it when
 complete, so a crash mid-save never leaves a checkpoint that looks finished.
 """
 
 import os
-from typing import Optional
+from typing import Any, Optional
 
 import jax
 import orbax.checkpoint as ocp
 
-from gan_jax.state import GANState
-
 
 class Checkpointer:
-  """Saves and restores GANStates under ``workdir/checkpoints``."""
+  """Saves and restores pytrees of arrays under ``workdir/checkpoints``."""
 
   def __init__(self, workdir: str, keep: int):
     self._manager = ocp.CheckpointManager(
@@ -24,10 +23,10 @@ class Checkpointer:
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 
-  def save(self, step: int, state: GANState) -> None:
+  def save(self, step: int, state: Any) -> None:
     self._manager.save(step, args=ocp.args.StandardSave(state))
 
-  def restore(self, like: GANState, step: Optional[int] = None) -> GANState:
+  def restore(self, like: Any, step: Optional[int] = None) -> Any:
     """Restores ``step`` (default: the latest) into the structure of ``like``,
     with ``like``'s shardings."""
     step = self.latest_step() if step is None else step

@@ -6,14 +6,14 @@ writing its picture) and ``protocol()`` for summary.json.
 """
 
 import os
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import evaluation, image_evaluation
-from gan_jax.data import images as image_data
+from gan_jax.data import Toy2D, images as image_data
 from gan_jax.data.on_device import DeviceImages
 from gan_jax.metrics import classifier
 from gan_jax.state import generator_params
@@ -32,15 +32,22 @@ class ToyEvaluator:
         spec, state, dataset, rng, config.eval.num_samples,
         config.eval.threshold))
 
-  def evaluate(self, state, step: int, workdir: str,
-               writer) -> Dict[str, float]:
+  def evaluate(self, state, step: int, workdir: str, writer,
+               rng: Optional[jax.Array] = None,
+               picture: bool = True) -> Dict[str, float]:
+    """Metrics of ``state`` at ``step``; with ``picture``, also the samples
+    as a scatter plot and as numbers (samples_STEP.png and .npy).
+    ``rng`` replaces the evaluator's own key (a sweep evaluates many runs
+    with one evaluator)."""
     del writer  # The scatter plot is a file only.
-    results, samples = self._evaluate(state, jax.random.fold_in(self._rng,
-                                                                step))
+    rng = self._rng if rng is None else rng
+    results, samples = self._evaluate(state, jax.random.fold_in(rng, step))
     results = {k: float(v) for k, v in jax.device_get(results).items()}
-    plots.save_samples(os.path.join(workdir, f'samples_{step:07d}.png'),
-                       np.asarray(samples), self._dataset, step, results,
-                       self._config.eval.threshold)
+    if picture:
+      path = os.path.join(workdir, f'samples_{step:07d}')
+      np.save(path + '.npy', np.asarray(samples))
+      plots.save_samples(path + '.png', np.asarray(samples), self._dataset,
+                         step, results, self._config.eval.threshold)
     return results
 
   def protocol(self) -> Dict[str, Any]:
@@ -98,8 +105,13 @@ class ImageEvaluator:
     return plots.image_grid(pixels.astype(np.uint8), self._grid_columns,
                             scale=max(1, 64 // side))
 
-  def evaluate(self, state, step: int, workdir: str,
-               writer) -> Dict[str, float]:
+  def evaluate(self, state, step: int, workdir: str, writer,
+               rng: Optional[jax.Array] = None,
+               picture: bool = True) -> Dict[str, float]:
+    """Metrics of ``state`` at ``step``; with ``picture``, the sample grid
+    too (samples_STEP.png and TensorBoard). ``rng`` as for ToyEvaluator."""
+    rng = self._rng if rng is None else rng
+
     def generate(rng, count):
       # Metrics at the dataset's own size, whatever size G was trained at.
       images = image_evaluation.generate_images(self._spec, state, rng,
@@ -107,11 +119,12 @@ class ImageEvaluator:
       return inputs.resize(images, self._native_side)
 
     results, _ = self._metrics.evaluate(generate,
-                                        jax.random.fold_in(self._rng, step))
-    grid = self._grid(state)
-    plots.save_image_grid(os.path.join(workdir, f'samples_{step:07d}.png'),
-                          grid)
-    writer.write_image(step, 'samples', grid)
+                                        jax.random.fold_in(rng, step))
+    if picture:
+      grid = self._grid(state)
+      plots.save_image_grid(os.path.join(workdir, f'samples_{step:07d}.png'),
+                            grid)
+      writer.write_image(step, 'samples', grid)
     return results
 
   def protocol(self) -> Dict[str, Any]:
@@ -137,3 +150,11 @@ def _grid_samples(spec, state, rng, count, labels, columns):
 def _apply_generator(spec, state, z, labels):
   return apply_model(spec.generator, state.g, generator_params(state), z,
                      train=False, labels=labels)[0]
+
+
+def make_evaluator(config, spec, dataset, eval_rng):
+  """The evaluator for ``dataset``: ToyEvaluator for a 2-D benchmark,
+  ImageEvaluator for images."""
+  if isinstance(dataset, Toy2D):
+    return ToyEvaluator(config, spec, dataset, eval_rng)
+  return ImageEvaluator(config, spec, eval_rng)

@@ -18,14 +18,12 @@ def plot_extent(dataset: Toy2D) -> float:
       1.25 * float(np.max(np.abs(np.asarray(dataset.centers)))) + 0.75)
 
 
-def save_samples(path: str, samples: np.ndarray, dataset: Toy2D, step: int,
-                 metrics: Mapping[str, float], threshold: float = 3.0) -> None:
-  """Writes a PNG: the data density as a heat map, each mode's
-  high-quality region (``threshold`` sigma) as a circle, the samples as
-  dots."""
+def draw_samples(ax, samples: np.ndarray, dataset: Toy2D, title: str,
+                 threshold: float = 3.0) -> None:
+  """On ``ax``: the data density as a heat map, each mode's high-quality
+  region (``threshold`` sigma) as a circle, the samples as dots."""
   extent = plot_extent(dataset)
   density = density_grid(dataset, extent)
-  fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
   ax.imshow(np.sqrt(density / density.max()), origin='lower', cmap='Greys',
             extent=(-extent, extent, -extent, extent))
   for center in dataset.centers or ():
@@ -35,11 +33,23 @@ def save_samples(path: str, samples: np.ndarray, dataset: Toy2D, step: int,
              linewidths=0)
   ax.set_xlim(-extent, extent)
   ax.set_ylim(-extent, extent)
+  ax.set_title(title, fontsize=9)
+  ax.set_aspect('equal')
+
+
+def samples_title(dataset: Toy2D, step: int,
+                  metrics: Mapping[str, float]) -> str:
   shown = ', '.join(f'{k} {v:.3g}' for k, v in metrics.items()
                     if k in ('modes', 'high_quality_pct', 'reverse_kl'))
-  ax.set_title(f'{dataset.name}, step {step}' + (f'\n{shown}' if shown
-                                                 else ''), fontsize=9)
-  ax.set_aspect('equal')
+  return f'{dataset.name}, step {step}' + (f'\n{shown}' if shown else '')
+
+
+def save_samples(path: str, samples: np.ndarray, dataset: Toy2D, step: int,
+                 metrics: Mapping[str, float], threshold: float = 3.0) -> None:
+  """Writes a PNG of :func:`draw_samples`."""
+  fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
+  draw_samples(ax, samples, dataset, samples_title(dataset, step, metrics),
+               threshold)
   fig.tight_layout()
   fig.savefig(path)
   plt.close(fig)

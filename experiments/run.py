@@ -27,10 +27,9 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments.configs.datasets import dataset_defaults
+from experiments.config_layers import default_workdir, resolve_config
 from gan_jax import config as gan_config
-from gan_jax.data import is_image_dataset
-from gan_jax.variants import VARIANTS, get_variant
+from gan_jax.variants import VARIANTS
 
 _DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), 'configs',
                                'default.py')
@@ -72,45 +71,6 @@ _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Output directory (default runs/<variant>_<dataset>_'
     'seed<seed>); an existing one is resumed.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
-
-
-def resolve_config(base, variant: str, overrides, dataset=None, seed=None,
-                   data_dir=None):
-  """base config <- dataset defaults <- variant <- command line.
-
-  ``base`` already has ``overrides`` applied (config_flags does that at parse
-  time); they are applied again after the variant so that the command line
-  wins over the variant's defaults. The dataset's defaults apply when the
-  command line changes the dataset the config file names: a file that names
-  its own dataset is taken as it is.
-  """
-  try:
-    chosen = get_variant(variant)
-  except ValueError as error:
-    raise gan_config.ConfigError(f'--variant: {error}') from None
-  overrides = dict(overrides)
-  if dataset is not None:
-    overrides['dataset'] = dataset
-  if seed is not None:
-    overrides['seed'] = seed
-  if data_dir is not None:
-    overrides['data.dir'] = data_dir
-  config = base.copy_and_resolve_references()
-  with config.unlocked():
-    config.variant = variant
-  name = overrides.get('dataset', config.dataset)
-  if 'dataset' in overrides:
-    config.update_from_flattened_dict(dict(dataset_defaults(name)))
-  config.update_from_flattened_dict(dict(chosen.overrides))
-  if is_image_dataset(name):
-    config.update_from_flattened_dict(dict(chosen.image_overrides))
-  config.update_from_flattened_dict(overrides)
-  return config
-
-
-def default_workdir(config) -> str:
-  return os.path.join('runs',
-                      f'{config.variant}_{config.dataset}_seed{config.seed}')
 
 
 def _config_file_error(error: Exception) -> str:

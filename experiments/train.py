@@ -18,7 +18,6 @@ from tqdm import tqdm
 
 from gan_jax import config as gan_config
 from gan_jax import state as gan_state, steps as gan_steps
-from gan_jax.data import Toy2D
 from experiments import checkpoints, evaluators, inputs, writers
 
 
@@ -98,10 +97,7 @@ def train_and_evaluate(config, workdir: str,
   batch_shape = (config.objective.n_critic, config.train.batch_size)
   train_input = inputs.make_input(config, dataset, batch_shape, replicated,
                                   batch_sharding)
-  if isinstance(dataset, Toy2D):
-    evaluator = evaluators.ToyEvaluator(config, spec, dataset, eval_rng)
-  else:
-    evaluator = evaluators.ImageEvaluator(config, spec, eval_rng)
+  evaluator = evaluators.make_evaluator(config, spec, dataset, eval_rng)
   state = jax.device_put(gan_state.init_state(spec, init_rng, hparams),
                          replicated)
 

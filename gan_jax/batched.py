@@ -14,13 +14,51 @@ freeze keeps a diverged run's state usable, e.g. for its last checkpoint.)
 """
 
 import functools
-from typing import Any, Callable, Dict, Sequence, Tuple
+import json
+from typing import Any, Callable, Dict, Optional, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 
 from gan_jax.state import GANState
 from gan_jax.steps import Steps
+
+
+# Config fields that only set numbers in the train state (see the module
+# docstring). Runs whose configs agree on everything else share a program.
+BATCHABLE_FIELDS = (
+    'variant', 'seed',  # The variant's name is a label; its fields count.
+    'objective.real_target', 'objective.fake_target',
+    'objective.penalty_weight', 'objective.gp_target',
+    'objective.clip_value', 'ema.decay',
+    'optim.g.lr', 'optim.g.b1', 'optim.g.b2',
+    'optim.d.lr', 'optim.d.b1', 'optim.d.b2')
+
+
+def group_key(config) -> str:
+  """Equal for two configs exactly when their runs can be vmapped together.
+
+  SGD's momentum is the exception among the betas: zero means no momentum
+  state at all (gan_jax.optim), so whether it is zero is part of the key.
+  """
+  flat = _flatten(config.to_dict() if hasattr(config, 'to_dict')
+                  else dict(config))
+  for side in ('g', 'd'):
+    if flat[f'optim.{side}.name'] == 'sgd':
+      flat[f'optim.{side}.momentum'] = bool(flat[f'optim.{side}.b1'])
+  for field in BATCHABLE_FIELDS:
+    flat.pop(field, None)
+  return json.dumps(flat, sort_keys=True)
+
+
+def _flatten(tree, prefix: str = '') -> Dict[str, Any]:
+  flat = {}
+  for key, value in tree.items():
+    if isinstance(value, dict):
+      flat.update(_flatten(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
 
 
 def stack(states: Sequence[GANState]) -> GANState:
@@ -45,7 +83,8 @@ def _select(keep_new: jax.Array, new, old):
 
 
 def make_group_loop(steps: Steps, sample_batch: Callable[..., Any],
-                    num_steps: int) -> Callable[..., Tuple[
+                    num_steps: int, runs_axis: Optional[str] = None
+                    ) -> Callable[..., Tuple[
                         GANState, Dict[str, jax.Array], jax.Array]]:
   """A jitted ``loop(states, rngs, data, alive) -> (states, metrics,
   alive)`` that runs ``num_steps`` train steps of every live run.
@@ -55,6 +94,9 @@ def make_group_loop(steps: Steps, sample_batch: Callable[..., Any],
     sample_batch: as for ``Steps.train_loop``; called per run with that
       run's key, so each run sees its own data stream.
     num_steps: train steps per call.
+    runs_axis: the mesh axis the run axis is sharded over, if any
+      (``vmap``'s ``spmd_axis_name``: sharding constraints inside the step
+      then keep the runs split across devices).
 
   ``states`` and ``rngs`` have a leading run axis; ``data`` is shared;
   ``alive`` [R] bool marks the runs still training. Metrics come back
@@ -63,7 +105,7 @@ def make_group_loop(steps: Steps, sample_batch: Callable[..., Any],
   """
   loop = functools.partial(steps.train_loop, sample_batch=sample_batch,
                            num_steps=num_steps)
-  vmapped = jax.vmap(loop, in_axes=(0, 0, None))
+  vmapped = jax.vmap(loop, in_axes=(0, 0, None), spmd_axis_name=runs_axis)
 
   def group_loop(states, rngs, data, alive):
     new_states, metrics = vmapped(states, rngs, data)

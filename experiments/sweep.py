@@ -1,0 +1,246 @@
+r"""Sweeps variants x seeds x hyperparameters, batched: runs that differ only
+in numbers the train state holds train together as one vmapped program.
+
+  python -m experiments.sweep --variants=vanilla,non_saturating,wgan_gp,\
+label_smoothing --seeds=10 --dataset=grid25
+  python -m experiments.sweep --variants=wgan_gp --seeds=3 \
+      --grid=optim.d.lr=1e-4,3e-4 --grid=objective.penalty_weight=0.1,1
+  python -m experiments.sweep --sweep=experiments/configs/sweeps/lr_grid.py
+
+The spec (experiments/sweep_spec.py) comes from ``--sweep`` (a Python file
+whose ``get_sweep()`` returns a dict) with the flags on top. Everything lands
+in ``--workdir`` (default ``sweeps/<name>``): ``sweep.json`` (the spec),
+``runs/RUN/`` (each run as experiments.run leaves it), ``results.csv``,
+``results.md`` and ``figures/``. Running the same sweep again skips finished
+runs and resumes unfinished groups from their checkpoints; a directory that
+holds a different sweep is refused.
+"""
+
+import importlib.util
+import json
+import os
+import sys
+import time
+from typing import Any, Dict, List, Optional
+
+from absl import app, flags, logging
+
+from experiments import sweep_spec
+from experiments.sweep_spec import SweepError
+
+_SWEEP = flags.DEFINE_string(
+    'sweep', None, 'Sweep file: Python with get_sweep() -> dict of '
+    f'{", ".join(sweep_spec.SPEC_KEYS)}.')
+_VARIANTS = flags.DEFINE_list('variants', None,
+                              'Variants, comma separated.')
+_SEEDS = flags.DEFINE_string(
+    'seeds', None, 'Seeds: a count S (0..S-1) or a comma separated list.')
+_DATASET = flags.DEFINE_string('dataset', None, 'Dataset of every run.')
+_GRID = flags.DEFINE_multi_string(
+    'grid', [], 'field=v1,v2,...: a swept config field (repeat the flag for '
+    'more; every combination runs).')
+_SET = flags.DEFINE_multi_string(
+    'set', [], 'field=value: a config value for every run (repeatable).')
+_WORKDIR = flags.DEFINE_string(
+    'workdir', None, 'Sweep directory (default sweeps/<sweep file name>, or '
+    'sweeps/<dataset>_<variants>).')
+_GROUP_SIZE = flags.DEFINE_integer(
+    'group_size', 0, 'Most runs in one vmapped program (0: no limit).')
+_CPU_DEVICES = flags.DEFINE_integer(
+    'cpu_devices', 0, 'On a CPU, split the run axis over this many XLA '
+    'devices (0: one per core, so the cores train runs side by side).')
+_PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+
+
+def _load_file(path: str) -> Dict[str, Any]:
+  try:
+    module_spec = importlib.util.spec_from_file_location('sweep_file', path)
+    if module_spec is None or not os.path.exists(path):
+      raise FileNotFoundError(f'no such file {path}')
+    module = importlib.util.module_from_spec(module_spec)
+    module_spec.loader.exec_module(module)
+    spec = module.get_sweep()
+  except Exception as error:  # Whatever the file raised.
+    raise SweepError(f'--sweep={path}: cannot load it ({error}); give a '
+                     'Python file whose get_sweep() returns a dict') from None
+  if hasattr(spec, 'to_dict'):
+    spec = spec.to_dict()
+  if not isinstance(spec, dict):
+    raise SweepError(f'--sweep={path}: get_sweep() returned {spec!r}, not a '
+                     'dict')
+  return spec
+
+
+def _pairs(values: List[str], flag: str) -> Dict[str, str]:
+  pairs = {}
+  for text in values:
+    field, sep, value = text.partition('=')
+    if not sep or not field:
+      raise SweepError(f'--{flag}={text}: expected field=value')
+    pairs[field.strip()] = value
+  return pairs
+
+
+def spec_from_flags(file_spec: Optional[Dict[str, Any]] = None
+                    ) -> Dict[str, Any]:
+  """The sweep file's spec with the flags on top."""
+  spec = dict(file_spec or {})
+  if _VARIANTS.value:
+    spec['variants'] = _VARIANTS.value
+  if _SEEDS.value is not None:
+    text = _SEEDS.value.strip()
+    try:
+      spec['seeds'] = ([int(s) for s in text.split(',')] if ',' in text
+                       else int(text))
+    except ValueError:
+      raise SweepError(f'--seeds={text}: give a count or a comma separated '
+                       'list of integers') from None
+  if _DATASET.value:
+    spec['dataset'] = _DATASET.value
+  if _SET.value:
+    spec['set'] = {**spec.get('set', {}), **_pairs(_SET.value, 'set')}
+  if _GRID.value:
+    grid = dict(spec.get('grid', {}))
+    for field, values in _pairs(_GRID.value, 'grid').items():
+      grid[field] = [v for v in values.split(',') if v.strip()]
+    spec['grid'] = grid
+  return spec
+
+
+def default_workdir(spec: Dict[str, Any], sweep_file: Optional[str]) -> str:
+  if sweep_file:
+    name = os.path.splitext(os.path.basename(sweep_file))[0]
+  else:
+    name = f"{spec['dataset']}_{'-'.join(spec['variants'])}"
+  return os.path.join('sweeps', name)
+
+
+def claim_directory(workdir: str, spec: Dict[str, Any]) -> None:
+  """Records the spec in sweep.json, or checks it is the one recorded."""
+  path = os.path.join(workdir, 'sweep.json')
+  if os.path.exists(path):
+    with open(path) as f:
+      recorded = json.load(f)
+    if recorded != json.loads(json.dumps(spec)):
+      changed = sorted(k for k in set(recorded) | set(spec)
+                       if recorded.get(k) != json.loads(json.dumps(
+                           spec.get(k))))
+      raise SweepError(f'--workdir={workdir} holds a different sweep '
+                       f'(its {", ".join(changed)} differ); give another '
+                       '--workdir, or delete that one')
+    return
+  from experiments import writers
+  os.makedirs(workdir, exist_ok=True)
+  writers.write_json(path, spec)
+
+
+def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
+              progress: bool = True) -> List[Dict[str, Any]]:
+  """Trains every unfinished run of ``spec`` (normalized) in ``workdir``,
+  then writes results.csv, results.md and the figures. Returns the runs'
+  summaries, in spec order."""
+  from tqdm import tqdm
+  from experiments import sweep_figures, sweep_results, sweep_train
+  from gan_jax.data import images as image_data, is_image_dataset
+
+  runs = sweep_spec.expand(spec)
+  groups = sweep_spec.groups(runs, group_size)
+  if is_image_dataset(spec['dataset']):  # Unreadable data: stop here,
+    config = runs[0].config               # before anything is written.
+    image_data.RecordReader(
+        config.dataset, image_data.IMAGE_SOURCES[config.dataset].train_split,
+        config.data.dir or None)
+  claim_directory(workdir, spec)
+  runs_dir = os.path.join(workdir, 'runs')
+  summaries: Dict[str, Dict[str, Any]] = {}
+  for run in runs:
+    done = sweep_train.read_summary(os.path.join(runs_dir, run.name))
+    if done and done.get('status') in sweep_train.FINISHED:
+      summaries[run.name] = done
+  total = sum(r.config.train.steps for r in runs)
+  finished = sum(r.config.train.steps for r in runs if r.name in summaries)
+  bar = tqdm(total=total, initial=finished, unit='step', disable=not progress,
+             dynamic_ncols=True, desc='sweep')
+
+  def show():
+    diverged = sum(s['status'] == 'diverged' for s in summaries.values())
+    bar.set_postfix_str(f'runs {len(summaries)}/{len(runs)} done'
+                        + (f', {diverged} diverged' if diverged else ''))
+
+  started = time.time()
+  try:
+    for index, group in enumerate(groups):
+      if all(run.name in summaries for run in group):
+        continue
+      show()
+      bar.set_description(f'sweep, group {index + 1}/{len(groups)} '
+                          f'({len(group)} runs)')
+      group_dir = os.path.join(workdir, 'groups', f'group{index:03d}')
+      for summary in sweep_train.train_group(group, group_dir, runs_dir,
+                                             bar.update):
+        summaries[os.path.basename(summary['workdir'])] = summary
+  finally:
+    show()
+    bar.close()
+
+  ordered = [dict(summaries[r.name], run=r.name) for r in runs]
+  swept = list(dict.fromkeys(f for r in runs for f, _ in r.point))
+  sweep_results.write_csv(os.path.join(workdir, 'results.csv'), ordered,
+                          swept)
+  rows = sweep_results.aggregate(ordered, swept)
+  header = (f'{len(runs)} runs in {len(groups)} vmapped groups; this '
+            f'invocation trained for {time.time() - started:.0f} s.')
+  with open(os.path.join(workdir, 'results.md'), 'w') as f:
+    f.write(sweep_results.markdown(rows, spec['dataset'], swept,
+                                   len(spec['seeds']), header))
+  sweep_figures.save_figures(os.path.join(workdir, 'figures'), ordered,
+                             spec['dataset'],
+                             runs[0].config.eval.threshold)
+  return ordered
+
+
+def main(argv):
+  if not FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  if len(argv) > 1:
+    sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags '
+             '(--variants=..., --grid=field=v1,v2)')
+  try:
+    spec = spec_from_flags(_load_file(_SWEEP.value) if _SWEEP.value
+                           else None)
+    spec = sweep_spec.normalize(spec)
+    if _GROUP_SIZE.value < 0:
+      raise SweepError(f'--group_size={_GROUP_SIZE.value}: give 0 (no '
+                       'limit) or a positive number')
+    if _CPU_DEVICES.value < 0:
+      raise SweepError(f'--cpu_devices={_CPU_DEVICES.value}: give 0 (one '
+                       'per core) or a positive number')
+    sweep_spec.expand(spec)  # Every run's config validated up front.
+    workdir = _WORKDIR.value or default_workdir(spec, _SWEEP.value)
+  except SweepError as error:
+    sys.exit(f'error: {error}')
+
+  import jax
+  # Before the CPU backend starts; no effect on an accelerator's devices.
+  jax.config.update('jax_num_cpu_devices',
+                    _CPU_DEVICES.value or os.cpu_count() or 1)
+  from gan_jax.data.images import DatasetNotPrepared
+  try:
+    summaries = run_sweep(spec, workdir, _GROUP_SIZE.value,
+                          progress=_PROGRESS.value)
+  except SweepError as error:
+    sys.exit(f'error: {error}')
+  except DatasetNotPrepared as error:
+    sys.exit(f"error: --dataset={spec['dataset']}: {error}")
+  with open(os.path.join(workdir, 'results.md')) as f:
+    print(f.read())
+  diverged = sum(s['status'] == 'diverged' for s in summaries)
+  print(f'runs, results.csv, results.md and figures/ in {workdir}'
+        + (f' ({diverged} runs diverged: a result, not an error)'
+           if diverged else ''))
+
+
+FLAGS = flags.FLAGS
+
+if __name__ == '__main__':
+  app.run(main)

@@ -1,0 +1,159 @@
+"""A sweep's tables: results.csv (a row per run) and results.md (a row per
+setting, mean +- standard error over seeds, best marked, published rows
+beside them on the 2-D benchmarks)."""
+
+import csv
+import math
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+from experiments import published
+
+# Which way is better, for marking the best setting.
+HIGHER_IS_BETTER = ('modes', 'high_quality_pct', 'precision', 'recall',
+                    'density', 'coverage', 'classifier_score')
+LOWER_IS_BETTER = ('reverse_kl', 'sliced_w1', 'fd', 'kid', 'mode_kl')
+# Shown first, in this order; other metrics follow alphabetically.
+METRIC_ORDER = ('modes', 'high_quality_pct', 'reverse_kl', 'sliced_w1',
+                'fd', 'kid', 'precision', 'recall', 'density', 'coverage',
+                'classifier_score', 'mode_kl')
+
+
+def metric_names(summaries: Sequence[Mapping[str, Any]]) -> List[str]:
+  names = {k for s in summaries for k in s.get('final_eval', {})}
+  ordered = [m for m in METRIC_ORDER if m in names]
+  return ordered + sorted(names - set(ordered))
+
+
+def mean_and_standard_error(values: Sequence[float]) -> Tuple[float, float]:
+  """Mean and standard error of the mean (sample s.d. / sqrt(n)); the error
+  is NaN for a single value."""
+  n = len(values)
+  if n == 0:
+    return math.nan, math.nan
+  mean = sum(values) / n
+  if n == 1:
+    return mean, math.nan
+  variance = sum((v - mean)**2 for v in values) / (n - 1)
+  return mean, math.sqrt(variance / n)
+
+
+def _scalar_protocol(summary: Mapping[str, Any]) -> Dict[str, Any]:
+  return {f'protocol.{k}': v
+          for k, v in sorted(summary.get('eval_protocol', {}).items())
+          if isinstance(v, (str, int, float, bool))}
+
+
+def write_csv(path: str, summaries: Sequence[Mapping[str, Any]],
+              swept: Sequence[str]) -> None:
+  """One row per run: its setting, seed, status, steps, times, final
+  metrics (empty for a diverged run) and evaluation protocol."""
+  metrics = metric_names(summaries)
+  protocol = sorted({k for s in summaries for k in _scalar_protocol(s)})
+  header = (['run', 'variant', *swept, 'seed', 'status', 'step',
+             'wall_seconds', 'group_wall_seconds', 'group_size']
+            + metrics + protocol)
+  with open(path, 'w', newline='') as f:
+    out = csv.writer(f)
+    out.writerow(header)
+    for s in summaries:
+      final = s.get('final_eval', {}) if s['status'] == 'completed' else {}
+      row = [s['run'], s['variant'], *(s['swept'].get(f, '') for f in swept),
+             s['seed'], s['status'], s['step'], f"{s['wall_seconds']:.1f}",
+             f"{s['group_wall_seconds']:.1f}", s['group_size']]
+      row += [final.get(m, '') for m in metrics]
+      scalars = _scalar_protocol(s)
+      row += [scalars.get(k, '') for k in protocol]
+      out.writerow(row)
+
+
+def aggregate(summaries: Sequence[Mapping[str, Any]],
+              swept: Sequence[str]) -> List[Dict[str, Any]]:
+  """A row per setting (variant and swept values, in first-seen order):
+  ``runs``, ``diverged``, and ``(mean, standard error)`` per metric over
+  its completed runs."""
+  settings: Dict[Tuple, List[Mapping[str, Any]]] = {}
+  for s in summaries:
+    key = (s['variant'],) + tuple(repr(s['swept'].get(f)) for f in swept)
+    settings.setdefault(key, []).append(s)
+  rows = []
+  metrics = metric_names(summaries)
+  for members in settings.values():
+    done = [s for s in members if s['status'] == 'completed']
+    row = {'variant': members[0]['variant'],
+           'swept': {f: members[0]['swept'].get(f) for f in swept},
+           'runs': len(members), 'diverged': len(members) - len(done),
+           'steps': members[0]['config']['train']['steps']}
+    for m in metrics:
+      values = [s['final_eval'][m] for s in done if m in s['final_eval']
+                and s['final_eval'][m] is not None]
+      row[m] = mean_and_standard_error(values)
+    rows.append(row)
+  return rows
+
+
+def _best(rows: Sequence[Mapping[str, Any]], metric: str):
+  means = [r[metric][0] for r in rows if not math.isnan(r[metric][0])]
+  if len(rows) < 2 or not means:
+    return None
+  if metric in HIGHER_IS_BETTER:
+    return max(means)
+  if metric in LOWER_IS_BETTER:
+    return min(means)
+  return None
+
+
+def _cell(mean: float, error: float, digits: int) -> str:
+  if math.isnan(mean):
+    return '-'
+  if mean is None or error is None or math.isnan(error):
+    return f'{mean:.{digits}f}'
+  return f'{mean:.{digits}f} ± {error:.{digits}f}'
+
+
+def _digits(metric: str) -> int:
+  return {'modes': 1, 'high_quality_pct': 1}.get(metric, 2 if metric in (
+      'reverse_kl', 'sliced_w1', 'mode_kl') else 3)
+
+
+def markdown(rows: Sequence[Mapping[str, Any]], dataset: str,
+             swept: Sequence[str], seeds: int, header: str = '') -> str:
+  """results.md: the aggregated table, then the published rows."""
+  metrics = [m for m in METRIC_ORDER if rows and m in rows[0]] + sorted(
+      m for m in (rows[0] if rows else {}) if m not in METRIC_ORDER and
+      isinstance(rows[0][m], tuple))
+  lines = [f'# Sweep on {dataset}', '']
+  if header:
+    lines += [header, '']
+  lines += [f'Mean ± standard error over the completed runs of each setting '
+            f'({seeds} seeds each; a diverged run is counted, not averaged). '
+            'Best mean in bold (higher is better for modes, high quality, '
+            'precision, recall, density, coverage, classifier score; lower '
+            'for KL, W1, FD, KID).', '']
+  columns = ['variant', *swept, 'steps', 'runs', 'diverged', *metrics]
+  lines.append('| ' + ' | '.join(columns) + ' |')
+  lines.append('|' + '---|' * len(columns))
+  best = {m: _best(rows, m) for m in metrics}
+  for row in rows:
+    cells = [f"`{row['variant']}`", *(f'{row["swept"][f]}' for f in swept),
+             str(row['steps']), str(row['runs']), str(row['diverged'])]
+    for m in metrics:
+      mean, error = row[m]
+      text = _cell(mean, error, _digits(m))
+      if best[m] is not None and not math.isnan(mean) and round(
+          mean, _digits(m)) == round(best[m], _digits(m)):
+        text = f'**{text}**'
+      cells.append(text)
+    lines.append('| ' + ' | '.join(cells) + ' |')
+  for source, published_rows in published.rows_for(dataset):
+    lines += ['', f'Published, {source} ({dataset}; live generator, their '
+              'networks and training budgets):', '',
+              '| method | modes | high_quality_pct | reverse_kl |',
+              '|---|---|---|---|']
+    for name, modes, modes_se, hq, hq_se, kl, kl_se in published_rows:
+      cells = [_cell(modes, modes_se if modes_se is not None else math.nan,
+                     1),
+               _cell(hq, hq_se if hq_se is not None else math.nan, 1),
+               '-' if kl is None else _cell(
+                   kl, kl_se if kl_se is not None else math.nan, 2)]
+      lines.append(f'| {name} | ' + ' | '.join(cells) + ' |')
+  return '\n'.join(lines) + '\n'

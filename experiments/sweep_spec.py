@@ -1,0 +1,236 @@
+"""What a sweep runs: its spec, checked, expanded into runs and groups.
+
+A sweep spec is a plain dict (from flags or from a sweep file's
+``get_sweep()``):
+
+* ``variants``: names from gan_jax.variants (each applies its defaults);
+* ``seeds``: a count S (seeds 0..S-1) or a list of seeds;
+* ``dataset``: as ``--dataset`` of experiments.run (applies its defaults);
+* ``set``: ``{field: value}`` for every run (like ``--config.field=value``);
+* ``grid``: ``{field: [values]}``, every combination is a configuration;
+* ``configs``: a list of ``{field: value}``, each a configuration (taken
+  with every grid point when both are given).
+
+Each (variant, configuration) is a *setting*; each setting runs once per
+seed. Fields are those of experiments/configs/default.py and values must
+have the default's type (an int where a float is expected is fine). Runs
+whose configs differ only in numbers the train state holds form one *group*
+(gan_jax.batched.group_key) and train as one vmapped program.
+"""
+
+import dataclasses
+import difflib
+import itertools
+import json
+from typing import Any, Dict, List, Mapping, Sequence, Tuple
+
+from experiments.config_layers import resolve_config
+from experiments.configs import default
+from gan_jax import batched, config as gan_config
+from gan_jax.data import DATASETS
+from gan_jax.variants import VARIANTS
+
+SPEC_KEYS = ('variants', 'seeds', 'dataset', 'set', 'grid', 'configs')
+
+
+class SweepError(ValueError):
+  """A sweep spec that cannot run; the message is one line."""
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+  """One run of a sweep."""
+  name: str  # Its directory under <sweep>/runs/.
+  variant: str
+  point: Tuple[Tuple[str, Any], ...]  # The swept fields' values, in order.
+  seed: int
+  config: Any  # ConfigDict, resolved and validated.
+
+  @property
+  def setting(self) -> Tuple[str, Tuple[Tuple[str, Any], ...]]:
+    """What the seeds of one configuration share (a row of results.md)."""
+    return self.variant, self.point
+
+
+def _leaf_fields(config, prefix: str = '') -> Dict[str, Any]:
+  fields = {}
+  for key, value in config.items():
+    if hasattr(value, 'items'):
+      fields.update(_leaf_fields(value, f'{prefix}{key}.'))
+    else:
+      fields[f'{prefix}{key}'] = value
+  return fields
+
+
+_FIELDS = _leaf_fields(default.get_config())
+# Chosen by the spec's own keys, not by set/grid/configs.
+_RESERVED = {'variant': 'variants', 'seed': 'seeds', 'dataset': 'dataset'}
+
+
+def _format_value(value: Any) -> str:
+  return repr(value) if isinstance(value, str) else f'{value}'
+
+
+def _check_field(field: Any, where: str) -> None:
+  if field in _RESERVED:
+    raise SweepError(f'{where}: {field!r} is set by the sweep\'s '
+                     f'{_RESERVED[field]!r}, not here')
+  if field not in _FIELDS:
+    close = difflib.get_close_matches(str(field), _FIELDS, n=1)
+    raise SweepError(f'{where}: unknown config field {field!r}'
+                     + (f" (did you mean {close[0]!r}?)" if close else '')
+                     + '; the fields are those of '
+                     'experiments/configs/default.py')
+
+
+def _typed(field: str, value: Any, where: str) -> Any:
+  """``value`` as the type of the default's field; strings (from flags) are
+  parsed, other values must already have that type."""
+  expected = type(_FIELDS[field])
+  if isinstance(value, str) and expected is not str:
+    text = value.strip()
+    try:
+      if expected is bool:
+        if text.lower() not in ('true', 'false'):
+          raise ValueError
+        return text.lower() == 'true'
+      return expected(text)  # int('1.5') and float('x') raise.
+    except ValueError:
+      raise SweepError(f'{where}: {field}={value!r} is not a '
+                       f'{expected.__name__}') from None
+  if expected is float and isinstance(value, int) and not isinstance(
+      value, bool):
+    return float(value)
+  if type(value) is not expected:  # bool is not an int here.
+    raise SweepError(f'{where}: {field}={value!r} is a '
+                     f'{type(value).__name__}; expected a '
+                     f'{expected.__name__}')
+  return value
+
+
+def _mapping(spec, key: str) -> Mapping[str, Any]:
+  value = spec.get(key) or {}
+  if not isinstance(value, Mapping):
+    raise SweepError(f'{key}: expected {{field: value}}, got {value!r}')
+  return value
+
+
+def _seeds(value: Any) -> List[int]:
+  if isinstance(value, int) and not isinstance(value, bool):
+    if value < 1:
+      raise SweepError(f'seeds={value!r}: give a count >= 1 or a list of '
+                       'seeds')
+    return list(range(value))
+  if (isinstance(value, (list, tuple)) and value and all(
+      isinstance(s, int) and not isinstance(s, bool) and s >= 0
+      for s in value) and len(set(value)) == len(value)):
+    return list(value)
+  raise SweepError(f'seeds={value!r}: give a count >= 1 or a list of '
+                   'distinct integers >= 0')
+
+
+def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
+  """The spec checked and in canonical form (types fixed, seeds a list):
+  what sweep.json records and what a resumed sweep must match."""
+  unknown = sorted(set(spec) - set(SPEC_KEYS))
+  if unknown:
+    raise SweepError(f'unknown sweep key {unknown[0]!r}; the keys are '
+                     + ', '.join(SPEC_KEYS))
+  variants = spec.get('variants')
+  if isinstance(variants, str):
+    variants = [variants]
+  if not variants:
+    raise SweepError('variants: none given; choose from '
+                     + ', '.join(VARIANTS))
+  for name in variants:
+    if name not in VARIANTS:
+      raise SweepError(f'variants: unknown variant {name!r}; valid: '
+                       + ', '.join(VARIANTS))
+  if len(set(variants)) != len(variants):
+    raise SweepError(f'variants: {list(variants)} names one twice')
+  dataset = spec.get('dataset') or default.get_config().dataset
+  if dataset not in DATASETS:
+    raise SweepError(f'dataset: unknown dataset {dataset!r}; valid: '
+                     + ', '.join(DATASETS))
+
+  fixed = {}
+  for field, value in _mapping(spec, 'set').items():
+    _check_field(field, 'set')
+    fixed[field] = _typed(field, value, 'set')
+  grid = {}
+  for field, values in _mapping(spec, 'grid').items():
+    _check_field(field, 'grid')
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+      raise SweepError(f'grid: {field}: expected a list of values, got '
+                       f'{values!r}')
+    if not values:
+      raise SweepError(f'grid: {field}: no values; give at least one')
+    typed = [_typed(field, v, 'grid') for v in values]
+    if len(set(map(json.dumps, typed))) != len(typed):
+      raise SweepError(f'grid: {field}: {typed} repeats a value')
+    grid[field] = typed
+  configs = spec.get('configs') or []
+  if not isinstance(configs, Sequence) or isinstance(configs, str):
+    raise SweepError(f'configs: expected a list of {{field: value}}, got '
+                     f'{configs!r}')
+  listed = []
+  for i, entry in enumerate(configs):
+    if not isinstance(entry, Mapping):
+      raise SweepError(f'configs[{i}]: expected {{field: value}}, got '
+                       f'{entry!r}')
+    for field in entry:
+      _check_field(field, f'configs[{i}]')
+    listed.append({f: _typed(f, v, f'configs[{i}]')
+                   for f, v in entry.items()})
+  if 'configs' in spec and not listed:
+    raise SweepError('configs: an empty list; give at least one entry or '
+                     'leave it out')
+  return {'variants': list(variants), 'seeds': _seeds(spec.get('seeds', 1)),
+          'dataset': dataset, 'set': fixed, 'grid': grid, 'configs': listed}
+
+
+def _points(spec: Mapping[str, Any]) -> List[Dict[str, Any]]:
+  """Every configuration: grid points crossed with the listed configs."""
+  fields = list(spec['grid'])
+  grid_points = [dict(zip(fields, values)) for values in
+                 itertools.product(*(spec['grid'][f] for f in fields))]
+  listed = spec['configs'] or [{}]
+  return [{**g, **c} for c in listed for g in grid_points]
+
+
+def run_name(variant: str, point: Mapping[str, Any], seed: int) -> str:
+  parts = [variant] + [f'{field}={_format_value(value)}'
+                       for field, value in point.items()] + [f'seed{seed}']
+  return '__'.join(parts).replace('/', '_').replace("'", '')
+
+
+def expand(spec: Mapping[str, Any]) -> List[Run]:
+  """Every run of a normalized spec, configs resolved and validated."""
+  runs = []
+  base = default.get_config()
+  for variant in spec['variants']:
+    for point in _points(spec):
+      for seed in spec['seeds']:
+        overrides = {**spec['set'], **point}
+        name = run_name(variant, point, seed)
+        try:
+          config = resolve_config(base, variant, overrides,
+                                  dataset=spec['dataset'], seed=seed)
+          gan_config.validate(config)
+        except (gan_config.ConfigError, TypeError, KeyError) as error:
+          raise SweepError(f'run {name}: {error}') from None
+        runs.append(Run(name, variant, tuple(point.items()), seed, config))
+  return runs
+
+
+def groups(runs: Sequence[Run], max_size: int = 0) -> List[List[Run]]:
+  """Runs that can share one vmapped program, in order of first appearance;
+  at most ``max_size`` per group (0: no limit)."""
+  by_key: Dict[str, List[Run]] = {}
+  for run in runs:
+    by_key.setdefault(batched.group_key(run.config), []).append(run)
+  result = []
+  for members in by_key.values():
+    size = max_size or len(members)
+    result.extend(members[i:i + size] for i in range(0, len(members), size))
+  return result

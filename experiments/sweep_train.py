@@ -1,0 +1,216 @@
+"""Trains one group of a sweep as one vmapped program.
+
+Each run of the group is the same computation as ``experiments.run`` with
+its config: its params come from ``split(PRNGKey(seed), 3)[0]``, its train
+stream from ``[1]`` and its evaluations from ``[2]``, and the steps are
+chunked the same way, so a sweep's run and the single run agree to float
+rounding. The run axis is split over the devices (``runs`` mesh axis);
+padding runs fill it up to a multiple of the device count and are dropped.
+
+On disk, under the sweep directory:
+
+* ``groups/NAME/checkpoints``: the stacked state, which runs are alive and
+  the group's step, every ``train.checkpoint_every`` steps;
+* ``runs/RUN/``: what experiments.run writes for a run (config.json,
+  metrics.jsonl, TensorBoard, summary.json) and its final samples.
+"""
+
+import functools
+import json
+import os
+import time
+from typing import Any, Callable, Dict, List, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from experiments import checkpoints, evaluators, inputs, writers
+from experiments.sweep_spec import Run
+from experiments.train import steps_per_dispatch
+from gan_jax import batched, config as gan_config
+from gan_jax import state as gan_state, steps as gan_steps
+
+RUNS_AXIS = 'runs'
+FINISHED = ('completed', 'diverged')
+
+
+def read_summary(run_dir: str):
+  """A run's summary.json, or None if it has not finished."""
+  path = os.path.join(run_dir, 'summary.json')
+  if not os.path.exists(path):
+    return None
+  with open(path) as f:
+    return json.load(f)
+
+
+def _run_keys(seed: int):
+  """(init, train, eval) keys, as experiments.train derives them."""
+  return jax.random.split(jax.random.PRNGKey(seed), 3)
+
+
+def _pad(items: Sequence[Any], multiple: int) -> List[Any]:
+  """``items`` with copies of the first appended up to a multiple."""
+  items = list(items)
+  return items + [items[0]] * (-len(items) % multiple)
+
+
+def _saved(states, alive, diverged_at, wall_seconds) -> Dict[str, Any]:
+  """What a group checkpoint holds."""
+  return {'states': states, 'alive': alive, 'diverged_at': diverged_at,
+          'wall_seconds': jnp.asarray(wall_seconds, jnp.float32)}
+
+
+def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
+                advance: Callable[[int], None] = lambda n: None
+                ) -> List[Dict[str, Any]]:
+  """Trains (or resumes) ``runs`` together; returns their summaries.
+
+  ``advance(n)`` is called with the number of run-steps done after each
+  chunk (for the sweep's progress bar). Raises nothing for a run that
+  diverges: it is frozen at its last finite state and reported 'diverged'.
+  """
+  started = time.time()
+  config = runs[0].config
+  count = len(runs)
+  devices = jax.devices()[:max(1, min(jax.device_count(), count))]
+  mesh = Mesh(np.array(devices), (RUNS_AXIS,))
+  by_run = NamedSharding(mesh, P(RUNS_AXIS))
+  replicated = NamedSharding(mesh, P())
+
+  spec, _, dataset = gan_config.build(config)
+  steps = gan_steps.make_steps(spec)
+  keys = [_run_keys(run.seed) for run in runs]
+  padded_runs = _pad(runs, len(devices))
+  padded_keys = _pad(keys, len(devices))
+  # Each run's own spec puts its learning rates into its optimizer state.
+  states = batched.stack([
+      gan_state.init_state(gan_config.build(run.config)[0], key[0],
+                           gan_config.hparams_from_config(run.config))
+      for run, key in zip(padded_runs, padded_keys)])
+  states = jax.device_put(states, by_run)
+  train_rngs = jax.device_put(jnp.stack([k[1] for k in padded_keys]),
+                              by_run)
+  alive = jax.device_put(jnp.arange(len(padded_runs)) < count, by_run)
+  batch_shape = (config.objective.n_critic, config.train.batch_size)
+  # Inside the vmapped step a batch belongs to one run: replicated there;
+  # spmd_axis_name adds the run axis back.
+  train_input = inputs.make_input(config, dataset, batch_shape, replicated,
+                                  replicated)
+  evaluator = evaluators.make_evaluator(config, spec, dataset, keys[0][2])
+
+  # --- Resume -------------------------------------------------------------
+  ckpt = checkpoints.Checkpointer(group_dir, config.train.keep_checkpoints)
+  # Per run: the step it diverged at (its frozen state's), or -1.
+  diverged = jnp.full(len(padded_runs), -1, jnp.int32)
+  step, earlier_seconds = 0, 0.0
+  if ckpt.latest_step() is not None:
+    restored = ckpt.restore(_saved(states, alive, diverged, 0.0))
+    # The configs' scalars win over the checkpoint's, as in experiments.run.
+    states = restored['states'].replace(hparams=states.hparams)
+    alive, diverged = restored['alive'], restored['diverged_at']
+    step = int(ckpt.latest_step())
+    earlier_seconds = float(restored['wall_seconds'])
+  run_dirs = [os.path.join(runs_dir, run.name) for run in runs]
+  metric_writers = []
+  for run, run_dir in zip(runs, run_dirs):
+    os.makedirs(run_dir, exist_ok=True)
+    writers.write_json(os.path.join(run_dir, 'config.json'),
+                       run.config.to_dict())
+    writers.truncate_metrics(run_dir, step)
+    metric_writers.append(writers.MetricWriter(run_dir))
+  diverged_at = {i: int(at) for i, at in
+                 enumerate(jax.device_get(diverged)[:count]) if at >= 0}
+
+  per_dispatch = steps_per_dispatch(config, jax.devices()[0].platform)
+
+  @functools.lru_cache(maxsize=None)
+  def loop(num_steps: int):
+    return batched.make_group_loop(steps, train_input.sample_batch,
+                                   num_steps, runs_axis=RUNS_AXIS)
+
+  def evaluate(states, step: int, final: bool) -> List[Dict[str, float]]:
+    results = []
+    for i in range(count):
+      if i in diverged_at:
+        results.append({})
+        continue
+      results.append(evaluator.evaluate(
+          batched.unstack(states, i), step, run_dirs[i], metric_writers[i],
+          rng=keys[i][2], picture=final))
+      metric_writers[i].write(step, 'eval', results[-1])
+    return results
+
+  total = config.train.steps
+  final_eval: List[Dict[str, float]] = [{} for _ in runs]
+  train_started, start_step = time.time(), step
+  try:
+    while step < total:
+      num_steps = min(config.train.log_every, total - step)
+      chunk = []
+      for start in range(step, step + num_steps, per_dispatch):
+        n = min(per_dispatch, step + num_steps - start)
+        states, metrics, alive = loop(n)(states, train_rngs,
+                                         train_input.data(start, n), alive)
+        chunk.append(metrics)
+      metrics = jax.device_get(jax.tree.map(
+          lambda *m: jnp.mean(jnp.concatenate(m, axis=1), axis=1), *chunk))
+      now_alive = np.asarray(jax.device_get(alive))
+      for i in range(count):
+        if i in diverged_at:
+          continue
+        if not now_alive[i]:
+          diverged_at[i] = step  # Frozen at the state before this chunk.
+          continue
+        metric_writers[i].write(step + num_steps, 'train',
+                                {k: float(v[i]) for k, v in metrics.items()})
+      step += num_steps
+      advance(num_steps * count)
+      last = step == total
+      if step % config.train.eval_every == 0 or last:
+        final_eval = evaluate(states, step, final=last)
+      if step % config.train.checkpoint_every == 0 or last:
+        diverged = jnp.asarray([diverged_at.get(i, -1) for i in
+                                range(len(padded_runs))], jnp.int32)
+        ckpt.save(step, _saved(states, alive, diverged,
+                               earlier_seconds + time.time() - started))
+    if not any(final_eval):  # Already trained: evaluate for the summaries.
+      final_eval = evaluate(states, step, final=True)
+  finally:
+    for writer in metric_writers:
+      writer.close()
+    ckpt.close()
+    train_input.close()
+
+  elapsed = earlier_seconds + time.time() - started
+  trained = time.time() - train_started
+  summaries = []
+  for i, (run, run_dir) in enumerate(zip(runs, run_dirs)):
+    summary = {
+        'status': 'diverged' if i in diverged_at else 'completed',
+        'variant': run.variant,
+        'dataset': run.config.dataset,
+        'seed': run.seed,
+        'step': diverged_at.get(i, step),
+        'workdir': os.path.abspath(run_dir),
+        # A group's runs share their time: each is given its share.
+        'wall_seconds': elapsed / count,
+        'group_wall_seconds': elapsed,
+        'group_size': count,
+        'steps_per_second': (step - start_step) / max(trained, 1e-9),
+        'final_eval': final_eval[i],
+        'eval_protocol': {
+            **evaluator.protocol(),
+            'generator_params': ('ema' if run.config.ema.enabled
+                                 else 'live'),
+            'eval_rng': f'fold_in(split(PRNGKey({run.seed}), 3)[2], step)',
+        },
+        'swept': dict(run.point),
+        'input': train_input.description,
+        'devices': f'{len(devices)} x {jax.devices()[0].platform}',
+        'config': run.config.to_dict(),
+    }
+    writers.write_json(os.path.join(run_dir, 'summary.json'), summary)
+    summaries.append(summary)
+  return summaries

@@ -1,0 +1,268 @@
+"""Sweeps: the spec's errors, grouping, aggregation by hand, and the whole
+thing end to end (same numbers as experiments.run, resume, divergence)."""
+
+import csv
+import json
+import math
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments import sweep, sweep_results, sweep_spec, sweep_train
+from experiments.sweep_spec import SweepError
+
+TINY = {'model.width': 16, 'model.depth': 2, 'train.batch_size': 16,
+        'train.steps': 8, 'train.log_every': 2, 'train.eval_every': 4,
+        'train.checkpoint_every': 4, 'eval.num_samples': 200}
+
+
+def _spec(**entries):
+  return sweep_spec.normalize({'set': dict(TINY), **entries})
+
+
+# --- The spec -----------------------------------------------------------------
+
+@pytest.mark.parametrize('entries, message', [
+    ({'variants': ['wgan']}, "unknown variant 'wgan'"),
+    ({'variants': []}, 'variants: none given'),
+    ({'variants': ['vanilla'], 'grid': {'optim.d.lrr': [1e-4]}},
+     "unknown config field 'optim.d.lrr' (did you mean 'optim.d.lr'?)"),
+    ({'variants': ['vanilla'], 'grid': {'optim.d.lr': []}},
+     'grid: optim.d.lr: no values'),
+    ({'variants': ['vanilla'], 'grid': {'optim.d.lr': ['fast']}},
+     "optim.d.lr='fast' is not a float"),
+    ({'variants': ['vanilla'], 'set': {'train.steps': 10.5}},
+     'train.steps=10.5 is a float; expected a int'),
+    ({'variants': ['vanilla'], 'set': {'ema.enabled': 1}},
+     'ema.enabled=1 is a int; expected a bool'),
+    ({'variants': ['vanilla'], 'grid': {'seed': [1, 2]}},
+     "'seed' is set by the sweep's 'seeds'"),
+    ({'variants': ['vanilla'], 'seeds': 0}, 'seeds=0'),
+    ({'variants': ['vanilla'], 'configs': []}, 'configs: an empty list'),
+    ({'variants': ['vanilla'], 'colour': 1}, "unknown sweep key 'colour'"),
+])
+def test_bad_specs_are_one_line_errors(entries, message):
+  with pytest.raises(SweepError) as error:
+    sweep_spec.normalize(entries)
+  assert message in str(error.value)
+  assert '\n' not in str(error.value)
+
+
+def test_strings_from_flags_take_the_fields_types():
+  spec = sweep_spec.normalize({
+      'variants': ['vanilla'], 'seeds': [3, 1],
+      'grid': {'optim.d.lr': ['1e-4', '3e-4'], 'objective.n_critic': ['2']},
+      'set': {'ema.enabled': 'false', 'optim.g.lr': 1}})
+  assert spec['grid'] == {'optim.d.lr': [1e-4, 3e-4],
+                          'objective.n_critic': [2]}
+  assert spec['set'] == {'ema.enabled': False, 'optim.g.lr': 1.0}
+  assert spec['seeds'] == [3, 1]
+
+
+def test_a_config_the_runner_would_refuse_names_the_run():
+  spec = _spec(variants=['wgan_gp'], grid={'model.d_norm': ['batch']})
+  with pytest.raises(SweepError, match=r"run wgan_gp__model.d_norm=batch__"
+                     r"seed0: model.d_norm='batch' is not allowed"):
+    sweep_spec.expand(spec)
+
+
+def test_runs_that_differ_only_in_state_numbers_share_a_group():
+  spec = _spec(variants=['vanilla', 'non_saturating', 'label_smoothing',
+                         'wgan_gp'], seeds=2,
+               grid={'optim.d.lr': [1e-4, 3e-4]})
+  runs = sweep_spec.expand(spec)
+  assert len(runs) == 4 * 2 * 2
+  groups = sweep_spec.groups(runs)
+  # label_smoothing is non_saturating with another real target; the lr is
+  # a number in the optimizer state.
+  assert [sorted({r.variant for r in g}) for g in groups] == [
+      ['vanilla'], ['label_smoothing', 'non_saturating'], ['wgan_gp']]
+  assert [len(g) for g in groups] == [4, 8, 4]
+  assert [len(g) for g in sweep_spec.groups(runs, max_size=3)] == [
+      3, 1, 3, 3, 2, 3, 1]
+
+
+def test_graph_changes_split_groups():
+  spec = _spec(variants=['wgan_gp'],
+               grid={'objective.n_critic': [1, 5], 'model.width': [8, 16]})
+  assert len(sweep_spec.groups(sweep_spec.expand(spec))) == 4
+  sgd = {f'optim.{s}.name': 'sgd' for s in 'gd'}
+  spec = _spec(variants=['vanilla'], set={**TINY, **sgd},
+               grid={'optim.g.b1': [0.0, 0.9]})  # No momentum, or some.
+  assert len(sweep_spec.groups(sweep_spec.expand(spec))) == 2
+
+
+# --- Tables -----------------------------------------------------------------
+
+def _summary(variant, seed, status='completed', **final):
+  return {'variant': variant, 'seed': seed, 'status': status, 'swept': {},
+          'final_eval': final, 'config': {'train': {'steps': 10}},
+          'run': f'{variant}{seed}', 'step': 10, 'wall_seconds': 1.0,
+          'group_wall_seconds': 3.0, 'group_size': 3}
+
+
+def test_mean_and_standard_error_by_hand():
+  # values 1, 2, 4: mean 7/3; sample variance ((4/3)^2 + (1/3)^2 + (5/3)^2)
+  # / 2 = 7/3; standard error sqrt(7/3 / 3).
+  mean, error = sweep_results.mean_and_standard_error([1.0, 2.0, 4.0])
+  assert mean == pytest.approx(7 / 3)
+  assert error == pytest.approx(math.sqrt(7 / 9))
+  assert math.isnan(sweep_results.mean_and_standard_error([5.0])[1])
+
+
+def test_aggregate_excludes_diverged_runs_and_marks_the_best():
+  summaries = [_summary('a', 0, modes=20.0, reverse_kl=0.5),
+               _summary('a', 1, modes=24.0, reverse_kl=0.3),
+               _summary('a', 2, 'diverged'),
+               _summary('b', 0, modes=25.0, reverse_kl=0.1),
+               _summary('b', 1, modes=25.0, reverse_kl=0.2)]
+  rows = sweep_results.aggregate(summaries, [])
+  assert [(r['variant'], r['runs'], r['diverged']) for r in rows] == [
+      ('a', 3, 1), ('b', 2, 0)]
+  assert rows[0]['modes'] == (22.0, pytest.approx(2.0))  # s.d. 2.83 / sqrt 2
+  table = sweep_results.markdown(rows, 'grid25', [], 3)
+  assert '| `a` | 10 | 3 | 1 | 22.0 ± 2.0 | 0.40 ± 0.10 |' in table
+  assert '| `b` | 10 | 2 | 0 | **25.0 ± 0.0** | **0.15 ± 0.05** |' in table
+  assert 'PacGAN4 | 24.8 ± 0.2 | 93.6 ± 0.6 | 0.04 ± 0.01' in table
+  assert 'VEEGAN | 24.6 | 40.0 | -' in table
+
+
+# --- End to end ---------------------------------------------------------------
+
+@pytest.fixture(scope='module')
+def finished_sweep(tmp_path_factory):
+  """Two variants x two seeds, in two groups."""
+  spec = _spec(variants=['non_saturating', 'wgan_gp'], seeds=2)
+  workdir = str(tmp_path_factory.mktemp('sweep'))
+  return spec, workdir, sweep.run_sweep(spec, workdir, progress=False)
+
+
+def test_a_sweep_leaves_tables_figures_and_runs(finished_sweep):
+  spec, workdir, summaries = finished_sweep
+  assert [s['status'] for s in summaries] == ['completed'] * 4
+  with open(os.path.join(workdir, 'results.csv')) as f:
+    rows = list(csv.DictReader(f))
+  assert [(r['variant'], r['seed']) for r in rows] == [
+      ('non_saturating', '0'), ('non_saturating', '1'), ('wgan_gp', '0'),
+      ('wgan_gp', '1')]
+  assert {'modes', 'high_quality_pct', 'reverse_kl', 'group_size',
+          'protocol.num_samples'} <= set(rows[0])
+  assert float(rows[0]['modes']) == summaries[0]['final_eval']['modes']
+  with open(os.path.join(workdir, 'results.md')) as f:
+    assert '| `wgan_gp` | 8 | 2 | 0 |' in f.read()
+  for name in ('curves.png', 'g_grad_norm.png', 'samples.png'):
+    assert os.path.getsize(os.path.join(workdir, 'figures', name)) > 1000
+  run_dir = summaries[0]['workdir']
+  assert os.path.exists(os.path.join(run_dir, 'samples_0000008.npy'))
+  steps = [r['step'] for r in _records(run_dir, 'train')]
+  assert steps == [2, 4, 6, 8]
+
+
+def _records(run_dir, split):
+  with open(os.path.join(run_dir, 'metrics.jsonl')) as f:
+    return [r for r in map(json.loads, f) if r['split'] == split]
+
+
+def test_a_sweep_run_is_the_run_experiments_run_makes(finished_sweep,
+                                                        tmp_path):
+  from experiments.train import train_and_evaluate
+  _, _, summaries = finished_sweep
+  run = sweep_spec.expand(finished_sweep[0])[3]  # wgan_gp, seed 1.
+  single = train_and_evaluate(run.config, str(tmp_path), progress=False)
+  for name, value in single['final_eval'].items():
+    assert summaries[3]['final_eval'][name] == pytest.approx(
+        value, rel=1e-3, abs=1e-4), name
+
+
+def test_rerunning_a_finished_sweep_trains_nothing(finished_sweep,
+                                                    monkeypatch):
+  spec, workdir, summaries = finished_sweep
+  monkeypatch.setattr(sweep_train, 'train_group', _fail)
+  again = sweep.run_sweep(spec, workdir, progress=False)
+  assert [s['final_eval'] for s in again] == [s['final_eval']
+                                              for s in summaries]
+
+
+def _fail(*args, **kwargs):
+  raise AssertionError('trained again')
+
+
+def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
+  spec, _, summaries = finished_sweep
+  workdir = str(tmp_path)
+  real_evaluate = sweep_train.evaluators.ToyEvaluator.evaluate
+  calls = []
+
+  def evaluate_then_stop(self, state, step, *args, **kwargs):
+    # Interrupted at the second group's final evaluation, after its
+    # checkpoint at step 4.
+    if len(calls) >= 4 and step == 8:
+      raise KeyboardInterrupt
+    calls.append(step)
+    return real_evaluate(self, state, step, *args, **kwargs)
+
+  monkeypatch.setattr(sweep_train.evaluators.ToyEvaluator, 'evaluate',
+                      evaluate_then_stop)
+  with pytest.raises(KeyboardInterrupt):
+    sweep.run_sweep(spec, workdir, progress=False)
+  first_group = [os.path.join(workdir, 'runs', s['workdir'].split('/')[-1],
+                              'summary.json') for s in summaries[:2]]
+  stamps = [os.path.getmtime(p) for p in first_group]
+  monkeypatch.setattr(sweep_train.evaluators.ToyEvaluator, 'evaluate',
+                      real_evaluate)
+  trained = []
+  real_train_group = sweep_train.train_group
+  monkeypatch.setattr(sweep_train, 'train_group', lambda group, *a, **k: (
+      trained.append([r.name for r in group]) or real_train_group(
+          group, *a, **k)))
+  resumed = sweep.run_sweep(spec, workdir, progress=False)
+  assert [len(names) for names in trained] == [2]  # Only the second group.
+  assert [os.path.getmtime(p) for p in first_group] == stamps
+  for done, expected in zip(resumed, summaries):
+    for name, value in expected['final_eval'].items():
+      assert done['final_eval'][name] == pytest.approx(
+          value, rel=1e-3, abs=1e-4), name
+  steps = [r['step'] for r in _records(resumed[3]['workdir'], 'train')]
+  assert steps == [2, 4, 6, 8]  # Resumed from step 4, nothing repeated.
+
+
+def test_a_diverging_run_is_isolated(tmp_path):
+  # An absurd learning rate overflows within a few steps; five runs on the
+  # four test devices also exercise the padding of the run axis.
+  spec = _spec(variants=['non_saturating'], seeds=[0],
+               grid={'optim.d.lr': [1e-4, 2e-4, 3e-4, 4e-4, 1e30]})
+  summaries = sweep.run_sweep(spec, str(tmp_path), progress=False)
+  assert [s['status'] for s in summaries] == ['completed'] * 4 + ['diverged']
+  assert summaries[-1]['final_eval'] == {}
+  assert summaries[-1]['step'] < 8
+  assert all(np.isfinite(s['final_eval']['reverse_kl'])
+             for s in summaries[:4])
+  with open(tmp_path / 'results.md') as f:
+    assert '| `non_saturating` | 1e+30 | 8 | 1 | 1 | - |' in f.read()
+
+
+def test_the_command_line_refuses_bad_input_in_one_line(tmp_path):
+  def run(*args):
+    return subprocess.run([sys.executable, '-m', 'experiments.sweep',
+                           '--progress=false', *args],
+                          capture_output=True, text=True)
+
+  done = run('--variants=vanilla', '--grid=optim.d.lrr=1e-4',
+             f'--workdir={tmp_path}/a')
+  assert done.returncode != 0
+  assert done.stderr.strip().splitlines()[-1] == (
+      "error: grid: unknown config field 'optim.d.lrr' (did you mean "
+      "'optim.d.lr'?); the fields are those of "
+      "experiments/configs/default.py")
+  assert not os.path.exists(tmp_path / 'a')
+
+  other = tmp_path / 'other'
+  other.mkdir()
+  (other / 'sweep.json').write_text(json.dumps({'variants': ['hinge']}))
+  done = run('--variants=vanilla', '--seeds=1', f'--workdir={other}')
+  assert done.returncode != 0
+  assert 'holds a different sweep' in done.stderr.strip().splitlines()[-1]
+  assert os.listdir(other) == ['sweep.json']
