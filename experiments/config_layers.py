@@ -1,7 +1,8 @@
 """The layers that make one run's config, without flags: shared by
 ``experiments.run`` (one run) and ``experiments.sweep`` (many).
 
-base config file <- dataset defaults <- variant <- explicit overrides.
+base config file <- dataset defaults <- variant (its published values, then
+its image or 2-D setting) <- explicit overrides.
 """
 
 import os
@@ -40,8 +41,9 @@ def resolve_config(base, variant: str, overrides, dataset=None, seed=None,
   if 'dataset' in overrides:
     config.update_from_flattened_dict(dict(dataset_defaults(name)))
   config.update_from_flattened_dict(dict(chosen.overrides))
-  if is_image_dataset(name):
-    config.update_from_flattened_dict(dict(chosen.image_overrides))
+  config.update_from_flattened_dict(dict(
+      chosen.image_overrides if is_image_dataset(name)
+      else chosen.toy_overrides))
   config.update_from_flattened_dict(overrides)
   return config
 

@@ -208,8 +208,10 @@ def expand(spec: Mapping[str, Any]) -> List[Run]:
   """Every run of a normalized spec, configs resolved and validated."""
   runs = []
   base = default.get_config()
+  points = _points(spec)
+  swept = list(dict.fromkeys(f for point in points for f in point))
   for variant in spec['variants']:
-    for point in _points(spec):
+    for point in points:
       for seed in spec['seeds']:
         overrides = {**spec['set'], **point}
         name = run_name(variant, point, seed)
@@ -219,8 +221,17 @@ def expand(spec: Mapping[str, Any]) -> List[Run]:
           gan_config.validate(config)
         except (gan_config.ConfigError, TypeError, KeyError) as error:
           raise SweepError(f'run {name}: {error}') from None
-        runs.append(Run(name, variant, tuple(point.items()), seed, config))
+        # Every swept field, with the value the run used (a list entry
+        # that leaves a field out gets the variant's or the default's).
+        values = tuple((f, _value(config, f)) for f in swept)
+        runs.append(Run(name, variant, values, seed, config))
   return runs
+
+
+def _value(config, field: str) -> Any:
+  for part in field.split('.'):
+    config = config[part]
+  return config
 
 
 def groups(runs: Sequence[Run], max_size: int = 0) -> List[List[Run]]:

@@ -131,13 +131,17 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
                                    num_steps, runs_axis=RUNS_AXIS)
 
   def evaluate(states, step: int, final: bool) -> List[Dict[str, float]]:
+    # One copy to the host, then plain slices: slicing a run out of the
+    # device-sharded state would be a collective per leaf, and many small
+    # collective programs in flight can deadlock XLA:CPU's rendezvous.
+    on_host = jax.device_get(states)
     results = []
     for i in range(count):
       if i in diverged_at:
         results.append({})
         continue
       results.append(evaluator.evaluate(
-          batched.unstack(states, i), step, run_dirs[i], metric_writers[i],
+          batched.unstack(on_host, i), step, run_dirs[i], metric_writers[i],
           rng=keys[i][2], picture=final))
       metric_writers[i].write(step, 'eval', results[-1])
     return results

@@ -18,6 +18,10 @@ class Variant(NamedTuple):
   # Applied after ``overrides`` on image datasets, where a paper's image
   # setting differs from its 2-D one.
   image_overrides: Mapping[str, Any] = {}
+  # Applied after ``overrides`` on the 2-D benchmarks: values tuned with a
+  # sweep for their short CPU budget (README, Sweeps), where the published
+  # ones assume a far longer run.
+  toy_overrides: Mapping[str, Any] = {}
 
 
 def _adam(lr: float, b1: float, b2: float) -> Dict[str, Any]:
@@ -49,7 +53,11 @@ VARIANTS: Mapping[str, Variant] = {
         d_loss='E[f(G(z))] - E[f(x)] + lambda E[(||grad f(x_hat)|| - 1)^2]',
         reference='Gulrajani et al. 2017, Improved Training of Wasserstein '
                   'GANs',
-        image_overrides={'objective.penalty_weight': 10.0}),
+        image_overrides={'objective.penalty_weight': 10.0},
+        # The official toy code runs 100,000 steps at 1e-4; in the 2-D
+        # default of 3,000 steps, decaying linearly, 1e-2 sharpens the modes
+        # (experiments/configs/sweeps/tune_wgan_gp_lr.py, README).
+        toy_overrides=_adam(1e-2, 0.5, 0.9)),
     'label_smoothing': Variant(
         {'objective.name': 'non_saturating', 'objective.real_target': 0.9,
          **_DCGAN_ADAM},

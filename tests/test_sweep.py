@@ -266,3 +266,15 @@ def test_the_command_line_refuses_bad_input_in_one_line(tmp_path):
   assert done.returncode != 0
   assert 'holds a different sweep' in done.stderr.strip().splitlines()[-1]
   assert os.listdir(other) == ['sweep.json']
+
+
+@pytest.mark.parametrize('name, runs, groups', [
+    ('seed_variants', 40, 3), ('wgan_gp_grid', 36, 2),
+    ('tune_wgan_gp_lr', 8, 1)])
+def test_the_shipped_sweep_files_expand(name, runs, groups):
+  path = os.path.join(os.path.dirname(sweep.__file__), 'configs', 'sweeps',
+                      f'{name}.py')
+  spec = sweep_spec.normalize(sweep._load_file(path))
+  expanded = sweep_spec.expand(spec)
+  assert len(expanded) == runs
+  assert len(sweep_spec.groups(expanded)) == groups

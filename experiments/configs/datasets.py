@@ -27,6 +27,9 @@ _IMAGE = {
     'train.batch_size': 64,
     'ema.decay': 0.999,
     'eval.num_samples': 10_000,
+    # Constant learning rates, as DCGAN (the 2-D default decays linearly).
+    'optim.g.schedule': 'constant',
+    'optim.d.schedule': 'constant',
 }
 
 DATASET_DEFAULTS: Dict[str, Dict[str, Any]] = {
