@@ -67,6 +67,19 @@ def _finish(images_uint8, labels, key, conditional: bool, random_flip: bool,
   return (x, labels) if conditional else x
 
 
+def _size_mb(reader, source) -> float:
+  return len(reader) * np.prod(source.shape) / 2**20
+
+
+def is_streamed(config) -> bool:
+  """Whether the train split is too large for device memory and streams
+  (raises DatasetNotPrepared when it cannot be read)."""
+  source = image_data.IMAGE_SOURCES[config.dataset]
+  reader = image_data.RecordReader(config.dataset, source.train_split,
+                                   config.data.dir or None)
+  return _size_mb(reader, source) > config.data.in_memory_limit_mb
+
+
 def image_input(config, batch_shape, replicated: NamedSharding,
                 batch_sharding: NamedSharding) -> Input:
   """The in-memory or the streamed input of an image dataset (see the
@@ -76,7 +89,7 @@ def image_input(config, batch_shape, replicated: NamedSharding,
   reader = image_data.RecordReader(name, source.train_split, data_dir)
   conditional, flip = config.model.conditional, config.data.random_flip
   size = config.data.image_size
-  size_mb = len(reader) * np.prod(source.shape) / 2**20
+  size_mb = _size_mb(reader, source)
 
   if size_mb <= config.data.in_memory_limit_mb:
     images, labels = reader.read(range(len(reader)))

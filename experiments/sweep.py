@@ -140,16 +140,15 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
   then writes results.csv, results.md and the figures. Returns the runs'
   summaries, in spec order."""
   from tqdm import tqdm
-  from experiments import sweep_figures, sweep_results, sweep_train
-  from gan_jax.data import images as image_data, is_image_dataset
+  from experiments import inputs, sweep_figures, sweep_results, sweep_train
+  from gan_jax.data import is_image_dataset
 
   runs = sweep_spec.expand(spec)
   groups = sweep_spec.groups(runs, group_size)
-  if is_image_dataset(spec['dataset']):  # Unreadable data: stop here,
-    config = runs[0].config               # before anything is written.
-    image_data.RecordReader(
-        config.dataset, image_data.IMAGE_SOURCES[config.dataset].train_split,
-        config.data.dir or None)
+  # Unreadable data stops here, before anything is written. A streamed
+  # dataset trains a run per group: a group would share one data stream.
+  if is_image_dataset(spec['dataset']) and inputs.is_streamed(runs[0].config):
+    groups = sweep_spec.groups(runs, 1)
   claim_directory(workdir, spec)
   runs_dir = os.path.join(workdir, 'runs')
   summaries: Dict[str, Dict[str, Any]] = {}

@@ -129,13 +129,15 @@ def markdown(rows: Sequence[Mapping[str, Any]], dataset: str,
             'Best mean in bold (higher is better for modes, high quality, '
             'precision, recall, density, coverage, classifier score; lower '
             'for KL, W1, FD, KID).', '']
-  columns = ['variant', *swept, 'steps', 'runs', 'diverged', *metrics]
+  steps = [] if 'train.steps' in swept else ['steps']  # Not twice.
+  columns = ['variant', *swept, *steps, 'runs', 'diverged', *metrics]
   lines.append('| ' + ' | '.join(columns) + ' |')
   lines.append('|' + '---|' * len(columns))
   best = {m: _best(rows, m) for m in metrics}
   for row in rows:
     cells = [f"`{row['variant']}`", *(f'{row["swept"][f]}' for f in swept),
-             str(row['steps']), str(row['runs']), str(row['diverged'])]
+             *(str(row['steps']) for _ in steps), str(row['runs']),
+             str(row['diverged'])]
     for m in metrics:
       mean, error = row[m]
       text = _cell(mean, error, _digits(m))

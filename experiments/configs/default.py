@@ -7,8 +7,8 @@ can be overridden after that from the command line:
   python -m experiments.run --variant=vanilla --config.train.steps=2000 \
       --config.optim.d.lr=1e-4
 
-With ``--variant=wgan_gp`` this covers all 25 modes of grid25 in about seven
-minutes on a 2-core CPU (measured numbers in the README).
+With ``--variant=wgan_gp`` this covers all 25 modes of grid25 in under a
+minute on a 2-core CPU (measured numbers in the README).
 """
 
 import ml_collections
