@@ -65,9 +65,18 @@ def make_optimizer(config: Mapping[str, Any],
   return optax.chain(base, optax.scale_by_schedule(factor))
 
 
+def _base_state(opt_state) -> Any:
+  """The optimizer's own state, without a schedule's factor after it."""
+  return opt_state[0] if isinstance(opt_state, tuple) and not hasattr(
+      opt_state, 'hyperparams') else opt_state
+
+
 def learning_rate_of(opt_state) -> Any:
   """The (peak) learning rate held in an optimizer state from
   :func:`make_optimizer`."""
-  inner = opt_state[0] if isinstance(opt_state, tuple) and not hasattr(
-      opt_state, 'hyperparams') else opt_state
-  return inner.hyperparams['learning_rate']
+  return _base_state(opt_state).hyperparams['learning_rate']
+
+
+def update_count_of(opt_state) -> Any:
+  """How many updates an optimizer from :func:`make_optimizer` has made."""
+  return _base_state(opt_state).count
