@@ -28,7 +28,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from experiments import checkpoints, evaluators, inputs, writers
 from experiments.sweep_spec import Run
-from experiments.train import steps_per_dispatch
+from experiments.train import eval_protocol, run_keys, steps_per_dispatch
 from gan_jax import batched, config as gan_config
 from gan_jax import state as gan_state, steps as gan_steps
 
@@ -43,11 +43,6 @@ def read_summary(run_dir: str):
     return None
   with open(path) as f:
     return json.load(f)
-
-
-def _run_keys(seed: int):
-  """(init, train, eval) keys, as experiments.train derives them."""
-  return jax.random.split(jax.random.PRNGKey(seed), 3)
 
 
 def _pad(items: Sequence[Any], multiple: int) -> List[Any]:
@@ -81,7 +76,7 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
 
   spec, _, dataset = gan_config.build(config)
   steps = gan_steps.make_steps(spec)
-  keys = [_run_keys(run.seed) for run in runs]
+  keys = [run_keys(run.seed) for run in runs]
   padded_runs = _pad(runs, len(devices))
   padded_keys = _pad(keys, len(devices))
   # Each run's own spec puts its learning rates into its optimizer state.
@@ -204,12 +199,7 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
         'group_size': count,
         'steps_per_second': (step - start_step) / max(trained, 1e-9),
         'final_eval': final_eval[i],
-        'eval_protocol': {
-            **evaluator.protocol(),
-            'generator_params': ('ema' if run.config.ema.enabled
-                                 else 'live'),
-            'eval_rng': f'fold_in(split(PRNGKey({run.seed}), 3)[2], step)',
-        },
+        'eval_protocol': eval_protocol(evaluator, run.config),
         'swept': dict(run.point),
         'input': train_input.description,
         'devices': f'{len(devices)} x {jax.devices()[0].platform}',

@@ -65,6 +65,20 @@ def summary_screen(summary: Dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+def run_keys(seed: int):
+  """A run's (init, train, eval) keys; a sweep derives them the same way."""
+  return jax.random.split(jax.random.PRNGKey(seed), 3)
+
+
+def eval_protocol(evaluator, config) -> Dict[str, Any]:
+  """How a run was evaluated, for summary.json."""
+  return {
+      **evaluator.protocol(),
+      'generator_params': 'ema' if config.ema.enabled else 'live',
+      'eval_rng': f'fold_in(split(PRNGKey({config.seed}), 3)[2], step)',
+  }
+
+
 def steps_per_dispatch(config, platform: str) -> int:
   """Train steps per jitted call (see train.steps_per_dispatch)."""
   if config.train.steps_per_dispatch:
@@ -92,8 +106,7 @@ def train_and_evaluate(config, workdir: str,
   batch_sharding = NamedSharding(mesh, P(None, 'data'))
   spec, hparams, dataset = gan_config.build(config)
   steps = gan_steps.make_steps(spec)
-  init_rng, train_rng, eval_rng = jax.random.split(
-      jax.random.PRNGKey(config.seed), 3)
+  init_rng, train_rng, eval_rng = run_keys(config.seed)
   batch_shape = (config.objective.n_critic, config.train.batch_size)
   train_input = inputs.make_input(config, dataset, batch_shape, replicated,
                                   batch_sharding)
@@ -191,11 +204,7 @@ def train_and_evaluate(config, workdir: str,
       'wall_seconds': time.time() - started,
       'steps_per_second': (step - run_start_step) / max(elapsed, 1e-9),
       'final_eval': final_eval,
-      'eval_protocol': {
-          **evaluator.protocol(),
-          'generator_params': 'ema' if config.ema.enabled else 'live',
-          'eval_rng': f'fold_in(split(PRNGKey({config.seed}), 3)[2], step)',
-      },
+      'eval_protocol': eval_protocol(evaluator, config),
       'input': train_input.description,
       'devices': f'{mesh.size} x {jax.devices()[0].platform}',
       'config': config.to_dict(),
