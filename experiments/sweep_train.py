@@ -30,7 +30,7 @@ from experiments import checkpoints, evaluators, inputs, writers
 from experiments.sweep_spec import Run
 from experiments.train import eval_protocol, run_keys, steps_per_dispatch
 from gan_jax import batched, config as gan_config
-from gan_jax import state as gan_state, steps as gan_steps
+from gan_jax import steps as gan_steps
 
 RUNS_AXIS = 'runs'
 FINISHED = ('completed', 'diverged')
@@ -79,11 +79,10 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   keys = [run_keys(run.seed) for run in runs]
   padded_runs = _pad(runs, len(devices))
   padded_keys = _pad(keys, len(devices))
-  # Each run's own spec puts its learning rates into its optimizer state.
-  states = batched.stack([
-      gan_state.init_state(gan_config.build(run.config)[0], key[0],
-                           gan_config.hparams_from_config(run.config))
-      for run, key in zip(padded_runs, padded_keys)])
+  states = batched.init_group(
+      [gan_config.build(run.config)[0] for run in padded_runs],
+      jnp.stack([key[0] for key in padded_keys]),
+      [gan_config.hparams_from_config(run.config) for run in padded_runs])
   states = jax.device_put(states, by_run)
   train_rngs = jax.device_put(jnp.stack([k[1] for k in padded_keys]),
                               by_run)

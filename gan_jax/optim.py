@@ -80,3 +80,17 @@ def learning_rate_of(opt_state) -> Any:
 def update_count_of(opt_state) -> Any:
   """How many updates an optimizer from :func:`make_optimizer` has made."""
   return _base_state(opt_state).count
+
+
+def hyperparams_of(tx: optax.GradientTransformation) -> Any:
+  """The numbers an optimizer from :func:`make_optimizer` starts with in
+  its state (learning rate, betas), without any params to initialise."""
+  return _base_state(tx.init({})).hyperparams
+
+
+def with_hyperparams(opt_state, hyperparams) -> Any:
+  """``opt_state`` holding ``hyperparams`` instead of its own (same keys;
+  e.g. stacked per run, see gan_jax.batched.init_group)."""
+  base = _base_state(opt_state)
+  replaced = base._replace(hyperparams=hyperparams)
+  return replaced if base is opt_state else (replaced, *opt_state[1:])

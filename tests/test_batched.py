@@ -91,3 +91,19 @@ def test_a_diverging_run_is_frozen_and_the_others_go_on():
   again, _, alive = loop(group, jnp.stack(rngs), None, alive)
   assert alive.tolist() == [True, False, True]
   chex.assert_trees_all_equal(batched.unstack(again, 1), initial)
+
+
+def test_init_group_is_the_runs_initialised_one_by_one():
+  # Different seeds, learning rates, betas and penalty weights: each run's
+  # numbers come from its own config, in one vmapped initialisation.
+  overrides = RUNS + [dict(seed=3, optim__g__b1=0.9,
+                           objective__penalty_weight=1.0)]
+  configs, built, states, _ = _runs(overrides)
+  group = batched.init_group(
+      [spec for spec, _, _ in built],
+      jnp.stack([jax.random.PRNGKey(c.seed) for c in configs]),
+      [hparams for _, hparams, _ in built])
+  chex.assert_trees_all_close(group, batched.stack(states), rtol=1e-6,
+                              atol=1e-7)
+  np.testing.assert_allclose(optim.learning_rate_of(group.d.opt_state),
+                             [1e-4, 3e-4, 1e-4, 1e-4], rtol=1e-6)

@@ -8,6 +8,7 @@ import numpy as np
 
 from gan_jax.data import get_toy_dataset
 from gan_jax.metrics import mode_metrics, sliced_wasserstein
+from gan_jax.metrics.distances import sort_floats
 
 
 def test_perfect_samples_cover_every_mode():
@@ -58,3 +59,17 @@ def test_sliced_wasserstein_of_a_translation():
                           num_projections=20000)
   np.testing.assert_allclose(sw, 2 * 5.0 / math.pi, rtol=0.02)
   assert sliced_wasserstein(x, x, jax.random.PRNGKey(1)) == 0.0
+
+
+def test_sort_floats_matches_numpy_float_sort():
+  """Integer keys sort floats exactly as NumPy does: signs, zeros,
+  infinities and subnormals included (XLA:CPU's own sort flushes
+  subnormals to zero, so NumPy is the reference), under vmap too."""
+  x = jax.random.normal(jax.random.PRNGKey(0), (3, 4, 50)) * 1e3
+  special = jnp.array([0.0, -0.0, jnp.inf, -jnp.inf, 1e-42, -1e-42,
+                       3.4e38, -3.4e38])
+  x = x.at[:, 0, :8].set(special)
+  expected = np.sort(np.asarray(x), axis=-1)
+  np.testing.assert_array_equal(sort_floats(x[0]), expected[0])
+  np.testing.assert_array_equal(jax.jit(jax.vmap(sort_floats))(x),
+                                expected)
