@@ -17,10 +17,8 @@ holds a different sweep is refused.
 """
 
 import importlib.util
-import json
 import os
 import sys
-import time
 from typing import Any, Dict, List, Optional
 
 from absl import app, flags, logging
@@ -115,89 +113,6 @@ def default_workdir(spec: Dict[str, Any], sweep_file: Optional[str]) -> str:
   return os.path.join('sweeps', name)
 
 
-def claim_directory(workdir: str, spec: Dict[str, Any]) -> None:
-  """Records the spec in sweep.json, or checks it is the one recorded."""
-  path = os.path.join(workdir, 'sweep.json')
-  if os.path.exists(path):
-    with open(path) as f:
-      recorded = json.load(f)
-    if recorded != json.loads(json.dumps(spec)):
-      changed = sorted(k for k in set(recorded) | set(spec)
-                       if recorded.get(k) != json.loads(json.dumps(
-                           spec.get(k))))
-      raise SweepError(f'--workdir={workdir} holds a different sweep '
-                       f'(its {", ".join(changed)} differ); give another '
-                       '--workdir, or delete that one')
-    return
-  from experiments import writers
-  os.makedirs(workdir, exist_ok=True)
-  writers.write_json(path, spec)
-
-
-def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
-              progress: bool = True) -> List[Dict[str, Any]]:
-  """Trains every unfinished run of ``spec`` (normalized) in ``workdir``,
-  then writes results.csv, results.md and the figures. Returns the runs'
-  summaries, in spec order."""
-  from tqdm import tqdm
-  from experiments import inputs, sweep_figures, sweep_results, sweep_train
-  from gan_jax.data import is_image_dataset
-
-  runs = sweep_spec.expand(spec)
-  groups = sweep_spec.groups(runs, group_size)
-  # Unreadable data stops here, before anything is written. A streamed
-  # dataset trains a run per group: a group would share one data stream.
-  if is_image_dataset(spec['dataset']) and inputs.is_streamed(runs[0].config):
-    groups = sweep_spec.groups(runs, 1)
-  claim_directory(workdir, spec)
-  runs_dir = os.path.join(workdir, 'runs')
-  summaries: Dict[str, Dict[str, Any]] = {}
-  for run in runs:
-    done = sweep_train.read_summary(os.path.join(runs_dir, run.name))
-    if done and done.get('status') in sweep_train.FINISHED:
-      summaries[run.name] = done
-  total = sum(r.config.train.steps for r in runs)
-  finished = sum(r.config.train.steps for r in runs if r.name in summaries)
-  bar = tqdm(total=total, initial=finished, unit='step', disable=not progress,
-             dynamic_ncols=True, desc='sweep')
-
-  def show():
-    diverged = sum(s['status'] == 'diverged' for s in summaries.values())
-    bar.set_postfix_str(f'runs {len(summaries)}/{len(runs)} done'
-                        + (f', {diverged} diverged' if diverged else ''))
-
-  started = time.time()
-  try:
-    for index, group in enumerate(groups):
-      if all(run.name in summaries for run in group):
-        continue
-      show()
-      bar.set_description(f'sweep, group {index + 1}/{len(groups)} '
-                          f'({len(group)} runs)')
-      group_dir = os.path.join(workdir, 'groups', f'group{index:03d}')
-      for summary in sweep_train.train_group(group, group_dir, runs_dir,
-                                             bar.update):
-        summaries[os.path.basename(summary['workdir'])] = summary
-  finally:
-    show()
-    bar.close()
-
-  ordered = [dict(summaries[r.name], run=r.name) for r in runs]
-  swept = list(dict.fromkeys(f for r in runs for f, _ in r.point))
-  sweep_results.write_csv(os.path.join(workdir, 'results.csv'), ordered,
-                          swept)
-  rows = sweep_results.aggregate(ordered, swept)
-  header = (f'{len(runs)} runs in {len(groups)} vmapped groups; this '
-            f'invocation trained for {time.time() - started:.0f} s.')
-  with open(os.path.join(workdir, 'results.md'), 'w') as f:
-    f.write(sweep_results.markdown(rows, spec['dataset'], swept,
-                                   len(spec['seeds']), header))
-  sweep_figures.save_figures(os.path.join(workdir, 'figures'), ordered,
-                             spec['dataset'],
-                             runs[0].config.eval.threshold)
-  return ordered
-
-
 def main(argv):
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
@@ -223,6 +138,7 @@ def main(argv):
   # Before the CPU backend starts; no effect on an accelerator's devices.
   jax.config.update('jax_num_cpu_devices',
                     _CPU_DEVICES.value or os.cpu_count() or 1)
+  from experiments.sweep_runner import run_sweep
   from gan_jax.data.images import DatasetNotPrepared
   try:
     summaries = run_sweep(spec, workdir, _GROUP_SIZE.value,

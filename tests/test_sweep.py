@@ -11,7 +11,8 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import sweep, sweep_results, sweep_spec, sweep_train
+from experiments import sweep, sweep_results, sweep_runner, sweep_spec
+from experiments import sweep_train
 from experiments.sweep_spec import SweepError
 
 TINY = {'model.width': 16, 'model.depth': 2, 'train.batch_size': 16,
@@ -137,7 +138,7 @@ def finished_sweep(tmp_path_factory):
   """Two variants x two seeds, in two groups."""
   spec = _spec(variants=['non_saturating', 'wgan_gp'], seeds=2)
   workdir = str(tmp_path_factory.mktemp('sweep'))
-  return spec, workdir, sweep.run_sweep(spec, workdir, progress=False)
+  return spec, workdir, sweep_runner.run_sweep(spec, workdir, progress=False)
 
 
 def test_a_sweep_leaves_tables_figures_and_runs(finished_sweep):
@@ -181,7 +182,7 @@ def test_rerunning_a_finished_sweep_trains_nothing(finished_sweep,
                                                     monkeypatch):
   spec, workdir, summaries = finished_sweep
   monkeypatch.setattr(sweep_train, 'train_group', _fail)
-  again = sweep.run_sweep(spec, workdir, progress=False)
+  again = sweep_runner.run_sweep(spec, workdir, progress=False)
   assert [s['final_eval'] for s in again] == [s['final_eval']
                                               for s in summaries]
 
@@ -207,7 +208,7 @@ def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
   monkeypatch.setattr(sweep_train.evaluators.ToyEvaluator, 'evaluate',
                       evaluate_then_stop)
   with pytest.raises(KeyboardInterrupt):
-    sweep.run_sweep(spec, workdir, progress=False)
+    sweep_runner.run_sweep(spec, workdir, progress=False)
   first_group = [os.path.join(workdir, 'runs', s['workdir'].split('/')[-1],
                               'summary.json') for s in summaries[:2]]
   stamps = [os.path.getmtime(p) for p in first_group]
@@ -218,7 +219,7 @@ def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
   monkeypatch.setattr(sweep_train, 'train_group', lambda group, *a, **k: (
       trained.append([r.name for r in group]) or real_train_group(
           group, *a, **k)))
-  resumed = sweep.run_sweep(spec, workdir, progress=False)
+  resumed = sweep_runner.run_sweep(spec, workdir, progress=False)
   assert [len(names) for names in trained] == [2]  # Only the second group.
   assert [os.path.getmtime(p) for p in first_group] == stamps
   for done, expected in zip(resumed, summaries):
@@ -234,7 +235,7 @@ def test_a_diverging_run_is_isolated(tmp_path):
   # four test devices also exercise the padding of the run axis.
   spec = _spec(variants=['non_saturating'], seeds=[0],
                grid={'optim.d.lr': [1e-4, 2e-4, 3e-4, 4e-4, 1e30]})
-  summaries = sweep.run_sweep(spec, str(tmp_path), progress=False)
+  summaries = sweep_runner.run_sweep(spec, str(tmp_path), progress=False)
   assert [s['status'] for s in summaries] == ['completed'] * 4 + ['diverged']
   assert summaries[-1]['final_eval'] == {}
   assert summaries[-1]['step'] < 8
@@ -289,7 +290,7 @@ def test_a_sweep_runs_on_images(digits_dir, tmp_path):
               'model.latent_dim': 8, 'train.batch_size': 8,
               'train.steps': 2, 'train.log_every': 1, 'train.eval_every': 2,
               'train.checkpoint_every': 2, 'eval.num_samples': 20}})
-  summaries = sweep.run_sweep(spec, str(tmp_path), progress=False)
+  summaries = sweep_runner.run_sweep(spec, str(tmp_path), progress=False)
   assert [s['status'] for s in summaries] == ['completed'] * 2
   assert {'fd', 'kid', 'precision', 'modes'} <= set(summaries[0]['final_eval'])
   assert summaries[0]['final_eval'] != summaries[1]['final_eval']

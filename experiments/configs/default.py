@@ -78,7 +78,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.ema.decay = 0.99
 
   config.train = ml_collections.ConfigDict()
-  config.train.steps = 3000  # G updates.
+  # G updates. 3,500 is where wgan_gp passes 90% high-quality samples on
+  # grid25 over 10 seeds (90.9%; 89.8% at 3,000), the target.
+  config.train.steps = 3500
   config.train.batch_size = 256
   config.train.log_every = 100  # Steps per dispatch (one lax.scan).
   config.train.eval_every = 500
