@@ -38,6 +38,9 @@ class Claim:
   passed: bool
   numbers: Dict[str, Any]  # Everything measured, for theory.json.
 
+  def __post_init__(self):
+    self.passed = bool(self.passed)  # Not numpy's bool: JSON takes it.
+
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
@@ -317,6 +320,8 @@ def summarize(claims: Sequence[Claim]) -> str:
   lines = ['| # | claim | expected | measured | tolerance | result |',
            '|---|---|---|---|---|---|']
   for c in claims:
-    lines.append(f'| {c.number} | {c.name} | {c.expected} | {c.measured} | '
-                 f'{c.tolerance} | {"pass" if c.passed else "FAIL"} |')
+    cells = (str(c.number), c.name, c.expected, c.measured, c.tolerance,
+             'pass' if c.passed else 'FAIL')
+    lines.append('| ' + ' | '.join(cell.replace('|', r'\|') for cell in cells)
+                 + ' |')
   return '\n'.join(lines)
