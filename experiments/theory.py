@@ -57,19 +57,30 @@ def _curves(summaries: Sequence[Dict[str, Any]], variant: str, split: str,
   return steps, np.array(rows, dtype=float)
 
 
-def _sweep(workdir: str, variants: List[str], seeds: int,
-           settings: Dict[str, Any]):
-  from experiments import sweep_runner, sweep_spec
-  spec = sweep_spec.normalize({'variants': variants, 'seeds': seeds,
+# The training runs: (subdirectory, variants, settings) of claims 3 and 5.
+SWEEPS = {'saturation': ('runs_saturation', ['vanilla', 'non_saturating'],
+                         HEAD_START),
+          'modes': ('runs_modes', ['vanilla', 'wgan_gp'], {})}
+
+
+def _sweep_spec(name: str, seeds: int) -> Dict[str, Any]:
+  from experiments import sweep_spec
+  _, variants, settings = SWEEPS[name]
+  return sweep_spec.normalize({'variants': variants, 'seeds': seeds,
                                'dataset': 'ring8', 'set': settings})
-  return sweep_runner.run_sweep(spec, workdir, progress=False)
+
+
+def _sweep(workdir: str, name: str, seeds: int):
+  from experiments import sweep_runner
+  return sweep_runner.run_sweep(_sweep_spec(name, seeds),
+                                os.path.join(workdir, SWEEPS[name][0]),
+                                progress=False)
 
 
 def saturation_runs(workdir: str, seeds: int):
   """Claim 3's second half: vanilla and non_saturating with D ahead."""
   from experiments.theory_claims import Claim
-  summaries = _sweep(os.path.join(workdir, 'runs_saturation'),
-                     ['vanilla', 'non_saturating'], seeds, HEAD_START)
+  summaries = _sweep(workdir, 'saturation', seeds)
   runs = {}
   for variant in ('vanilla', 'non_saturating'):
     steps, norms = _curves(summaries, variant, 'train', 'g_grad_norm')
@@ -99,8 +110,7 @@ def mode_collapse_runs(workdir: str, seeds: int):
   """Claim 5: ring8 modes (and high-quality samples) over training,
   vanilla against wgan_gp, with the default settings."""
   from experiments.theory_claims import Claim
-  summaries = _sweep(os.path.join(workdir, 'runs_modes'),
-                     ['vanilla', 'wgan_gp'], seeds, {})
+  summaries = _sweep(workdir, 'modes', seeds)
   runs = {}
   for variant in ('vanilla', 'wgan_gp'):
     steps, modes = _curves(summaries, variant, 'eval', 'modes')
@@ -135,8 +145,15 @@ def run_theory(workdir: str, seeds: int, seed: int = 0,
   into ``workdir``; returns the claims."""
   import jax
   from experiments import theory_claims, theory_figures
+  from experiments import sweep_runner
   budget = budget or theory_claims.Budget()
   os.makedirs(workdir, exist_ok=True)
+  for name, (subdirectory, _, _) in SWEEPS.items():
+    # Runs left by another --seeds are refused before anything is trained
+    # (only a check: a directory holding no sweep yet is left alone).
+    directory = os.path.join(workdir, subdirectory)
+    if os.path.exists(os.path.join(directory, 'sweep.json')):
+      sweep_runner.claim_directory(directory, _sweep_spec(name, seeds))
   paths = theory_figures.all_paths(workdir)
   rng = jax.random.PRNGKey(seed)
   timings = {}

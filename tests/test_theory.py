@@ -3,6 +3,7 @@ they can fail: the same checks with a deliberately broken loss or penalty.
 (Claims 3 and 5 train real runs: `python -m experiments.theory`.)"""
 
 import math
+import os
 
 import numpy as np
 import pytest
@@ -92,3 +93,13 @@ def test_a_broken_penalty_fails_claim4(monkeypatch):
   claim, _ = theory_claims.disjoint_supports_claim(SMALL,
                                                    jax.random.PRNGKey(0))
   assert not claim.passed, claim.measured
+
+
+def test_runs_of_other_seeds_are_refused_before_any_work(tmp_path):
+  from experiments import sweep_runner, theory
+  from experiments.sweep_spec import SweepError
+  subdirectory = os.path.join(tmp_path, theory.SWEEPS['modes'][0])
+  sweep_runner.claim_directory(subdirectory, theory._sweep_spec('modes', 1))
+  with pytest.raises(SweepError, match='seeds differ'):
+    theory.run_theory(str(tmp_path), seeds=2)
+  assert os.listdir(tmp_path) == ['runs_modes']  # Nothing else written.
