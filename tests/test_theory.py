@@ -96,7 +96,7 @@ def test_a_broken_penalty_fails_claim4(monkeypatch):
 
 
 def test_runs_of_other_seeds_are_refused_before_any_work(tmp_path):
-  from experiments import sweep_runner, theory
+  from experiments import sweep_runner, theory_lab as theory
   from experiments.sweep_spec import SweepError
   subdirectory = os.path.join(tmp_path, theory.SWEEPS['modes'][0])
   sweep_runner.claim_directory(subdirectory, theory._sweep_spec('modes', 1))
