@@ -27,6 +27,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from experiments import launch
 from experiments.config_layers import default_workdir, resolve_config
 from gan_jax import config as gan_config
 from gan_jax.variants import VARIANTS
@@ -104,14 +105,22 @@ def main(argv):
     config = resolve_config(_base_config(), _VARIANT.value,
                             config_flags.get_override_values(FLAGS['config']),
                             _DATASET.value, _SEED.value, _DATA_DIR.value)
+    gan_config.validate(config, 1)  # Fast, before joining other hosts.
+    launch.start()
     available = jax.device_count()
     requested = config.train.num_devices
+    if jax.process_count() > 1 and requested not in (0, available):
+      raise gan_config.ConfigError(
+          f'train.num_devices={requested!r} is not allowed with '
+          f'{jax.process_count()} processes: 0 or {available}, every '
+          'host\'s devices')
     if not 0 <= requested <= available:
       raise gan_config.ConfigError(
           f'train.num_devices={requested!r} is not allowed: an integer from 0 '
           f'(all) to {available}, the devices here')
     gan_config.validate(config, requested or available)
-  except (gan_config.ConfigError, TypeError, KeyError, AttributeError) as e:
+  except (gan_config.ConfigError, launch.LaunchError, TypeError, KeyError,
+          AttributeError) as e:
     # TypeError/KeyError: a value of the wrong type or an unknown field met
     # by ConfigDict; the message names it.
     sys.exit(f'error: {e}')
@@ -125,7 +134,10 @@ def main(argv):
                                  progress=_PROGRESS.value)
   except DatasetNotPrepared as error:  # Raised before anything is written.
     sys.exit(f'error: --dataset={config.dataset}: {error}')
-  print(summary_screen(summary))
+  except gan_config.ConfigError as error:  # Also before anything is written.
+    sys.exit(f'error: {error}')
+  if jax.process_index() == 0:
+    print(summary_screen(summary))
   if summary['status'] != 'completed':
     sys.exit(1)
 

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional
 
 from absl import app, flags, logging
 
-from experiments import sweep_spec
+from experiments import launch, sweep_spec
 from experiments.sweep_spec import SweepError
 
 _SWEEP = flags.DEFINE_string(
@@ -44,9 +44,6 @@ _WORKDIR = flags.DEFINE_string(
     'sweeps/<dataset>_<variants>).')
 _GROUP_SIZE = flags.DEFINE_integer(
     'group_size', 0, 'Most runs in one vmapped program (0: no limit).')
-_CPU_DEVICES = flags.DEFINE_integer(
-    'cpu_devices', 0, 'On a CPU, split the run axis over this many XLA '
-    'devices (0: one per core, so the cores train runs side by side).')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
 
 
@@ -126,18 +123,15 @@ def main(argv):
     if _GROUP_SIZE.value < 0:
       raise SweepError(f'--group_size={_GROUP_SIZE.value}: give 0 (no '
                        'limit) or a positive number')
-    if _CPU_DEVICES.value < 0:
-      raise SweepError(f'--cpu_devices={_CPU_DEVICES.value}: give 0 (one '
-                       'per core) or a positive number')
     sweep_spec.expand(spec)  # Every run's config validated up front.
     workdir = _WORKDIR.value or default_workdir(spec, _SWEEP.value)
-  except SweepError as error:
+    # On a CPU, one device per core by default: the run axis is split over
+    # the devices, so the cores train runs side by side.
+    launch.start(default_cpu_devices=os.cpu_count() or 1)
+  except (SweepError, launch.LaunchError) as error:
     sys.exit(f'error: {error}')
 
   import jax
-  # Before the CPU backend starts; no effect on an accelerator's devices.
-  jax.config.update('jax_num_cpu_devices',
-                    _CPU_DEVICES.value or os.cpu_count() or 1)
   from experiments.sweep_runner import run_sweep
   from gan_jax.data.images import DatasetNotPrepared
   try:
@@ -147,6 +141,8 @@ def main(argv):
     sys.exit(f'error: {error}')
   except DatasetNotPrepared as error:
     sys.exit(f"error: --dataset={spec['dataset']}: {error}")
+  if jax.process_index() != 0:
+    return
   with open(os.path.join(workdir, 'results.md')) as f:
     print(f.read())
   diverged = sum(s['status'] == 'diverged' for s in summaries)

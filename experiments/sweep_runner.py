@@ -13,8 +13,10 @@ from experiments import sweep_spec
 from experiments.sweep_spec import SweepError
 
 
-def claim_directory(workdir: str, spec: Dict[str, Any]) -> None:
-  """Records the spec in sweep.json, or checks it is the one recorded."""
+def claim_directory(workdir: str, spec: Dict[str, Any],
+                    write: bool = True) -> None:
+  """Records the spec in sweep.json (if ``write``), or checks it is the one
+  recorded."""
   path = os.path.join(workdir, 'sweep.json')
   if os.path.exists(path):
     with open(path) as f:
@@ -27,6 +29,8 @@ def claim_directory(workdir: str, spec: Dict[str, Any]) -> None:
                        f'(its {", ".join(changed)} differ); give another '
                        '--workdir, or delete that one')
     return
+  if not write:
+    return
   from experiments import writers
   os.makedirs(workdir, exist_ok=True)
   writers.write_json(path, spec)
@@ -37,9 +41,13 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
   """Trains every unfinished run of ``spec`` (normalized) in ``workdir``,
   then writes results.csv, results.md and the figures. Returns the runs'
   summaries, in spec order."""
+  import jax
   from tqdm import tqdm
   from experiments import inputs, sweep_figures, sweep_results, sweep_train
   from gan_jax.data import is_image_dataset
+
+  # On many hosts every process trains; process 0 alone writes files.
+  primary = jax.process_index() == 0
 
   runs = sweep_spec.expand(spec)
   groups = sweep_spec.groups(runs, group_size)
@@ -47,7 +55,7 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
   # dataset trains a run per group: a group would share one data stream.
   if is_image_dataset(spec['dataset']) and inputs.is_streamed(runs[0].config):
     groups = sweep_spec.groups(runs, 1)
-  claim_directory(workdir, spec)
+  claim_directory(workdir, spec, write=primary)
   runs_dir = os.path.join(workdir, 'runs')
   summaries: Dict[str, Dict[str, Any]] = {}
   for run in runs:
@@ -56,8 +64,9 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
       summaries[run.name] = done
   total = sum(r.config.train.steps for r in runs)
   finished = sum(r.config.train.steps for r in runs if r.name in summaries)
-  bar = tqdm(total=total, initial=finished, unit='step', disable=not progress,
-             dynamic_ncols=True, desc='sweep')
+  bar = tqdm(total=total, initial=finished, unit='step',
+             disable=not (progress and primary), dynamic_ncols=True,
+             desc='sweep')
 
   def show():
     diverged = sum(s['status'] == 'diverged' for s in summaries.values())
@@ -81,6 +90,8 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
     bar.close()
 
   ordered = [dict(summaries[r.name], run=r.name) for r in runs]
+  if not primary:
+    return ordered
   swept = list(dict.fromkeys(f for r in runs for f, _ in r.point))
   sweep_results.write_csv(os.path.join(workdir, 'results.csv'), ordered,
                           swept)

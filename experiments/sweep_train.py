@@ -6,6 +6,9 @@ stream from ``[1]`` and its evaluations from ``[2]``, and the steps are
 chunked the same way, so a sweep's run and the single run agree to float
 rounding. The run axis is split over the devices (``runs`` mesh axis);
 padding runs fill it up to a multiple of the device count and are dropped.
+With several hosts (experiments.launch) the runs spread over every host's
+devices, every host evaluates every run, and process 0 alone writes files
+(checkpoints are written by all, through orbax).
 
 On disk, under the sweep directory:
 
@@ -25,6 +28,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+
+from jax.experimental import multihost_utils
 
 from experiments import checkpoints, evaluators, inputs, writers
 from experiments.sweep_spec import Run
@@ -51,10 +56,24 @@ def _pad(items: Sequence[Any], multiple: int) -> List[Any]:
   return items + [items[0]] * (-len(items) % multiple)
 
 
-def _saved(states, alive, diverged_at, wall_seconds) -> Dict[str, Any]:
-  """What a group checkpoint holds."""
-  return {'states': states, 'alive': alive, 'diverged_at': diverged_at,
-          'wall_seconds': jnp.asarray(wall_seconds, jnp.float32)}
+def _saved(states, alive, diverged_at, wall_seconds, replicated
+           ) -> Dict[str, Any]:
+  """What a group checkpoint holds (as global arrays: orbax saves no
+  host-local ones on many hosts)."""
+  if jax.process_count() > 1:  # Hosts' clocks differ: process 0's time.
+    wall_seconds = multihost_utils.broadcast_one_to_all(
+        np.float32(wall_seconds))
+  return {'states': states, 'alive': alive,
+          'diverged_at': jax.device_put(diverged_at, replicated),
+          'wall_seconds': jax.device_put(
+              jnp.asarray(wall_seconds, jnp.float32), replicated)}
+
+
+def _to_host(tree):
+  """A pytree of (possibly run-sharded) arrays as NumPy on every host."""
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+  return multihost_utils.process_allgather(tree, tiled=True)
 
 
 def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
@@ -69,7 +88,11 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   started = time.time()
   config = runs[0].config
   count = len(runs)
+  primary = jax.process_index() == 0
+  # A mesh must hold devices of every host: on many hosts, all devices.
   devices = jax.devices()[:max(1, min(jax.device_count(), count))]
+  if jax.process_count() > 1:
+    devices = jax.devices()
   mesh = Mesh(np.array(devices), (RUNS_AXIS,))
   by_run = NamedSharding(mesh, P(RUNS_AXIS))
   replicated = NamedSharding(mesh, P())
@@ -90,17 +113,19 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   batch_shape = (config.objective.n_critic, config.train.batch_size)
   # Inside the vmapped step a batch belongs to one run: replicated there;
   # spmd_axis_name adds the run axis back.
-  train_input = inputs.make_input(config, dataset, batch_shape, replicated,
-                                  replicated)
+  train_input = inputs.make_input(config, dataset, batch_shape,
+                                  inputs.Layout(mesh, shard_batch=False))
   evaluator = evaluators.make_evaluator(config, spec, dataset, keys[0][2])
 
   # --- Resume -------------------------------------------------------------
   ckpt = checkpoints.Checkpointer(group_dir, config.train.keep_checkpoints)
   # Per run: the step it diverged at (its frozen state's), or -1.
-  diverged = jnp.full(len(padded_runs), -1, jnp.int32)
+  diverged = jax.device_put(jnp.full(len(padded_runs), -1, jnp.int32),
+                            replicated)
   step, earlier_seconds = 0, 0.0
   if ckpt.latest_step() is not None:
-    restored = ckpt.restore(_saved(states, alive, diverged, 0.0))
+    restored = ckpt.restore(_saved(states, alive, diverged, 0.0,
+                                   replicated))
     # The configs' scalars win over the checkpoint's, as in experiments.run.
     states = restored['states'].replace(hparams=states.hparams)
     alive, diverged = restored['alive'], restored['diverged_at']
@@ -109,13 +134,16 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   run_dirs = [os.path.join(runs_dir, run.name) for run in runs]
   metric_writers = []
   for run, run_dir in zip(runs, run_dirs):
+    if not primary:
+      metric_writers.append(writers.NoWriter())
+      continue
     os.makedirs(run_dir, exist_ok=True)
     writers.write_json(os.path.join(run_dir, 'config.json'),
                        run.config.to_dict())
     writers.truncate_metrics(run_dir, step)
     metric_writers.append(writers.MetricWriter(run_dir))
   diverged_at = {i: int(at) for i, at in
-                 enumerate(jax.device_get(diverged)[:count]) if at >= 0}
+                 enumerate(_to_host(diverged)[:count]) if at >= 0}
 
   per_dispatch = steps_per_dispatch(config, jax.devices()[0].platform)
 
@@ -128,7 +156,7 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
     # One copy to the host, then plain slices: slicing a run out of the
     # device-sharded state would be a collective per leaf, and many small
     # collective programs in flight can deadlock XLA:CPU's rendezvous.
-    on_host = jax.device_get(states)
+    on_host = _to_host(states)
     results = []
     for i in range(count):
       if i in diverged_at:
@@ -136,7 +164,7 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
         continue
       results.append(evaluator.evaluate(
           batched.unstack(on_host, i), step, run_dirs[i], metric_writers[i],
-          rng=keys[i][2], picture=final))
+          rng=keys[i][2], picture=final and primary))
       metric_writers[i].write(step, 'eval', results[-1])
     return results
 
@@ -152,9 +180,9 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
         states, metrics, alive = loop(n)(states, train_rngs,
                                          train_input.data(start, n), alive)
         chunk.append(metrics)
-      metrics = jax.device_get(jax.tree.map(
+      metrics = _to_host(jax.tree.map(
           lambda *m: jnp.mean(jnp.concatenate(m, axis=1), axis=1), *chunk))
-      now_alive = np.asarray(jax.device_get(alive))
+      now_alive = np.asarray(_to_host(alive))
       for i in range(count):
         if i in diverged_at:
           continue
@@ -172,7 +200,8 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
         diverged = jnp.asarray([diverged_at.get(i, -1) for i in
                                 range(len(padded_runs))], jnp.int32)
         ckpt.save(step, _saved(states, alive, diverged,
-                               earlier_seconds + time.time() - started))
+                               earlier_seconds + time.time() - started,
+                               replicated))
     if not any(final_eval):  # Already trained: evaluate for the summaries.
       final_eval = evaluate(states, step, final=True)
   finally:
@@ -202,8 +231,10 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
         'swept': dict(run.point),
         'input': train_input.description,
         'devices': f'{len(devices)} x {jax.devices()[0].platform}',
+        'processes': jax.process_count(),
         'config': run.config.to_dict(),
     }
-    writers.write_json(os.path.join(run_dir, 'summary.json'), summary)
+    if primary:
+      writers.write_json(os.path.join(run_dir, 'summary.json'), summary)
     summaries.append(summary)
   return summaries

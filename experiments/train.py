@@ -13,24 +13,15 @@ from typing import Any, Dict
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 from tqdm import tqdm
 
-from gan_jax import config as gan_config
+from gan_jax import config as gan_config, parallel
 from gan_jax import state as gan_state, steps as gan_steps
 from experiments import checkpoints, evaluators, inputs, writers
 
 
 class Diverged(RuntimeError):
   """Training produced a NaN or infinity."""
-
-
-def _mesh(config) -> Mesh:
-  # Data parallelism with jit: the state is replicated, the batch sharded
-  # over the 'data' axis, and XLA inserts the gradient all-reduce. The
-  # steps see the global batch, so results match a single device.
-  count = config.train.num_devices or jax.device_count()
-  return Mesh(np.array(jax.devices()[:count]), ('data',))
 
 
 def _host_metrics(stacked: Dict[str, jax.Array]) -> Dict[str, float]:
@@ -101,39 +92,48 @@ def train_and_evaluate(config, workdir: str,
   started = time.time()
 
   # --- Devices, model, data, evaluation -----------------------------------
-  mesh = _mesh(config)
-  replicated = NamedSharding(mesh, P())
-  batch_sharding = NamedSharding(mesh, P(None, 'data'))
-  spec, hparams, dataset = gan_config.build(config)
-  steps = gan_steps.make_steps(spec)
+  # The state is replicated and the global batch split over the mesh's
+  # 'data' axis, by the route of config.train.parallel (gan_jax.parallel).
+  # With several hosts, every one runs this function; process 0 alone
+  # writes files (checkpoints are written by all, through orbax).
+  route = config.train.parallel
+  mesh = parallel.data_mesh(config.train.num_devices)
+  layout = inputs.Layout(mesh, route)
+  primary = jax.process_index() == 0
+  spec, hparams, dataset = gan_config.build(config,
+                                            parallel.axis_name(route))
+  steps = gan_steps.make_steps(spec, parallel.axis_name(route))
   init_rng, train_rng, eval_rng = run_keys(config.seed)
   batch_shape = (config.objective.n_critic, config.train.batch_size)
-  train_input = inputs.make_input(config, dataset, batch_shape, replicated,
-                                  batch_sharding)
+  train_input = inputs.make_input(config, dataset, batch_shape, layout)
   evaluator = evaluators.make_evaluator(config, spec, dataset, eval_rng)
   state = jax.device_put(gan_state.init_state(spec, init_rng, hparams),
-                         replicated)
+                         layout.replicated)
 
   # --- Outputs, resume ------------------------------------------------------
-  os.makedirs(workdir, exist_ok=True)
-  writers.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
+  if primary:
+    os.makedirs(workdir, exist_ok=True)
+    writers.write_json(os.path.join(workdir, 'config.json'),
+                       config.to_dict())
   ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
   if ckpt.latest_step() is not None:
     # The config's scalars win over the checkpoint's (learning rates do too:
     # their schedules are rebuilt from the config).
     state = ckpt.restore(state).replace(hparams=state.hparams)
   step = int(state.step)
-  writers.truncate_metrics(workdir, step)
+  if primary:
+    writers.truncate_metrics(workdir, step)
   total = config.train.steps
-  writer = writers.MetricWriter(workdir)
+  writer = writers.MetricWriter(workdir) if primary else writers.NoWriter()
 
-  # --- The jitted loop: per_dispatch steps per call -------------------------
+  # --- The compiled loop: per_dispatch steps per call -----------------------
   @functools.lru_cache(maxsize=None)
   def loop(num_steps: int):
-    return jax.jit(functools.partial(steps.train_loop,
-                                     sample_batch=train_input.sample_batch,
-                                     num_steps=num_steps),
-                   donate_argnums=0)
+    return parallel.parallel_loop(
+        functools.partial(steps.train_loop,
+                          sample_batch=train_input.sample_batch,
+                          num_steps=num_steps),
+        route, mesh, train_input.data_spec)
 
   per_dispatch = steps_per_dispatch(config, jax.devices()[0].platform)
 
@@ -148,13 +148,15 @@ def train_and_evaluate(config, workdir: str,
     return state, jax.tree.map(lambda *m: jnp.concatenate(m), *stacked)
 
   def run_evaluation(state, step: int) -> Dict[str, float]:
-    results = evaluator.evaluate(state, step, workdir, writer)
+    results = evaluator.evaluate(state, step, workdir, writer,
+                                 picture=primary)
     writer.write(step, 'eval', results)
     return results
 
   final_eval: Dict[str, float] = {}
   status = 'completed'
-  bar = tqdm(total=total, initial=step, disable=not progress, unit='step',
+  bar = tqdm(total=total, initial=step, disable=not (progress and primary),
+             unit='step',
              dynamic_ncols=True, desc=f'{config.variant}/{config.dataset}')
   run_started, run_start_step = time.time(), step
   try:
@@ -178,8 +180,9 @@ def train_and_evaluate(config, workdir: str,
 
       if step % config.train.eval_every == 0 or step == total:
         final_eval = run_evaluation(state, step)
-        bar.write(f'step {step}: ' + ', '.join(
-            f'{k} {v:.4g}' for k, v in final_eval.items()))
+        if primary:
+          bar.write(f'step {step}: ' + ', '.join(
+              f'{k} {v:.4g}' for k, v in final_eval.items()))
       if step % config.train.checkpoint_every == 0 or step == total:
         ckpt.save(step, state)
     if not final_eval:  # Already finished: evaluate again for the summary.
@@ -207,7 +210,10 @@ def train_and_evaluate(config, workdir: str,
       'eval_protocol': eval_protocol(evaluator, config),
       'input': train_input.description,
       'devices': f'{mesh.size} x {jax.devices()[0].platform}',
+      'processes': jax.process_count(),
+      'parallel': route,
       'config': config.to_dict(),
   }
-  writers.write_json(os.path.join(workdir, 'summary.json'), summary)
+  if primary:
+    writers.write_json(os.path.join(workdir, 'summary.json'), summary)
   return summary

@@ -55,6 +55,19 @@ class MetricWriter:
     self._tb.close()
 
 
+class NoWriter:
+  """MetricWriter's interface, writing nothing: every host but the first."""
+
+  def write(self, step, split, metrics) -> None:
+    del step, split, metrics
+
+  def write_image(self, step, name, picture) -> None:
+    del step, name, picture
+
+  def close(self) -> None:
+    pass
+
+
 def truncate_metrics(workdir: str, last_step: int) -> None:
   """Drops records after ``last_step`` (logged after the checkpoint a run
   resumes from, so they would otherwise repeat). TensorBoard shows the

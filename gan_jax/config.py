@@ -10,7 +10,7 @@ and what is allowed.
 import math
 from typing import Any, Dict, Optional, Tuple, Union
 
-from gan_jax import losses, models, optim, penalties
+from gan_jax import losses, models, optim, parallel, penalties
 from gan_jax.data import (DATASETS, IMAGE_SOURCES, Toy2D, get_toy_dataset,
                           is_image_dataset)
 from gan_jax.data.images import ImageSource
@@ -141,6 +141,7 @@ def validate(config, num_devices: int = 1) -> None:
          'train.steps_per_dispatch', per_dispatch,
          f'0 (automatic) or a divisor of train.log_every '
          f'({config.train.log_every})')
+  _choice(config, 'train.parallel', parallel.ROUTES)
   batch = config.train.batch_size
   _check(batch % num_devices == 0, 'train.batch_size', batch,
          f'a multiple of the device count ({num_devices})')

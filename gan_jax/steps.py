@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from gan_jax import losses, penalties
+from gan_jax import losses, parallel, penalties
 from gan_jax.state import GANSpec, GANState, NetState
 
 Array = jax.Array
@@ -93,9 +93,9 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
     # of drawing a few extra random numbers.
     if axis_name is None:
       return draw(rng, shape)
-    count, index = lax.psum(1, axis_name), lax.axis_index(axis_name)
-    full = draw(rng, (count * shape[0], *shape[1:]))
-    return lax.dynamic_slice_in_dim(full, index * shape[0], shape[0])
+    count = lax.psum(1, axis_name)
+    return parallel.take_part(draw(rng, (count * shape[0], *shape[1:])),
+                              axis_name)
 
   def generate(state: GANState, params, rng: Array, batch_size: int,
                labels: Optional[Array]):

@@ -109,11 +109,12 @@ BAD_INPUTS = [
     (['--config.optim.d.lr=-0.1'], 'optim.d.lr=-0.1'),
     (['--config.optim.g.lr=0'], 'optim.g.lr=0'),
     (['--config.objective.n_critic=0'], 'objective.n_critic=0'),
-    (['--config.train.batch_size=10'], 'device count (4)'),
+    (['--config.train.batch_size=10'], 'device count (8)'),
     (['--variant=wgan_gp', '--config.model.d_norm=batch'],
      "d_norm='batch' is not allowed"),
     (['--config.train.steps=abc'], 'train.steps'),
     (['--config.train.num_devices=9'], 'train.num_devices=9'),
+    (['--config.train.parallel=pjit'], "train.parallel='pjit' is not allowed"),
     (['--config=experiments/configs/missing.py'], 'cannot load it'),
     (['--config=tests/helpers.py'], 'cannot load it'),  # No get_config().
     (['--config.model.conditional=true'], 'it has no labels'),

@@ -8,14 +8,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from jax.sharding import Mesh, PartitionSpec as P
 
 from gan_jax import config as gan_config
 from gan_jax import models, optim
 from gan_jax import state as gan_state, steps as gan_steps
 from tests.helpers import small_config
 
-NUM_DEVICES = 4
 
 
 def _setup(config, axis_name=None):
@@ -110,58 +108,6 @@ def test_same_seed_same_parameters():
                                      num_steps=3))
     results.append(loop(state, jax.random.PRNGKey(9), None)[0])
   chex.assert_trees_all_equal(results[0], results[1])
-
-
-# --- Data parallel: pmap and shard_map against one device -----------------
-
-# SGD, not Adam: some gradients are zero or nearly so (dead ReLUs; with batch
-# norm, G's output bias, since a batch-normalised D ignores a shift of every
-# fake), and Adam's first steps turn their float noise into full-size steps of
-# random sign. SGD compares the averaged gradients themselves.
-_SGD = dict(optim__g__name='sgd', optim__d__name='sgd', optim__g__lr=0.1,
-            optim__d__lr=0.1)
-PARALLEL_CONFIGS = {
-    'wgan_gp': _SGD,
-    'batch_norm': dict(model__g_norm='batch', model__d_norm='batch', **_SGD),
-}
-
-
-def _split(batch):
-  """[n_critic, B, ...] -> [devices, n_critic, B / devices, ...]."""
-  n, b = batch.shape[:2]
-  return batch.reshape(n, NUM_DEVICES, b // NUM_DEVICES,
-                       *batch.shape[2:]).swapaxes(0, 1)
-
-
-@pytest.mark.parametrize('name', sorted(PARALLEL_CONFIGS))
-@pytest.mark.parametrize('route', ['pmap', 'shard_map'])
-def test_parallel_step_matches_single_device(name, route):
-  assert jax.device_count() >= NUM_DEVICES, 'conftest sets 4 CPU devices'
-  variant = 'wgan_gp' if name == 'wgan_gp' else 'non_saturating'
-  config = small_config(variant, **PARALLEL_CONFIGS[name])
-  spec, state, batch = _setup(config)
-  rng = jax.random.PRNGKey(7)
-  expected, expected_metrics = jax.jit(
-      gan_steps.make_steps(spec).train_step)(state, batch, rng)
-
-  par_spec, par_state, _ = _setup(config, axis_name='data')
-  par_steps = gan_steps.make_steps(par_spec, axis_name='data')
-  if route == 'pmap':
-    replicate = lambda tree: jax.tree.map(
-        lambda x: jnp.broadcast_to(x, (NUM_DEVICES, *x.shape)), tree)
-    out, metrics = jax.pmap(par_steps.train_step, axis_name='data',
-                            in_axes=(0, 0, None))(
-                                replicate(par_state), _split(batch), rng)
-    out, metrics = jax.tree.map(lambda x: x[0], (out, metrics))
-  else:
-    mesh = Mesh(np.array(jax.devices()[:NUM_DEVICES]), ('data',))
-    out, metrics = jax.jit(jax.shard_map(
-        par_steps.train_step, mesh=mesh,
-        in_specs=(P(), P(None, 'data'), P()), out_specs=(P(), P()),
-        check_vma=False))(
-            par_state, batch, rng)
-  _assert_trees_close(out, expected)
-  _assert_trees_close(metrics, expected_metrics)
 
 
 def test_conditional_steps_use_the_real_batch_labels():

@@ -231,16 +231,16 @@ def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
 
 
 def test_a_diverging_run_is_isolated(tmp_path):
-  # An absurd learning rate overflows within a few steps; five runs on the
-  # four test devices also exercise the padding of the run axis.
+  # An absurd learning rate overflows within a few steps; nine runs on the
+  # eight test devices also exercise the padding of the run axis.
   spec = _spec(variants=['non_saturating'], seeds=[0],
-               grid={'optim.d.lr': [1e-4, 2e-4, 3e-4, 4e-4, 1e30]})
+               grid={'optim.d.lr': [i * 1e-4 for i in range(1, 9)] + [1e30]})
   summaries = sweep_runner.run_sweep(spec, str(tmp_path), progress=False)
-  assert [s['status'] for s in summaries] == ['completed'] * 4 + ['diverged']
+  assert [s['status'] for s in summaries] == ['completed'] * 8 + ['diverged']
   assert summaries[-1]['final_eval'] == {}
   assert summaries[-1]['step'] < 8
   assert all(np.isfinite(s['final_eval']['reverse_kl'])
-             for s in summaries[:4])
+             for s in summaries[:8])
   with open(tmp_path / 'results.md') as f:
     assert '| `non_saturating` | 1e+30 | 8 | 1 | 1 | - |' in f.read()
 

@@ -87,6 +87,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.checkpoint_every = 500
   config.train.keep_checkpoints = 2
   config.train.num_devices = 0  # Data-parallel devices; 0 means all.
+  # How the batch is split over them (gan_jax/parallel.py): jit (sharded
+  # arrays, XLA's collectives) | shard_map | pmap (per-device steps).
+  config.train.parallel = 'jit'
   # Train steps per jitted dispatch. 0: the whole log interval in one
   # lax.scan, except convolutional models on CPU, which run one step per
   # dispatch because XLA:CPU runs convolutions inside loops many times

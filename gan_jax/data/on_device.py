@@ -31,12 +31,20 @@ class DeviceImages:
   def shape(self):
     return tuple(self.images.shape[1:])
 
-  def sample_with_labels(self, rng: jax.Array, shape: Sequence[int]):
-    """Images (uint8) and labels of batch shape ``shape``, drawn uniformly
-    with replacement: every batch is an i.i.d. sample of the data, with no
-    epoch bookkeeping in the state."""
-    index = jax.random.randint(rng, tuple(shape), 0, self.images.shape[0])
+  def random_indices(self, rng: jax.Array, shape: Sequence[int]
+                     ) -> jax.Array:
+    """Record indices of batch shape ``shape``, uniform with replacement:
+    every batch is an i.i.d. sample of the data, with no epoch bookkeeping
+    in the state."""
+    return jax.random.randint(rng, tuple(shape), 0, self.images.shape[0])
+
+  def take(self, index: jax.Array):
+    """The images (uint8) and labels at ``index``."""
     return self.images[index], self.labels[index]
+
+  def sample_with_labels(self, rng: jax.Array, shape: Sequence[int]):
+    """Images (uint8) and labels of a random batch of shape ``shape``."""
+    return self.take(self.random_indices(rng, shape))
 
   def sample(self, rng: jax.Array, shape: Sequence[int]) -> jax.Array:
     return self.sample_with_labels(rng, shape)[0]

@@ -9,7 +9,8 @@ waits on the host while it trains. The training loop scans over the chunk
 
 Step ``s`` always gets the same records (indices drawn from a generator
 seeded with (seed, s)), so a resumed run reads what the uninterrupted one
-would have read, and the choice does not depend on the chunking.
+would have read, and the choice does not depend on the chunking. On many
+hosts, each reads only its own ``columns`` of every step's batch.
 """
 
 import concurrent.futures
@@ -31,10 +32,14 @@ class PrefetchStream:
   """Chunks of training batches read ahead (see the module docstring)."""
 
   def __init__(self, read: Reader, num_records: int, batch_shape:
-               Tuple[int, int], seed: int, threads: int = 8):
+               Tuple[int, int], seed: int, threads: int = 8,
+               columns: slice = slice(None)):
+    """``columns``: the part of each step's batch (axis 1 of [n_critic, B])
+    that this host reads; the chunks it returns hold only those."""
     self._read = read
     self._num_records = num_records
     self._batch_shape = tuple(batch_shape)
+    self._columns = columns
     self._seed = seed
     # Decoding (PNG, resizing) releases the GIL for most of its work.
     self._pool = concurrent.futures.ThreadPoolExecutor(threads)
@@ -43,10 +48,10 @@ class PrefetchStream:
 
   def _read_step(self, step: int) -> Tuple[np.ndarray, np.ndarray]:
     index = step_indices(self._seed, step, self._num_records,
-                         self._batch_shape)
+                         self._batch_shape)[:, self._columns]
     images, labels = self._read(index.ravel())
-    return (images.reshape(*self._batch_shape, *images.shape[1:]),
-            labels.reshape(self._batch_shape))
+    return (images.reshape(*index.shape, *images.shape[1:]),
+            labels.reshape(index.shape))
 
   def _read_chunk(self, step: int, num_steps: int):
     parts = list(self._pool.map(self._read_step,
