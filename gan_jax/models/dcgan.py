@@ -21,13 +21,14 @@ With ``num_classes > 0`` both are class-conditional
 (:mod:`gan_jax.models.conditioning`) and take ``labels`` [B].
 """
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
 from gan_jax.models.conditioning import LabelToLatent, Projection, check_labels
+from gan_jax.models.conv_transpose import ConvTranspose4x4
 
 G_NORMS = ('none', 'batch')
 D_NORMS = ('none', 'batch', 'layer', 'spectral')
@@ -75,6 +76,9 @@ class DCGANGenerator(nn.Module):
   norm: str = 'batch'
   batch_axis_name: Optional[str] = None
   num_classes: int = 0
+  # The 4x4 stride-2 transposed convolution, called (features, use_bias=);
+  # benchmarks/conv_transpose.py passes flax's own to compare.
+  conv_transpose: Callable[..., nn.Module] = ConvTranspose4x4
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
@@ -92,12 +96,13 @@ class DCGANGenerator(nn.Module):
     for stage in range(stages):
       norm = _norm(self.norm, train, self.batch_axis_name)
       h = nn.relu(norm(h) if norm else h)
+      # nn.ConvTranspose(f, (4, 4), strides=(2, 2)) with a fast kernel
+      # gradient on XLA:CPU (models/conv_transpose.py).
       if stage == stages - 1:  # The output layer: no norm, tanh.
-        h = nn.ConvTranspose(channels, _KERNEL, strides=(2, 2))(h)
+        h = self.conv_transpose(channels)(h)
       else:
         features //= 2
-        h = nn.ConvTranspose(features, _KERNEL, strides=(2, 2),
-                             use_bias=use_bias)(h)
+        h = self.conv_transpose(features, use_bias=use_bias)(h)
     return jnp.tanh(h)
 
 
