@@ -33,7 +33,8 @@ from jax.experimental import multihost_utils
 
 from experiments import checkpoints, evaluators, inputs, writers
 from experiments.sweep_spec import Run
-from experiments.train import eval_protocol, run_keys, steps_per_dispatch
+from experiments.train import (eval_protocol, run_keys, steps_per_dispatch,
+                               unroll_loops)
 from gan_jax import batched, config as gan_config
 from gan_jax import steps as gan_steps
 
@@ -98,7 +99,7 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   replicated = NamedSharding(mesh, P())
 
   spec, _, dataset = gan_config.build(config)
-  steps = gan_steps.make_steps(spec)
+  steps = gan_steps.make_steps(spec, unroll=unroll_loops(config))
   keys = [run_keys(run.seed) for run in runs]
   padded_runs = _pad(runs, len(devices))
   padded_keys = _pad(keys, len(devices))

@@ -79,6 +79,13 @@ def steps_per_dispatch(config, platform: str) -> int:
   return config.train.log_every
 
 
+def unroll_loops(config) -> bool:
+  """Whether the steps unroll their loops (gan_jax.steps.make_steps):
+  convolutional models on CPU, for the reason above."""
+  return (jax.devices()[0].platform == 'cpu'
+          and config.model.name == 'dcgan')
+
+
 def train_and_evaluate(config, workdir: str,
                        progress: bool = True) -> Dict[str, Any]:
   """Trains, evaluates and checkpoints; resumes from ``workdir`` if it holds
@@ -102,7 +109,8 @@ def train_and_evaluate(config, workdir: str,
   primary = jax.process_index() == 0
   spec, hparams, dataset = gan_config.build(config,
                                             parallel.axis_name(route))
-  steps = gan_steps.make_steps(spec, parallel.axis_name(route))
+  steps = gan_steps.make_steps(spec, parallel.axis_name(route),
+                               unroll=unroll_loops(config))
   init_rng, train_rng, eval_rng = run_keys(config.seed)
   batch_shape = (config.objective.n_critic, config.train.batch_size)
   train_input = inputs.make_input(config, dataset, batch_shape, layout)

@@ -80,8 +80,27 @@ def apply_model(module, net: NetState, params, x: Array,
   return module.apply(variables, x, *extra, train=train), net.model_state
 
 
-def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
-  """Builds the step functions for ``spec``; see the module docstring."""
+def _scan(body, carry, xs, unroll: bool):
+  """``lax.scan(body, carry, xs)``, or with ``unroll`` the same written out
+  in Python (``lax.scan(unroll=True)`` still emits an XLA while loop)."""
+  if not unroll:
+    return lax.scan(body, carry, xs)
+  outputs = []
+  for i in range(jax.tree.leaves(xs)[0].shape[0]):
+    carry, out = body(carry, jax.tree.map(lambda x: x[i], xs))
+    outputs.append(out)
+  return carry, jax.tree.map(lambda *o: jnp.stack(o), *outputs)
+
+
+def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
+               unroll: bool = False) -> Steps:
+  """Builds the step functions for ``spec``; see the module docstring.
+
+  ``unroll`` writes the n_critic D steps, and a ``train_loop`` of one step,
+  out in full instead of as XLA loops: XLA:CPU runs convolutions inside loop
+  bodies many times slower (jax-ml/jax#12868), so the runner unrolls for
+  convolutional models on CPU. Same results; a longer compile.
+  """
   objective = losses.get_objective(spec.objective)
 
   def pmean(tree):
@@ -194,8 +213,8 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
       real, i = inputs
       return d_step(state, real, jax.random.fold_in(d_rng, i))
 
-    state, d_metrics = lax.scan(critic_iteration, state,
-                                (batch, jnp.arange(spec.n_critic)))
+    state, d_metrics = _scan(critic_iteration, state,
+                             (batch, jnp.arange(spec.n_critic)), unroll)
     last = jax.tree.map(lambda b: b[-1], batch)
     state, g_metrics = g_step(state, last, g_rng)
     g_ema = state.g_ema
@@ -225,6 +244,7 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None) -> Steps:
           jax.random.fold_in(rng, state.step))
       return train_step(state, sample_batch(data_rng, data, i), step_rng)
 
-    return lax.scan(body, state, jnp.arange(num_steps))
+    return _scan(body, state, jnp.arange(num_steps),
+                 unroll and num_steps == 1)
 
   return Steps(d_step, g_step, train_step, train_loop)

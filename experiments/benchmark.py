@@ -1,0 +1,273 @@
+r"""How fast each variant trains, against PyTorch doing the same math.
+
+  pip install torch==2.13.0   # the baseline; never needed for training
+  python -m experiments.benchmark [--workloads=toy,dcgan] [--repeats=5]
+
+Workloads: the 2-D toy (MLP 2-512-512-512, batch 256) for every seed
+variant, and DCGAN at 28x28 (batch 64) for non_saturating and wgan_gp. Each
+side is warmed up (JAX compiles, PyTorch allocates), then the two are timed
+in turn, ``--repeats`` times, in this one process. Reported per workload:
+median milliseconds per iteration (n_critic D steps + one G step) and the
+spread of the repeats, iterations per second, the ratio, time to the first
+iteration (JAX: compilation included), GFLOP/s from the layer shapes
+(benchmarks/flops.py) and as a fraction of the peak of a 2048x2048 float32
+matrix product measured in the same run. Writes ``--out``/benchmark.json
+and benchmark.md (the table, with the machine).
+
+The JAX side is the library as the runner uses it: ``make_steps`` of the
+variant's config, data drawn inside the step, ``train_loop`` scanning
+``steps_per_dispatch`` steps per call (one per call for convolutions on
+CPU, see the README).
+"""
+
+import functools
+import importlib.util
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from typing import Any, Callable, Dict, List
+
+from absl import app, flags
+
+_WORKLOADS = flags.DEFINE_list('workloads', ['toy', 'dcgan'],
+                               'toy and/or dcgan.')
+_REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repeats per side.')
+_SECONDS = flags.DEFINE_float(
+    'seconds_per_repeat', 2.0, 'About how long one timed repeat runs.')
+_OUT = flags.DEFINE_string('out', 'benchmarks/results',
+                           'Directory for benchmark.json and .md.')
+
+TOY_VARIANTS = ('vanilla', 'non_saturating', 'wgan_gp', 'label_smoothing')
+DCGAN_VARIANTS = ('non_saturating', 'wgan_gp')
+
+
+def _config(workload: str, variant: str):
+  """The library's config of a workload: the variant's published numbers,
+  the benchmark's shapes, constant rates and no EMA (as the baseline)."""
+  from experiments.config_layers import resolve_config
+  from experiments.configs import default
+  overrides = {'optim.g.schedule': 'constant',
+               'optim.d.schedule': 'constant', 'ema.enabled': False}
+  if workload == 'toy':
+    overrides.update({'model.width': 512, 'model.depth': 3,
+                      'train.batch_size': 256})
+  config = resolve_config(default.get_config(), variant, overrides,
+                          'mnist' if workload == 'dcgan' else 'grid25',
+                          None, None)
+  return config
+
+
+def _jax_side(workload: str, variant: str):
+  """(run(n) -> None, n_critic, batch, the compiled step's XLA FLOPs)."""
+  import jax
+  from experiments.train import steps_per_dispatch, unroll_loops
+  from gan_jax import config as gan_config
+  from gan_jax import state as gan_state, steps as gan_steps
+
+  config = _config(workload, variant)
+  spec, hparams, dataset = gan_config.build(config)
+  per_call = min(steps_per_dispatch(config, jax.devices()[0].platform), 50)
+  steps = gan_steps.make_steps(spec, unroll=unroll_loops(config))
+  shape = (config.objective.n_critic, config.train.batch_size)
+  if workload == 'toy':
+    data = None
+
+    def sample_batch(key, data, i):
+      return dataset.to_network(dataset.sample(key, shape))
+  else:  # Stand-in images in [-1, 1] in device memory, as the runner's.
+    data = jax.random.uniform(jax.random.PRNGKey(5), (1024, 28, 28, 1),
+                              minval=-1.0, maxval=1.0)
+
+    def sample_batch(key, data, i):
+      return data[jax.random.randint(key, shape, 0, data.shape[0])]
+
+  loop = jax.jit(functools.partial(steps.train_loop,
+                                   sample_batch=sample_batch,
+                                   num_steps=per_call), donate_argnums=0)
+  box = [gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)]
+  rng = jax.random.PRNGKey(1)
+  cost = loop.lower(box[0], rng, data).compile().cost_analysis()
+  cost = cost[0] if isinstance(cost, list) else cost
+  xla_flops = float(cost.get('flops', 0.0)) / per_call
+
+  def run(iterations: int):
+    state = box[0]
+    for _ in range(max(1, iterations // per_call)):
+      state, metrics = loop(state, rng, data)
+    jax.block_until_ready(metrics)
+    box[0] = state
+
+  return run, per_call, config, xla_flops
+
+
+def _torch_side(workload: str, variant: str, config):
+  from benchmarks import torch_baseline
+  o = config.optim.d
+  make = (torch_baseline.toy_trainer if workload == 'toy'
+          else torch_baseline.dcgan_trainer)
+  trainer = make(variant, config.objective.n_critic, o.lr, (o.b1, o.b2),
+                 config.objective.penalty_weight)
+
+  def run(iterations: int):
+    for _ in range(iterations):
+      trainer.iteration()
+
+  return run
+
+
+def _median_ms(run: Callable[[int], None], iterations: int,
+               repeats: int) -> List[float]:
+  times = []
+  for _ in range(repeats):
+    started = time.perf_counter()
+    run(iterations)
+    times.append((time.perf_counter() - started) / iterations * 1e3)
+  return times
+
+
+def matmul_peak_gflops(repeats: int = 5, size: int = 2048) -> float:
+  import jax
+  a = jax.random.normal(jax.random.PRNGKey(0), (size, size))
+  product = jax.jit(lambda a: a @ a)
+  jax.block_until_ready(product(a))
+  best = []
+  for _ in range(repeats):
+    started = time.perf_counter()
+    for _ in range(5):
+      out = product(a)
+    jax.block_until_ready(out)
+    best.append((time.perf_counter() - started) / 5)
+  return 2.0 * size ** 3 / statistics.median(best) / 1e9
+
+
+def benchmark_workload(workload: str, variant: str, repeats: int,
+                       seconds: float, peak: float) -> Dict[str, Any]:
+  from benchmarks import flops
+  started = time.perf_counter()
+  jax_run, per_call, config, xla_flops = _jax_side(workload, variant)
+  jax_run(per_call)
+  jax_first = time.perf_counter() - started
+  started = time.perf_counter()
+  torch_run = _torch_side(workload, variant, config)
+  torch_run(1)
+  torch_first = time.perf_counter() - started
+
+  # Size a repeat to about ``seconds`` from one warm call of each.
+  def per_iteration(run, n):
+    t = time.perf_counter()
+    run(n)
+    return (time.perf_counter() - t) / n
+
+  jax_n = max(per_call, int(seconds / per_iteration(jax_run, per_call))
+              // per_call * per_call)
+  torch_n = max(1, int(seconds / per_iteration(torch_run, 3)))
+  jax_times, torch_times = [], []
+  for _ in range(repeats):  # Interleaved.
+    jax_times += _median_ms(jax_run, jax_n, 1)
+    torch_times += _median_ms(torch_run, torch_n, 1)
+
+  n_critic = config.objective.n_critic
+  batch = config.train.batch_size
+  if workload == 'toy':
+    f_g = flops.mlp_forward(batch, [2, 512, 512, 512, 2])
+    f_d = flops.mlp_forward(batch, [2, 512, 512, 512, 1])
+  else:
+    f_g, f_d = flops.dcgan28_forward(batch)
+  count = flops.iteration(f_g, f_d, n_critic, variant == 'wgan_gp')
+  jax_ms, torch_ms = (statistics.median(jax_times),
+                      statistics.median(torch_times))
+  return {
+      'workload': workload, 'variant': variant, 'n_critic': n_critic,
+      'batch': batch,
+      'jax_ms': jax_ms, 'jax_ms_min': min(jax_times),
+      'jax_ms_max': max(jax_times),
+      'torch_ms': torch_ms, 'torch_ms_min': min(torch_times),
+      'torch_ms_max': max(torch_times),
+      'speedup': torch_ms / jax_ms,
+      'jax_it_per_s': 1e3 / jax_ms, 'torch_it_per_s': 1e3 / torch_ms,
+      'jax_first_s': jax_first, 'torch_first_s': torch_first,
+      'gflop_per_iteration': count / 1e9,
+      'xla_gflop_per_iteration': xla_flops / 1e9,
+      'jax_gflops': count / jax_ms / 1e6,
+      'torch_gflops': count / torch_ms / 1e6,
+      'jax_peak_fraction': count / jax_ms / 1e6 / peak,
+      'steps_per_dispatch': per_call,
+  }
+
+
+def machine() -> str:
+  import jax
+  import torch
+  device = jax.devices()[0]
+  cpu = platform.processor() or platform.machine()
+  try:
+    with open('/proc/cpuinfo') as f:
+      cpu = next(line.split(':', 1)[1].strip() for line in f
+                 if line.startswith('model name'))
+  except (OSError, StopIteration):
+    pass
+  return (f'{device.platform} ({device.device_kind}); host {cpu}, '
+          f'{os.cpu_count()} cores; jax {jax.__version__}, torch '
+          f'{torch.__version__} ({torch.get_num_threads()} threads)')
+
+
+def markdown(results: List[Dict[str, Any]], peak: float, where: str) -> str:
+  lines = [f'Machine: {where}. Matrix-product peak (2048x2048 float32, '
+           f'jax): {peak:.0f} GFLOP/s.', '',
+           '| workload | variant | n_critic | JAX ms/it | PyTorch ms/it | '
+           'speed-up | JAX it/s | JAX GFLOP/s (% peak) | PyTorch GFLOP/s | '
+           'first iteration JAX / PyTorch |',
+           '|---|---|---|---|---|---|---|---|---|---|']
+  for r in results:
+    lines.append(
+        f"| {r['workload']} | `{r['variant']}` | {r['n_critic']} | "
+        f"{r['jax_ms']:.2f} ({r['jax_ms_min']:.2f}-{r['jax_ms_max']:.2f}) | "
+        f"{r['torch_ms']:.2f} ({r['torch_ms_min']:.2f}-"
+        f"{r['torch_ms_max']:.2f}) | {r['speedup']:.2f}x | "
+        f"{r['jax_it_per_s']:.0f} | {r['jax_gflops']:.0f} "
+        f"({100 * r['jax_peak_fraction']:.0f}%) | {r['torch_gflops']:.0f} | "
+        f"{r['jax_first_s']:.1f} s / {r['torch_first_s']:.2f} s |")
+  return '\n'.join(lines) + '\n'
+
+
+def main(argv):
+  if len(argv) > 1:
+    sys.exit(f'error: unexpected arguments {argv[1:]}')
+  unknown = set(_WORKLOADS.value) - {'toy', 'dcgan'}
+  if unknown or not _WORKLOADS.value:
+    sys.exit(f'error: --workloads={",".join(_WORKLOADS.value)}: give toy '
+             'and/or dcgan')
+  if _REPEATS.value < 1 or _SECONDS.value <= 0:
+    sys.exit('error: --repeats and --seconds_per_repeat must be positive')
+  if importlib.util.find_spec('torch') is None:
+    sys.exit('error: the baseline needs PyTorch: pip install torch==2.13.0')
+  peak = matmul_peak_gflops()
+  where = machine()
+  print(where)
+  print(f'matrix-product peak: {peak:.0f} GFLOP/s')
+  results = []
+  for workload in _WORKLOADS.value:
+    for variant in (TOY_VARIANTS if workload == 'toy' else DCGAN_VARIANTS):
+      result = benchmark_workload(workload, variant, _REPEATS.value,
+                                  _SECONDS.value, peak)
+      results.append(result)
+      print(f"{workload:>5} {variant:>15}: JAX {result['jax_ms']:.2f} ms, "
+            f"PyTorch {result['torch_ms']:.2f} ms, "
+            f"{result['speedup']:.2f}x, {result['jax_gflops']:.0f} GFLOP/s "
+            f"({100 * result['jax_peak_fraction']:.0f}% of peak)",
+            flush=True)
+  os.makedirs(_OUT.value, exist_ok=True)
+  table = markdown(results, peak, where)
+  with open(os.path.join(_OUT.value, 'benchmark.json'), 'w') as f:
+    json.dump({'machine': where, 'matmul_peak_gflops': peak,
+               'results': results}, f, indent=2)
+  with open(os.path.join(_OUT.value, 'benchmark.md'), 'w') as f:
+    f.write(table)
+  print(table)
+
+
+if __name__ == '__main__':
+  app.run(main)
