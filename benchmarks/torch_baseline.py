@@ -109,7 +109,8 @@ class Trainer:
                     D(G(torch.randn(self.batch, self.latent))).squeeze(1))
     loss_g.backward()
     self.opt_g.step()
-    return float(loss_g)  # A host sync per iteration, as eager code has.
+    return float(loss_g.detach())  # A host sync per iteration, as eager
+    # code has (printing or logging the loss).
 
 
 def grid25_sampler():
