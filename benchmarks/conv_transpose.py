@@ -85,8 +85,9 @@ def main():
       print(f"{key:>18}: {results[key]['median_ms']:8.2f} ms "
             f"({results[key]['min_ms']:.2f} - {results[key]['max_ms']:.2f})")
   for name in ('generator', 'layer'):
-    print(f'{name} speed-up: '
-          f"{results[name + '_flax']['median_ms'] / results[name + '_gan_jax']['median_ms']:.2f}x")
+    flax_ms = results[name + '_flax']['median_ms']
+    print(f"{name} speed-up: "
+          f"{flax_ms / results[name + '_gan_jax']['median_ms']:.2f}x")
   print(json.dumps(results))
 
 

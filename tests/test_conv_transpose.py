@@ -1,5 +1,6 @@
-"""ConvTranspose4x4 against flax's nn.ConvTranspose: same params, outputs
-and gradients."""
+"""ConvTranspose4x4 and Conv4x4 against flax's nn.ConvTranspose and
+nn.Conv: same params, outputs, gradients and (for the penalties) gradients
+of input gradients."""
 
 import chex
 import flax.linen as nn
@@ -8,7 +9,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from gan_jax.models.conv_transpose import ConvTranspose4x4
+from gan_jax.models.conv_transpose import Conv4x4, ConvTranspose4x4
 
 
 def _pair(features, use_bias=True):
@@ -61,3 +62,43 @@ def test_vmapped_gradients_match_the_one_by_one_ones():
     one = grad(jax.tree.map(lambda p: p[i], params), xs[i])
     jax.tree.map(lambda a, b: np.testing.assert_allclose(
         a[i], b, rtol=1e-5, atol=1e-6), batched, one)
+
+
+@pytest.mark.parametrize('shape,features', [
+    ((3, 28, 28, 1), 8),   # DCGAN D's first layer, small
+    ((2, 14, 14, 6), 4),   # its second
+    ((2, 8, 6, 3), 5),     # not square
+])
+def test_conv4x4_is_flax_conv_to_the_second_derivative(shape, features):
+  plain = nn.Conv(features, (4, 4), strides=(2, 2))
+  fast = Conv4x4(features)
+  x = jax.random.normal(jax.random.PRNGKey(0), shape)
+  params = plain.init(jax.random.PRNGKey(1), x)
+  chex.assert_trees_all_equal(fast.init(jax.random.PRNGKey(1), x), params)
+  np.testing.assert_array_equal(fast.apply(params, x), plain.apply(params, x))
+
+  def close(a, b):
+    jax.tree.map(lambda u, v: np.testing.assert_allclose(
+        u, v, rtol=1e-5, atol=1e-5), a, b)
+
+  cotangent = jax.random.normal(jax.random.PRNGKey(3),
+                                plain.apply(params, x).shape)
+  grads = lambda m: jax.grad(lambda p, x: jnp.sum(m.apply(p, x) * cotangent),
+                             argnums=(0, 1))(params, x)
+  close(grads(fast), grads(plain))
+
+  # A gradient penalty's parameter gradient: d/dparams of |d/dx f|^2.
+  def penalty(module):
+    def value(p):
+      input_grad = jax.grad(
+          lambda x: jnp.sum(jnp.tanh(module.apply(p, x))))(x)
+      return jnp.sum(input_grad ** 2)
+    return jax.grad(value)(params)
+
+  close(penalty(fast), penalty(plain))
+
+
+def test_conv4x4_refuses_odd_sides():
+  x = jnp.zeros((1, 7, 7, 2))
+  with pytest.raises(ValueError, match='even image sides'):
+    Conv4x4(3).init(jax.random.PRNGKey(0), x)

@@ -28,11 +28,10 @@ import jax
 import jax.numpy as jnp
 
 from gan_jax.models.conditioning import LabelToLatent, Projection, check_labels
-from gan_jax.models.conv_transpose import ConvTranspose4x4
+from gan_jax.models.conv_transpose import Conv4x4, ConvTranspose4x4
 
 G_NORMS = ('none', 'batch')
 D_NORMS = ('none', 'batch', 'layer', 'spectral')
-_KERNEL = (4, 4)
 
 
 def num_stages(side: int) -> int:
@@ -76,8 +75,9 @@ class DCGANGenerator(nn.Module):
   norm: str = 'batch'
   batch_axis_name: Optional[str] = None
   num_classes: int = 0
-  # The 4x4 stride-2 transposed convolution, called (features, use_bias=);
-  # benchmarks/conv_transpose.py passes flax's own to compare.
+  # The 4x4 stride-2 transposed convolution, called (features, use_bias=,
+  # name=); benchmarks/conv_transpose.py passes flax's own to compare. The
+  # names are flax's, so params keep the paths nn.ConvTranspose gave them.
   conv_transpose: Callable[..., nn.Module] = ConvTranspose4x4
 
   @nn.compact
@@ -99,10 +99,11 @@ class DCGANGenerator(nn.Module):
       # nn.ConvTranspose(f, (4, 4), strides=(2, 2)) with a fast kernel
       # gradient on XLA:CPU (models/conv_transpose.py).
       if stage == stages - 1:  # The output layer: no norm, tanh.
-        h = self.conv_transpose(channels)(h)
+        h = self.conv_transpose(channels, name=f'ConvTranspose_{stage}')(h)
       else:
         features //= 2
-        h = self.conv_transpose(features, use_bias=use_bias)(h)
+        h = self.conv_transpose(features, use_bias=use_bias,
+                                name=f'ConvTranspose_{stage}')(h)
     return jnp.tanh(h)
 
 
@@ -112,6 +113,10 @@ class DCGANDiscriminator(nn.Module):
   norm: str = 'none'
   batch_axis_name: Optional[str] = None
   num_classes: int = 0
+  # The 4x4 stride-2 convolution, called (features, use_bias=, name=):
+  # flax's nn.Conv with a penalty-friendly input gradient
+  # (models/conv_transpose.py), under nn.Conv's param names.
+  conv: Callable[..., nn.Module] = Conv4x4
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
@@ -127,8 +132,8 @@ class DCGANDiscriminator(nn.Module):
     h, features = x, self.width
     for stage in range(stages):
       use_bias = stage == 0 or self.norm != 'batch'
-      h = layer(nn.Conv(features, _KERNEL, strides=(2, 2),
-                        use_bias=use_bias), h)
+      h = layer(self.conv(features, use_bias=use_bias,
+                          name=f'Conv_{stage}'), h)
       norm = _norm(self.norm, train, self.batch_axis_name) if stage else None
       h = nn.leaky_relu(norm(h) if norm else h, negative_slope=0.2)
       features *= 2
