@@ -90,7 +90,7 @@ def test_route_matches_one_device(name, route):
   assert int(last_state.step) == NUM_STEPS
 
 
-def test_routes_do_not_retrace_and_keep_the_state_replicated():
+def test_loop_does_not_retrace_or_transfer_and_keeps_the_state_replicated():
   config = _config('wgan_gp')
   mesh = parallel.data_mesh(NUM_DEVICES)
   spec, hparams, dataset = gan_config.build(config, parallel.DATA_AXIS)
@@ -106,8 +106,11 @@ def test_routes_do_not_retrace_and_keep_the_state_replicated():
   state = jax.device_put(
       gan_state.init_state(spec, jax.random.PRNGKey(0), hparams),
       layout.replicated)
-  for _ in range(3):
-    state, _ = loop(state, jax.random.PRNGKey(1), None)
+  rng = jax.random.PRNGKey(1)
+  # No host transfer between steps: everything the loop needs is on device.
+  with jax.transfer_guard('disallow'):
+    for _ in range(3):
+      state, _ = loop(state, rng, None)
   for leaf in jax.tree.leaves(state):
     assert leaf.sharding.is_fully_replicated
     assert len(leaf.sharding.device_set) == NUM_DEVICES
