@@ -112,6 +112,8 @@ def train_and_evaluate(config, workdir: str,
   steps = gan_steps.make_steps(spec, parallel.axis_name(route),
                                unroll=unroll_loops(config))
   init_rng, train_rng, eval_rng = run_keys(config.seed)
+  # On the mesh once, not copied there at every dispatch.
+  train_rng = jax.device_put(train_rng, layout.replicated)
   batch_shape = (config.objective.n_critic, config.train.batch_size)
   train_input = inputs.make_input(config, dataset, batch_shape, layout)
   evaluator = evaluators.make_evaluator(config, spec, dataset, eval_rng)

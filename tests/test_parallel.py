@@ -106,8 +106,8 @@ def test_loop_does_not_retrace_or_transfer_and_keeps_the_state_replicated():
   state = jax.device_put(
       gan_state.init_state(spec, jax.random.PRNGKey(0), hparams),
       layout.replicated)
-  rng = jax.random.PRNGKey(1)
-  # No host transfer between steps: everything the loop needs is on device.
+  rng = jax.device_put(jax.random.PRNGKey(1), layout.replicated)
+  # No transfer between steps: everything the loop needs is on the mesh.
   with jax.transfer_guard('disallow'):
     for _ in range(3):
       state, _ = loop(state, rng, None)
