@@ -91,24 +91,33 @@ def _backward(residuals, g):
 conv_transpose_4x4.defvjp(_forward, _backward)
 
 
-class ConvTranspose4x4(nn.Module):
-  """``nn.ConvTranspose(features, (4, 4), strides=(2, 2))`` with the fast
-  kernel gradient: the same params ('kernel' [4, 4, C_in, features],
-  'bias'), initialisers and outputs."""
+class _Layer4x4(nn.Module):
+  """A 4x4 stride-2 layer with flax's params: 'kernel' [4, 4, C_in,
+  features] (lecun normal) and 'bias' (zeros)."""
   features: int
   use_bias: bool = True
   kernel_init: Callable = nn.initializers.lecun_normal()
   bias_init: Callable = nn.initializers.zeros_init()
 
+  def _apply(self, x: jax.Array, kernel: jax.Array) -> jax.Array:
+    raise NotImplementedError
+
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     kernel = self.param('kernel', self.kernel_init,
                         (_KERNEL, _KERNEL, x.shape[-1], self.features))
-    y = conv_transpose_4x4(x, kernel)
+    y = self._apply(x, kernel)
     if self.use_bias:
       y = y + self.param('bias', self.bias_init, (self.features,))
     return y
 
+
+class ConvTranspose4x4(_Layer4x4):
+  """``nn.ConvTranspose(features, (4, 4), strides=(2, 2))`` with the fast
+  kernel gradient: the same params, initialisers and outputs."""
+
+  def _apply(self, x, kernel):
+    return conv_transpose_4x4(x, kernel)
 
 def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """What flax's Conv does with strides 2 and padding 'SAME'."""
@@ -140,21 +149,11 @@ def _conv_backward(residuals, g):
 conv_4x4.defvjp(_conv_forward, _conv_backward)
 
 
-class Conv4x4(nn.Module):
+class Conv4x4(_Layer4x4):
   """``nn.Conv(features, (4, 4), strides=(2, 2))`` on images of even side,
   with the input gradient above: same params, initialisers, outputs."""
-  features: int
-  use_bias: bool = True
-  kernel_init: Callable = nn.initializers.lecun_normal()
-  bias_init: Callable = nn.initializers.zeros_init()
 
-  @nn.compact
-  def __call__(self, x: jax.Array) -> jax.Array:
+  def _apply(self, x, kernel):
     if x.shape[-3] % 2 or x.shape[-2] % 2:
       raise ValueError(f'Conv4x4 takes even image sides, got {x.shape}')
-    kernel = self.param('kernel', self.kernel_init,
-                        (_KERNEL, _KERNEL, x.shape[-1], self.features))
-    y = conv_4x4(x, kernel)
-    if self.use_bias:
-      y = y + self.param('bias', self.bias_init, (self.features,))
-    return y
+    return conv_4x4(x, kernel)
