@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from jax import lax
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
+from jax.sharding import Mesh, PartitionSpec as P
 
 ROUTES = ('jit', 'shard_map', 'pmap')
 DATA_AXIS = 'data'
@@ -64,10 +64,6 @@ def take_part(x: jax.Array, name: str = DATA_AXIS, axis: int = 0
   count, index = lax.psum(1, name), lax.axis_index(name)
   size = x.shape[axis] // count
   return lax.dynamic_slice_in_dim(x, index * size, size, axis)
-
-
-def replicated(mesh: Mesh) -> NamedSharding:
-  return NamedSharding(mesh, P())
 
 
 def parallel_loop(loop: Loop, route: str, mesh: Mesh,
