@@ -1,39 +1,192 @@
 """Orbax checkpoints of the whole GANState (or any pytree of arrays, such
-as a sweep group's stacked states).
+as a sweep group's stacked states), and what keeps them trustworthy.
 
-Orbax writes each step into a temporary directory and renames it when
-complete, so a crash mid-save never leaves a checkpoint that looks finished.
+* A crash, ``kill -9`` included, never leaves a checkpoint that looks
+  finished: orbax writes each step into a temporary directory and renames it
+  when complete; a restart ignores the leftovers.
+* Damage that orbax cannot see (a flipped or truncated byte in a finished
+  step's files) is caught by a SHA-256 of the state's bytes, written beside
+  the checkpoints (``checkpoint_digests.json``) when the step is saved and
+  checked when it is restored. (With several processes the states are
+  sharded over hosts and no one host sees all the bytes: only orbax's own
+  checks apply there.)
+* A step that cannot be restored is moved to ``damaged_checkpoints/`` (kept,
+  for inspection) and the step before it is used, with a warning naming the
+  files; if none can be restored that is one error.
+* A save that fails (disk full, directory gone) is one error naming the
+  directory and the reason; the steps saved before stay intact.
 """
 
+import hashlib
+import json
 import os
-from typing import Any, Optional
+import shutil
+from typing import Any, Callable, Dict, Optional
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
+from jax.experimental import multihost_utils
+
+DIGESTS = 'checkpoint_digests.json'
+DAMAGED = 'damaged_checkpoints'
+
+
+class CheckpointError(RuntimeError):
+  """A checkpoint cannot be written or none can be read; one line."""
+
+
+class NoRoom(CheckpointError):
+  """The workdir cannot hold the run's checkpoints (found before writing)."""
+
+
+def state_bytes(tree: Any) -> int:
+  return sum(leaf.size * leaf.dtype.itemsize
+             for leaf in jax.tree.leaves(tree))
+
+
+def check_room(workdir: str, state: Any, keep: int) -> None:
+  """Raises NoRoom unless ``workdir`` can be created and written and its
+  file system has room for ``keep`` checkpoints of ``state``, one being
+  written and 16 MiB of logs. Writes nothing that stays."""
+  workdir = os.path.abspath(workdir)
+  existing = workdir
+  while not os.path.exists(existing):
+    existing = os.path.dirname(existing)
+  if not os.path.isdir(existing):
+    raise NoRoom(f'--workdir={workdir}: {existing} is a file, not a '
+                 'directory')
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise NoRoom(f'--workdir={workdir}: {existing} is not writable')
+  needed = (keep + 1) * state_bytes(state) + (16 << 20)
+  free = shutil.disk_usage(existing).free
+  if free < needed:
+    raise NoRoom(f'--workdir={workdir}: {free / 2**20:.0f} MiB free, the '
+                 f'run needs about {needed / 2**20:.0f} MiB ({keep} '
+                 f'checkpoints of {state_bytes(state) / 2**20:.1f} MiB, one '
+                 'being written, logs)')
+
+
+def digest(tree: Any) -> str:
+  """SHA-256 of a pytree's structure, dtypes, shapes and bytes."""
+  sha = hashlib.sha256()
+  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+    leaf = np.asarray(leaf)
+    sha.update(f'{jax.tree_util.keystr(path)}:{leaf.dtype}:{leaf.shape};'
+               .encode())
+    sha.update(np.ascontiguousarray(leaf).tobytes())
+  return sha.hexdigest()
 
 
 class Checkpointer:
   """Saves and restores pytrees of arrays under ``workdir/checkpoints``."""
 
   def __init__(self, workdir: str, keep: int):
-    self._manager = ocp.CheckpointManager(
-        os.path.join(os.path.abspath(workdir), 'checkpoints'),
-        options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+    self._workdir = os.path.abspath(workdir)
+    self._directory = os.path.join(self._workdir, 'checkpoints')
+    self._digests_path = os.path.join(self._workdir, DIGESTS)
+    try:
+      self._manager = ocp.CheckpointManager(
+          self._directory,
+          options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+    except OSError as error:
+      raise CheckpointError(f'cannot open {self._directory}: '
+                            f'{error.strerror or error}') from error
+    self._checked = jax.process_count() == 1
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 
-  def save(self, step: int, state: Any) -> None:
-    self._manager.save(step, args=ocp.args.StandardSave(state))
+  def _read_digests(self) -> Dict[str, str]:
+    try:
+      with open(self._digests_path) as f:
+        return json.load(f)
+    except (OSError, ValueError):
+      return {}  # None yet, or unreadable: orbax's own checks remain.
 
-  def restore(self, like: Any, step: Optional[int] = None) -> Any:
-    """Restores ``step`` (default: the latest) into the structure of ``like``,
-    with ``like``'s shardings."""
-    step = self.latest_step() if step is None else step
+  def save(self, step: int, state: Any) -> None:
+    """Starts writing ``state`` as ``step`` (orbax finishes it in the
+    background). Raises CheckpointError if this or the previous save
+    failed."""
+    try:
+      if self._checked and jax.process_index() == 0:
+        # Before orbax can finish the step: a finished step has a digest.
+        digests = self._read_digests()
+        digests = {s: d for s, d in digests.items()
+                   if int(s) in self._manager.all_steps()}
+        digests[str(step)] = digest(jax.device_get(state))
+        tmp = self._digests_path + '.tmp'
+        with open(tmp, 'w') as f:
+          json.dump(digests, f, indent=1, sort_keys=True)
+        os.replace(tmp, self._digests_path)
+      self._manager.save(step, args=ocp.args.StandardSave(state))
+    except Exception as error:  # orbax re-raises a background failure here.
+      raise self._save_error(step, error) from error
+
+  def _save_error(self, step: Optional[int],
+                  error: Exception) -> CheckpointError:
+    reason = (getattr(error, 'strerror', None) or str(error).splitlines()[0]
+              if str(error) else repr(error))
+    self._manager.reload()  # What is on disk, finished.
+    kept = [s for s in self._manager.all_steps() if s != step]
+    which = f'of step {step} ' if step is not None else ''
+    return CheckpointError(
+        f'cannot write the checkpoint {which}under {self._directory}: '
+        f'{reason}; ' + (f'the checkpoint of step {max(kept)} is intact'
+                         if kept else 'no earlier checkpoint exists'))
+
+  def restore(self, like: Any, step: Optional[int] = None,
+              warn: Callable[[str], None] = print) -> Any:
+    """Restores ``step`` (default: the newest readable one) into the
+    structure of ``like``, with ``like``'s shardings. A step that fails to
+    restore or to match its digest is moved to damaged_checkpoints/ with a
+    ``warn``-ing, and the one before it is tried."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
-    return self._manager.restore(step,
-                                 args=ocp.args.StandardRestore(abstract))
+    steps = sorted(self._manager.all_steps(), reverse=True)
+    if step is not None:
+      steps = [step]
+    digests = self._read_digests() if self._checked else {}
+    damaged = []
+    for candidate in steps:
+      path = os.path.join(self._directory, str(candidate))
+      try:
+        restored = self._manager.restore(
+            candidate, args=ocp.args.StandardRestore(abstract))
+        expected = digests.get(str(candidate))
+        if expected and digest(jax.device_get(restored)) != expected:
+          raise ValueError('its contents differ from the digest written '
+                           f'when it was saved ({DIGESTS})')
+        return restored
+      except Exception as error:  # Whatever the damaged files raised.
+        reason = str(error).splitlines()[0] if str(error) else repr(error)
+        damaged.append(path)
+        aside = self._move_aside(candidate)
+        warn(f'warning: checkpoint {path} cannot be restored ({reason[:300]})'
+             f'; moved to {aside}' + ('; trying the one before' if
+                                      candidate != steps[-1] else ''))
+    raise CheckpointError(f'no checkpoint under {self._directory} can be '
+                          f'restored (damaged: {", ".join(damaged)}); move '
+                          'the workdir away to start afresh')
+
+  def _move_aside(self, step: int) -> str:
+    """Moves a damaged step out of orbax's sight (a later save of the same
+    step would collide with it); returns where it went."""
+    target_dir = os.path.join(self._workdir, DAMAGED)
+    target = os.path.join(target_dir, str(step))
+    if jax.process_index() == 0:
+      os.makedirs(target_dir, exist_ok=True)
+      if os.path.exists(target):
+        shutil.rmtree(target)
+      os.replace(os.path.join(self._directory, str(step)), target)
+    if jax.process_count() > 1:
+      multihost_utils.sync_global_devices(f'damaged checkpoint {step}')
+    self._manager.reload()
+    return target
 
   def close(self) -> None:
-    self._manager.wait_until_finished()
-    self._manager.close()
+    try:
+      self._manager.wait_until_finished()
+    except Exception as error:
+      raise self._save_error(None, error) from error
+    finally:
+      self._manager.close()

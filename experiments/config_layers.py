@@ -5,10 +5,12 @@ base config file <- dataset defaults <- variant (its published values, then
 its image or 2-D setting) <- explicit overrides.
 """
 
+import json
 import os
 
 from experiments.configs.datasets import dataset_defaults
 from gan_jax import config as gan_config
+from gan_jax.batched import flatten
 from gan_jax.data import is_image_dataset
 from gan_jax.variants import get_variant
 
@@ -51,3 +53,56 @@ def resolve_config(base, variant: str, overrides, dataset=None, seed=None,
 def default_workdir(config) -> str:
   return os.path.join('runs',
                       f'{config.variant}_{config.dataset}_seed{config.seed}')
+
+
+# Fields a resumed run may change: they say how long to train, how often to
+# log, evaluate and checkpoint, how to evaluate, and which devices to use;
+# the trained numbers do not depend on them. (The device count and route
+# change float rounding only.) train.steps is one unless a learning rate
+# follows a schedule, which is stretched over train.steps.
+RESUMABLE_CHANGES = (
+    'train.steps', 'train.log_every', 'train.eval_every',
+    'train.checkpoint_every', 'train.keep_checkpoints',
+    'train.steps_per_dispatch', 'train.num_devices', 'train.parallel',
+    'data.dir', 'eval.num_samples', 'eval.threshold', 'eval.mode_samples',
+    'eval.classifier_steps')
+
+
+def resume_changes(saved: dict, requested: dict):
+  """``[(field, saved value, requested value)]`` for the fields that differ
+  between a workdir's config.json and the config now requested and that
+  change the run (see RESUMABLE_CHANGES)."""
+  old, new = flatten(saved), flatten(json.loads(json.dumps(requested)))
+  allowed = set(RESUMABLE_CHANGES)
+  if any(new.get(f'optim.{side}.schedule', 'constant') != 'constant'
+         for side in ('g', 'd')):
+    allowed.discard('train.steps')
+  missing = '(absent)'
+  return [(field, old.get(field, missing), new.get(field, missing))
+          for field in sorted(set(old) | set(new))
+          if field not in allowed
+          and old.get(field, missing) != new.get(field, missing)]
+
+
+def check_resume(workdir: str, config, allow: bool) -> None:
+  """Raises ConfigError if ``workdir`` holds a run whose config differs from
+  ``config`` in a field that changes the run, unless ``allow``."""
+  path = os.path.join(workdir, 'config.json')
+  if allow or not os.path.exists(path):
+    return
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as error:
+    raise gan_config.ConfigError(
+        f'--workdir={workdir}: {path} cannot be read ({error}); move it away '
+        'to start afresh there') from error
+  changes = resume_changes(saved, config.to_dict())
+  if changes:
+    shown = ', '.join(f'{field} {old!r} -> {new!r}'
+                      for field, old, new in changes[:8])
+    more = f' and {len(changes) - 8} more' if len(changes) > 8 else ''
+    raise gan_config.ConfigError(
+        f'--workdir={workdir} holds a run with another config: {shown}{more}'
+        '; use another --workdir, or --allow_config_change to resume it '
+        'with the new values')

@@ -28,7 +28,8 @@ from absl import app, flags, logging
 from ml_collections import config_flags
 
 from experiments import launch
-from experiments.config_layers import default_workdir, resolve_config
+from experiments.config_layers import (check_resume, default_workdir,
+                                       resolve_config)
 from gan_jax import config as gan_config
 from gan_jax.variants import VARIANTS
 
@@ -72,6 +73,10 @@ _WORKDIR = flags.DEFINE_string(
     'workdir', None, 'Output directory (default runs/<variant>_<dataset>_'
     'seed<seed>); an existing one is resumed.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
+_ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
+    'allow_config_change', False, 'Resume a --workdir whose saved config '
+    'differs from this one in a field that changes the run (otherwise '
+    'refused, naming the fields).')
 
 
 def _config_file_error(error: Exception) -> str:
@@ -119,6 +124,8 @@ def main(argv):
           f'train.num_devices={requested!r} is not allowed: an integer from 0 '
           f'(all) to {available}, the devices here')
     gan_config.validate(config, requested or available)
+    workdir = _WORKDIR.value or default_workdir(config)
+    check_resume(workdir, config, _ALLOW_CONFIG_CHANGE.value)
   except (gan_config.ConfigError, launch.LaunchError, TypeError, KeyError,
           AttributeError) as e:
     # TypeError/KeyError: a value of the wrong type or an unknown field met
@@ -126,16 +133,21 @@ def main(argv):
     sys.exit(f'error: {e}')
 
   # Imported late so that `--help` and config errors stay fast.
+  from experiments.checkpoints import CheckpointError
+  from experiments.preemption import Interrupted
   from experiments.train import summary_screen, train_and_evaluate
   from gan_jax.data.images import DatasetNotPrepared
   try:
-    summary = train_and_evaluate(config, _WORKDIR.value or
-                                 default_workdir(config),
-                                 progress=_PROGRESS.value)
+    summary = train_and_evaluate(config, workdir, progress=_PROGRESS.value)
   except DatasetNotPrepared as error:  # Raised before anything is written.
     sys.exit(f'error: --dataset={config.dataset}: {error}')
-  except gan_config.ConfigError as error:  # Also before anything is written.
+  except (gan_config.ConfigError, CheckpointError) as error:
+    # Config: before anything is written. Checkpoints: earlier ones intact.
     sys.exit(f'error: {error}')
+  if summary['status'] == 'interrupted':
+    # 128 + the signal's number: a scheduler sees an interrupted job.
+    sys.exit(Interrupted(summary['interrupted_by'],
+                         summary['step']).exit_code)
   if jax.process_index() == 0:
     print(summary_screen(summary))
   if summary['status'] != 'completed':

@@ -132,12 +132,19 @@ def main(argv):
     sys.exit(f'error: {error}')
 
   import jax
+  from experiments.checkpoints import CheckpointError
+  from experiments.preemption import Interrupted
   from experiments.sweep_runner import run_sweep
   from gan_jax.data.images import DatasetNotPrepared
   try:
     summaries = run_sweep(spec, workdir, _GROUP_SIZE.value,
                           progress=_PROGRESS.value)
-  except SweepError as error:
+  except Interrupted as stopped:
+    print(f'{stopped.signal_name} at step {stopped.step}: the group\'s '
+          'checkpoint is saved; run the same command to resume',
+          file=sys.stderr)
+    sys.exit(stopped.exit_code)
+  except (SweepError, CheckpointError) as error:
     sys.exit(f'error: {error}')
   except DatasetNotPrepared as error:
     sys.exit(f"error: --dataset={spec['dataset']}: {error}")

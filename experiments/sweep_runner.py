@@ -43,7 +43,8 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
   summaries, in spec order."""
   import jax
   from tqdm import tqdm
-  from experiments import inputs, sweep_figures, sweep_results, sweep_train
+  from experiments import (inputs, preemption, sweep_figures, sweep_results,
+                           sweep_train)
   from gan_jax.data import is_image_dataset
 
   # On many hosts every process trains; process 0 alone writes files.
@@ -74,20 +75,23 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
                         + (f', {diverged} diverged' if diverged else ''))
 
   started = time.time()
-  try:
-    for index, group in enumerate(groups):
-      if all(run.name in summaries for run in group):
-        continue
+  # SIGTERM / Ctrl-C: the group in training saves its checkpoint at the step
+  # reached and preemption.Interrupted unwinds to the command line.
+  with preemption.StopRequest() as stop:
+    try:
+      for index, group in enumerate(groups):
+        if all(run.name in summaries for run in group):
+          continue
+        show()
+        bar.set_description(f'sweep, group {index + 1}/{len(groups)} '
+                            f'({len(group)} runs)')
+        group_dir = os.path.join(workdir, 'groups', f'group{index:03d}')
+        for summary in sweep_train.train_group(group, group_dir, runs_dir,
+                                               bar.update, stop):
+          summaries[os.path.basename(summary['workdir'])] = summary
+    finally:
       show()
-      bar.set_description(f'sweep, group {index + 1}/{len(groups)} '
-                          f'({len(group)} runs)')
-      group_dir = os.path.join(workdir, 'groups', f'group{index:03d}')
-      for summary in sweep_train.train_group(group, group_dir, runs_dir,
-                                             bar.update):
-        summaries[os.path.basename(summary['workdir'])] = summary
-  finally:
-    show()
-    bar.close()
+      bar.close()
 
   ordered = [dict(summaries[r.name], run=r.name) for r in runs]
   if not primary:

@@ -22,7 +22,7 @@ import functools
 import json
 import os
 import time
-from typing import Any, Callable, Dict, List, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -31,11 +31,11 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jax.experimental import multihost_utils
 
-from experiments import checkpoints, evaluators, inputs, writers
+from experiments import checkpoints, evaluators, inputs, preemption, writers
 from experiments.sweep_spec import Run
 from experiments.train import (eval_protocol, run_keys, steps_per_dispatch,
                                unroll_loops)
-from gan_jax import batched, config as gan_config
+from gan_jax import batched, config as gan_config, state as gan_state
 from gan_jax import steps as gan_steps
 
 RUNS_AXIS = 'runs'
@@ -78,13 +78,16 @@ def _to_host(tree):
 
 
 def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
-                advance: Callable[[int], None] = lambda n: None
+                advance: Callable[[int], None] = lambda n: None,
+                stop: Optional[preemption.StopRequest] = None
                 ) -> List[Dict[str, Any]]:
   """Trains (or resumes) ``runs`` together; returns their summaries.
 
   ``advance(n)`` is called with the number of run-steps done after each
   chunk (for the sweep's progress bar). Raises nothing for a run that
   diverges: it is frozen at its last finite state and reported 'diverged'.
+  When ``stop`` has received a signal, saves the group's checkpoint at the
+  step reached and raises preemption.Interrupted.
   """
   started = time.time()
   config = runs[0].config
@@ -126,9 +129,9 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   step, earlier_seconds = 0, 0.0
   if ckpt.latest_step() is not None:
     restored = ckpt.restore(_saved(states, alive, diverged, 0.0,
-                                   replicated))
-    # The configs' scalars win over the checkpoint's, as in experiments.run.
-    states = restored['states'].replace(hparams=states.hparams)
+                                   replicated), warn=print)
+    # The configs' numbers win over the checkpoint's, as in experiments.run.
+    states = gan_state.with_numbers_of(restored['states'], states)
     alive, diverged = restored['alive'], restored['diverged_at']
     step = int(ckpt.latest_step())
     earlier_seconds = float(restored['wall_seconds'])
@@ -169,21 +172,35 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
       metric_writers[i].write(step, 'eval', results[-1])
     return results
 
+  def save(step):
+    diverged = jnp.asarray([diverged_at.get(i, -1) for i in
+                            range(len(padded_runs))], jnp.int32)
+    ckpt.save(step, _saved(states, alive, diverged,
+                           earlier_seconds + time.time() - started,
+                           replicated))
+
   total = config.train.steps
+  log_every = config.train.log_every
+  several_hosts = jax.process_count() > 1
   final_eval: List[Dict[str, float]] = [{} for _ in runs]
   train_started, start_step = time.time(), step
   try:
     while step < total:
-      num_steps = min(config.train.log_every, total - step)
+      # To the next multiple of log_every (a stopped group resumes between).
+      num_steps = min(log_every - step % log_every, total - step)
       chunk = []
       for start in range(step, step + num_steps, per_dispatch):
         n = min(per_dispatch, step + num_steps - start)
         states, metrics, alive = loop(n)(states, train_rngs,
                                          train_input.data(start, n), alive)
         chunk.append(metrics)
-      metrics = _to_host(jax.tree.map(
-          lambda *m: jnp.mean(jnp.concatenate(m, axis=1), axis=1), *chunk))
-      now_alive = np.asarray(_to_host(alive))
+        if stop and not several_hosts and stop.signal_name():
+          break  # Hosts agree on stopping once per interval (below).
+      # One transfer; means on the host (no small programs to compile).
+      metrics, now_alive = _to_host((chunk, alive))
+      num_steps = sum(next(iter(m.values())).shape[1] for m in metrics)
+      metrics = {k: np.concatenate([m[k] for m in metrics], axis=1).mean(1)
+                 for k in metrics[0]}
       for i in range(count):
         if i in diverged_at:
           continue
@@ -194,15 +211,15 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
                                 {k: float(v[i]) for k, v in metrics.items()})
       step += num_steps
       advance(num_steps * count)
+      signal_name = stop.agreed() if stop else None
+      if signal_name:
+        save(step)
+        raise preemption.Interrupted(signal_name, step)
       last = step == total
       if step % config.train.eval_every == 0 or last:
         final_eval = evaluate(states, step, final=last)
       if step % config.train.checkpoint_every == 0 or last:
-        diverged = jnp.asarray([diverged_at.get(i, -1) for i in
-                                range(len(padded_runs))], jnp.int32)
-        ckpt.save(step, _saved(states, alive, diverged,
-                               earlier_seconds + time.time() - started,
-                               replicated))
+        save(step)
     if not any(final_eval):  # Already trained: evaluate for the summaries.
       final_eval = evaluate(states, step, final=True)
   finally:

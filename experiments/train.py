@@ -8,7 +8,7 @@ this file is plumbing around them.
 import functools
 import os
 import time
-from typing import Any, Dict
+from typing import Any, Dict, Optional
 
 import jax
 import jax.numpy as jnp
@@ -17,17 +17,41 @@ from tqdm import tqdm
 
 from gan_jax import config as gan_config, parallel
 from gan_jax import state as gan_state, steps as gan_steps
-from experiments import checkpoints, evaluators, inputs, writers
+from experiments import checkpoints, evaluators, inputs, preemption, writers
 
 
 class Diverged(RuntimeError):
   """Training produced a NaN or infinity."""
 
 
-def _host_metrics(stacked: Dict[str, jax.Array]) -> Dict[str, float]:
-  """One device-to-host transfer per log interval: chunk means."""
-  return {k: float(v) for k, v in
-          jax.device_get({k: jnp.mean(v) for k, v in stacked.items()}).items()}
+@jax.jit
+def _params_finite(state) -> jax.Array:
+  """Whether every parameter of G and D is finite (one bool per side)."""
+  def finite(tree):
+    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf))
+                              for leaf in jax.tree.leaves(tree)]))
+  return jnp.stack([finite(state.g.params), finite(state.d.params)])
+
+
+def divergence(metrics: Dict[str, np.ndarray], params_finite, first_step: int
+               ) -> Optional[str]:
+  """What went non-finite in an interval, or None.
+
+  ``metrics`` are the interval's per-step values ([num_steps] each, the
+  first for train step ``first_step``) and ``params_finite`` G's and D's
+  flags at its end. Names the first step and every quantity bad there.
+  """
+  bad = {k: ~np.isfinite(v) for k, v in metrics.items()}
+  steps_bad = np.any(np.stack(list(bad.values())), axis=0)
+  if steps_bad.any():
+    i = int(np.argmax(steps_bad))
+    names = ', '.join(sorted(k for k, b in bad.items() if b[i]))
+    return f'{names} not finite at step {first_step + i}'
+  sides = [name for name, ok in zip(('G', 'D'), params_finite) if not ok]
+  if sides:
+    return (f'{" and ".join(sides)} parameters not finite at step '
+            f'{first_step + len(steps_bad) - 1}')
+  return None
 
 
 def summary_screen(summary: Dict[str, Any]) -> str:
@@ -94,9 +118,22 @@ def train_and_evaluate(config, workdir: str,
   The config must already be validated (gan_jax.config.validate). Data are
   read (and the image metrics' classifier trained) before anything is
   written, so a dataset that cannot be read (DatasetNotPrepared) leaves no
-  workdir behind.
+  workdir behind; nor does a workdir without room for the checkpoints
+  (checkpoints.NoRoom).
+
+  Faults: a NaN or infinity ends the run within its log interval with
+  status 'diverged' (naming the step and the quantities), its last
+  checkpoint intact. SIGTERM or Ctrl-C (experiments.preemption) saves a
+  checkpoint at the step reached and ends with status 'interrupted'.
   """
+  with preemption.StopRequest() as stop:
+    return _train_and_evaluate(config, workdir, progress, stop)
+
+
+def _train_and_evaluate(config, workdir: str, progress: bool,
+                        stop: preemption.StopRequest) -> Dict[str, Any]:
   started = time.time()
+  several_hosts = jax.process_count() > 1
 
   # --- Devices, model, data, evaluation -----------------------------------
   # The state is replicated and the global batch split over the mesh's
@@ -122,14 +159,19 @@ def train_and_evaluate(config, workdir: str,
 
   # --- Outputs, resume ------------------------------------------------------
   if primary:
+    # Refused here, before a file is written: a workdir that cannot be
+    # written or has no room for the checkpoints.
+    checkpoints.check_room(workdir, state, config.train.keep_checkpoints)
     os.makedirs(workdir, exist_ok=True)
     writers.write_json(os.path.join(workdir, 'config.json'),
                        config.to_dict())
   ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
   if ckpt.latest_step() is not None:
-    # The config's scalars win over the checkpoint's (learning rates do too:
-    # their schedules are rebuilt from the config).
-    state = ckpt.restore(state).replace(hparams=state.hparams)
+    # The config's numbers (scalars, learning rates, betas) win over the
+    # checkpoint's. A damaged checkpoint is moved aside and the one before it
+    # used (checkpoints.py).
+    state = gan_state.with_numbers_of(ckpt.restore(state, warn=print),
+                                      state)
   step = int(state.step)
   if primary:
     writers.truncate_metrics(workdir, step)
@@ -148,14 +190,20 @@ def train_and_evaluate(config, workdir: str,
   per_dispatch = steps_per_dispatch(config, jax.devices()[0].platform)
 
   def train_interval(state, step: int, num_steps: int):
-    """``num_steps`` train steps; metrics stacked [num_steps] on device."""
+    """Up to ``num_steps`` train steps, fewer if a stop is requested; the
+    state and its metrics as NumPy arrays [steps done] (one transfer)."""
     stacked = []
     for start in range(step, step + num_steps, per_dispatch):
       count = min(per_dispatch, step + num_steps - start)
       state, metrics = loop(count)(state, train_rng,
                                    train_input.data(start, count))
       stacked.append(metrics)
-    return state, jax.tree.map(lambda *m: jnp.concatenate(m), *stacked)
+      if not several_hosts and stop.signal_name():
+        break  # Hosts agree on stopping once per interval (below).
+    metrics, finite = jax.device_get(
+        (jax.tree.map(lambda *m: jnp.concatenate(m), *stacked),
+         _params_finite(state)))
+    return state, metrics, finite
 
   def run_evaluation(state, step: int) -> Dict[str, float]:
     results = evaluator.evaluate(state, step, workdir, writer,
@@ -164,30 +212,42 @@ def train_and_evaluate(config, workdir: str,
     return results
 
   final_eval: Dict[str, float] = {}
-  status = 'completed'
+  status, interrupted_by, reason = 'completed', None, None
   bar = tqdm(total=total, initial=step, disable=not (progress and primary),
              unit='step',
              dynamic_ncols=True, desc=f'{config.variant}/{config.dataset}')
   run_started, run_start_step = time.time(), step
+  log_every = config.train.log_every
   try:
     while step < total:
-      num_steps = min(config.train.log_every, total - step)
+      # To the next multiple of log_every (a run stopped by a signal
+      # resumes between two).
+      num_steps = min(log_every - step % log_every, total - step)
       chunk_started = time.time()
-      state, stacked = train_interval(state, step, num_steps)
+      state, stacked, params_finite = train_interval(state, step, num_steps)
+      bad = divergence(stacked, params_finite, step + 1)
+      if bad:
+        last = ckpt.latest_step()
+        raise Diverged(f'diverged: {bad}; ' + (
+            'no checkpoint yet' if last is None else
+            f'last good checkpoint: step {last}'))
+      num_steps = len(next(iter(stacked.values())))
       step += num_steps
-      train_metrics = _host_metrics(stacked)
+      train_metrics = {k: float(np.mean(v)) for k, v in stacked.items()}
       train_metrics['steps_per_second'] = num_steps / (time.time() -
                                                        chunk_started)
       writer.write(step, 'train', train_metrics)
-      bad = [k for k, v in train_metrics.items() if not np.isfinite(v)]
-      if bad:
-        raise Diverged(f'diverged: {", ".join(bad)} not finite at step '
-                       f'{step}; last good checkpoint: step '
-                       f'{ckpt.latest_step()}')
       bar.set_postfix(d=f"{train_metrics['d_loss']:.3f}",
                       g=f"{train_metrics['g_loss']:.3f}", refresh=False)
       bar.update(num_steps)
 
+      interrupted_by = stop.agreed()
+      if interrupted_by:
+        ckpt.save(step, state)
+        status = 'interrupted'
+        bar.write(f'{interrupted_by} at step {step}: checkpoint saved; run '
+                  'the same command to resume')
+        break
       if step % config.train.eval_every == 0 or step == total:
         final_eval = run_evaluation(state, step)
         if primary:
@@ -195,11 +255,11 @@ def train_and_evaluate(config, workdir: str,
               f'{k} {v:.4g}' for k, v in final_eval.items()))
       if step % config.train.checkpoint_every == 0 or step == total:
         ckpt.save(step, state)
-    if not final_eval:  # Already finished: evaluate again for the summary.
-      final_eval = run_evaluation(state, step)
+    if not final_eval and status == 'completed':
+      final_eval = run_evaluation(state, step)  # Finished before: again.
   except Diverged as error:
-    status = 'diverged'
-    bar.write(str(error))
+    status, reason = 'diverged', str(error)
+    bar.write(reason)
   finally:
     bar.close()
     writer.close()
@@ -209,6 +269,8 @@ def train_and_evaluate(config, workdir: str,
   elapsed = time.time() - run_started
   summary = {
       'status': status,
+      **({'reason': reason} if reason else {}),
+      **({'interrupted_by': interrupted_by} if interrupted_by else {}),
       'variant': config.variant,
       'dataset': config.dataset,
       'seed': config.seed,

@@ -42,7 +42,7 @@ def group_key(config) -> str:
   SGD's momentum is the exception among the betas: zero means no momentum
   state at all (gan_jax.optim), so whether it is zero is part of the key.
   """
-  flat = _flatten(config.to_dict() if hasattr(config, 'to_dict')
+  flat = flatten(config.to_dict() if hasattr(config, 'to_dict')
                   else dict(config))
   for side in ('g', 'd'):
     if flat[f'optim.{side}.name'] == 'sgd':
@@ -52,11 +52,12 @@ def group_key(config) -> str:
   return json.dumps(flat, sort_keys=True)
 
 
-def _flatten(tree, prefix: str = '') -> Dict[str, Any]:
+def flatten(tree, prefix: str = '') -> Dict[str, Any]:
+  """A nested dict as ``{'a.b.c': value}``."""
   flat = {}
   for key, value in tree.items():
     if isinstance(value, dict):
-      flat.update(_flatten(value, f'{prefix}{key}.'))
+      flat.update(flatten(value, f'{prefix}{key}.'))
     else:
       flat[f'{prefix}{key}'] = value
   return flat

@@ -99,9 +99,9 @@ def validate(config, num_devices: int = 1) -> None:
                low_open=True, high_open=True)
     _number_in(config, 'objective.fake_target', -math.inf, math.inf,
                low_open=True, high_open=True)
-  if config.objective.clip_weights:
-    _number_in(config, 'objective.clip_value', 0.0, math.inf, low_open=True,
-               high_open=True)
+  # A number of the train state even when not clipping (gan_jax.batched).
+  _number_in(config, 'objective.clip_value', 0.0, math.inf, low_open=True,
+             high_open=True)
 
   _choice(config, 'model.name', tuple(models.MODELS))
   g_norms, d_norms = models.NORMS[config.model.name]

@@ -119,9 +119,11 @@ class ImageEvaluator:
 
   def evaluate(self, generate: Callable[[jax.Array, int], jax.Array],
                rng: jax.Array) -> Tuple[Dict[str, float], jax.Array]:
-    """Metrics of ``generate(rng, count)`` (images in [-1, 1]) and the
-    images themselves."""
-    samples = generate(rng, self.mode_samples)
+    """Metrics of ``generate(rng, count)`` (images in [-1, 1]; values
+    outside are clipped) and the images themselves."""
+    # As they would be shown or saved: a G without a final tanh may step
+    # outside [-1, 1], where the classifier's features mean nothing.
+    samples = jnp.clip(generate(rng, self.mode_samples), -1.0, 1.0)
     features, probs = jax.device_get(self.extractor(samples))
     n = self.num_samples
     return _metrics(self._reference, self._radii, features[:n], probs[:n],

@@ -65,7 +65,7 @@ def make_optimizer(config: Mapping[str, Any],
   return optax.chain(base, optax.scale_by_schedule(factor))
 
 
-def _base_state(opt_state) -> Any:
+def base_state(opt_state) -> Any:
   """The optimizer's own state, without a schedule's factor after it."""
   return opt_state[0] if isinstance(opt_state, tuple) and not hasattr(
       opt_state, 'hyperparams') else opt_state
@@ -74,23 +74,23 @@ def _base_state(opt_state) -> Any:
 def learning_rate_of(opt_state) -> Any:
   """The (peak) learning rate held in an optimizer state from
   :func:`make_optimizer`."""
-  return _base_state(opt_state).hyperparams['learning_rate']
+  return base_state(opt_state).hyperparams['learning_rate']
 
 
 def update_count_of(opt_state) -> Any:
   """How many updates an optimizer from :func:`make_optimizer` has made."""
-  return _base_state(opt_state).count
+  return base_state(opt_state).count
 
 
 def hyperparams_of(tx: optax.GradientTransformation) -> Any:
   """The numbers an optimizer from :func:`make_optimizer` starts with in
   its state (learning rate, betas), without any params to initialise."""
-  return _base_state(tx.init({})).hyperparams
+  return base_state(tx.init({})).hyperparams
 
 
 def with_hyperparams(opt_state, hyperparams) -> Any:
   """``opt_state`` holding ``hyperparams`` instead of its own (same keys;
   e.g. stacked per run, see gan_jax.batched.init_group)."""
-  base = _base_state(opt_state)
+  base = base_state(opt_state)
   replaced = base._replace(hyperparams=hyperparams)
   return replaced if base is opt_state else (replaced, *opt_state[1:])

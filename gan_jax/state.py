@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from gan_jax import losses, penalties
+from gan_jax import losses, optim, penalties
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,6 +129,19 @@ def init_state(spec: GANSpec, rng: jax.Array,
   g_ema = jax.tree.map(jnp.copy, g.params) if spec.use_ema else None
   return GANState(step=jnp.zeros((), jnp.int32), g=g, d=d, g_ema=g_ema,
                   hparams=values)
+
+
+def with_numbers_of(restored: GANState, fresh: GANState) -> GANState:
+  """``restored`` (e.g. from a checkpoint) with ``fresh``'s numbers: its
+  scalar hyperparameters and its optimizers' learning rates and betas, which
+  the state holds (gan_jax.optim) and the config sets. Works on stacked
+  states too (a sweep group)."""
+  def net(restored_net, fresh_net):
+    numbers = optim.base_state(fresh_net.opt_state).hyperparams
+    return restored_net.replace(opt_state=optim.with_hyperparams(
+        restored_net.opt_state, numbers))
+  return restored.replace(g=net(restored.g, fresh.g),
+                          d=net(restored.d, fresh.d), hparams=fresh.hparams)
 
 
 def generator_params(state: GANState) -> Any:

@@ -1,0 +1,350 @@
+"""Faults: divergence, pre-emption, kill -9, resume mismatch, damaged
+checkpoints, a full or unwritable disk (README, Reliability)."""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+
+import chex
+import jax
+import numpy as np
+import orbax.checkpoint as ocp
+import pytest
+
+from experiments import checkpoints, config_layers, writers
+from experiments.train import divergence, train_and_evaluate
+from gan_jax import config as gan_config
+from gan_jax import state as gan_state
+from tests.helpers import small_config
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+# A tiny run that checkpoints every 20 steps (keeping 2): most of its time
+# is spent saving (~0.2 s a save, 20 steps ~10 ms), so a kill often lands
+# in the middle of a save.
+CHECKPOINTING_FLAGS = [
+    '--config=experiments/configs/default.py', '--config.model.width=16',
+    '--config.model.depth=2', '--config.train.batch_size=16',
+    '--config.train.num_devices=1', '--config.train.log_every=20',
+    '--config.train.checkpoint_every=20', '--config.eval.num_samples=100',
+    '--progress=false']
+
+
+def _start(workdir, steps):
+  return subprocess.Popen(
+      [sys.executable, '-m', 'experiments.run', f'--workdir={workdir}',
+       *CHECKPOINTING_FLAGS, f'--config.train.steps={steps}',
+       f'--config.train.eval_every={steps}'],
+      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+
+
+def _steps_saved(workdir):
+  try:
+    return [int(n) for n in os.listdir(workdir / 'checkpoints') if n.isdigit()]
+  except FileNotFoundError:
+    return []
+
+
+def _wait_for_new_checkpoint(process, workdir, after, timeout=120):
+  """Blocks until a checkpoint beyond ``after`` is finished, or the process
+  ends; returns whether the process is still running."""
+  deadline = time.time() + timeout
+  while time.time() < deadline:
+    if process.poll() is not None:
+      return False
+    if max(_steps_saved(workdir), default=-1) > after:
+      return True
+    time.sleep(0.02)
+  raise AssertionError(f'no progress in {timeout} s')
+
+
+def _final_state(workdir, steps):
+  config = small_config(train__steps=steps)
+  spec, hparams, _ = gan_config.build(config)
+  like = gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
+  ckpt = checkpoints.Checkpointer(str(workdir), 2)
+  try:
+    assert ckpt.latest_step() == steps
+    return ckpt.restore(like)
+  finally:
+    ckpt.close()
+
+
+# --- Divergence ------------------------------------------------------------
+
+def test_divergence_names_the_first_bad_step_and_every_bad_quantity():
+  finite = np.ones(5, np.float32)
+  metrics = {'d_loss': finite.copy(), 'g_loss': finite.copy(),
+             'g_grad_norm': finite.copy()}
+  assert divergence(metrics, [True, True], 101) is None
+  metrics['g_loss'][3] = np.inf
+  metrics['g_grad_norm'][2:] = np.nan
+  assert (divergence(metrics, [True, True], 101)
+          == 'g_grad_norm not finite at step 103')
+  metrics['d_loss'][2] = np.nan
+  assert (divergence(metrics, [True, True], 101)
+          == 'd_loss, g_grad_norm not finite at step 103')
+  # Parameters are checked at the interval's end.
+  assert (divergence({'d_loss': finite}, [True, False], 101)
+          == 'D parameters not finite at step 105')
+
+
+def test_diverged_run_names_the_step_and_keeps_its_last_checkpoint(tmp_path):
+  constant = dict(optim__g__schedule='constant',
+                  optim__d__schedule='constant', train__eval_every=40,
+                  train__checkpoint_every=4)
+  train_and_evaluate(small_config(train__steps=4, **constant),
+                     str(tmp_path), progress=False)
+  # Resumed at step 4 with learning rates of 1e30: step 5 moves the params
+  # by ~1e30 (Adam's first steps are ~lr), step 6 overflows.
+  config = small_config(optim__d__lr=1e30, optim__g__lr=1e30,
+                        train__steps=40, **constant)
+  summary = train_and_evaluate(config, str(tmp_path), progress=False)
+  assert summary['status'] == 'diverged' and summary['step'] == 4
+  assert summary['reason'].startswith('diverged: ')
+  assert summary['reason'].endswith(
+      ' not finite at step 6; last good checkpoint: step 4')
+  saved = json.loads((tmp_path / 'summary.json').read_text())
+  assert saved['status'] == 'diverged' and saved['reason'] == summary[
+      'reason']
+  assert _steps_saved(tmp_path) == [4]
+
+
+# --- Pre-emption and kill -9 -------------------------------------------------
+
+def _stop_and_resume(tmp_path, signum, kills, steps):
+  """Runs ``steps`` steps in a process stopped once by ``signum`` (if any)
+  and then SIGKILLed ``kills`` times at random moments, restarting it
+  after each, and compares its end with a run never stopped."""
+  straight = _start(tmp_path / 'straight', steps)
+  workdir = tmp_path / 'stopped'
+  if signum:
+    process = _start(workdir, steps)
+    assert _wait_for_new_checkpoint(process, workdir, 20)
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 128 + signum, stderr[-2000:]
+    summary = json.loads((workdir / 'summary.json').read_text())
+    assert summary['status'] == 'interrupted'
+    assert summary['interrupted_by'] == signal.Signals(signum).name
+    assert 0 < summary['step'] < steps
+    assert max(_steps_saved(workdir)) == summary['step']  # Saved there.
+  killed = 0
+  rng = random.Random(kills)
+  while True:
+    process = _start(workdir, steps)
+    latest = max(_steps_saved(workdir), default=-1)
+    if killed == kills or not _wait_for_new_checkpoint(process, workdir,
+                                                       latest):
+      _, stderr = process.communicate(timeout=300)
+      assert process.returncode == 0, stderr[-2000:]
+      break
+    time.sleep(rng.uniform(0, 0.4))  # Training or saving, at random.
+    process.kill()
+    process.communicate()
+    killed += 1
+  straight.communicate(timeout=300)
+  assert straight.returncode == 0
+  assert killed == kills, f'the run finished after {killed} kills'
+  chex.assert_trees_all_equal(_final_state(tmp_path / 'straight', steps),
+                              _final_state(workdir, steps))
+  logged = [r['step'] for r in writers.read_metrics(str(workdir))
+            if r['split'] == 'train']
+  assert logged == sorted(set(logged)) and logged[-1] == steps
+
+
+def test_sigterm_then_kill_9_twice_resume_bit_identical(tmp_path):
+  _stop_and_resume(tmp_path, signal.SIGTERM, kills=2, steps=500)
+
+
+@pytest.mark.slow
+def test_ctrl_c_resumes_bit_identical(tmp_path):
+  _stop_and_resume(tmp_path, signal.SIGINT, kills=0, steps=300)
+
+
+@pytest.mark.slow
+def test_kill_9_twenty_times_resumes_bit_identical(tmp_path):
+  _stop_and_resume(tmp_path, None, kills=20, steps=3000)
+
+
+# --- Resume with another config ---------------------------------------------
+
+def test_resume_changes_lists_the_fields_that_change_the_run():
+  saved = small_config(optim__g__schedule='constant',
+                       optim__d__schedule='constant').to_dict()
+  same_run = small_config(optim__g__schedule='constant',
+                          optim__d__schedule='constant', train__steps=80,
+                          eval__num_samples=50, train__checkpoint_every=8)
+  assert config_layers.resume_changes(saved, same_run.to_dict()) == []
+  other = small_config(optim__g__schedule='constant',
+                       optim__d__schedule='constant', optim__d__lr=1e-3,
+                       seed=3)
+  assert config_layers.resume_changes(saved, other.to_dict()) == [
+      ('optim.d.lr', 2e-4, 1e-3), ('seed', 0, 3)]
+  # A learning-rate schedule is stretched over train.steps.
+  linear = small_config()
+  assert config_layers.resume_changes(
+      linear.to_dict(), small_config(train__steps=80).to_dict()) == [
+          ('train.steps', 8, 80)]
+  # A field the saved run did not have (an older version) counts too.
+  del saved['ema']['decay']
+  assert config_layers.resume_changes(saved, same_run.to_dict()) == [
+      ('ema.decay', '(absent)', 0.99)]
+
+
+def test_resume_with_another_config_is_refused_in_one_line(tmp_path):
+  workdir = tmp_path / 'run'
+  flags = ['-m', 'experiments.run', f'--workdir={workdir}',
+           *CHECKPOINTING_FLAGS, '--config.train.steps=20',
+           '--config.train.eval_every=20']
+  first = subprocess.run([sys.executable, *flags], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+  assert first.returncode == 0, first.stderr[-2000:]
+  before = {p: p.stat().st_mtime_ns for p in workdir.rglob('*')}
+  refused = subprocess.run(
+      [sys.executable, *flags, '--config.optim.d.lr=1e-3', '--seed=2'],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert refused.returncode == 1
+  lines = [line for line in refused.stderr.splitlines() if line.strip()]
+  assert len(lines) == 1, refused.stderr
+  assert ("holds a run with another config: optim.d.lr 0.0002 -> 0.001, "
+          "seed 0 -> 2" in lines[0]) and '--allow_config_change' in lines[0]
+  assert {p: p.stat().st_mtime_ns for p in workdir.rglob('*')} == before
+  # With --allow_config_change the config's numbers win over the
+  # checkpoint's: test_diverged_run_names_the_step_and_keeps_its_last_...
+
+
+# --- Damaged checkpoints ------------------------------------------------------
+
+def _damage(step_dir, how):
+  files = sorted((p for p in step_dir.rglob('*') if p.is_file()),
+                 key=lambda p: p.stat().st_size)
+  biggest = files[-1]
+  data = bytearray(biggest.read_bytes())
+  if how == 'flipped':  # Silent for orbax: only the digest sees it.
+    middle = len(data) // 2
+    data[middle:middle + 64] = bytes(b ^ 0xFF for b in
+                                     data[middle:middle + 64])
+    biggest.write_bytes(bytes(data))
+  elif how == 'truncated':
+    biggest.write_bytes(bytes(data[:len(data) // 3]))
+  elif how == 'metadata':
+    for path in files:
+      if path.name == '_METADATA':
+        path.write_text('{not json')
+
+
+@pytest.fixture(scope='module')
+def trained_workdir(tmp_path_factory):
+  """A finished 8-step run with checkpoints at steps 4 and 8."""
+  workdir = tmp_path_factory.mktemp('trained')
+  config = small_config(train__checkpoint_every=4)
+  train_and_evaluate(config, str(workdir), progress=False)
+  return config, workdir
+
+
+def _like(config):
+  spec, hparams, _ = gan_config.build(config)
+  return gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
+
+
+@pytest.mark.parametrize('how', ['flipped', 'truncated', 'metadata'])
+def test_damaged_checkpoint_is_moved_aside_and_the_one_before_used(
+    how, trained_workdir, tmp_path):
+  config, source = trained_workdir
+  workdir = tmp_path / 'run'
+  subprocess.run(['cp', '-r', str(source), str(workdir)], check=True)
+  ckpt = checkpoints.Checkpointer(str(workdir), 2)
+  intact_4 = ckpt.restore(_like(config), step=4)
+  ckpt.close()
+  _damage(workdir / 'checkpoints' / '8', how)
+
+  warnings = []
+  ckpt = checkpoints.Checkpointer(str(workdir), 2)
+  try:
+    restored = ckpt.restore(_like(config), warn=warnings.append)
+    assert ckpt.latest_step() == 4
+  finally:
+    ckpt.close()
+  chex.assert_trees_all_equal(restored, intact_4)
+  assert len(warnings) == 1
+  assert f'checkpoint {workdir}/checkpoints/8 cannot be restored' in (
+      warnings[0])
+  assert (workdir / 'damaged_checkpoints' / '8').is_dir()  # Kept.
+  # The run goes on from step 4 and saves step 8 again.
+  summary = train_and_evaluate(config, str(workdir), progress=False)
+  assert summary['status'] == 'completed' and 8 in _steps_saved(workdir)
+
+
+def test_no_readable_checkpoint_is_one_error_naming_the_files(
+    trained_workdir, tmp_path):
+  config, source = trained_workdir
+  workdir = tmp_path / 'run'
+  subprocess.run(['cp', '-r', str(source), str(workdir)], check=True)
+  for step in (4, 8):
+    _damage(workdir / 'checkpoints' / str(step), 'truncated')
+  ckpt = checkpoints.Checkpointer(str(workdir), 2)
+  try:
+    with pytest.raises(checkpoints.CheckpointError,
+                       match='no checkpoint under .* can be restored'):
+      ckpt.restore(_like(config), warn=lambda line: None)
+  finally:
+    ckpt.close()
+  assert sorted(os.listdir(workdir / 'damaged_checkpoints')) == ['4', '8']
+
+
+# --- Disk full, unwritable workdir ---------------------------------------------
+
+def test_a_workdir_without_room_is_refused_before_anything_is_written(
+    tmp_path, monkeypatch):
+  state = _like(small_config())
+  checkpoints.check_room(str(tmp_path / 'run'), state, 2)  # Room here.
+  usage = checkpoints.shutil.disk_usage(tmp_path)
+  monkeypatch.setattr(checkpoints.shutil, 'disk_usage',
+                      lambda path: usage._replace(free=1 << 20))
+  with pytest.raises(checkpoints.NoRoom, match=r'1 MiB free, the run needs '
+                     r'about 16 MiB \(2 checkpoints of'):
+    train_and_evaluate(small_config(), str(tmp_path / 'run'),
+                       progress=False)
+  assert not (tmp_path / 'run').exists()
+
+
+def test_a_workdir_inside_a_file_is_one_line_and_exit_1(tmp_path):
+  blocker = tmp_path / 'file'
+  blocker.write_text('')
+  result = subprocess.run(
+      [sys.executable, '-m', 'experiments.run',
+       f'--workdir={blocker}/run', *CHECKPOINTING_FLAGS],
+      cwd=ROOT, capture_output=True, text=True, timeout=300)
+  assert result.returncode == 1
+  lines = [line for line in result.stderr.splitlines() if line.strip()]
+  assert lines == [f'error: --workdir={blocker}/run: {blocker} is a file, '
+                   'not a directory']
+
+
+def test_a_failing_save_is_one_error_and_the_earlier_checkpoint_survives(
+    tmp_path, monkeypatch):
+  config = small_config(train__checkpoint_every=4)
+  real_save = ocp.CheckpointManager.save
+
+  def disk_full_at_step_8(self, step, *args, **kwargs):
+    if step == 8:
+      raise OSError(28, 'No space left on device')
+    return real_save(self, step, *args, **kwargs)
+
+  monkeypatch.setattr(ocp.CheckpointManager, 'save', disk_full_at_step_8)
+  with pytest.raises(checkpoints.CheckpointError) as error:
+    train_and_evaluate(config, str(tmp_path), progress=False)
+  assert str(error.value) == (
+      f'cannot write the checkpoint of step 8 under {tmp_path}/checkpoints: '
+      'No space left on device; the checkpoint of step 4 is intact')
+  monkeypatch.setattr(ocp.CheckpointManager, 'save', real_save)
+  ckpt = checkpoints.Checkpointer(str(tmp_path), 2)
+  try:
+    assert ckpt.latest_step() == 4
+    assert int(ckpt.restore(_like(config)).step) == 4
+  finally:
+    ckpt.close()
