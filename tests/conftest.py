@@ -1,11 +1,26 @@
-"""Shared test setup: 8 fake CPU devices, set before JAX starts."""
+"""Shared test setup: 8 fake CPU devices, set before JAX starts, and one
+persistent XLA compilation cache for the whole suite.
+
+The tests compile the same small programs again and again -- in each
+pytest-xdist worker and in every `experiments.run` they start as a
+subprocess (about half of such a subprocess's time). JAX's persistent cache
+(keyed by the program, the XLA flags, the devices and the JAX version) lets
+them compile each once; it changes no result. tests/test_determinism.py
+turns it off for its processes, so that compilation itself is compared too.
+"""
 
 import fcntl
 import os
+import tempfile
 
 # Must happen before any JAX computation initialises the CPU backend.
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8')
+# Before JAX is imported (it reads these once); subprocesses inherit them.
+os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(
+    tempfile.gettempdir(), f'gan_jax_test_xla_cache_{os.getuid()}'))
+os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
+os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 
 import jax  # noqa: E402
 

@@ -39,14 +39,16 @@ print(json.dumps(digests))
 '''
 
 
-# ~2.5 s of compilation per variant and process: the seed variants in the
-# default run, the other objectives with -m slow.
+# ~2.5 s of compilation per variant and process: three seed variants in the
+# default run (the fourth, non_saturating, is compared across processes by
+# tests/test_faults.py's resumed runs), the other objectives with -m slow.
 @pytest.mark.parametrize('variants', [
-    SEED_VARIANTS, pytest.param(
-        tuple(v for v in VARIANTS if v not in SEED_VARIANTS),
-        marks=pytest.mark.slow)])
+    tuple(v for v in SEED_VARIANTS if v != 'non_saturating'),
+    pytest.param(tuple(v for v in VARIANTS if v not in SEED_VARIANTS),
+                 marks=pytest.mark.slow)])
 def test_every_variant_is_bit_identical_across_processes(variants):
   env = dict(os.environ, XLA_FLAGS='')  # One CPU device, as the probe says.
+  env.pop('JAX_COMPILATION_CACHE_DIR', None)  # Each compiles on its own.
   probes = [subprocess.Popen([sys.executable, '-c', PROBE, *variants],
                              cwd=ROOT, env=env, stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
