@@ -14,12 +14,14 @@ as a sweep group's stacked states), and what keeps them trustworthy.
   for inspection) and the step before it is used, with a warning naming the
   files; if none can be restored that is one error.
 * A save that fails (disk full, directory gone) is one error naming the
-  directory and the reason; the steps saved before stay intact.
+  directory and the reason; the steps saved before stay intact. Saves are
+  synchronous (see Checkpointer).
 """
 
 import hashlib
 import json
 import os
+import re
 import shutil
 from typing import Any, Callable, Dict, Optional
 
@@ -67,6 +69,26 @@ def check_room(workdir: str, state: Any, keep: int) -> None:
                  'being written, logs)')
 
 
+def failure_reason(error: Exception) -> str:
+  """A short reason for a failed write: the OS's words for its error code
+  (also when tensorstore wraps it in a long message), else the first line."""
+  if isinstance(error, OSError) and error.strerror:
+    return error.strerror
+  code = re.search(r"os_error_code='?(\d+)", str(error))
+  if code:
+    return os.strerror(int(code.group(1)))
+  lines = str(error).splitlines()
+  return lines[0][:200] if lines else repr(error)
+
+
+def writing_failed(workdir: str, error: OSError) -> str:
+  """One line for a failed write of logs or pictures under ``workdir``."""
+  where = f' ({error.filename})' if getattr(error, 'filename', None) else ''
+  return (f'writing under {workdir} failed: {failure_reason(error)}{where}; '
+          'its last complete checkpoint is kept: make room and run the same '
+          'command to resume')
+
+
 def digest(tree: Any) -> str:
   """SHA-256 of a pytree's structure, dtypes, shapes and bytes."""
   sha = hashlib.sha256()
@@ -86,9 +108,16 @@ class Checkpointer:
     self._directory = os.path.join(self._workdir, 'checkpoints')
     self._digests_path = os.path.join(self._workdir, DIGESTS)
     try:
+      # Synchronous saves: a save that returns is on disk, and a failing
+      # one (disk full) fails here, in the caller, rather than in orbax's
+      # background threads (whose errors surfaced at the next save, with
+      # tracebacks from every thread). GAN states are small: a save of the
+      # DCGAN state takes a fraction of a second.
       self._manager = ocp.CheckpointManager(
           self._directory,
-          options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True))
+          options=ocp.CheckpointManagerOptions(
+              max_to_keep=keep, create=True,
+              enable_async_checkpointing=False))
     except OSError as error:
       raise CheckpointError(f'cannot open {self._directory}: '
                             f'{error.strerror or error}') from error
@@ -105,9 +134,8 @@ class Checkpointer:
       return {}  # None yet, or unreadable: orbax's own checks remain.
 
   def save(self, step: int, state: Any) -> None:
-    """Starts writing ``state`` as ``step`` (orbax finishes it in the
-    background). Raises CheckpointError if this or the previous save
-    failed."""
+    """Writes ``state`` as ``step``; raises CheckpointError if that fails
+    (the earlier steps stay as they were)."""
     try:
       if self._checked and jax.process_index() == 0:
         # Before orbax can finish the step: a finished step has a digest.
@@ -120,13 +148,12 @@ class Checkpointer:
           json.dump(digests, f, indent=1, sort_keys=True)
         os.replace(tmp, self._digests_path)
       self._manager.save(step, args=ocp.args.StandardSave(state))
-    except Exception as error:  # orbax re-raises a background failure here.
+    except Exception as error:  # OSError, or tensorstore's ValueError.
       raise self._save_error(step, error) from error
 
   def _save_error(self, step: Optional[int],
                   error: Exception) -> CheckpointError:
-    reason = (getattr(error, 'strerror', None) or str(error).splitlines()[0]
-              if str(error) else repr(error))
+    reason = failure_reason(error)
     self._manager.reload()  # What is on disk, finished.
     kept = [s for s in self._manager.all_steps() if s != step]
     which = f'of step {step} ' if step is not None else ''

@@ -9,7 +9,10 @@ dataset away from the file's; the variant's published defaults
 ``--seed``. It is validated once before
 anything is written. Results go to ``--workdir`` (default
 ``runs/<variant>_<dataset>_seed<seed>``); running the same command again
-resumes from the last checkpoint there.
+resumes from the last checkpoint there (refused, naming the fields, if the
+config changed in a way that changes the run, unless
+``--allow_config_change``). SIGTERM or Ctrl-C saves a checkpoint and exits
+with 128 + the signal number (README, Reliability).
 
 Examples:
   python -m experiments.run --variant=wgan_gp
@@ -133,7 +136,7 @@ def main(argv):
     sys.exit(f'error: {e}')
 
   # Imported late so that `--help` and config errors stay fast.
-  from experiments.checkpoints import CheckpointError
+  from experiments.checkpoints import CheckpointError, writing_failed
   from experiments.preemption import Interrupted
   from experiments.train import summary_screen, train_and_evaluate
   from gan_jax.data.images import DatasetNotPrepared
@@ -144,6 +147,8 @@ def main(argv):
   except (gan_config.ConfigError, CheckpointError) as error:
     # Config: before anything is written. Checkpoints: earlier ones intact.
     sys.exit(f'error: {error}')
+  except OSError as error:  # Logs or pictures: a full disk, a removed dir.
+    sys.exit(f'error: {writing_failed(workdir, error)}')
   if summary['status'] == 'interrupted':
     # 128 + the signal's number: a scheduler sees an interrupted job.
     sys.exit(Interrupted(summary['interrupted_by'],

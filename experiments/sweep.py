@@ -132,7 +132,7 @@ def main(argv):
     sys.exit(f'error: {error}')
 
   import jax
-  from experiments.checkpoints import CheckpointError
+  from experiments.checkpoints import CheckpointError, writing_failed
   from experiments.preemption import Interrupted
   from experiments.sweep_runner import run_sweep
   from gan_jax.data.images import DatasetNotPrepared
@@ -146,6 +146,8 @@ def main(argv):
     sys.exit(stopped.exit_code)
   except (SweepError, CheckpointError) as error:
     sys.exit(f'error: {error}')
+  except OSError as error:  # Logs or pictures: a full disk, a removed dir.
+    sys.exit(f'error: {writing_failed(workdir, error)}')
   except DatasetNotPrepared as error:
     sys.exit(f"error: --dataset={spec['dataset']}: {error}")
   if jax.process_index() != 0:

@@ -223,10 +223,8 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
     if not any(final_eval):  # Already trained: evaluate for the summaries.
       final_eval = evaluate(states, step, final=True)
   finally:
-    for writer in metric_writers:
-      writer.close()
-    ckpt.close()
-    train_input.close()
+    writers.close_all(*(w.close for w in metric_writers), ckpt.close,
+                      train_input.close)
 
   elapsed = earlier_seconds + time.time() - started
   trained = time.time() - train_started

@@ -261,10 +261,7 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
     status, reason = 'diverged', str(error)
     bar.write(reason)
   finally:
-    bar.close()
-    writer.close()
-    ckpt.close()
-    train_input.close()
+    writers.close_all(bar.close, writer.close, ckpt.close, train_input.close)
 
   elapsed = time.time() - run_started
   summary = {

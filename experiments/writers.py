@@ -6,9 +6,26 @@ TensorBoard files are written with tensorboardX, which needs no TensorFlow.
 import json
 import math
 import os
-from typing import Any, Dict, Mapping
+import sys
+from typing import Any, Callable, Dict, Mapping
 
 from tensorboardX import SummaryWriter
+
+
+def close_all(*closers: Callable[[], None]) -> None:
+  """Calls every closer, even after one fails, and re-raises the first
+  failure -- unless an exception is already on its way out (this is called
+  from a ``finally``): a disk that filled up and failed a checkpoint also
+  fails the log files' last flush, and that must not hide the first error."""
+  failing = sys.exc_info()[1] is not None
+  first = None
+  for close in closers:
+    try:
+      close()
+    except Exception as error:  # pylint: disable=broad-except
+      first = first or error
+  if first is not None and not failing:
+    raise first
 
 
 def json_safe(value: Any) -> Any:

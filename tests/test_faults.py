@@ -4,6 +4,7 @@ checkpoints, a full or unwritable disk (README, Reliability)."""
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -355,5 +356,49 @@ def test_a_failing_save_is_one_error_and_the_earlier_checkpoint_survives(
   try:
     assert ckpt.latest_step() == 4
     assert int(ckpt.restore(_like(config)).step) == 4
+  finally:
+    ckpt.close()
+
+
+@pytest.fixture
+def small_disk(tmp_path):
+  """A 40 MiB tmpfs (needs root and mount; skipped elsewhere)."""
+  mount_point = tmp_path / 'disk'
+  mount_point.mkdir()
+  mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=40m', 'tmpfs',
+                            str(mount_point)], capture_output=True)
+  if mounted.returncode != 0:
+    pytest.skip('cannot mount a tmpfs here (needs root)')
+  try:
+    yield mount_point
+  finally:
+    subprocess.run(['umount', str(mount_point)], check=True)
+
+
+def test_a_disk_filling_up_mid_run_is_one_error_and_keeps_the_checkpoint(
+    small_disk):
+  """A real ENOSPC: the disk fills once the first checkpoint is written."""
+  workdir = small_disk / 'run'
+  process = _start(workdir, 400)
+  assert _wait_for_new_checkpoint(process, workdir, -1)
+  with open(small_disk / 'filler', 'wb') as filler:
+    with pytest.raises(OSError):
+      while True:
+        filler.write(b'\0' * (1 << 16))
+        filler.flush()
+  _, stderr = process.communicate(timeout=300)
+  assert process.returncode == 1
+  # Orbax's threads log their own failures first; ours is the last word.
+  last = [line for line in stderr.splitlines() if line.startswith('error: ')]
+  assert len(last) == 1 and re.fullmatch(
+      rf'error: cannot write the checkpoint of step \d+ under {workdir}/'
+      r'checkpoints: No space left on device; the checkpoint of step \d+ is '
+      r'intact', last[0]), stderr[-3000:]
+  intact = int(last[0].rsplit('step ', 1)[1].split()[0])
+  (small_disk / 'filler').unlink()  # Room again: it resumes from there.
+  ckpt = checkpoints.Checkpointer(str(workdir), 2)
+  try:
+    assert ckpt.latest_step() == intact
+    assert int(ckpt.restore(_like(small_config())).step) == intact
   finally:
     ckpt.close()

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from experiments import sweep, sweep_results, sweep_runner, sweep_spec
-from experiments import sweep_train
+from experiments import preemption, sweep_train
 from experiments.sweep_spec import SweepError
 
 TINY = {'model.width': 16, 'model.depth': 2, 'train.batch_size': 16,
@@ -228,6 +228,53 @@ def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
           value, rel=1e-3, abs=1e-4), name
   steps = [r['step'] for r in _records(resumed[3]['workdir'], 'train')]
   assert steps == [2, 4, 6, 8]  # Resumed from step 4, nothing repeated.
+
+
+class _SignalAfter:
+  """A preemption.StopRequest that 'receives' SIGTERM at its ``calls``-th
+  look."""
+
+  def __init__(self, calls):
+    self._left = calls
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    pass
+
+  def signal_name(self):
+    self._left -= 1
+    return 'SIGTERM' if self._left < 0 else None
+
+  agreed = signal_name
+
+
+def test_a_sigterm_saves_the_group_at_its_step_and_the_rerun_resumes(
+    finished_sweep, tmp_path, monkeypatch):
+  spec, _, summaries = finished_sweep
+  # One step per dispatch, so that the signal, seen after the first
+  # dispatch, stops the group between two log steps, at step 1.
+  spec = sweep_spec.normalize({
+      'set': dict(TINY, **{'train.steps_per_dispatch': 1}),
+      'variants': ['non_saturating', 'wgan_gp'], 'seeds': 2})
+  workdir = str(tmp_path)
+  monkeypatch.setattr(preemption, 'StopRequest',
+                      lambda: _SignalAfter(0))
+  with pytest.raises(preemption.Interrupted) as stopped:
+    sweep_runner.run_sweep(spec, workdir, progress=False)
+  assert (stopped.value.signal_name, stopped.value.step) == ('SIGTERM', 1)
+  assert stopped.value.exit_code == 143
+  group_dir = os.path.join(workdir, 'groups', 'group000', 'checkpoints')
+  assert sorted(os.listdir(group_dir)) == ['1']
+  monkeypatch.undo()
+  resumed = sweep_runner.run_sweep(spec, workdir, progress=False)
+  for done, expected in zip(resumed, summaries):
+    for name, value in expected['final_eval'].items():
+      assert done['final_eval'][name] == pytest.approx(
+          value, rel=1e-3, abs=1e-4), name
+  steps = [r['step'] for r in _records(resumed[0]['workdir'], 'train')]
+  assert steps == [1, 2, 4, 6, 8]  # Back on the log grid after step 1.
 
 
 def test_a_diverging_run_is_isolated(tmp_path):
