@@ -50,6 +50,12 @@ def resolve_config(base, variant: str, overrides, dataset=None, seed=None,
   return config
 
 
+def one_line(message: str) -> str:
+  """An error message as one line: line breaks (e.g. inside a quoted
+  value) written as \\n."""
+  return message.strip().replace('\n', '\\n')
+
+
 def default_workdir(config) -> str:
   return os.path.join('runs',
                       f'{config.variant}_{config.dataset}_seed{config.seed}')

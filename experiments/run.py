@@ -32,7 +32,7 @@ from ml_collections import config_flags
 
 from experiments import launch
 from experiments.config_layers import (check_resume, default_workdir,
-                                       resolve_config)
+                                       one_line, resolve_config)
 from gan_jax import config as gan_config
 from gan_jax.variants import VARIANTS
 
@@ -132,8 +132,9 @@ def main(argv):
   except (gan_config.ConfigError, launch.LaunchError, TypeError, KeyError,
           AttributeError) as e:
     # TypeError/KeyError: a value of the wrong type or an unknown field met
-    # by ConfigDict; the message names it.
-    sys.exit(f'error: {e}')
+    # by ConfigDict; the message names it (and may quote a value holding a
+    # line break: kept on one line).
+    sys.exit(f'error: {one_line(str(e))}')
 
   # Imported late so that `--help` and config errors stay fast.
   from experiments.checkpoints import CheckpointError, writing_failed
