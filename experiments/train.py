@@ -193,13 +193,16 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
     """Up to ``num_steps`` train steps, fewer if a stop is requested; the
     state and its metrics as NumPy arrays [steps done] (one transfer)."""
     stacked = []
-    for start in range(step, step + num_steps, per_dispatch):
-      count = min(per_dispatch, step + num_steps - start)
-      state, metrics = loop(count)(state, train_rng,
-                                   train_input.data(start, count))
-      stacked.append(metrics)
-      if not several_hosts and stop.signal_name():
-        break  # Hosts agree on stopping once per interval (below).
+    # Dispatches only: an implicit transfer here (a host array passed in, a
+    # value read back) would be an error, not a silent per-step sync.
+    with jax.transfer_guard('disallow'):
+      for start in range(step, step + num_steps, per_dispatch):
+        count = min(per_dispatch, step + num_steps - start)
+        state, metrics = loop(count)(state, train_rng,
+                                     train_input.data(start, count))
+        stacked.append(metrics)
+        if not several_hosts and stop.signal_name():
+          break  # Hosts agree on stopping once per interval (below).
     metrics, finite = jax.device_get(
         (jax.tree.map(lambda *m: jnp.concatenate(m), *stacked),
          _params_finite(state)))

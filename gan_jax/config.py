@@ -41,10 +41,19 @@ def _choice(config, field: str, options) -> None:
   _check(value in options, field, value, 'one of ' + ', '.join(options))
 
 
+# Step counts, sizes and seeds become int32 on device (and in optax's
+# update counters).
+INT32_MAX = 2**31 - 1
+
+
 def _int_at_least(config, field: str, low: int) -> None:
   value = _get(config, field)
-  _check(_is_int(value) and value >= low, field, value,
-         f'an integer >= {low}')
+  _check(_is_int(value) and low <= value <= INT32_MAX, field, value,
+         f'an integer from {low} to {INT32_MAX}')
+
+
+# Numbers of the config become float32 on device.
+FLOAT32_MAX = 3.4028234663852886e38
 
 
 def _number_in(config, field: str, low: float, high: float,
@@ -55,6 +64,8 @@ def _number_in(config, field: str, low: float, high: float,
   interval = (('(' if low_open else '[') + f'{low:g}, {high:g}'
               + (')' if high_open else ']'))
   _check(ok, field, value, f'a number in {interval}')
+  _check(abs(value) <= FLOAT32_MAX, field, value,
+         f'a number within float32 range (|x| <= {FLOAT32_MAX:.4g})')
 
 
 def _get(config, field: str) -> Any:
@@ -129,6 +140,11 @@ def validate(config, num_devices: int = 1) -> None:
 
   for field in ('train.steps', 'train.batch_size', 'train.log_every'):
     _int_at_least(config, field, 1)
+  d_updates = config.train.steps * config.objective.n_critic
+  _check(d_updates <= INT32_MAX, 'objective.n_critic',
+         config.objective.n_critic, f'at most {INT32_MAX // config.train.steps}'
+         f' with train.steps={config.train.steps}: D makes train.steps x '
+         'n_critic updates, counted in int32')
   for field in ('train.eval_every', 'train.checkpoint_every'):
     value = _get(config, field)
     log_every = config.train.log_every

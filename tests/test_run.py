@@ -1,5 +1,6 @@
 """The runner end to end: smoke runs, resume, and bad input."""
 
+import dataclasses
 import functools
 import json
 import os
@@ -8,6 +9,7 @@ import sys
 
 import chex
 import jax
+import numpy as np
 import pytest
 
 from experiments import checkpoints, writers
@@ -218,3 +220,21 @@ def test_celeb_a_streams_through_the_runner_at_64x64(tmp_path):
   assert 'streamed' in summary['input']
   assert summary['eval_protocol']['num_samples'] == 16
   assert (tmp_path / 'run' / 'samples_0000002.png').exists()
+
+
+def test_the_train_loop_refuses_implicit_transfers(tmp_path, monkeypatch):
+  """The runner dispatches under jax.transfer_guard('disallow'): a host
+  array slipped into the loop is an error, not a silent per-step copy."""
+  from experiments import inputs
+  real_make_input = inputs.make_input
+
+  def with_host_data(*args, **kwargs):
+    made = real_make_input(*args, **kwargs)
+    return dataclasses.replace(
+        made, data=lambda step, n: np.zeros(n, np.float32),
+        sample_batch=lambda key, data, i: made.sample_batch(
+            key, None, i) + data[i])  # Used, so jit cannot prune it.
+
+  monkeypatch.setattr(inputs, 'make_input', with_host_data)
+  with pytest.raises(Exception, match='Disallowed host-to-device transfer'):
+    train_and_evaluate(small_config(), str(tmp_path), progress=False)
