@@ -11,8 +11,14 @@ median milliseconds per iteration (n_critic D steps + one G step) and the
 spread of the repeats, iterations per second, the ratio, time to the first
 iteration (JAX: compilation included), GFLOP/s from the layer shapes
 (benchmarks/flops.py) and as a fraction of the peak of a 2048x2048 float32
-matrix product measured in the same run. Writes ``--out``/benchmark.json
-and benchmark.md (the table, with the machine).
+matrix product measured in the same run; and memory, two ways: the peak
+resident memory of a separate process training the workload with one side
+only (``--memory_probe``; the resident memory after importing the framework
+subtracted, so model, data, optimizer, activations -- and for JAX the
+compiler's own memory -- are counted), and XLA's buffer plan for the
+compiled step (arguments + outputs + temporaries - aliased), the memory the
+step itself needs on any device. Writes ``--out``/benchmark.json and
+benchmark.md (the table, with the machine).
 
 The JAX side is the library as the runner uses it: ``make_steps`` of the
 variant's config, data drawn inside the step, ``train_loop`` scanning
@@ -21,11 +27,13 @@ CPU, see the README).
 """
 
 import functools
+import importlib
 import importlib.util
 import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from typing import Any, Callable, Dict, List
@@ -39,6 +47,9 @@ _SECONDS = flags.DEFINE_float(
     'seconds_per_repeat', 2.0, 'About how long one timed repeat runs.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results',
                            'Directory for benchmark.json and .md.')
+_MEMORY_PROBE = flags.DEFINE_string(
+    'memory_probe', None, 'Internal: SIDE:WORKLOAD:VARIANT (jax or torch): '
+    'train it alone and print the peak memory as JSON.')
 
 TOY_VARIANTS = ('vanilla', 'non_saturating', 'wgan_gp', 'label_smoothing')
 DCGAN_VARIANTS = ('non_saturating', 'wgan_gp')
@@ -109,6 +120,13 @@ def _jax_side(workload: str, variant: str):
     jax.block_until_ready(metrics)
     box[0] = state
 
+  def xla_bytes() -> int:
+    """XLA's buffer plan for one call of the compiled loop."""
+    plan = loop.lower(box[0], rng, data).compile().memory_analysis()
+    return int(plan.argument_size_in_bytes + plan.output_size_in_bytes
+               + plan.temp_size_in_bytes - plan.alias_size_in_bytes)
+
+  run.xla_bytes = xla_bytes
   return run, per_call, config, xla_flops
 
 
@@ -125,6 +143,37 @@ def _torch_side(workload: str, variant: str, config):
       trainer.iteration()
 
   return run
+
+
+def _resident_bytes(field: str = 'VmRSS') -> int:
+  """This process's resident memory (VmRSS), or its peak (VmHWM: unlike
+  getrusage's maxrss, not inherited from the parent across fork/exec)."""
+  with open('/proc/self/status') as f:
+    return next(int(line.split()[1]) * 1024 for line in f
+                if line.startswith(field + ':'))
+
+
+def memory_probe(side: str, workload: str, variant: str) -> Dict[str, float]:
+  """Trains ``workload`` with ``side`` alone for a few iterations in this
+  process; its peak resident memory above what the framework's import
+  left."""
+  importlib.import_module(side)  # jax or torch: not counted.
+  base = _resident_bytes()
+  config = _config(workload, variant)
+  run = (_jax_side(workload, variant)[0] if side == 'jax'
+         else _torch_side(workload, variant, config))
+  run(1)
+  run(10)
+  peak = _resident_bytes('VmHWM')
+  return {'peak_mib': (peak - base) / 2**20}
+
+
+def _probe_memory(side: str, workload: str, variant: str) -> float:
+  done = subprocess.run(
+      [sys.executable, '-m', 'experiments.benchmark',
+       f'--memory_probe={side}:{workload}:{variant}'],
+      capture_output=True, text=True, check=True)
+  return json.loads(done.stdout.strip().splitlines()[-1])['peak_mib']
 
 
 def _median_ms(run: Callable[[int], None], iterations: int,
@@ -204,6 +253,9 @@ def benchmark_workload(workload: str, variant: str, repeats: int,
       'torch_gflops': count / torch_ms / 1e6,
       'jax_peak_fraction': count / jax_ms / 1e6 / peak,
       'steps_per_dispatch': per_call,
+      'jax_xla_step_mib': jax_run.xla_bytes() / 2**20,
+      'jax_peak_mib': _probe_memory('jax', workload, variant),
+      'torch_peak_mib': _probe_memory('torch', workload, variant),
   }
 
 
@@ -228,8 +280,9 @@ def markdown(results: List[Dict[str, Any]], peak: float, where: str) -> str:
            f'jax): {peak:.0f} GFLOP/s.', '',
            '| workload | variant | n_critic | JAX ms/it | PyTorch ms/it | '
            'speed-up | JAX it/s | JAX GFLOP/s (% peak) | PyTorch GFLOP/s | '
-           'first iteration JAX / PyTorch |',
-           '|---|---|---|---|---|---|---|---|---|---|']
+           'first iteration JAX / PyTorch | peak memory JAX / PyTorch | '
+           'XLA step buffers |',
+           '|---|---|---|---|---|---|---|---|---|---|---|---|']
   for r in results:
     lines.append(
         f"| {r['workload']} | `{r['variant']}` | {r['n_critic']} | "
@@ -238,7 +291,9 @@ def markdown(results: List[Dict[str, Any]], peak: float, where: str) -> str:
         f"{r['torch_ms_max']:.2f}) | {r['speedup']:.2f}x | "
         f"{r['jax_it_per_s']:.0f} | {r['jax_gflops']:.0f} "
         f"({100 * r['jax_peak_fraction']:.0f}%) | {r['torch_gflops']:.0f} | "
-        f"{r['jax_first_s']:.1f} s / {r['torch_first_s']:.2f} s |")
+        f"{r['jax_first_s']:.1f} s / {r['torch_first_s']:.2f} s | "
+        f"{r['jax_peak_mib']:.0f} / {r['torch_peak_mib']:.0f} MiB | "
+        f"{r['jax_xla_step_mib']:.1f} MiB |")
   return '\n'.join(lines) + '\n'
 
 
@@ -247,6 +302,9 @@ def main(argv):
     logging.set_verbosity(logging.WARNING)  # Keep JAX's backend notes quiet.
   if len(argv) > 1:
     sys.exit(f'error: unexpected arguments {argv[1:]}')
+  if _MEMORY_PROBE.value:
+    print(json.dumps(memory_probe(*_MEMORY_PROBE.value.split(':'))))
+    return
   unknown = set(_WORKLOADS.value) - {'toy', 'dcgan'}
   if unknown or not _WORKLOADS.value:
     sys.exit(f'error: --workloads={",".join(_WORKLOADS.value)}: give toy '
