@@ -139,9 +139,9 @@ class Checkpointer:
     try:
       if self._checked and jax.process_index() == 0:
         # Before orbax can finish the step: a finished step has a digest.
-        digests = self._read_digests()
-        digests = {s: d for s, d in digests.items()
-                   if int(s) in self._manager.all_steps()}
+        kept = set(self._manager.all_steps())
+        digests = {s: d for s, d in self._read_digests().items()
+                   if int(s) in kept}
         digests[str(step)] = digest(jax.device_get(state))
         tmp = self._digests_path + '.tmp'
         with open(tmp, 'w') as f:
