@@ -30,6 +30,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
+from experiments import writers
+
 DIGESTS = 'checkpoint_digests.json'
 DAMAGED = 'damaged_checkpoints'
 
@@ -143,10 +145,7 @@ class Checkpointer:
         digests = {s: d for s, d in self._read_digests().items()
                    if int(s) in kept}
         digests[str(step)] = digest(jax.device_get(state))
-        tmp = self._digests_path + '.tmp'
-        with open(tmp, 'w') as f:
-          json.dump(digests, f, indent=1, sort_keys=True)
-        os.replace(tmp, self._digests_path)
+        writers.write_json(self._digests_path, digests)  # Atomic.
       self._manager.save(step, args=ocp.args.StandardSave(state))
     except Exception as error:  # OSError, or tensorstore's ValueError.
       raise self._save_error(step, error) from error
