@@ -9,7 +9,27 @@ import os
 import sys
 from typing import Any, Callable, Dict, Mapping
 
-from tensorboardX import SummaryWriter
+
+def _import_summary_writer():
+  """tensorboardX's SummaryWriter, imported without PyTorch.
+
+  tensorboardX imports torch whenever it is installed, only to accept torch
+  tensors; we log floats and NumPy arrays. Hiding torch for that one import
+  saves every run ~2 s of start-up on machines that have PyTorch (measured
+  here: 1.9 s). A torch imported before is left alone.
+  """
+  if 'torch' in sys.modules:
+    from tensorboardX import SummaryWriter as writer  # pylint: disable=g-import-not-at-top
+    return writer
+  sys.modules['torch'] = None  # Makes ``import torch`` raise ImportError.
+  try:
+    from tensorboardX import SummaryWriter as writer  # pylint: disable=g-import-not-at-top
+  finally:
+    del sys.modules['torch']
+  return writer
+
+
+SummaryWriter = _import_summary_writer()
 
 
 def close_all(*closers: Callable[[], None]) -> None:

@@ -238,3 +238,19 @@ def test_the_train_loop_refuses_implicit_transfers(tmp_path, monkeypatch):
   monkeypatch.setattr(inputs, 'make_input', with_host_data)
   with pytest.raises(Exception, match='Disallowed host-to-device transfer'):
     train_and_evaluate(small_config(), str(tmp_path), progress=False)
+
+
+def test_metric_writers_do_not_import_torch(tmp_path):
+  """tensorboardX imports PyTorch when it is installed (~2 s per run);
+  writers hides it for that import, and torch stays importable after."""
+  script = (
+      'import sys, importlib.util\n'
+      'from experiments import writers\n'
+      'assert "torch" not in sys.modules\n'
+      f'w = writers.MetricWriter({str(tmp_path)!r})\n'
+      'w.write(1, "train", {"loss": 0.5}); w.close()\n'
+      'if importlib.util.find_spec("torch"):\n'
+      '  import torch; torch.zeros(1)\n')
+  subprocess.run([sys.executable, '-c', script], check=True,
+                 cwd=os.path.dirname(os.path.dirname(__file__)))
+  assert os.listdir(tmp_path / 'tensorboard')
