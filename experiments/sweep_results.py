@@ -45,11 +45,12 @@ def _scalar_protocol(summary: Mapping[str, Any]) -> Dict[str, Any]:
 
 def write_csv(path: str, summaries: Sequence[Mapping[str, Any]],
               swept: Sequence[str]) -> None:
-  """One row per run: its setting, seed, status, steps, times, final
-  metrics (empty for a diverged run) and evaluation protocol."""
+  """One row per run: its setting, seed, status (with a diverged run's
+  reason), steps, times, final metrics (empty for a diverged run) and
+  evaluation protocol."""
   metrics = metric_names(summaries)
   protocol = sorted({k for s in summaries for k in _scalar_protocol(s)})
-  header = (['run', 'variant', *swept, 'seed', 'status', 'step',
+  header = (['run', 'variant', *swept, 'seed', 'status', 'reason', 'step',
              'wall_seconds', 'group_wall_seconds', 'group_size']
             + metrics + protocol)
   with open(path, 'w', newline='') as f:
@@ -58,7 +59,8 @@ def write_csv(path: str, summaries: Sequence[Mapping[str, Any]],
     for s in summaries:
       final = s.get('final_eval', {}) if s['status'] == 'completed' else {}
       row = [s['run'], s['variant'], *(s['swept'].get(f, '') for f in swept),
-             s['seed'], s['status'], s['step'], f"{s['wall_seconds']:.1f}",
+             s['seed'], s['status'], s.get('reason', ''), s['step'],
+             f"{s['wall_seconds']:.1f}",
              f"{s['group_wall_seconds']:.1f}", s['group_size']]
       row += [final.get(m, '') for m in metrics]
       scalars = _scalar_protocol(s)

@@ -14,6 +14,8 @@ On disk, under the sweep directory:
 
 * ``groups/NAME/checkpoints``: the stacked state, which runs are alive and
   the group's step, every ``train.checkpoint_every`` steps;
+* ``groups/NAME/divergence.json``: why each diverged run stopped, as the
+  runner says it (``experiments.train.divergence``);
 * ``runs/RUN/``: what experiments.run writes for a run (config.json,
   metrics.jsonl, TensorBoard, summary.json) and its final samples.
 """
@@ -33,8 +35,8 @@ from jax.experimental import multihost_utils
 
 from experiments import checkpoints, evaluators, inputs, preemption, writers
 from experiments.sweep_spec import Run
-from experiments.train import (eval_protocol, run_keys, steps_per_dispatch,
-                               unroll_loops)
+from experiments.train import (divergence, eval_protocol, run_keys,
+                               steps_per_dispatch, unroll_loops)
 from gan_jax import batched, config as gan_config, state as gan_state
 from gan_jax import steps as gan_steps
 
@@ -68,6 +70,31 @@ def _saved(states, alive, diverged_at, wall_seconds, replicated
           'diverged_at': jax.device_put(diverged_at, replicated),
           'wall_seconds': jax.device_put(
               jnp.asarray(wall_seconds, jnp.float32), replicated)}
+
+
+def _reason(run_metrics: Dict[str, np.ndarray], first_step: int,
+            num_steps: int) -> str:
+  """Why a run was frozen, in the runner's words; its per-step metrics of
+  the chunk start at ``first_step``. With every metric finite, the group's
+  parameter check stopped it (at the chunk's end)."""
+  return (divergence(run_metrics, (True, True), first_step)
+          or f'parameters not finite at step {first_step + num_steps - 1}'
+          ) + f'; frozen at step {first_step}'
+
+
+def _read_reasons(group_dir: str, runs: Sequence[Run],
+                  diverged_at: Dict[int, int]) -> Dict[str, str]:
+  """The reasons of the runs the restored checkpoint marks diverged (a
+  reason written after that checkpoint belongs to a run that will train
+  again, and diverge again, from it)."""
+  path = os.path.join(group_dir, 'divergence.json')
+  saved = {}
+  if os.path.exists(path):
+    with open(path) as f:
+      saved = json.load(f)
+  return {runs[i].name: saved.get(runs[i].name,
+                                  f'not finite after step {at}')
+          for i, at in diverged_at.items()}
 
 
 def _to_host(tree):
@@ -148,6 +175,7 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
     metric_writers.append(writers.MetricWriter(run_dir))
   diverged_at = {i: int(at) for i, at in
                  enumerate(_to_host(diverged)[:count]) if at >= 0}
+  reasons = _read_reasons(group_dir, runs, diverged_at)
 
   per_dispatch = steps_per_dispatch(config, jax.devices()[0].platform)
 
@@ -198,14 +226,20 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
           break  # Hosts agree on stopping once per interval (below).
       # One transfer; means on the host (no small programs to compile).
       metrics, now_alive = _to_host((chunk, alive))
-      num_steps = sum(next(iter(m.values())).shape[1] for m in metrics)
-      metrics = {k: np.concatenate([m[k] for m in metrics], axis=1).mean(1)
-                 for k in metrics[0]}
+      per_step = {k: np.concatenate([m[k] for m in metrics], axis=1)
+                  for k in metrics[0]}
+      num_steps = next(iter(per_step.values())).shape[1]
+      metrics = {k: v.mean(1) for k, v in per_step.items()}
       for i in range(count):
         if i in diverged_at:
           continue
         if not now_alive[i]:
           diverged_at[i] = step  # Frozen at the state before this chunk.
+          reasons[runs[i].name] = _reason(
+              {k: v[i] for k, v in per_step.items()}, step, num_steps)
+          if primary:
+            writers.write_json(os.path.join(group_dir, 'divergence.json'),
+                               reasons)
           continue
         metric_writers[i].write(step + num_steps, 'train',
                                 {k: float(v[i]) for k, v in metrics.items()})
@@ -232,6 +266,7 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   for i, (run, run_dir) in enumerate(zip(runs, run_dirs)):
     summary = {
         'status': 'diverged' if i in diverged_at else 'completed',
+        **({'reason': reasons[run.name]} if i in diverged_at else {}),
         'variant': run.variant,
         'dataset': run.config.dataset,
         'seed': run.seed,

@@ -5,6 +5,7 @@ import csv
 import json
 import math
 import os
+import re
 import subprocess
 import sys
 
@@ -286,6 +287,16 @@ def test_a_diverging_run_is_isolated(tmp_path):
   assert [s['status'] for s in summaries] == ['completed'] * 8 + ['diverged']
   assert summaries[-1]['final_eval'] == {}
   assert summaries[-1]['step'] < 8
+  # The runner's words: the first bad step and what was not finite there.
+  reason = summaries[-1]['reason']
+  assert re.fullmatch(r'[a-z_, ]+ not finite at step \d+; frozen at step '
+                      + str(summaries[-1]['step']), reason), reason
+  assert 'reason' not in summaries[0]
+  with open(tmp_path / 'groups' / 'group000' / 'divergence.json') as f:
+    assert list(json.load(f).values()) == [reason]
+  with open(tmp_path / 'results.csv') as f:
+    rows = list(csv.DictReader(f))
+  assert [r['reason'] for r in rows] == [''] * 8 + [reason]
   assert all(np.isfinite(s['final_eval']['reverse_kl'])
              for s in summaries[:8])
   with open(tmp_path / 'results.md') as f:
@@ -342,3 +353,22 @@ def test_a_sweep_runs_on_images(digits_dir, tmp_path):
   assert {'fd', 'kid', 'precision', 'modes'} <= set(summaries[0]['final_eval'])
   assert summaries[0]['final_eval'] != summaries[1]['final_eval']
   assert os.path.getsize(tmp_path / 'figures' / 'samples.png') > 1000
+
+
+def test_divergence_reasons_follow_the_restored_checkpoint(tmp_path):
+  # A reason saved after the checkpoint a resume starts from belongs to a
+  # run that trains again; a diverged run without one still gets a line.
+  runs = [sweep_spec.Run(name=f'run{i}', variant='vanilla', seed=i,
+                         point=(), config=None) for i in range(3)]
+  with open(tmp_path / 'divergence.json', 'w') as f:
+    json.dump({'run0': 'd_loss not finite at step 7; frozen at step 4',
+               'run1': 'g_loss not finite at step 9; frozen at step 8'}, f)
+  assert sweep_train._read_reasons(str(tmp_path), runs, {0: 4, 2: 12}) == {
+      'run0': 'd_loss not finite at step 7; frozen at step 4',
+      'run2': 'not finite after step 12'}
+  assert sweep_train._reason(
+      {'d_loss': np.array([1., np.nan]), 'g_loss': np.array([1., 2.])},
+      first_step=40, num_steps=2) == (
+          'd_loss not finite at step 41; frozen at step 40')
+  assert sweep_train._reason({'d_loss': np.array([1., 2.])}, 40, 2) == (
+      'parameters not finite at step 41; frozen at step 40')
