@@ -5,9 +5,11 @@ process with 4 devices; and the start-up failures that must not hang."""
 import csv
 import json
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import jax
 import numpy as np
@@ -115,6 +117,39 @@ def test_two_hosts_train_and_resume_like_one_host_with_four_devices(tmp_path):
   # order across processes).
   jax.tree.map(lambda a, b: np.testing.assert_allclose(
       a, b, rtol=1e-4, atol=1e-5), state_two, state_one)
+
+
+def test_a_signal_to_one_host_stops_both_at_one_step(tmp_path):
+  """A scheduler may signal only some hosts; they agree (an all-gather per
+  log interval), save one checkpoint at the same step and exit 143; the
+  same command resumes there."""
+  workdir = tmp_path / 'run'
+  long_run = [*FLAGS, f'--workdir={workdir}', '--config.train.steps=1000000',
+              '--config.train.eval_every=1000000',
+              '--config.train.checkpoint_every=1000000']
+  processes = _start_two(long_run)
+  metrics = workdir / 'metrics.jsonl'
+  deadline = time.time() + TIMEOUT
+  while not (metrics.exists() and metrics.read_text().strip()):
+    assert time.time() < deadline and all(p.poll() is None
+                                          for p in processes)
+    time.sleep(0.2)
+  processes[1].send_signal(signal.SIGTERM)
+  results = [_finish(p) for p in processes]
+  assert [code for code, _, _ in results] == [143, 143], results[0][2][-2000:]
+  with open(workdir / 'summary.json') as f:
+    summary = json.load(f)
+  step = summary['step']
+  assert (summary['status'], summary['interrupted_by']) == ('interrupted',
+                                                            'SIGTERM')
+  assert 0 < step < 1000000 and step % 2 == 0  # On the log grid.
+  assert os.listdir(workdir / 'checkpoints') == [str(step)]
+
+  resumed = [_finish(p) for p in _start_two(
+      [*long_run, f'--config.train.steps={step + 2}'])]
+  for code, _, err in resumed:
+    assert code == 0, err[-2000:]
+  assert f'completed after {step + 2} steps' in resumed[0][1]
 
 
 def test_a_missing_process_ends_in_one_line_not_a_hang(tmp_path):
