@@ -1,5 +1,7 @@
 """The image metrics' feature extractor and evaluator on real digits."""
 
+import os
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -53,3 +55,34 @@ def test_evaluator_scores_real_data_as_real_and_noise_as_noise(digits_dir):
   assert results['precision'] < real['precision'] / 2
   assert results['coverage'] < 0.1 and results['density'] < 0.1
   assert set(results) == set(real)
+
+
+def test_classifier_cache_writers_use_temporary_files_of_their_own(tmp_path, monkeypatch):
+  # The hosts of a multi-host job sharing a data dir all train and write
+  # the classifier on first use: their temporary files must not collide.
+  rng = np.random.default_rng(0)
+  train = (rng.integers(0, 256, (64, 8, 8, 1), np.uint8),
+           rng.integers(0, 2, 64))
+  settings = classifier.TrainSettings(steps=2, batch_size=16)
+  path = classifier.cache_path(str(tmp_path), 'toy', settings)
+  opened = []
+  real_open = open
+
+  def open_and_race(name, mode='r', *args, **kwargs):
+    # Record the temporary files the writers open.
+    if str(name).endswith('.tmp'):
+      opened.append(str(name))
+    return real_open(name, mode, *args, **kwargs)
+
+  monkeypatch.setattr('builtins.open', open_and_race)
+  first = classifier.load_or_train('toy', str(tmp_path), 2, train, train,
+                                   settings)
+  (tmp_path / 'gan_jax_classifiers' / (os.path.basename(path) + '.json')
+   ).unlink()  # As if a second host had not seen the first one's files.
+  classifier.load_or_train('toy', str(tmp_path), 2, train, train, settings)
+  assert len(set(opened)) == 4  # Two writers x two files, no name shared.
+  assert sorted(os.listdir(tmp_path / 'gan_jax_classifiers')) == sorted(
+      os.path.basename(path) + s for s in ('.json', '.msgpack'))
+  loaded = classifier.load_or_train('toy', str(tmp_path), 2, train, train,
+                                    settings)
+  assert loaded.accuracy == pytest.approx(first.accuracy)

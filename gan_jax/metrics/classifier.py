@@ -16,6 +16,7 @@ Images go in as the networks see them: float [-1, 1], [B, H, W, C].
 import functools
 import json
 import os
+import uuid
 from typing import Any, Dict, NamedTuple, Tuple
 
 import flax.linen as nn
@@ -172,7 +173,10 @@ def load_or_train(name: str, data_dir: str, num_classes: int, train, held_out,
       'settings': settings._asdict()}
   for suffix, payload in (('.msgpack', flax.serialization.to_bytes(params)),
                           ('.json', json.dumps(info, indent=2).encode())):
-    with open(path + suffix + '.tmp', 'wb') as f:
+    # A temporary file of this writer's own: the hosts of a multi-host job
+    # sharing a data dir all train the classifier on first use, and write.
+    tmp = f'{path}{suffix}.{uuid.uuid4().hex}.tmp'
+    with open(tmp, 'wb') as f:
       f.write(payload)
-    os.replace(path + suffix + '.tmp', path + suffix)
+    os.replace(tmp, path + suffix)
   return classifier._replace(accuracy=held_out_accuracy)
