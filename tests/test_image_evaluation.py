@@ -57,7 +57,8 @@ def test_evaluator_scores_real_data_as_real_and_noise_as_noise(digits_dir):
   assert set(results) == set(real)
 
 
-def test_classifier_cache_writers_use_temporary_files_of_their_own(tmp_path, monkeypatch):
+def test_classifier_cache_writers_use_temporary_files_of_their_own(
+    tmp_path, monkeypatch):
   # The hosts of a multi-host job sharing a data dir all train and write
   # the classifier on first use: their temporary files must not collide.
   rng = np.random.default_rng(0)
@@ -68,13 +69,13 @@ def test_classifier_cache_writers_use_temporary_files_of_their_own(tmp_path, mon
   opened = []
   real_open = open
 
-  def open_and_race(name, mode='r', *args, **kwargs):
+  def recording_open(name, mode='r', *args, **kwargs):
     # Record the temporary files the writers open.
     if str(name).endswith('.tmp'):
       opened.append(str(name))
     return real_open(name, mode, *args, **kwargs)
 
-  monkeypatch.setattr('builtins.open', open_and_race)
+  monkeypatch.setattr('builtins.open', recording_open)
   first = classifier.load_or_train('toy', str(tmp_path), 2, train, train,
                                    settings)
   (tmp_path / 'gan_jax_classifiers' / (os.path.basename(path) + '.json')
