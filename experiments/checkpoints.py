@@ -15,15 +15,19 @@ as a sweep group's stacked states), and what keeps them trustworthy.
   files; if none can be restored that is one error.
 * A save that fails (disk full, directory gone) is one error naming the
   directory and the reason; the steps saved before stay intact. Saves are
-  synchronous (see Checkpointer).
+  synchronous (see Checkpointer), and what orbax's threads print while one
+  fails is held back (``held_stderr``).
 """
 
+import contextlib
 import hashlib
 import json
 import os
 import re
 import shutil
-from typing import Any, Callable, Dict, Optional
+import sys
+import threading
+from typing import Any, Callable, Dict, Iterator, List, Optional
 
 import jax
 import numpy as np
@@ -91,6 +95,51 @@ def writing_failed(workdir: str, error: OSError) -> str:
           'command to resume')
 
 
+class HeldText:
+  """What :func:`held_stderr` held, once its block has ended."""
+  text: str = ''
+
+
+@contextlib.contextmanager
+def held_stderr() -> Iterator[HeldText]:
+  """Holds in memory what anything in this process writes to file
+  descriptor 2 while inside -- Python, or C++ such as tensorstore -- and
+  hands it over at the end as ``HeldText.text``; the caller decides whether
+  to show it.
+
+  Why: when a save fails (a full disk), orbax's worker threads print each
+  failing write's traceback, and tensorstore's callbacks into orbax's
+  closed event loop a hundred more (~500 lines measured), above the one
+  line that says what happened. A save that succeeds shows what it printed.
+  """
+  held = HeldText()
+  sys.stderr.flush()
+  read_end, write_end = os.pipe()
+  chunks: List[bytes] = []
+
+  def drain():  # A thread, so a long message cannot fill the pipe.
+    while True:
+      chunk = os.read(read_end, 1 << 16)
+      if not chunk:
+        return
+      chunks.append(chunk)
+
+  reader = threading.Thread(target=drain, daemon=True)
+  reader.start()
+  original = os.dup(2)
+  os.dup2(write_end, 2)
+  os.close(write_end)
+  try:
+    yield held
+  finally:
+    sys.stderr.flush()
+    os.dup2(original, 2)  # The pipe's last write end closes: EOF.
+    os.close(original)
+    reader.join()
+    os.close(read_end)
+    held.text = b''.join(chunks).decode(errors='replace')
+
+
 def digest(tree: Any) -> str:
   """SHA-256 of a pytree's structure, dtypes, shapes and bytes."""
   sha = hashlib.sha256()
@@ -138,17 +187,20 @@ class Checkpointer:
   def save(self, step: int, state: Any) -> None:
     """Writes ``state`` as ``step``; raises CheckpointError if that fails
     (the earlier steps stay as they were)."""
-    try:
-      if self._checked and jax.process_index() == 0:
-        # Before orbax can finish the step: a finished step has a digest.
-        kept = set(self._manager.all_steps())
-        digests = {s: d for s, d in self._read_digests().items()
-                   if int(s) in kept}
-        digests[str(step)] = digest(jax.device_get(state))
-        writers.write_json(self._digests_path, digests)  # Atomic.
-      self._manager.save(step, args=ocp.args.StandardSave(state))
-    except Exception as error:  # OSError, or tensorstore's ValueError.
-      raise self._save_error(step, error) from error
+    with held_stderr() as printed:
+      try:
+        if self._checked and jax.process_index() == 0:
+          # Before orbax can finish the step: a finished step has a digest.
+          kept = set(self._manager.all_steps())
+          digests = {s: d for s, d in self._read_digests().items()
+                     if int(s) in kept}
+          digests[str(step)] = digest(jax.device_get(state))
+          writers.write_json(self._digests_path, digests)  # Atomic.
+        self._manager.save(step, args=ocp.args.StandardSave(state))
+      except Exception as error:  # OSError, or tensorstore's ValueError.
+        # One line says it; the exception chain keeps orbax's details.
+        raise self._save_error(step, error) from error
+    sys.stderr.write(printed.text)  # Saved: what it printed is worth seeing.
 
   def _save_error(self, step: Optional[int],
                   error: Exception) -> CheckpointError:

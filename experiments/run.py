@@ -140,16 +140,18 @@ def main(argv):
   from experiments.checkpoints import CheckpointError, writing_failed
   from experiments.preemption import Interrupted
   from experiments.train import summary_screen, train_and_evaluate
+  from experiments.writers import exit_after_failed_write
   from gan_jax.data.images import DatasetNotPrepared
   try:
     summary = train_and_evaluate(config, workdir, progress=_PROGRESS.value)
   except DatasetNotPrepared as error:  # Raised before anything is written.
     sys.exit(f'error: --dataset={config.dataset}: {error}')
-  except (gan_config.ConfigError, CheckpointError) as error:
-    # Config: before anything is written. Checkpoints: earlier ones intact.
+  except gan_config.ConfigError as error:  # Before anything is written.
     sys.exit(f'error: {error}')
+  except CheckpointError as error:  # The earlier checkpoints are intact.
+    exit_after_failed_write(f'error: {error}')
   except OSError as error:  # Logs or pictures: a full disk, a removed dir.
-    sys.exit(f'error: {writing_failed(workdir, error)}')
+    exit_after_failed_write(f'error: {writing_failed(workdir, error)}')
   if summary['status'] == 'interrupted':
     # 128 + the signal's number: a scheduler sees an interrupted job.
     sys.exit(Interrupted(summary['interrupted_by'],

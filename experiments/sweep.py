@@ -135,6 +135,7 @@ def main(argv):
   from experiments.checkpoints import CheckpointError, writing_failed
   from experiments.preemption import Interrupted
   from experiments.sweep_runner import run_sweep
+  from experiments.writers import exit_after_failed_write
   from gan_jax.data.images import DatasetNotPrepared
   try:
     summaries = run_sweep(spec, workdir, _GROUP_SIZE.value,
@@ -144,10 +145,12 @@ def main(argv):
           'checkpoint is saved; run the same command to resume',
           file=sys.stderr)
     sys.exit(stopped.exit_code)
-  except (SweepError, CheckpointError) as error:
+  except SweepError as error:
     sys.exit(f'error: {error}')
+  except CheckpointError as error:  # The earlier checkpoints are intact.
+    exit_after_failed_write(f'error: {error}')
   except OSError as error:  # Logs or pictures: a full disk, a removed dir.
-    sys.exit(f'error: {writing_failed(workdir, error)}')
+    exit_after_failed_write(f'error: {writing_failed(workdir, error)}')
   except DatasetNotPrepared as error:
     sys.exit(f"error: --dataset={spec['dataset']}: {error}")
   if jax.process_index() != 0:
