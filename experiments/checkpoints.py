@@ -7,9 +7,10 @@ as a sweep group's stacked states), and what keeps them trustworthy.
 * Damage that orbax cannot see (a flipped or truncated byte in a finished
   step's files) is caught by a SHA-256 of the state's bytes, written beside
   the checkpoints (``checkpoint_digests.json``) when the step is saved and
-  checked when it is restored. (With several processes the states are
-  sharded over hosts and no one host sees all the bytes: only orbax's own
-  checks apply there.)
+  checked when it is restored -- with several processes too, when every
+  host holds all of the state (a data-parallel run's replicated state; a
+  sweep's state split over hosts has orbax's own checks only: no host sees
+  all its bytes).
 * A step that cannot be restored is moved to ``damaged_checkpoints/`` (kept,
   for inspection) and the step before it is used, with a warning naming the
   files; if none can be restored that is one error.
@@ -140,6 +141,25 @@ def held_stderr() -> Iterator[HeldText]:
     held.text = b''.join(chunks).decode(errors='replace')
 
 
+def host_values(tree: Any) -> Optional[Any]:
+  """The values of a pytree of arrays as NumPy on this host, or None when
+  a leaf is split over hosts (this host holds only part of it)."""
+  if jax.process_count() == 1:
+    return jax.device_get(tree)
+
+  def local(leaf):
+    if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable:
+      return np.asarray(leaf)
+    if leaf.is_fully_replicated:
+      return np.asarray(leaf.addressable_data(0))
+    return None
+
+  values = jax.tree.map(local, tree)
+  whole = all(v is not None for v in jax.tree.leaves(
+      values, is_leaf=lambda v: v is None))
+  return values if whole else None
+
+
 def digest(tree: Any) -> str:
   """SHA-256 of a pytree's structure, dtypes, shapes and bytes."""
   sha = hashlib.sha256()
@@ -172,7 +192,6 @@ class Checkpointer:
     except OSError as error:
       raise CheckpointError(f'cannot open {self._directory}: '
                             f'{error.strerror or error}') from error
-    self._checked = jax.process_count() == 1
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
@@ -189,12 +208,13 @@ class Checkpointer:
     (the earlier steps stay as they were)."""
     with held_stderr() as printed:
       try:
-        if self._checked and jax.process_index() == 0:
+        values = host_values(state) if jax.process_index() == 0 else None
+        if values is not None:
           # Before orbax can finish the step: a finished step has a digest.
           kept = set(self._manager.all_steps())
           digests = {s: d for s, d in self._read_digests().items()
                      if int(s) in kept}
-          digests[str(step)] = digest(jax.device_get(state))
+          digests[str(step)] = digest(values)
           writers.write_json(self._digests_path, digests)  # Atomic.
         self._manager.save(step, args=ocp.args.StandardSave(state))
       except Exception as error:  # OSError, or tensorstore's ValueError.
@@ -223,7 +243,7 @@ class Checkpointer:
     steps = sorted(self._manager.all_steps(), reverse=True)
     if step is not None:
       steps = [step]
-    digests = self._read_digests() if self._checked else {}
+    digests = self._read_digests()
     damaged = []
     for candidate in steps:
       path = os.path.join(self._directory, str(candidate))
@@ -231,7 +251,9 @@ class Checkpointer:
         restored = self._manager.restore(
             candidate, args=ocp.args.StandardRestore(abstract))
         expected = digests.get(str(candidate))
-        if expected and digest(jax.device_get(restored)) != expected:
+        values = host_values(restored) if expected else None
+        # Every host reads the same bytes, so all decide alike.
+        if values is not None and digest(values) != expected:
           raise ValueError('its contents differ from the digest written '
                            f'when it was saved ({DIGESTS})')
         return restored

@@ -5,6 +5,7 @@ process with 4 devices; and the start-up failures that must not hang."""
 import csv
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -84,20 +85,34 @@ def _final_state(workdir):
     ckpt.close()
 
 
+def _replace_contents(step_dir, other_step_dir):
+  """Damage that orbax cannot see: a step's files replaced by another
+  step's, all well-formed (the values' own bytes live in tensorstore files
+  whose index is checksummed, and where flipped bytes are often unused)."""
+  shutil.rmtree(step_dir)
+  shutil.copytree(other_step_dir, step_dir)
+
+
 def test_two_hosts_train_and_resume_like_one_host_with_four_devices(tmp_path):
   two, one = tmp_path / 'two_hosts', tmp_path / 'one_host'
   single = _start([*FLAGS, '--config.train.steps=8', '--cpu_devices=4',
                    f'--workdir={one}'])
-  for process in _start_two([*FLAGS, '--config.train.steps=4',
+  for process in _start_two([*FLAGS, '--config.train.steps=8',
                              f'--workdir={two}']):
     code, _, err = _finish(process)
     assert code == 0, err[-2000:]
-  assert os.listdir(two / 'checkpoints') == ['4']
-  # Both processes resume from step 4 and go on to 8.
+  assert sorted(os.listdir(two / 'checkpoints')) == ['4', '8']
+  # A damaged last checkpoint: both hosts see it through its digest, set it
+  # aside, resume from step 4 and train to 8 again.
+  _replace_contents(two / 'checkpoints' / '8', two / 'checkpoints' / '4')
   results = [_finish(p) for p in _start_two(
       [*FLAGS, '--config.train.steps=8', f'--workdir={two}'])]
   for code, _, err in [*results, _finish(single)]:
     assert code == 0, err[-2000:]
+  for _, out, _ in results:
+    assert (f'warning: checkpoint {two}/checkpoints/8 cannot be restored '
+            '(its contents differ from the digest') in out, out[-2000:]
+  assert os.listdir(two / 'damaged_checkpoints') == ['8']
 
   # Only process 0 reports and writes: one summary, one record per step.
   assert 'completed after 8 steps' in results[0][1]
@@ -108,7 +123,7 @@ def test_two_hosts_train_and_resume_like_one_host_with_four_devices(tmp_path):
   with open(two / 'metrics.jsonl') as f:
     train_steps = [r['step'] for r in map(json.loads, f)
                    if r['split'] == 'train']
-  assert train_steps == [2, 4, 6, 8]
+  assert train_steps == [2, 4, 6, 8]  # Steps 6 and 8 written again.
 
   (step_two, state_two), (step_one, state_one) = (_final_state(two),
                                                   _final_state(one))
