@@ -76,16 +76,21 @@ def check_room(workdir: str, state: Any, keep: int) -> None:
                  'being written, logs)')
 
 
-def failure_reason(error: Exception) -> str:
-  """A short reason for a failed write: the OS's words for its error code
-  (also when tensorstore wraps it in a long message), else the first line."""
+def os_error_reason(error: Exception) -> Optional[str]:
+  """The OS's words for a failed write's error code (also when tensorstore
+  wraps it in a long message), or None if it carries none."""
   if isinstance(error, OSError) and error.strerror:
     return error.strerror
   code = re.search(r"os_error_code='?(\d+)", str(error))
-  if code:
-    return os.strerror(int(code.group(1)))
+  return os.strerror(int(code.group(1))) if code else None
+
+
+def failure_reason(error: Exception) -> str:
+  """A short reason for a failed write: the OS's words, else the first
+  line of the message."""
   lines = str(error).splitlines()
-  return lines[0][:200] if lines else repr(error)
+  return os_error_reason(error) or (lines[0][:200] if lines
+                                    else repr(error))
 
 
 def writing_failed(workdir: str, error: OSError) -> str:
@@ -111,7 +116,8 @@ def held_stderr() -> Iterator[HeldText]:
   Why: when a save fails (a full disk), orbax's worker threads print each
   failing write's traceback, and tensorstore's callbacks into orbax's
   closed event loop a hundred more (~500 lines measured), above the one
-  line that says what happened. A save that succeeds shows what it printed.
+  line that says what happened. Checkpointer.save shows what it held
+  unless the OS named the failure.
   """
   held = HeldText()
   sys.stderr.flush()
@@ -206,6 +212,7 @@ class Checkpointer:
   def save(self, step: int, state: Any) -> None:
     """Writes ``state`` as ``step``; raises CheckpointError if that fails
     (the earlier steps stay as they were)."""
+    failed = None
     with held_stderr() as printed:
       try:
         values = host_values(state) if jax.process_index() == 0 else None
@@ -218,9 +225,13 @@ class Checkpointer:
           writers.write_json(self._digests_path, digests)  # Atomic.
         self._manager.save(step, args=ocp.args.StandardSave(state))
       except Exception as error:  # OSError, or tensorstore's ValueError.
-        # One line says it; the exception chain keeps orbax's details.
-        raise self._save_error(step, error) from error
-    sys.stderr.write(printed.text)  # Saved: what it printed is worth seeing.
+        failed = error
+    if failed is None or os_error_reason(failed) is None:
+      # Saved, or failed for a reason the OS does not name: what the save
+      # printed is worth seeing. (A full disk is said in one line.)
+      sys.stderr.write(printed.text)
+    if failed is not None:
+      raise self._save_error(step, failed) from failed
 
   def _save_error(self, step: Optional[int],
                   error: Exception) -> CheckpointError:

@@ -406,6 +406,26 @@ def test_a_disk_filling_up_mid_run_is_one_error_and_keeps_the_checkpoint(
     ckpt.close()
 
 
+@pytest.mark.parametrize('failure,shown', [
+    (OSError(28, 'No space left on device'), False),  # Said in one line.
+    (RuntimeError('barrier timed out'), True),  # Unexplained: details kept.
+])
+def test_what_a_failing_save_printed_is_shown_unless_the_os_explains_it(
+    failure, shown, tmp_path, monkeypatch, capfd):
+  def printing_then_failing(self, step, *args, **kwargs):
+    os.write(2, b'orbax thread: traceback\n')
+    raise failure
+
+  monkeypatch.setattr(ocp.CheckpointManager, 'save', printing_then_failing)
+  ckpt = checkpoints.Checkpointer(str(tmp_path), 2)
+  try:
+    with pytest.raises(checkpoints.CheckpointError, match=str(failure)[-12:]):
+      ckpt.save(1, {'x': np.zeros(3)})
+  finally:
+    ckpt.close()
+  assert ('orbax thread: traceback' in capfd.readouterr().err) == shown
+
+
 def test_held_stderr_holds_what_any_writer_prints(capfd):
   # What orbax's threads and tensorstore's C++ print while a save fails.
   with checkpoints.held_stderr() as held:
