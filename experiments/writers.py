@@ -52,12 +52,12 @@ def exit_after_failed_write(message: str) -> NoReturn:
   """Exits with status 1 and ``message`` as the last line printed, skipping
   the interpreter's teardown.
 
-  For a write that failed (a full disk, a removed directory): the exit hooks
-  of the libraries that were writing -- tensorboardX's final flush, its
-  worker thread -- would fail again on the same disk and print tracebacks
-  under the one line that says what happened. Files are flushed as they
-  are written (metrics.jsonl, the atomic JSON files, orbax's checkpoints),
-  so skipping the teardown loses nothing.
+  For a write that failed (a full disk, a removed directory) or checkpoints
+  that cannot be read: the exit hooks of the libraries that were writing --
+  tensorboardX's final flush, its worker thread -- would fail again on the
+  same disk and print tracebacks under the one line that says what
+  happened. The runners have closed their files by then (in ``finally``),
+  so skipping the teardown loses nothing that could still be written.
   """
   print(message, file=sys.stderr)
   sys.stdout.flush()
