@@ -120,6 +120,11 @@ def held_stderr() -> Iterator[HeldText]:
   unless the OS named the failure.
   """
   held = HeldText()
+  try:
+    original = os.dup(2)
+  except OSError:  # No fd 2 (a daemon): nothing to hold.
+    yield held
+    return
   sys.stderr.flush()
   read_end, write_end = os.pipe()
   chunks: List[bytes] = []
@@ -133,7 +138,6 @@ def held_stderr() -> Iterator[HeldText]:
 
   reader = threading.Thread(target=drain, daemon=True)
   reader.start()
-  original = os.dup(2)
   os.dup2(write_end, 2)
   os.close(write_end)
   try:
