@@ -247,3 +247,37 @@ def test_two_host_sweep_matches_one_host(tmp_path):
     code, _, err = _finish(process)
     assert code == 0, err[-2000:]
   assert _results(tmp_path / 'two') == _results(tmp_path / 'one')
+
+
+@pytest.mark.slow
+def test_a_signal_to_one_host_stops_a_two_host_sweep_at_one_step(tmp_path):
+  """As for a run: the sweep's hosts agree once per log interval, save
+  the group at one step, exit 143, and the same command resumes (~80 s)."""
+  workdir = tmp_path / 'sweep'
+  steps = 1000  # ~20 s in two-step intervals: time to signal mid-way.
+
+  def start_two():
+    port = _free_port()
+    return [_sweep([f'--workdir={workdir}', '--num_processes=2',
+                    '--cpu_devices=2', f'--coordinator_address=127.0.0.1:{port}',
+                    f'--process_id={i}', f'--set=train.steps={steps}',
+                    f'--set=train.eval_every={steps}',
+                    f'--set=train.checkpoint_every={steps}'])
+            for i in range(2)]
+
+  procs = start_two()
+  deadline = time.time() + TIMEOUT
+  while not any(p.read_text().strip()
+                for p in workdir.glob('runs/*/metrics.jsonl')):
+    assert time.time() < deadline and all(p.poll() is None for p in procs)
+    time.sleep(0.2)
+  procs[1].send_signal(signal.SIGTERM)
+  results = [_finish(p) for p in procs]
+  assert [code for code, _, _ in results] == [143, 143], results[0][2][-2000:]
+  saved = os.listdir(workdir / 'groups' / 'group000' / 'checkpoints')
+  assert len(saved) == 1 and 0 < int(saved[0]) < steps
+  assert int(saved[0]) % 2 == 0  # On the log grid.
+  for code, _, err in [_finish(p) for p in start_two()]:
+    assert code == 0, err[-2000:]
+  assert {r['status'] for r in _results(workdir)} == {'completed'}
+  assert {r['step'] for r in _results(workdir)} == {str(steps)}
