@@ -134,6 +134,16 @@ def test_two_hosts_train_and_resume_like_one_host_with_four_devices(tmp_path):
       a, b, rtol=1e-4, atol=1e-5), state_two, state_one)
 
 
+def _wait_for_training(processes, workdir, metrics_glob):
+  """Returns once a metrics file under ``workdir`` holds a record; fails if
+  a process ends first or TIMEOUT passes."""
+  deadline = time.time() + TIMEOUT
+  while not any(p.read_text().strip() for p in workdir.glob(metrics_glob)):
+    assert time.time() < deadline and all(p.poll() is None
+                                          for p in processes)
+    time.sleep(0.2)
+
+
 def test_a_signal_to_one_host_stops_both_at_one_step(tmp_path):
   """A scheduler may signal only some hosts; they agree (an all-gather per
   log interval), save one checkpoint at the same step and exit 143; the
@@ -143,12 +153,7 @@ def test_a_signal_to_one_host_stops_both_at_one_step(tmp_path):
               '--config.train.eval_every=1000000',
               '--config.train.checkpoint_every=1000000']
   processes = _start_two(long_run)
-  metrics = workdir / 'metrics.jsonl'
-  deadline = time.time() + TIMEOUT
-  while not (metrics.exists() and metrics.read_text().strip()):
-    assert time.time() < deadline and all(p.poll() is None
-                                          for p in processes)
-    time.sleep(0.2)
+  _wait_for_training(processes, workdir, 'metrics.jsonl')
   processes[1].send_signal(signal.SIGTERM)
   results = [_finish(p) for p in processes]
   assert [code for code, _, _ in results] == [143, 143], results[0][2][-2000:]
@@ -266,11 +271,7 @@ def test_a_signal_to_one_host_stops_a_two_host_sweep_at_one_step(tmp_path):
             for i in range(2)]
 
   procs = start_two()
-  deadline = time.time() + TIMEOUT
-  while not any(p.read_text().strip()
-                for p in workdir.glob('runs/*/metrics.jsonl')):
-    assert time.time() < deadline and all(p.poll() is None for p in procs)
-    time.sleep(0.2)
+  _wait_for_training(procs, workdir, 'runs/*/metrics.jsonl')
   procs[1].send_signal(signal.SIGTERM)
   results = [_finish(p) for p in procs]
   assert [code for code, _, _ in results] == [143, 143], results[0][2][-2000:]
