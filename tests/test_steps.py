@@ -30,6 +30,22 @@ def _assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
       np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
 
 
+@pytest.mark.parametrize('variant,overrides', [
+    ('non_saturating', dict(model__g_norm='batch', model__d_norm='layer')),
+    ('wgan_gp', {})])
+def test_a_compiled_initialisation_is_the_eager_one(variant, overrides):
+  # experiments.run and batched.init_group initialise through jax.jit (one
+  # program instead of an op-by-op compilation of every initialiser): it
+  # must not change a single bit of the initial state.
+  spec, hparams, _ = gan_config.build(small_config(variant, **overrides))
+  key = jax.random.PRNGKey(7)
+  compiled = jax.jit(functools.partial(gan_state.init_state, spec))(key,
+                                                                     hparams)
+  chex.assert_trees_all_equal(compiled,
+                              gan_state.init_state(spec, key, hparams),
+                              strict=True)
+
+
 def test_train_step_is_traced_once():
   spec, state, batch = _setup(small_config('wgan_gp'))
   steps = gan_steps.make_steps(spec)
