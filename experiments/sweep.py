@@ -5,7 +5,7 @@ in numbers the train state holds train together as one vmapped program.
 label_smoothing --seeds=10 --dataset=grid25
   python -m experiments.sweep --variants=wgan_gp --seeds=3 \
       --grid=optim.d.lr=1e-4,3e-4 --grid=objective.penalty_weight=0.1,1
-  python -m experiments.sweep --sweep=experiments/configs/sweeps/lr_grid.py
+  python -m experiments.sweep --sweep=experiments/configs/sweeps/wgan_gp_grid.py
 
 The spec (experiments/sweep_spec.py) comes from ``--sweep`` (a Python file
 whose ``get_sweep()`` returns a dict) with the flags on top. Everything lands
