@@ -12,8 +12,10 @@ Same layer shapes, initial scales aside, as gan_jax's models:
   LayerNorm over H, W, C with per-channel affine), LeakyReLU(0.2), Linear
   (7*7*128, 1).
 
-PyTorch is an optional benchmark dependency (``pip install torch==2.13.0``),
-never needed for training.
+Everything is created on ``device`` ('cpu', or 'cuda' when the JAX side
+runs on a GPU: experiments.benchmark picks it). PyTorch is an optional
+benchmark dependency (``pip install torch==2.13.0``), never needed for
+training.
 """
 
 import torch
@@ -71,7 +73,8 @@ def g_loss(variant: str, fake_out):
 
 
 def gradient_penalty(D, real, fake, weight: float):
-  eps = torch.rand(real.shape[0], *[1] * (real.dim() - 1))
+  eps = torch.rand(real.shape[0], *[1] * (real.dim() - 1),
+                   device=real.device)
   x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
   grad, = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
   return weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
@@ -82,7 +85,10 @@ class Trainer:
   steps then one G step."""
 
   def __init__(self, variant: str, G, D, latent: int, sample_real,
-               n_critic: int, batch: int, lr: float, betas, penalty: float):
+               n_critic: int, batch: int, lr: float, betas, penalty: float,
+               device: str = 'cpu'):
+    self.device = torch.device(device)
+    G, D = G.to(self.device), D.to(self.device)
     self.variant, self.G, self.D = variant, G, D
     self.latent, self.sample_real = latent, sample_real
     self.n_critic, self.batch, self.penalty = n_critic, batch, penalty
@@ -95,7 +101,7 @@ class Trainer:
       p.requires_grad_(True)
     for _ in range(self.n_critic):
       real = self.sample_real(self.batch)
-      fake = G(torch.randn(self.batch, self.latent)).detach()
+      fake = G(self.noise()).detach()
       self.opt_d.zero_grad()
       loss = d_loss(self.variant, D(real).squeeze(1), D(fake).squeeze(1))
       if self.variant == 'wgan_gp':
@@ -105,39 +111,46 @@ class Trainer:
     for p in D.parameters():
       p.requires_grad_(False)
     self.opt_g.zero_grad()
-    loss_g = g_loss(self.variant,
-                    D(G(torch.randn(self.batch, self.latent))).squeeze(1))
+    loss_g = g_loss(self.variant, D(G(self.noise())).squeeze(1))
     loss_g.backward()
     self.opt_g.step()
     return float(loss_g.detach())  # A host sync per iteration, as eager
-    # code has (printing or logging the loss).
+    # code has (printing or logging the loss); on a GPU it also makes the
+    # host's clock see the iteration's end.
+
+  def noise(self):
+    return torch.randn(self.batch, self.latent, device=self.device)
 
 
-def grid25_sampler():
+def grid25_sampler(device: str = 'cpu'):
   """25 Gaussians on {-4, -2, 0, 2, 4}^2, sigma 0.05, scaled by 1/2.828
   (gan_jax.data.toy2d's network coordinates)."""
-  axis = torch.arange(-4.0, 5.0, 2.0)
+  axis = torch.arange(-4.0, 5.0, 2.0, device=device)
   centers = torch.cartesian_prod(axis, axis)
 
   def sample(batch):
-    index = torch.randint(0, 25, (batch,))
-    return (centers[index] + 0.05 * torch.randn(batch, 2)) / 2.828
+    index = torch.randint(0, 25, (batch,), device=device)
+    return (centers[index]
+            + 0.05 * torch.randn(batch, 2, device=device)) / 2.828
 
   return sample
 
 
 def toy_trainer(variant: str, n_critic: int, lr: float, betas,
-                penalty: float, batch: int = 256, width: int = 512):
+                penalty: float, batch: int = 256, width: int = 512,
+                device: str = 'cpu'):
   return Trainer(variant, mlp(2, 2, width), mlp(2, 1, width), 2,
-                 grid25_sampler(), n_critic, batch, lr, betas, penalty)
+                 grid25_sampler(device), n_critic, batch, lr, betas, penalty,
+                 device)
 
 
 def dcgan_trainer(variant: str, n_critic: int, lr: float, betas,
-                  penalty: float, batch: int = 64):
-  pool = torch.rand(1024, 1, 28, 28) * 2 - 1  # Stand-in images in [-1, 1].
+                  penalty: float, batch: int = 64, device: str = 'cpu'):
+  # Stand-in images in [-1, 1], in the device's memory.
+  pool = torch.rand(1024, 1, 28, 28, device=device) * 2 - 1
 
   def sample(size):
-    return pool[torch.randint(0, pool.shape[0], (size,))]
+    return pool[torch.randint(0, pool.shape[0], (size,), device=device)]
 
   return Trainer(variant, DCGANGenerator(), dcgan_discriminator(), 100,
-                 sample, n_critic, batch, lr, betas, penalty)
+                 sample, n_critic, batch, lr, betas, penalty, device)

@@ -10,15 +10,22 @@ in turn, ``--repeats`` times, in this one process. Reported per workload:
 median milliseconds per iteration (n_critic D steps + one G step) and the
 spread of the repeats, iterations per second, the ratio, time to the first
 iteration (JAX: compilation included), GFLOP/s from the layer shapes
-(benchmarks/flops.py) and as a fraction of the peak of a 2048x2048 float32
-matrix product measured in the same run; and memory, two ways: the peak
-resident memory of a separate process training the workload with one side
-only (``--memory_probe``; the resident memory after importing the framework
-subtracted, so model, data, optimizer, activations -- and for JAX the
-compiler's own memory -- are counted), and XLA's buffer plan for the
-compiled step (arguments + outputs + temporaries - aliased), the memory the
-step itself needs on any device. Writes ``--out``/benchmark.json and
-benchmark.md (the table, with the machine).
+(benchmarks/flops.py) and as a fraction of the peak of a large matrix
+product (2048x2048 on a CPU, 8192x8192 on a GPU) measured in the same run;
+and memory, two ways: the peak memory of a separate process training the
+workload with one side only (``--memory_probe``; on a CPU its peak resident
+memory above what was resident before the first iteration, so model, data,
+optimizer, activations -- and for JAX the compiler's own memory -- are
+counted; on a GPU the device memory each framework's allocator peaked at),
+and XLA's buffer plan for the compiled step (arguments + outputs +
+temporaries - aliased), the memory the step itself needs on any device.
+Writes ``--out``/benchmark.json and benchmark.md (the table, with the
+machine).
+
+On a GPU, PyTorch runs on CUDA too (a JAX on another accelerator, or a
+PyTorch without CUDA, is refused: the two sides must share a device), and
+both multiply in ``--precision``: float32 by default, TensorFloat-32 for
+both with ``--precision=tf32``.
 
 The JAX side is the library as the runner uses it: ``make_steps`` of the
 variant's config, data drawn inside the step, ``train_loop`` scanning
@@ -47,6 +54,11 @@ _SECONDS = flags.DEFINE_float(
     'seconds_per_repeat', 2.0, 'About how long one timed repeat runs.')
 _OUT = flags.DEFINE_string('out', 'benchmarks/results',
                            'Directory for benchmark.json and .md.')
+_PRECISION = flags.DEFINE_enum(
+    'precision', 'float32', ['float32', 'tf32'],
+    'Matrix products and convolutions on both sides: float32, or '
+    'TensorFloat-32 on GPUs that have it (JAX\'s GPU default; PyTorch\'s '
+    'for convolutions only). No effect on a CPU.')
 _MEMORY_PROBE = flags.DEFINE_string(
     'memory_probe', None, 'Internal: SIDE:WORKLOAD:VARIANT (jax or torch): '
     'train it alone and print the peak memory as JSON.')
@@ -130,13 +142,43 @@ def _jax_side(workload: str, variant: str):
   return run, per_call, config, xla_flops
 
 
+def baseline_device(jax_platform: str, cuda_available: bool) -> str:
+  """The PyTorch device that runs the same math where JAX runs it."""
+  if jax_platform == 'cpu':
+    return 'cpu'
+  if jax_platform == 'gpu' and cuda_available:
+    return 'cuda'
+  if jax_platform == 'gpu':
+    raise ValueError('JAX runs on a GPU but this PyTorch has no CUDA: '
+                     'install a CUDA build of torch for the baseline')
+  raise ValueError(f'JAX runs on {jax_platform}; the PyTorch baseline runs '
+                   'on a CPU or a CUDA GPU only')
+
+
+def _set_precision(precision: str) -> None:
+  """The same product precision on both sides (``--precision``)."""
+  import jax
+  import torch
+  tf32 = precision == 'tf32'
+  jax.config.update('jax_default_matmul_precision',
+                    'tensorfloat32' if tf32 else 'float32')
+  torch.backends.cuda.matmul.allow_tf32 = tf32
+  torch.backends.cudnn.allow_tf32 = tf32
+
+
+def _torch_device() -> str:
+  import jax
+  import torch
+  return baseline_device(jax.devices()[0].platform, torch.cuda.is_available())
+
+
 def _torch_side(workload: str, variant: str, config):
   from benchmarks import torch_baseline
   o = config.optim.d
   make = (torch_baseline.toy_trainer if workload == 'toy'
           else torch_baseline.dcgan_trainer)
   trainer = make(variant, config.objective.n_critic, o.lr, (o.b1, o.b2),
-                 config.objective.penalty_weight)
+                 config.objective.penalty_weight, device=_torch_device())
 
   def run(iterations: int):
     for _ in range(iterations):
@@ -155,23 +197,36 @@ def _resident_bytes(field: str = 'VmRSS') -> int:
 
 def memory_probe(side: str, workload: str, variant: str) -> Dict[str, float]:
   """Trains ``workload`` with ``side`` alone for a few iterations in this
-  process; its peak resident memory above what the framework's import
-  left."""
+  process. On a CPU: its peak resident memory above what was resident
+  before the first iteration (the framework imported and started, the
+  benchmark's config built -- which imports JAX on either side); on a GPU:
+  the peak of the device memory in use, by each framework's allocator
+  (JAX's memory_stats, torch.cuda's)."""
   importlib.import_module(side)  # jax or torch: not counted.
-  base = _resident_bytes()
+  import jax
   config = _config(workload, variant)
+  platform = jax.devices()[0].platform
+  _set_precision(_PRECISION.value)
+  base = _resident_bytes()
   run = (_jax_side(workload, variant)[0] if side == 'jax'
          else _torch_side(workload, variant, config))
   run(1)
   run(10)
-  peak = _resident_bytes('VmHWM')
-  return {'peak_mib': (peak - base) / 2**20}
+  if platform == 'cpu':
+    return {'peak_mib': (_resident_bytes('VmHWM') - base) / 2**20}
+  if side == 'jax':
+    peak = jax.devices()[0].memory_stats()['peak_bytes_in_use']
+  else:
+    import torch
+    peak = torch.cuda.max_memory_allocated()
+  return {'peak_mib': peak / 2**20}
 
 
 def _probe_memory(side: str, workload: str, variant: str) -> float:
   done = subprocess.run(
       [sys.executable, '-m', 'experiments.benchmark',
-       f'--memory_probe={side}:{workload}:{variant}'],
+       f'--memory_probe={side}:{workload}:{variant}',
+       f'--precision={_PRECISION.value}'],
       capture_output=True, text=True, check=True)
   return json.loads(done.stdout.strip().splitlines()[-1])['peak_mib']
 
@@ -186,8 +241,15 @@ def _median_ms(run: Callable[[int], None], iterations: int,
   return times
 
 
-def matmul_peak_gflops(repeats: int = 5, size: int = 2048) -> float:
+def matmul_size() -> int:
+  """The peak's product: 2048 saturates a CPU, a GPU needs larger."""
   import jax
+  return 2048 if jax.devices()[0].platform == 'cpu' else 8192
+
+
+def matmul_peak_gflops(repeats: int = 5) -> float:
+  import jax
+  size = matmul_size()
   a = jax.random.normal(jax.random.PRNGKey(0), (size, size))
   product = jax.jit(lambda a: a @ a)
   jax.block_until_ready(product(a))
@@ -270,14 +332,20 @@ def machine() -> str:
                  if line.startswith('model name'))
   except (OSError, StopIteration):
     pass
+  torch_on = _torch_device()
+  torch_on = (f'{torch.get_num_threads()} threads' if torch_on == 'cpu'
+              else f'on {torch.cuda.get_device_name()}')
+  precision = ('' if device.platform == 'cpu' else
+               f'; products in {_PRECISION.value} on both sides')
   return (f'{device.platform} ({device.device_kind}); host {cpu}, '
           f'{os.cpu_count()} cores; jax {jax.__version__}, torch '
-          f'{torch.__version__} ({torch.get_num_threads()} threads)')
+          f'{torch.__version__} ({torch_on}){precision}')
 
 
 def markdown(results: List[Dict[str, Any]], peak: float, where: str) -> str:
-  lines = [f'Machine: {where}. Matrix-product peak (2048x2048 float32, '
-           f'jax): {peak:.0f} GFLOP/s.', '',
+  size = matmul_size()
+  lines = [f'Machine: {where}. Matrix-product peak ({size}x{size} '
+           f'{_PRECISION.value}, jax): {peak:.0f} GFLOP/s.', '',
            '| workload | variant | n_critic | JAX ms/it | PyTorch ms/it | '
            'speed-up | JAX it/s | JAX GFLOP/s (% peak) | PyTorch GFLOP/s | '
            'first iteration JAX / PyTorch | peak memory JAX / PyTorch | '
@@ -313,6 +381,11 @@ def main(argv):
     sys.exit('error: --repeats and --seconds_per_repeat must be positive')
   if importlib.util.find_spec('torch') is None:
     sys.exit('error: the baseline needs PyTorch: pip install torch==2.13.0')
+  try:
+    _torch_device()
+  except ValueError as error:
+    sys.exit(f'error: {error}')
+  _set_precision(_PRECISION.value)
   peak = matmul_peak_gflops()
   where = machine()
   print(where)

@@ -1,0 +1,69 @@
+"""The benchmark's PyTorch baseline computes the library's math, on the
+device where JAX runs. (PyTorch is a benchmark-only dependency: without it
+the baseline's tests are skipped.)"""
+
+import jax
+import numpy as np
+import pytest
+
+from experiments.benchmark import baseline_device
+from gan_jax import config as gan_config, losses
+from gan_jax.variants import SEED_VARIANTS
+from tests.helpers import small_config
+
+
+def test_the_baseline_runs_where_jax_runs():
+  assert baseline_device('cpu', cuda_available=True) == 'cpu'
+  assert baseline_device('gpu', cuda_available=True) == 'cuda'
+  with pytest.raises(ValueError, match='no CUDA'):
+    baseline_device('gpu', cuda_available=False)
+  with pytest.raises(ValueError, match='CPU or a CUDA GPU only'):
+    baseline_device('tpu', cuda_available=False)
+
+
+@pytest.mark.parametrize('variant', SEED_VARIANTS)
+def test_baseline_losses_are_the_librarys(variant):
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_baseline
+  spec, hparams, _ = gan_config.build(small_config(variant))
+  real, fake = np.random.default_rng(0).normal(size=(2, 64)).astype(
+      np.float32) * 3
+  objective = losses.get_objective(spec.objective)
+  ours_d = objective.d_loss(real, fake, hparams)
+  ours_g = objective.g_loss(fake, hparams)
+  theirs_d = torch_baseline.d_loss(variant, torch.from_numpy(real),
+                                   torch.from_numpy(fake),
+                                   real_target=hparams['real_target'])
+  theirs_g = torch_baseline.g_loss(variant, torch.from_numpy(fake))
+  np.testing.assert_allclose(float(theirs_d), float(ours_d), rtol=1e-5)
+  np.testing.assert_allclose(float(theirs_g), float(ours_g), rtol=1e-5)
+
+
+def test_baseline_penalty_has_the_closed_form_of_a_linear_critic():
+  # D(x) = w . x has gradient w at every interpolate: the penalty is
+  # weight * (|w| - 1)^2 whatever the interpolation weights.
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_baseline
+  critic = torch.nn.Linear(3, 1, bias=False)
+  with torch.no_grad():
+    critic.weight.copy_(torch.tensor([[2.0, -1.0, 2.0]]))  # |w| = 3.
+  real, fake = torch.randn(2, 16, 3).unbind(0)
+  penalty = torch_baseline.gradient_penalty(critic, real, fake, weight=10.0)
+  assert float(penalty.detach()) == pytest.approx(10.0 * (3.0 - 1.0) ** 2)
+
+
+@pytest.mark.parametrize('variant', ['non_saturating', 'wgan_gp'])
+def test_baseline_trainer_keeps_everything_on_its_device(variant):
+  torch = pytest.importorskip('torch')
+  from benchmarks import torch_baseline
+  device = baseline_device(jax.devices()[0].platform,
+                           torch.cuda.is_available())
+  trainer = torch_baseline.toy_trainer(variant, 2, 1e-4, (0.5, 0.9), 10.0,
+                                       batch=8, width=8, device=device)
+  before = [p.detach().clone() for p in trainer.G.parameters()]
+  assert np.isfinite(trainer.iteration())
+  tensors = [*trainer.G.parameters(), *trainer.D.parameters(),
+             trainer.sample_real(4), trainer.noise()]
+  assert {t.device.type for t in tensors} == {device}
+  assert any(not torch.equal(b, p) for b, p in
+             zip(before, trainer.G.parameters())), 'G was not updated'
