@@ -22,7 +22,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import optim
-from gan_jax.state import GANSpec, GANState, init_state
+from gan_jax.state import GANSpec, GANState, compiled_init
 from gan_jax.steps import Steps
 
 
@@ -72,15 +72,15 @@ def stack(states: Sequence[GANState]) -> GANState:
 def init_group(specs: Sequence[GANSpec], keys: jax.Array,
                hparams: Sequence[Dict[str, float]]) -> GANState:
   """The stacked initial states of runs with these specs (one group), keys
-  [R] and hparams: ``stack([init_state(s, k, h) ...])``, as one jitted
-  initialisation called R times and stacked on the host (NumPy leaves).
-  (A vmapped initialisation took twice as long to compile on CPU, ~2 s
-  against ~1 s, and it runs once; R eager ones compile op by op.)
+  [R] and hparams: ``stack([init_state(s, k, h) ...])``, as one compiled
+  initialisation (``compiled_init``) called R times and stacked on the host
+  (NumPy leaves). A vmapped one took twice as long to compile on CPU (~2 s
+  against ~1 s), and it runs once.
 
   The specs differ only in their optimizers' numbers (``group_key``), which
   :func:`gan_jax.optim.hyperparams_of` reads from each run's own optimizer.
   """
-  init = jax.jit(functools.partial(init_state, specs[0]))
+  init = compiled_init(specs[0])
   states = jax.device_get([init(key, h) for key, h in zip(keys, hparams)])
   states = jax.tree.map(lambda *leaves: np.stack(leaves), *states)
 

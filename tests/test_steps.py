@@ -34,13 +34,11 @@ def _assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
     ('non_saturating', dict(model__g_norm='batch', model__d_norm='layer')),
     ('wgan_gp', {})])
 def test_a_compiled_initialisation_is_the_eager_one(variant, overrides):
-  # experiments.run and batched.init_group initialise through jax.jit (one
-  # program instead of an op-by-op compilation of every initialiser): it
-  # must not change a single bit of the initial state.
+  # experiments.run and batched.init_group initialise through one jitted
+  # program instead of op by op: it must not change a single bit.
   spec, hparams, _ = gan_config.build(small_config(variant, **overrides))
   key = jax.random.PRNGKey(7)
-  compiled = jax.jit(functools.partial(gan_state.init_state, spec))(key,
-                                                                     hparams)
+  compiled = gan_state.compiled_init(spec)(key, hparams)
   chex.assert_trees_all_equal(compiled,
                               gan_state.init_state(spec, key, hparams),
                               strict=True)
