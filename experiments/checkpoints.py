@@ -7,10 +7,13 @@ as a sweep group's stacked states), and what keeps them trustworthy.
 * Damage that orbax cannot see (a flipped or truncated byte in a finished
   step's files) is caught by a SHA-256 of the state's bytes, written beside
   the checkpoints (``checkpoint_digests.json``) when the step is saved and
-  checked when it is restored -- with several processes too, when every
-  host holds all of the state (a data-parallel run's replicated state; a
-  sweep's state split over hosts has orbax's own checks only: no host sees
-  all its bytes).
+  checked when it is restored -- with several processes too. When every
+  host holds all of the state (a data-parallel run's replicated state),
+  process 0 writes one digest of it all; when the state is split over hosts
+  (a sweep's runs spread over their devices) no host sees all its bytes,
+  so each writes the digests of the pieces it holds
+  (``checkpoint_digests.process<i>.json``, a SHA-256 per shard), each host
+  checks its own pieces on restore, and the hosts agree on the verdict.
 * A step that cannot be restored is moved to ``damaged_checkpoints/`` (kept,
   for inspection) and the step before it is used, with a warning naming the
   files; if none can be restored that is one error.
@@ -38,6 +41,7 @@ from jax.experimental import multihost_utils
 from experiments import writers
 
 DIGESTS = 'checkpoint_digests.json'
+PIECE_DIGESTS = 'checkpoint_digests.process{}.json'
 DAMAGED = 'damaged_checkpoints'
 
 
@@ -151,34 +155,80 @@ def held_stderr() -> Iterator[HeldText]:
     held.text = b''.join(chunks).decode(errors='replace')
 
 
+def split_over_hosts(tree: Any) -> bool:
+  """Whether a leaf of the pytree is split over hosts: each holds only
+  part of it (a sweep's runs spread over the devices of several hosts)."""
+  return any(isinstance(leaf, jax.Array) and not leaf.is_fully_addressable
+             and not leaf.is_fully_replicated for leaf in jax.tree.leaves(tree))
+
+
 def host_values(tree: Any) -> Optional[Any]:
   """The values of a pytree of arrays as NumPy on this host, or None when
   a leaf is split over hosts (this host holds only part of it)."""
+  if split_over_hosts(tree):
+    return None
   if jax.process_count() == 1:
     return jax.device_get(tree)
+  return jax.tree.map(
+      lambda leaf: np.asarray(leaf.addressable_data(0)
+                              if isinstance(leaf, jax.Array) else leaf), tree)
 
-  def local(leaf):
-    if not isinstance(leaf, jax.Array) or leaf.is_fully_addressable:
-      return np.asarray(leaf)
-    if leaf.is_fully_replicated:
-      return np.asarray(leaf.addressable_data(0))
-    return None
 
-  values = jax.tree.map(local, tree)
-  whole = all(v is not None for v in jax.tree.leaves(
-      values, is_leaf=lambda v: v is None))
-  return values if whole else None
+def _read_json(path: str) -> Dict[str, Any]:
+  try:
+    with open(path) as f:
+      return json.load(f)
+  except (OSError, ValueError):
+    return {}  # None yet, or unreadable: orbax's own checks remain.
+
+
+def _hash_array(sha: Any, name: str, value: np.ndarray) -> None:
+  sha.update(f'{name}:{value.dtype}:{value.shape};'.encode())
+  sha.update(np.ascontiguousarray(value).tobytes())
 
 
 def digest(tree: Any) -> str:
   """SHA-256 of a pytree's structure, dtypes, shapes and bytes."""
   sha = hashlib.sha256()
   for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-    leaf = np.asarray(leaf)
-    sha.update(f'{jax.tree_util.keystr(path)}:{leaf.dtype}:{leaf.shape};'
-               .encode())
-    sha.update(np.ascontiguousarray(leaf).tobytes())
+    _hash_array(sha, jax.tree_util.keystr(path), np.asarray(leaf))
   return sha.hexdigest()
+
+
+def _index_text(index: tuple, shape: tuple) -> str:
+  """``[0:5, 0:16]``: a shard's place in its array, every bound explicit
+  (jax gives whole axes as ``slice(None)``)."""
+  return '[' + ', '.join('{}:{}'.format(*s.indices(n)[:2])
+                         for s, n in zip(index, shape)) + ']'
+
+
+def piece_digests(tree: Any) -> Dict[str, str]:
+  """SHA-256 of each piece of a pytree's arrays that this host holds,
+  keyed by the leaf's path and the piece's place in it
+  (``['states'].d.params['Dense_0']['bias'][0:5, 0:16]``). A piece held
+  by several of this host's devices (replicated) counts once; another host
+  holding the same piece gives the same key and digest."""
+  pieces = {}
+  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
+    if isinstance(leaf, jax.Array):
+      shards = [(s.index, s.data) for s in leaf.addressable_shards]
+    else:
+      leaf = np.asarray(leaf)
+      shards = [(tuple(slice(None) for _ in leaf.shape), leaf)]
+    for index, data in shards:
+      key = jax.tree_util.keystr(path) + _index_text(index, leaf.shape)
+      if key not in pieces:
+        sha = hashlib.sha256()
+        _hash_array(sha, key, np.asarray(data))
+        pieces[key] = sha.hexdigest()
+  return pieces
+
+
+def _agreed(flag: bool) -> bool:
+  """True on every host if ``flag`` is true on any."""
+  if jax.process_count() == 1:
+    return flag
+  return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
 
 
 class Checkpointer:
@@ -206,12 +256,59 @@ class Checkpointer:
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
 
-  def _read_digests(self) -> Dict[str, str]:
-    try:
-      with open(self._digests_path) as f:
-        return json.load(f)
-    except (OSError, ValueError):
-      return {}  # None yet, or unreadable: orbax's own checks remain.
+  def _piece_digests_path(self, process: int) -> str:
+    return os.path.join(self._workdir, PIECE_DIGESTS.format(process))
+
+  def _piece_digests_paths(self) -> Dict[int, str]:
+    """The pieces' digest files there are, by the process that wrote each."""
+    pattern = re.compile(re.escape(PIECE_DIGESTS).replace(r'\{\}', r'(\d+)')
+                         + '$')
+    found = {}
+    for name in os.listdir(self._workdir):
+      match = pattern.match(name)
+      if match:
+        found[int(match.group(1))] = os.path.join(self._workdir, name)
+    return found
+
+  def _read_piece_digests(self) -> Dict[str, Dict[str, str]]:
+    """Step -> piece -> digest, merged over the processes' files."""
+    merged: Dict[str, Dict[str, str]] = {}
+    for path in self._piece_digests_paths().values():
+      for step, pieces in _read_json(path).items():
+        merged.setdefault(step, {}).update(pieces)
+    return merged
+
+  def _record(self, path: str, step: int, entry: Any) -> None:
+    """Rewrites one digests file (atomically) with the kept steps only and
+    ``step``'s entry set, or dropped when ``entry`` is None (a step saved
+    again, now with the other kind of digest, or by fewer processes)."""
+    if entry is None and not os.path.exists(path):
+      return
+    kept = {str(s) for s in self._manager.all_steps()}
+    digests = {s: d for s, d in _read_json(path).items()
+               if s in kept and s != str(step)}
+    if entry is not None:
+      digests[str(step)] = entry
+    writers.write_json(path, digests)
+
+  def _record_digests(self, step: int, state: Any) -> None:
+    """Before orbax can finish the step: a finished step has its digests.
+    Each file has one writer: process 0 for the whole-state digests (and
+    for the files no running process owns), process i for its pieces'."""
+    process = jax.process_index()
+    if not split_over_hosts(state):
+      if process == 0:
+        self._record(self._digests_path, step, digest(host_values(state)))
+        for path in self._piece_digests_paths().values():
+          self._record(path, step, None)
+      return
+    self._record(self._piece_digests_path(process), step,
+                 piece_digests(state))
+    if process == 0:
+      self._record(self._digests_path, step, None)
+      for other, path in self._piece_digests_paths().items():
+        if other >= jax.process_count():
+          self._record(path, step, None)
 
   def save(self, step: int, state: Any) -> None:
     """Writes ``state`` as ``step``; raises CheckpointError if that fails
@@ -219,14 +316,7 @@ class Checkpointer:
     failed = None
     with held_stderr() as printed:
       try:
-        values = host_values(state) if jax.process_index() == 0 else None
-        if values is not None:
-          # Before orbax can finish the step: a finished step has a digest.
-          kept = set(self._manager.all_steps())
-          digests = {s: d for s, d in self._read_digests().items()
-                     if int(s) in kept}
-          digests[str(step)] = digest(values)
-          writers.write_json(self._digests_path, digests)  # Atomic.
+        self._record_digests(step, state)
         self._manager.save(step, args=ocp.args.StandardSave(state))
       except Exception as error:  # OSError, or tensorstore's ValueError.
         failed = error
@@ -258,7 +348,7 @@ class Checkpointer:
     steps = sorted(self._manager.all_steps(), reverse=True)
     if step is not None:
       steps = [step]
-    digests = self._read_digests()
+    digests, pieces = _read_json(self._digests_path), self._read_piece_digests()
     damaged = []
     for candidate in steps:
       path = os.path.join(self._directory, str(candidate))
@@ -271,6 +361,15 @@ class Checkpointer:
         if values is not None and digest(values) != expected:
           raise ValueError('its contents differ from the digest written '
                            f'when it was saved ({DIGESTS})')
+        # Each host checks the pieces it holds that were saved as such (in
+        # another layout, the ones that coincide); all decide alike.
+        expected_pieces = pieces.get(str(candidate))
+        if expected_pieces and _agreed(any(
+            expected_pieces.get(key, value) != value
+            for key, value in piece_digests(restored).items())):
+          raise ValueError('its contents differ from the digests written '
+                           'when it was saved ('
+                           f'{PIECE_DIGESTS.format("<i>")})')
         return restored
       except Exception as error:  # Whatever the damaged files raised.
         reason = str(error).splitlines()[0] if str(error) else repr(error)

@@ -307,6 +307,73 @@ def test_no_readable_checkpoint_is_one_error_naming_the_files(
   assert sorted(os.listdir(workdir / 'damaged_checkpoints')) == ['4', '8']
 
 
+def _sharded_tree(rows, devices=4):
+  """Rows 0..7 split over ``devices`` devices (as a sweep's runs), and a
+  replicated counter."""
+  mesh = jax.sharding.Mesh(np.array(jax.devices()[:devices]), ('runs',))
+  by_run = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('runs'))
+  every = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
+  return {'w': jax.device_put(np.asarray(rows, np.float32), by_run),
+          'n': jax.device_put(np.int32(7), every)}
+
+
+def test_piece_digests_name_each_shard_once_by_its_place():
+  rows = np.arange(24).reshape(8, 3)
+  pieces = checkpoints.piece_digests(_sharded_tree(rows))
+  assert sorted(pieces) == ["['n'][]", "['w'][0:2, 0:3]", "['w'][2:4, 0:3]",
+                            "['w'][4:6, 0:3]", "['w'][6:8, 0:3]"]
+  changed = rows.copy()
+  changed[5, 1] += 1
+  other = checkpoints.piece_digests(_sharded_tree(changed))
+  assert [k for k in pieces if pieces[k] != other[k]] == ["['w'][4:6, 0:3]"]
+  # The same piece held by another layout or host has the same digest.
+  two = checkpoints.piece_digests(_sharded_tree(rows, devices=2))
+  assert two["['n'][]"] == pieces["['n'][]"]
+  assert "['w'][0:4, 0:3]" in two
+
+
+def test_a_state_split_over_hosts_is_checked_piece_by_piece(
+    tmp_path, monkeypatch):
+  """As on several hosts, where no host holds all of a sweep's state: each
+  writes and checks the digests of its own pieces (the two-process sweep
+  itself: tests/test_multihost.py, -m slow)."""
+  monkeypatch.setattr(checkpoints, 'split_over_hosts', lambda tree: True)
+  rows = np.arange(24).reshape(8, 3)
+  changed = rows.copy()
+  changed[6, 0] = -1  # One piece differs between the two steps.
+  ckpt = checkpoints.Checkpointer(str(tmp_path), 2)
+  ckpt.save(4, _sharded_tree(rows))
+  ckpt.save(8, _sharded_tree(changed))
+  ckpt.close()
+  assert not (tmp_path / checkpoints.DIGESTS).exists()
+  with open(tmp_path / 'checkpoint_digests.process0.json') as f:
+    assert sorted(json.load(f)) == ['4', '8']
+  # Step 8's files replaced by step 4's: well-formed, so only the digest
+  # of the one piece that differs can tell.
+  subprocess.run(['rm', '-r', str(tmp_path / 'checkpoints' / '8')],
+                 check=True)
+  subprocess.run(['cp', '-r', str(tmp_path / 'checkpoints' / '4'),
+                  str(tmp_path / 'checkpoints' / '8')], check=True)
+
+  warnings = []
+  ckpt = checkpoints.Checkpointer(str(tmp_path), 2)
+  try:
+    restored = ckpt.restore(_sharded_tree(rows), warn=warnings.append)
+    assert ckpt.latest_step() == 4
+    # Step 8 saved again, now whole (one host): its piece digests go.
+    monkeypatch.undo()
+    ckpt.save(8, _sharded_tree(changed))
+  finally:
+    ckpt.close()
+  np.testing.assert_array_equal(restored['w'], rows)
+  assert len(warnings) == 1 and ('differ from the digests written when it '
+                                 'was saved') in warnings[0], warnings
+  with open(tmp_path / 'checkpoint_digests.process0.json') as f:
+    assert sorted(json.load(f)) == ['4']
+  with open(tmp_path / checkpoints.DIGESTS) as f:
+    assert sorted(json.load(f)) == ['8']
+
+
 # --- Disk full, unwritable workdir ---------------------------------------------
 
 def test_a_workdir_without_room_is_refused_before_anything_is_written(
