@@ -32,7 +32,7 @@ import pytest  # noqa: E402
 @pytest.fixture(scope='session')
 def digits_dir(tmp_path_factory):
   """A TFDS data dir with the embedded digits built and their metrics
-  classifier trained (default settings, ~40 s on a 2-core CPU), shared by
+  classifier trained (default settings, ~20-30 s on a 2-core CPU), shared by
   every test that needs them -- and by every pytest-xdist worker: the first
   builds it under a lock, the others wait and reuse it."""
   from gan_jax import image_evaluation

@@ -2,6 +2,8 @@
 
 import os
 
+import chex
+import flax.linen as nn
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -10,6 +12,31 @@ import pytest
 from gan_jax import image_evaluation
 from gan_jax.data import embedded, images
 from gan_jax.metrics import classifier
+
+
+@pytest.mark.parametrize('shape,stride', [((8, 8, 1), 1), ((8, 8, 32), 2),
+                                          ((7, 9, 2), 2), ((5, 6, 3), 1)])
+def test_conv3x3_is_flax_conv(shape, stride):
+  """Same parameters from the same key, same outputs and gradients (to
+  float rounding: the kernel's gradient sums in another order), also on
+  odd sizes where 'SAME' pads both sides."""
+  x = jnp.asarray(np.random.default_rng(0).normal(size=(4, *shape)),
+                  jnp.float32)
+  ours = classifier.Conv3x3(16, stride)
+  flax_conv = nn.Conv(16, (3, 3), strides=stride)
+  params = ours.init(jax.random.PRNGKey(1), x)
+  chex.assert_trees_all_equal(params, flax_conv.init(jax.random.PRNGKey(1), x))
+  params = jax.tree.map(lambda p: p + 0.1, params)  # A nonzero bias too.
+  cotangent = jnp.asarray(np.random.default_rng(2).normal(
+      size=flax_conv.apply(params, x).shape), jnp.float32)
+
+  def outputs_and_gradients(layer):
+    out, vjp = jax.vjp(lambda p, x: layer.apply(p, x), params, x)
+    return out, vjp(cotangent)
+
+  chex.assert_trees_all_close(outputs_and_gradients(ours),
+                              outputs_and_gradients(flax_conv),
+                              rtol=1e-5, atol=1e-5)
 
 
 def test_digits_classifier_is_accurate_and_cached(digits_dir):

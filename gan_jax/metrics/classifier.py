@@ -26,7 +26,51 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-CACHE_VERSION = 1  # Bump when the network or its training changes.
+# Bump when the network or its training changes. 2: the convolutions as
+# patch products (Conv3x3): the same network, gradients rounded otherwise.
+CACHE_VERSION = 2
+
+
+def _same_padding(size: int, stride: int) -> Tuple[int, Tuple[int, int]]:
+  """Output size and (before, after) padding of a 3x3 'SAME' window."""
+  out = -(-size // stride)
+  total = max((out - 1) * stride + 3 - size, 0)
+  return out, (total // 2, total - total // 2)
+
+
+def patches_3x3(x: jax.Array, stride: int) -> jax.Array:
+  """[B, H, W, C] -> [B, H', W', 9C]: each output pixel's 3x3 'SAME'
+  window, ordered (row, column, channel) as an HWIO kernel flattens."""
+  height, (top, bottom) = _same_padding(x.shape[1], stride)
+  width, (left, right) = _same_padding(x.shape[2], stride)
+  x = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
+  return jnp.concatenate(
+      [x[:, dy:dy + stride * (height - 1) + 1:stride,
+         dx:dx + stride * (width - 1) + 1:stride] for dy in range(3)
+       for dx in range(3)], axis=-1)
+
+
+class Conv3x3(nn.Module):
+  """``nn.Conv(features, (3, 3), strides=stride)`` -- the same parameters,
+  initialisation and function -- computed as one product of the 3x3
+  patches with the flattened kernel (im2col).
+
+  Why: XLA:CPU's convolution gradients are slow on these small images. On
+  the 2-core CPU of the README, a training step's gradient at batch 128
+  takes 8.5 ms instead of 21.6 on 8x8 digits, 1.0 s instead of 2.9 on
+  64x64 CelebA (1.2-2.8x over the image sizes); the forward pass is as
+  fast or faster, and bit-equal to nn.Conv there
+  (tests/test_image_evaluation.py)."""
+  features: int
+  stride: int = 1
+
+  @nn.compact
+  def __call__(self, x: jax.Array) -> jax.Array:
+    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+                        (3, 3, x.shape[-1], self.features))
+    bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
+    return (patches_3x3(x, self.stride) @ kernel.reshape(-1, self.features)
+            + bias)
 
 
 class ClassifierNet(nn.Module):
@@ -37,8 +81,8 @@ class ClassifierNet(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> Tuple[jax.Array, jax.Array]:
-    for features, stride in ((32, 1), (64, 2), (128, 2)):
-      x = nn.relu(nn.Conv(features, (3, 3), strides=stride)(x))
+    for i, (features, stride) in enumerate(((32, 1), (64, 2), (128, 2))):
+      x = nn.relu(Conv3x3(features, stride, name=f'Conv_{i}')(x))
     features = nn.relu(nn.Dense(self.feature_dim)(
         x.reshape((x.shape[0], -1))))
     return features, nn.Dense(self.num_classes)(features)
