@@ -7,38 +7,35 @@ as a sweep group's stacked states), and what keeps them trustworthy.
 * Damage that orbax cannot see (a flipped or truncated byte in a finished
   step's files) is caught by a SHA-256 of the state's bytes, written beside
   the checkpoints (``checkpoint_digests.json``) when the step is saved and
-  checked when it is restored -- with several processes too. When every
-  host holds all of the state (a data-parallel run's replicated state),
-  process 0 writes one digest of it all; when the state is split over hosts
-  (a sweep's runs spread over their devices) no host sees all its bytes,
-  so each writes the digests of the pieces it holds
-  (``checkpoint_digests.process<i>.json``, a SHA-256 per shard), each host
-  checks its own pieces on restore, and the hosts agree on the verdict.
+  checked when it is restored -- with several processes too
+  (:mod:`experiments.state_digests`): process 0 writes the digest of a
+  state every host holds whole; for a state split over hosts, each host
+  writes the digests of the pieces it holds
+  (``checkpoint_digests.process<i>.json``), checks them on restore, and the
+  hosts agree on the verdict.
 * A step that cannot be restored is moved to ``damaged_checkpoints/`` (kept,
   for inspection) and the step before it is used, with a warning naming the
   files; if none can be restored that is one error.
 * A save that fails (disk full, directory gone) is one error naming the
   directory and the reason; the steps saved before stay intact. Saves are
   synchronous (see Checkpointer), and what orbax's threads print while one
-  fails is held back (``held_stderr``).
+  fails is held back (``failed_writes.held_stderr``).
 """
 
-import contextlib
-import hashlib
 import json
 import os
 import re
 import shutil
 import sys
-import threading
-from typing import Any, Callable, Dict, Iterator, List, Optional
+from typing import Any, Callable, Dict, Optional
 
 import jax
-import numpy as np
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from experiments import writers
+from experiments import state_digests, writers
+from experiments.failed_writes import (failure_reason, held_stderr,
+                                       os_error_reason)
 
 DIGESTS = 'checkpoint_digests.json'
 PIECE_DIGESTS = 'checkpoint_digests.process{}.json'
@@ -80,100 +77,6 @@ def check_room(workdir: str, state: Any, keep: int) -> None:
                  'being written, logs)')
 
 
-def os_error_reason(error: Exception) -> Optional[str]:
-  """The OS's words for a failed write's error code (also when tensorstore
-  wraps it in a long message), or None if it carries none."""
-  if isinstance(error, OSError) and error.strerror:
-    return error.strerror
-  code = re.search(r"os_error_code='?(\d+)", str(error))
-  return os.strerror(int(code.group(1))) if code else None
-
-
-def failure_reason(error: Exception) -> str:
-  """A short reason for a failed write: the OS's words, else the first
-  line of the message."""
-  lines = str(error).splitlines()
-  return os_error_reason(error) or (lines[0][:200] if lines
-                                    else repr(error))
-
-
-def writing_failed(workdir: str, error: OSError) -> str:
-  """One line for a failed write of logs or pictures under ``workdir``."""
-  where = f' ({error.filename})' if getattr(error, 'filename', None) else ''
-  return (f'writing under {workdir} failed: {failure_reason(error)}{where}; '
-          'its last complete checkpoint is kept: make room and run the same '
-          'command to resume')
-
-
-class HeldText:
-  """What :func:`held_stderr` held, once its block has ended."""
-  text: str = ''
-
-
-@contextlib.contextmanager
-def held_stderr() -> Iterator[HeldText]:
-  """Holds in memory what anything in this process writes to file
-  descriptor 2 while inside -- Python, or C++ such as tensorstore -- and
-  hands it over at the end as ``HeldText.text``; the caller decides whether
-  to show it.
-
-  Why: when a save fails (a full disk), orbax's worker threads print each
-  failing write's traceback, and tensorstore's callbacks into orbax's
-  closed event loop a hundred more (~500 lines measured), above the one
-  line that says what happened. Checkpointer.save shows what it held
-  unless the OS named the failure.
-  """
-  held = HeldText()
-  try:
-    original = os.dup(2)
-  except OSError:  # No fd 2 (a daemon): nothing to hold.
-    yield held
-    return
-  sys.stderr.flush()
-  read_end, write_end = os.pipe()
-  chunks: List[bytes] = []
-
-  def drain():  # A thread, so a long message cannot fill the pipe.
-    while True:
-      chunk = os.read(read_end, 1 << 16)
-      if not chunk:
-        return
-      chunks.append(chunk)
-
-  reader = threading.Thread(target=drain, daemon=True)
-  reader.start()
-  os.dup2(write_end, 2)
-  os.close(write_end)
-  try:
-    yield held
-  finally:
-    sys.stderr.flush()
-    os.dup2(original, 2)  # The pipe's last write end closes: EOF.
-    os.close(original)
-    reader.join()
-    os.close(read_end)
-    held.text = b''.join(chunks).decode(errors='replace')
-
-
-def split_over_hosts(tree: Any) -> bool:
-  """Whether a leaf of the pytree is split over hosts: each holds only
-  part of it (a sweep's runs spread over the devices of several hosts)."""
-  return any(isinstance(leaf, jax.Array) and not leaf.is_fully_addressable
-             and not leaf.is_fully_replicated for leaf in jax.tree.leaves(tree))
-
-
-def host_values(tree: Any) -> Optional[Any]:
-  """The values of a pytree of arrays as NumPy on this host, or None when
-  a leaf is split over hosts (this host holds only part of it)."""
-  if split_over_hosts(tree):
-    return None
-  if jax.process_count() == 1:
-    return jax.device_get(tree)
-  return jax.tree.map(
-      lambda leaf: np.asarray(leaf.addressable_data(0)
-                              if isinstance(leaf, jax.Array) else leaf), tree)
-
-
 def _read_json(path: str) -> Dict[str, Any]:
   try:
     with open(path) as f:
@@ -182,53 +85,22 @@ def _read_json(path: str) -> Dict[str, Any]:
     return {}  # None yet, or unreadable: orbax's own checks remain.
 
 
-def _hash_array(sha: Any, name: str, value: np.ndarray) -> None:
-  sha.update(f'{name}:{value.dtype}:{value.shape};'.encode())
-  sha.update(np.ascontiguousarray(value).tobytes())
-
-
-def digest(tree: Any) -> str:
-  """SHA-256 of a pytree's structure, dtypes, shapes and bytes."""
-  sha = hashlib.sha256()
-  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-    _hash_array(sha, jax.tree_util.keystr(path), np.asarray(leaf))
-  return sha.hexdigest()
-
-
-def _index_text(index: tuple, shape: tuple) -> str:
-  """``[0:5, 0:16]``: a shard's place in its array, every bound explicit
-  (jax gives whole axes as ``slice(None)``)."""
-  return '[' + ', '.join('{}:{}'.format(*s.indices(n)[:2])
-                         for s, n in zip(index, shape)) + ']'
-
-
-def piece_digests(tree: Any) -> Dict[str, str]:
-  """SHA-256 of each piece of a pytree's arrays that this host holds,
-  keyed by the leaf's path and the piece's place in it
-  (``['states'].d.params['Dense_0']['bias'][0:5, 0:16]``). A piece held
-  by several of this host's devices (replicated) counts once; another host
-  holding the same piece gives the same key and digest."""
-  pieces = {}
-  for path, leaf in jax.tree_util.tree_leaves_with_path(tree):
-    if isinstance(leaf, jax.Array):
-      shards = [(s.index, s.data) for s in leaf.addressable_shards]
-    else:
-      leaf = np.asarray(leaf)
-      shards = [(tuple(slice(None) for _ in leaf.shape), leaf)]
-    for index, data in shards:
-      key = jax.tree_util.keystr(path) + _index_text(index, leaf.shape)
-      if key not in pieces:
-        sha = hashlib.sha256()
-        _hash_array(sha, key, np.asarray(data))
-        pieces[key] = sha.hexdigest()
-  return pieces
-
-
-def _agreed(flag: bool) -> bool:
-  """True on every host if ``flag`` is true on any."""
-  if jax.process_count() == 1:
-    return flag
-  return bool(np.any(multihost_utils.process_allgather(np.int32(flag))))
+def _check_digests(restored: Any, expected: Optional[str],
+                   expected_pieces: Optional[Dict[str, str]]) -> None:
+  """Raises ValueError if a restored state differs from the digests its
+  step was saved with (None: saved without them, nothing to check)."""
+  values = state_digests.host_values(restored) if expected else None
+  # Every host reads the same bytes, so all decide alike.
+  if values is not None and state_digests.digest(values) != expected:
+    raise ValueError('its contents differ from the digest written when it '
+                     f'was saved ({DIGESTS})')
+  # Each host checks the pieces it holds that were saved as such (in
+  # another layout, the ones that coincide); all decide alike.
+  if expected_pieces and state_digests.any_host(any(
+      expected_pieces.get(key, value) != value
+      for key, value in state_digests.piece_digests(restored).items())):
+    raise ValueError('its contents differ from the digests written when it '
+                     f'was saved ({PIECE_DIGESTS.format("<i>")})')
 
 
 class Checkpointer:
@@ -296,14 +168,15 @@ class Checkpointer:
     Each file has one writer: process 0 for the whole-state digests (and
     for the files no running process owns), process i for its pieces'."""
     process = jax.process_index()
-    if not split_over_hosts(state):
+    if not state_digests.split_over_hosts(state):
       if process == 0:
-        self._record(self._digests_path, step, digest(host_values(state)))
+        whole = state_digests.digest(state_digests.host_values(state))
+        self._record(self._digests_path, step, whole)
         for path in self._piece_digests_paths().values():
           self._record(path, step, None)
       return
     self._record(self._piece_digests_path(process), step,
-                 piece_digests(state))
+                 state_digests.piece_digests(state))
     if process == 0:
       self._record(self._digests_path, step, None)
       for other, path in self._piece_digests_paths().items():
@@ -355,21 +228,8 @@ class Checkpointer:
       try:
         restored = self._manager.restore(
             candidate, args=ocp.args.StandardRestore(abstract))
-        expected = digests.get(str(candidate))
-        values = host_values(restored) if expected else None
-        # Every host reads the same bytes, so all decide alike.
-        if values is not None and digest(values) != expected:
-          raise ValueError('its contents differ from the digest written '
-                           f'when it was saved ({DIGESTS})')
-        # Each host checks the pieces it holds that were saved as such (in
-        # another layout, the ones that coincide); all decide alike.
-        expected_pieces = pieces.get(str(candidate))
-        if expected_pieces and _agreed(any(
-            expected_pieces.get(key, value) != value
-            for key, value in piece_digests(restored).items())):
-          raise ValueError('its contents differ from the digests written '
-                           'when it was saved ('
-                           f'{PIECE_DIGESTS.format("<i>")})')
+        _check_digests(restored, digests.get(str(candidate)),
+                       pieces.get(str(candidate)))
         return restored
       except Exception as error:  # Whatever the damaged files raised.
         reason = str(error).splitlines()[0] if str(error) else repr(error)

@@ -137,7 +137,8 @@ def main(argv):
     sys.exit(f'error: {one_line(str(e))}')
 
   # Imported late so that `--help` and config errors stay fast.
-  from experiments.checkpoints import CheckpointError, writing_failed
+  from experiments.checkpoints import CheckpointError
+  from experiments.failed_writes import writing_failed
   from experiments.preemption import Interrupted
   from experiments.train import summary_screen, train_and_evaluate
   from experiments.writers import exit_after_failed_write

@@ -132,7 +132,8 @@ def main(argv):
     sys.exit(f'error: {error}')
 
   import jax
-  from experiments.checkpoints import CheckpointError, writing_failed
+  from experiments.checkpoints import CheckpointError
+  from experiments.failed_writes import writing_failed
   from experiments.preemption import Interrupted
   from experiments.sweep_runner import run_sweep
   from experiments.writers import exit_after_failed_write

@@ -18,7 +18,7 @@ PROBE = r'''
 import json, sys
 import jax
 jax.config.update('jax_num_cpu_devices', 1)
-from experiments import checkpoints
+from experiments import state_digests
 from experiments.train import run_keys
 from gan_jax import config as gan_config, state as gan_state, steps as gan_steps
 from tests.helpers import small_config
@@ -34,7 +34,7 @@ for variant in sys.argv[1:]:
   state, metrics = jax.jit(lambda s, r: steps.train_loop(
       s, r, None, lambda key, data, i: dataset.sample(key, shape), 3))(
           state, train_rng)
-  digests[variant] = checkpoints.digest((state, metrics))
+  digests[variant] = state_digests.digest((state, metrics))
 print(json.dumps(digests))
 '''
 

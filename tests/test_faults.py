@@ -17,7 +17,8 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from experiments import checkpoints, config_layers, writers
+from experiments import (checkpoints, config_layers, failed_writes,
+                         state_digests, writers)
 from experiments.train import divergence, train_and_evaluate
 from gan_jax import config as gan_config
 from gan_jax import state as gan_state
@@ -319,15 +320,15 @@ def _sharded_tree(rows, devices=4):
 
 def test_piece_digests_name_each_shard_once_by_its_place():
   rows = np.arange(24).reshape(8, 3)
-  pieces = checkpoints.piece_digests(_sharded_tree(rows))
+  pieces = state_digests.piece_digests(_sharded_tree(rows))
   assert sorted(pieces) == ["['n'][]", "['w'][0:2, 0:3]", "['w'][2:4, 0:3]",
                             "['w'][4:6, 0:3]", "['w'][6:8, 0:3]"]
   changed = rows.copy()
   changed[5, 1] += 1
-  other = checkpoints.piece_digests(_sharded_tree(changed))
+  other = state_digests.piece_digests(_sharded_tree(changed))
   assert [k for k in pieces if pieces[k] != other[k]] == ["['w'][4:6, 0:3]"]
   # The same piece held by another layout or host has the same digest.
-  two = checkpoints.piece_digests(_sharded_tree(rows, devices=2))
+  two = state_digests.piece_digests(_sharded_tree(rows, devices=2))
   assert two["['n'][]"] == pieces["['n'][]"]
   assert "['w'][0:4, 0:3]" in two
 
@@ -337,7 +338,7 @@ def test_a_state_split_over_hosts_is_checked_piece_by_piece(
   """As on several hosts, where no host holds all of a sweep's state: each
   writes and checks the digests of its own pieces (the two-process sweep
   itself: tests/test_multihost.py, -m slow)."""
-  monkeypatch.setattr(checkpoints, 'split_over_hosts', lambda tree: True)
+  monkeypatch.setattr(state_digests, 'split_over_hosts', lambda tree: True)
   rows = np.arange(24).reshape(8, 3)
   changed = rows.copy()
   changed[6, 0] = -1  # One piece differs between the two steps.
@@ -496,7 +497,7 @@ def test_what_a_failing_save_printed_is_shown_unless_the_os_explains_it(
 
 def test_held_stderr_holds_what_any_writer_prints(capfd):
   # What orbax's threads and tensorstore's C++ print while a save fails.
-  with checkpoints.held_stderr() as held:
+  with failed_writes.held_stderr() as held:
     os.write(2, b'from C\n')
     print('from Python', file=sys.__stderr__, flush=True)  # (Not pytest's.)
     writer = threading.Thread(target=os.write, args=(2, b'x' * 200_000))
