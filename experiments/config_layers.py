@@ -5,9 +5,12 @@ base config file <- dataset defaults <- variant (its published values, then
 its image or 2-D setting) <- explicit overrides.
 """
 
+import difflib
 import json
 import os
+from typing import Any, Dict
 
+from experiments.configs import default
 from experiments.configs.datasets import dataset_defaults
 from gan_jax import config as gan_config
 from gan_jax.batched import flatten
@@ -48,6 +51,34 @@ def resolve_config(base, variant: str, overrides, dataset=None, seed=None,
       else chosen.toy_overrides))
   config.update_from_flattened_dict(overrides)
   return config
+
+
+def default_fields() -> Dict[str, Any]:
+  """The default config's fields as ``{'train.steps': 3500, ...}``."""
+  return flatten(default.get_config().to_dict())
+
+
+def unknown_field(field: str) -> str:
+  """Says that ``field`` (dotted) is no config field, and what is near: a
+  close name in the section it names, else that section's fields, else the
+  closest dotted name (a misspelt section)."""
+  fields = default_fields()
+  section, _, name = field.rpartition('.')
+  siblings = [known.rpartition('.')[2] for known in fields
+              if known.rpartition('.')[0] == section]
+  if siblings:
+    close = [f'{section}.{match}' if section else match for match in
+             difflib.get_close_matches(name, siblings, n=1)]
+  else:
+    close = difflib.get_close_matches(field, fields, n=1)
+  if close:
+    hint = f' (did you mean {close[0]!r}?)'
+  elif section and siblings:
+    hint = f' ({section} has {", ".join(siblings)})'
+  else:
+    hint = ''
+  return (f'unknown config field {field!r}{hint}; the fields are those of '
+          'experiments/configs/default.py')
 
 
 def one_line(message: str) -> str:

@@ -32,7 +32,8 @@ from ml_collections import config_flags
 
 from experiments import launch
 from experiments.config_layers import (check_resume, default_workdir,
-                                       one_line, resolve_config)
+                                       one_line, resolve_config,
+                                       unknown_field)
 from gan_jax import config as gan_config
 from gan_jax.variants import VARIANTS
 
@@ -54,13 +55,12 @@ def _define_config_flag():
     message = str(error)
     found = re.search(r"'([^'\\]+)", message)
     field = found.group(1) if found else message
-    hint = re.search(r'Did you mean "([^"]+)"', message)
     culprit = next((arg.split('=')[0] for arg in sys.argv
-                    if arg.startswith('--config.') and field in arg),
-                   '--config')
-    sys.exit(f'error: {culprit}: unknown config field {field!r}'
-             + (f' (did you mean {hint.group(1)!r}?)' if hint else '')
-             + '; the fields are those of experiments/configs/default.py')
+                    if arg.startswith('--config.') and field in arg), None)
+    if culprit is None:
+      sys.exit(f'error: --config: {unknown_field(field)}')
+    sys.exit(f'error: {culprit}: '
+             f'{unknown_field(culprit[len("--config."):])}')
 
 
 _CONFIG = _define_config_flag()

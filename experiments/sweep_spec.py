@@ -19,12 +19,12 @@ whose configs differ only in numbers the train state holds form one *group*
 """
 
 import dataclasses
-import difflib
 import itertools
 import json
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from experiments.config_layers import resolve_config
+from experiments.config_layers import (default_fields, resolve_config,
+                                       unknown_field)
 from experiments.configs import default
 from gan_jax import batched, config as gan_config
 from gan_jax.data import DATASETS
@@ -52,17 +52,7 @@ class Run:
     return self.variant, self.point
 
 
-def _leaf_fields(config, prefix: str = '') -> Dict[str, Any]:
-  fields = {}
-  for key, value in config.items():
-    if hasattr(value, 'items'):
-      fields.update(_leaf_fields(value, f'{prefix}{key}.'))
-    else:
-      fields[f'{prefix}{key}'] = value
-  return fields
-
-
-_FIELDS = _leaf_fields(default.get_config())
+_FIELDS = default_fields()
 # Chosen by the spec's own keys, not by set/grid/configs.
 _RESERVED = {'variant': 'variants', 'seed': 'seeds', 'dataset': 'dataset'}
 
@@ -76,11 +66,7 @@ def _check_field(field: Any, where: str) -> None:
     raise SweepError(f'{where}: {field!r} is set by the sweep\'s '
                      f'{_RESERVED[field]!r}, not here')
   if field not in _FIELDS:
-    close = difflib.get_close_matches(str(field), _FIELDS, n=1)
-    raise SweepError(f'{where}: unknown config field {field!r}'
-                     + (f" (did you mean {close[0]!r}?)" if close else '')
-                     + '; the fields are those of '
-                     'experiments/configs/default.py')
+    raise SweepError(f'{where}: {unknown_field(str(field))}')
 
 
 def _typed(field: str, value: Any, where: str) -> Any:

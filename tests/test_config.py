@@ -2,6 +2,7 @@
 
 import pytest
 
+from experiments.config_layers import unknown_field
 from gan_jax import config as gan_config
 from gan_jax.variants import SEED_VARIANTS, VARIANTS, get_variant
 from tests.helpers import small_config
@@ -25,6 +26,19 @@ def test_seed_variants_carry_published_defaults():
       'objective.real_target'] == 0.9
   assert get_variant('vanilla').overrides['objective.name'] == 'minimax'
   assert set(SEED_VARIANTS) <= set(VARIANTS)
+
+
+@pytest.mark.parametrize('field, hint', [
+    ('train.num_steps', "(did you mean 'train.steps'?)"),  # Near a name.
+    ('trian.steps', "(did you mean 'train.steps'?)"),  # A misspelt section.
+    ('optim.d.momentum', '(optim.d has b1, b2, lr, name, schedule)'),
+    ('sed', "(did you mean 'seed'?)"),
+    ('nothing_like_it', "'nothing_like_it'; the fields are those of"),
+])
+def test_unknown_config_field_names_what_is_near(field, hint):
+  message = unknown_field(field)
+  assert message.startswith(f'unknown config field {field!r}')
+  assert hint in message, message
 
 
 def test_unknown_variant_lists_valid_ones():

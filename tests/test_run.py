@@ -78,7 +78,8 @@ def test_steps_per_dispatch_does_not_change_results(tmp_path):
 BAD_INPUTS = [
     (['--variant=wgan'], 'unknown variant'),
     (['--dataset=mnist9'], 'dataset='),
-    (['--config.train.stepz=5'], "unknown config field 'stepz'"),
+    (['--config.train.stepz=5'],
+     "unknown config field 'train.stepz' (did you mean 'train.steps'?)"),
     (['--config.optim.d.lr=-0.1'], 'optim.d.lr=-0.1'),
     (['--config.optim.g.lr=0'], 'optim.g.lr=0'),
     (['--config.objective.n_critic=0'], 'objective.n_critic=0'),
