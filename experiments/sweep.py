@@ -135,6 +135,7 @@ def main(argv):
   from experiments.checkpoints import CheckpointError
   from experiments.failed_writes import writing_failed
   from experiments.preemption import Interrupted
+  from experiments.sweep_results import counted
   from experiments.sweep_runner import run_sweep
   from experiments.writers import exit_after_failed_write
   from gan_jax.data.images import DatasetNotPrepared
@@ -160,7 +161,7 @@ def main(argv):
     print(f.read())
   diverged = sum(s['status'] == 'diverged' for s in summaries)
   print(f'runs, results.csv, results.md and figures/ in {workdir}'
-        + (f' ({diverged} runs diverged: a result, not an error)'
+        + (f' ({counted(diverged, "run")} diverged: a result, not an error)'
            if diverged else ''))
 
 

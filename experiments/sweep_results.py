@@ -8,6 +8,11 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from experiments import published
 
+
+def counted(n: int, noun: str) -> str:
+  """'1 run', '2 runs'."""
+  return f'{n} {noun}' + ('' if n == 1 else 's')
+
 # Which way is better, for marking the best setting.
 HIGHER_IS_BETTER = ('modes', 'high_quality_pct', 'precision', 'recall',
                     'density', 'coverage', 'classifier_score')
@@ -127,8 +132,8 @@ def markdown(rows: Sequence[Mapping[str, Any]], dataset: str,
   if header:
     lines += [header, '']
   lines += [f'Mean ± standard error over the completed runs of each setting '
-            f'({seeds} seeds each; a diverged run is counted, not averaged). '
-            'Best mean in bold (higher is better for modes, high quality, '
+            f'({counted(seeds, "seed")} each; a diverged run is counted, '
+            'not averaged). Best mean in bold (higher is better for modes, high quality, '
             'precision, recall, density, coverage, classifier score; lower '
             'for KL, W1, FD, KID).', '']
   steps = [] if 'train.steps' in swept else ['steps']  # Not twice.

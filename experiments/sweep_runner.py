@@ -84,7 +84,7 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
           continue
         show()
         bar.set_description(f'sweep, group {index + 1}/{len(groups)} '
-                            f'({len(group)} runs)')
+                            f'({sweep_results.counted(len(group), "run")})')
         group_dir = os.path.join(workdir, 'groups', f'group{index:03d}')
         for summary in sweep_train.train_group(group, group_dir, runs_dir,
                                                bar.update, stop):
@@ -100,7 +100,8 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
   sweep_results.write_csv(os.path.join(workdir, 'results.csv'), ordered,
                           swept)
   rows = sweep_results.aggregate(ordered, swept)
-  header = (f'{len(runs)} runs in {len(groups)} vmapped groups; this '
+  header = (f'{sweep_results.counted(len(runs), "run")} in '
+            f'{sweep_results.counted(len(groups), "vmapped group")}; this '
             f'invocation trained for {time.time() - started:.0f} s.')
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write(sweep_results.markdown(rows, spec['dataset'], swept,

@@ -130,6 +130,8 @@ def test_aggregate_excludes_diverged_runs_and_marks_the_best():
   assert '| `b` | 10 | 2 | 0 | **25.0 ± 0.0** | **0.15 ± 0.05** |' in table
   assert 'PacGAN4 | 24.8 ± 0.2 | 93.6 ± 0.6 | 0.04 ± 0.01' in table
   assert 'VEEGAN | 24.6 | 40.0 | -' in table
+  assert '(3 seeds each;' in table
+  assert '(1 seed each;' in sweep_results.markdown(rows, 'grid25', [], 1)
 
 
 # --- End to end ---------------------------------------------------------------
