@@ -222,12 +222,20 @@ def memory_probe(side: str, workload: str, variant: str) -> Dict[str, float]:
   return {'peak_mib': peak / 2**20}
 
 
+def probe_environment() -> Dict[str, str]:
+  """The memory probe's environment. On a GPU, this process's JAX already
+  holds 75% of the GPU's memory (preallocated): a probe that preallocated
+  too would fail to start. The probe's peak is what JAX's allocator had in
+  use, with or without preallocation."""
+  return dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE='false')
+
+
 def _probe_memory(side: str, workload: str, variant: str) -> float:
   done = subprocess.run(
       [sys.executable, '-m', 'experiments.benchmark',
        f'--memory_probe={side}:{workload}:{variant}',
        f'--precision={_PRECISION.value}'],
-      capture_output=True, text=True, check=True)
+      capture_output=True, text=True, check=True, env=probe_environment())
   return json.loads(done.stdout.strip().splitlines()[-1])['peak_mib']
 
 

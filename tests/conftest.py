@@ -1,5 +1,5 @@
-"""Shared test setup: 8 fake CPU devices, set before JAX starts, and one
-persistent XLA compilation cache for the whole suite.
+"""Shared test setup: the CPU with 8 fake devices, set before JAX starts,
+and one persistent XLA compilation cache for the whole suite.
 
 The tests compile the same small programs again and again -- in each
 pytest-xdist worker and in every `experiments.run` they start as a
@@ -13,6 +13,11 @@ import fcntl
 import os
 import tempfile
 
+# The suite runs on the CPU on any machine. With a GPU jaxlib installed, JAX
+# would otherwise default to the GPU -- where the multi-device tests have
+# one device, not 8 -- and every pytest-xdist worker would preallocate 75%
+# of its memory (out of memory from the second worker on).
+os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 # Must happen before any JAX computation initialises the CPU backend.
 os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
                            ' --xla_force_host_platform_device_count=8')

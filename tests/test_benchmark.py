@@ -2,11 +2,15 @@
 device where JAX runs. (PyTorch is a benchmark-only dependency: without it
 the baseline's tests are skipped.)"""
 
+import json
+import subprocess
+import sys
+
 import jax
 import numpy as np
 import pytest
 
-from experiments.benchmark import baseline_device
+from experiments.benchmark import baseline_device, probe_environment
 from gan_jax import config as gan_config, losses
 from gan_jax.variants import SEED_VARIANTS
 from tests.helpers import small_config
@@ -19,6 +23,21 @@ def test_the_baseline_runs_where_jax_runs():
     baseline_device('gpu', cuda_available=False)
   with pytest.raises(ValueError, match='CPU or a CUDA GPU only'):
     baseline_device('tpu', cuda_available=False)
+
+
+def test_the_memory_probe_trains_alone_and_reports_its_peak():
+  # The probe is a second JAX process beside the benchmark's own: on a GPU
+  # it must not preallocate (the benchmark's JAX holds 75% already).
+  pytest.importorskip('torch')  # The benchmark sets both sides' precision.
+  env = probe_environment()
+  assert env['XLA_PYTHON_CLIENT_PREALLOCATE'] == 'false'
+  done = subprocess.run(
+      [sys.executable, '-m', 'experiments.benchmark',
+       '--memory_probe=jax:toy:non_saturating'],
+      capture_output=True, text=True, env=env, timeout=300)
+  assert done.returncode == 0, done.stderr[-2000:]
+  peak = json.loads(done.stdout.strip().splitlines()[-1])['peak_mib']
+  assert 1 < peak < 4096  # Above nothing; far below the machine.
 
 
 @pytest.mark.parametrize('variant', SEED_VARIANTS)
