@@ -57,10 +57,8 @@ def _define_config_flag():
     field = found.group(1) if found else message
     culprit = next((arg.split('=')[0] for arg in sys.argv
                     if arg.startswith('--config.') and field in arg), None)
-    if culprit is None:
-      sys.exit(f'error: --config: {unknown_field(field)}')
-    sys.exit(f'error: {culprit}: '
-             f'{unknown_field(culprit[len("--config."):])}')
+    path = culprit[len('--config.'):] if culprit else field  # Dotted.
+    sys.exit(f'error: {culprit or "--config"}: {unknown_field(path)}')
 
 
 _CONFIG = _define_config_flag()
