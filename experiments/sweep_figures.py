@@ -22,6 +22,7 @@ from gan_jax.data import is_image_dataset, get_toy_dataset
 
 CURVE_METRICS = ('modes', 'high_quality_pct', 'reverse_kl', 'fd',
                  'precision', 'recall')
+MARKED_POINTS = 12  # curves with at most this many points show each one
 
 
 def setting_label(summary: Mapping[str, Any]) -> str:
@@ -58,9 +59,18 @@ def _band_plot(ax, summaries, split: str, metric: str, log: bool = False):
     steps, values = _series(members, split, metric)
     if steps is None or not len(steps):
       continue
-    line, = ax.plot(steps, values.mean(axis=0), label=label, linewidth=1.2)
-    ax.fill_between(steps, values.min(axis=0), values.max(axis=0),
-                    color=line.get_color(), alpha=0.2, linewidth=0)
+    # A short sweep may evaluate only once or twice: a bare line of so few
+    # points draws nothing, so each point is marked and a one-step band is a
+    # vertical bar.
+    few = len(steps) <= MARKED_POINTS
+    line, = ax.plot(steps, values.mean(axis=0), label=label, linewidth=1.2,
+                    marker='o' if few else None, markersize=3)
+    if len(steps) > 1:
+      ax.fill_between(steps, values.min(axis=0), values.max(axis=0),
+                      color=line.get_color(), alpha=0.2, linewidth=0)
+    else:
+      ax.vlines(steps, values.min(axis=0), values.max(axis=0),
+                color=line.get_color(), alpha=0.4, linewidth=4)
   ax.set_xlabel('G step')
   ax.set_title(metric, fontsize=10)
   if log:

@@ -134,6 +134,34 @@ def test_aggregate_excludes_diverged_runs_and_marks_the_best():
   assert '(1 seed each;' in sweep_results.markdown(rows, 'grid25', [], 1)
 
 
+def _run_with_evals(tmp_path, seed, evals):
+  """A completed run's summary whose metrics.jsonl holds ``evals``."""
+  workdir = tmp_path / f'run{seed}'
+  workdir.mkdir()
+  with open(workdir / 'metrics.jsonl', 'w') as f:
+    for step, modes in evals:
+      f.write(json.dumps({'split': 'eval', 'step': step, 'modes': modes}) +
+              '\n')
+  return {**_summary('a', seed), 'workdir': str(workdir)}
+
+
+def test_curves_of_a_single_evaluation_are_still_drawn(tmp_path):
+  # A sweep shorter than eval_every evaluates once; a plain line through one
+  # point draws nothing, so the figure would be empty.
+  from experiments import sweep_figures
+  from experiments.plots import plt
+  summaries = [_run_with_evals(tmp_path, 0, [(300, 3.0)]),
+               _run_with_evals(tmp_path, 1, [(300, 5.0)])]
+  fig, ax = plt.subplots()
+  sweep_figures._band_plot(ax, summaries, 'eval', 'modes')
+  line, = ax.get_lines()
+  assert line.get_marker() == 'o'
+  assert list(line.get_ydata()) == [4.0]
+  band, = ax.collections  # the seeds' range as a bar at step 300
+  assert np.allclose(band.get_segments()[0], [[300, 3.0], [300, 5.0]])
+  plt.close(fig)
+
+
 # --- End to end ---------------------------------------------------------------
 
 @pytest.fixture(scope='module')
