@@ -165,7 +165,21 @@ def main(argv):
            if diverged else ''))
 
 
+def parse_flags(argv):
+  """absl's parser with its errors as one line; experiments.run's
+  ``--config.FIELD=V`` is pointed to the sweep's way of saying it."""
+  for arg in argv[1:]:
+    if arg.startswith('--config.'):
+      setting = arg[len('--config.'):]
+      sys.exit(f'error: {arg}: a sweep sets config fields with '
+               f'--set={setting} (every run) or --grid=FIELD=V1,V2 (swept)')
+  try:
+    return FLAGS(argv)
+  except flags.Error as error:
+    sys.exit(f'error: {error}')
+
+
 FLAGS = flags.FLAGS
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=parse_flags)

@@ -356,6 +356,19 @@ def test_the_command_line_refuses_bad_input_in_one_line(tmp_path):
   assert 'holds a different sweep' in done.stderr.strip().splitlines()[-1]
   assert os.listdir(other) == ['sweep.json']
 
+  # experiments.run's flags, given to the sweep: one line that says what
+  # the sweep takes instead.
+  for args, message in [
+      (['--config.train.steps=300'],
+       'error: --config.train.steps=300: a sweep sets config fields with '
+       '--set=train.steps=300 (every run) or --grid=FIELD=V1,V2 (swept)'),
+      (['--variant=wgan_gp'],
+       "error: Unknown command line flag 'variant'. Did you mean: variants "
+       '?')]:
+    done = run(*args, f'--workdir={tmp_path}/b')
+    assert (done.returncode, done.stderr.strip()) == (1, message)
+  assert not os.path.exists(tmp_path / 'b')
+
 
 @pytest.mark.parametrize('name, runs, groups', [
     ('seed_variants', 40, 3), ('wgan_gp_grid', 36, 2),
