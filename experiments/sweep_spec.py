@@ -69,6 +69,14 @@ def _check_field(field: Any, where: str) -> None:
     raise SweepError(f'{where}: {unknown_field(str(field))}')
 
 
+_TYPE_NAMES = {bool: 'a bool (true or false)', int: 'an integer',
+               float: 'a float', str: 'a string'}
+
+
+def _type_name(kind: type) -> str:
+  return _TYPE_NAMES.get(kind, f'a {kind.__name__}')
+
+
 def _typed(field: str, value: Any, where: str) -> Any:
   """``value`` as the type of the default's field; strings (from flags) are
   parsed, other values must already have that type."""
@@ -82,15 +90,15 @@ def _typed(field: str, value: Any, where: str) -> Any:
         return text.lower() == 'true'
       return expected(text)  # int('1.5') and float('x') raise.
     except ValueError:
-      raise SweepError(f'{where}: {field}={value!r} is not a '
-                       f'{expected.__name__}') from None
+      raise SweepError(f'{where}: {field}={value!r} is not '
+                       f'{_type_name(expected)}') from None
   if expected is float and isinstance(value, int) and not isinstance(
       value, bool):
     return float(value)
   if type(value) is not expected:  # bool is not an int here.
-    raise SweepError(f'{where}: {field}={value!r} is a '
-                     f'{type(value).__name__}; expected a '
-                     f'{expected.__name__}')
+    raise SweepError(f'{where}: {field}={value!r} is '
+                     f'{_type_name(type(value))}; expected '
+                     f'{_type_name(expected)}')
   return value
 
 
