@@ -51,9 +51,19 @@ def _mean_final(summary_paths):
           if k in finals[0]}
 
 
+_SIDE_NAMES = ('runs', 'sweep', 'sweep1')
+
+
 def main(argv):
-  del argv
+  if len(argv) > 1:
+    sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags')
   seeds, variant = _SEEDS.value, _VARIANT.value
+  if seeds < 1:
+    sys.exit(f'error: --seeds={seeds}: give a count >= 1')
+  unknown = [side for side in _SIDES.value if side not in _SIDE_NAMES]
+  if unknown or not _SIDES.value:
+    sys.exit(f'error: --sides={",".join(_SIDES.value)}: give one or more of '
+             f'{", ".join(_SIDE_NAMES)}')
   root = tempfile.mkdtemp(prefix='sweep_vs_runs_')
   python = [sys.executable, '-m']
   results = {}
@@ -79,6 +89,9 @@ def main(argv):
       results[side] = (seconds, _mean_final(
           os.path.join(runs_dir, d, 'summary.json')
           for d in sorted(os.listdir(runs_dir))))
+  except subprocess.CalledProcessError as failed:  # It said why on stderr.
+    sys.exit(f"error: {' '.join(failed.cmd[2:4])} ... failed (exit "
+             f'{failed.returncode}); nothing was timed')
   finally:
     shutil.rmtree(root, ignore_errors=True)
 

@@ -86,3 +86,18 @@ def test_baseline_trainer_keeps_everything_on_its_device(variant):
   assert {t.device.type for t in tensors} == {device}
   assert any(not torch.equal(b, p) for b, p in
              zip(before, trainer.G.parameters())), 'G was not updated'
+
+
+@pytest.mark.parametrize('args, message', [
+    (['--seeds=0'], 'error: --seeds=0: give a count >= 1'),
+    (['--sides=runs,sweeep'], 'error: --sides=runs,sweeep: give one or more '
+     'of runs, sweep, sweep1'),
+    (['--seeds=1', '--sides=runs', '--variant=nope'],
+     'error: experiments.run --variant=nope ... failed (exit 1); nothing was '
+     'timed'),
+])
+def test_the_sweep_benchmark_refuses_bad_input_in_one_line(args, message):
+  done = subprocess.run([sys.executable, '-m', 'benchmarks.sweep_vs_runs',
+                         *args], capture_output=True, text=True)
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines()[-1] == message
