@@ -2,13 +2,17 @@
 ``experiments.run`` (one run) and ``experiments.sweep`` (many).
 
 base config file <- dataset defaults <- variant (its published values, then
-its image or 2-D setting) <- explicit overrides.
+its image or 2-D setting) <- explicit overrides. The variant layer applies
+only when a variant is named (``--variant``): without one the file's own
+choices stand, so a config file can train an objective or settings of its
+own.
 """
 
 import difflib
 import json
 import os
-from typing import Any, Dict
+import re
+from typing import Any, Dict, Optional
 
 from experiments.configs import default
 from experiments.configs.datasets import dataset_defaults
@@ -18,20 +22,26 @@ from gan_jax.data import is_image_dataset
 from gan_jax.variants import get_variant
 
 
-def resolve_config(base, variant: str, overrides, dataset=None, seed=None,
-                   data_dir=None):
+def resolve_config(base, variant: Optional[str], overrides, dataset=None,
+                   seed=None, data_dir=None):
   """base config <- dataset defaults <- variant <- ``overrides``.
 
   ``overrides`` win over the variant's defaults (``experiments.run`` passes
   the command line's ``--config.*`` values, which config_flags has already
   applied to ``base``). The dataset's defaults apply when the overrides
   change the dataset the base names: a config file that names its own
-  dataset is taken as it is.
+  dataset is taken as it is. In the same way ``variant=None`` (no
+  ``--variant``) leaves out the variant layer: the base's objective,
+  optimizers and the rest stand, and its ``variant`` field names the run.
+  (default.py holds the ``non_saturating`` settings, so there the two are
+  the same config; tested.)
   """
-  try:
-    chosen = get_variant(variant)
-  except ValueError as error:
-    raise gan_config.ConfigError(f'--variant: {error}') from None
+  chosen = None
+  if variant is not None:
+    try:
+      chosen = get_variant(variant)
+    except ValueError as error:
+      raise gan_config.ConfigError(f'--variant: {error}') from None
   overrides = dict(overrides)
   if dataset is not None:
     overrides['dataset'] = dataset
@@ -40,17 +50,28 @@ def resolve_config(base, variant: str, overrides, dataset=None, seed=None,
   if data_dir is not None:
     overrides['data.dir'] = data_dir
   config = base.copy_and_resolve_references()
-  with config.unlocked():
-    config.variant = variant
+  if chosen is not None:
+    with config.unlocked():
+      config.variant = variant
   name = overrides.get('dataset', config.dataset)
   if 'dataset' in overrides:
     config.update_from_flattened_dict(dict(dataset_defaults(name)))
-  config.update_from_flattened_dict(dict(chosen.overrides))
-  config.update_from_flattened_dict(dict(
-      chosen.image_overrides if is_image_dataset(name)
-      else chosen.toy_overrides))
+  if chosen is not None:
+    config.update_from_flattened_dict(dict(chosen.overrides))
+    config.update_from_flattened_dict(dict(
+        chosen.image_overrides if is_image_dataset(name)
+        else chosen.toy_overrides))
   config.update_from_flattened_dict(overrides)
+  _check_run_label(config.get('variant'))
   return config
+
+
+def _check_run_label(label) -> None:
+  """``variant`` names the run's directory and its rows in tables."""
+  if not (isinstance(label, str) and re.fullmatch(r'[\w.-]+', label)):
+    raise gan_config.ConfigError(
+        f'variant={label!r} is not allowed: it names the run (runs/<variant>_'
+        '<dataset>_seed<seed>); give letters, digits, _, - or .')
 
 
 def default_fields() -> Dict[str, Any]:

@@ -4,9 +4,11 @@ The config is built in layers, each overriding the one before: the config
 file (``--config``, default experiments/configs/default.py); the dataset's
 defaults (experiments/configs/datasets.py) when the command line moves the
 dataset away from the file's; the variant's published defaults
-(``--variant``, with its image setting on image datasets); then every
-``--config.*`` flag and the shortcuts ``--dataset``, ``--data_dir`` and
-``--seed``. It is validated once before
+(``--variant``, with its image setting on image datasets; without
+``--variant`` the file's own objective and settings stand, and its
+``variant`` field names the run); then every ``--config.*`` flag and the
+shortcuts ``--dataset``, ``--data_dir`` and ``--seed``. It is validated
+once before
 anything is written. Results go to ``--workdir`` (default
 ``runs/<variant>_<dataset>_seed<seed>``); running the same command again
 resumes from the last checkpoint there (refused, naming the fields, if the
@@ -63,7 +65,9 @@ def _define_config_flag():
 
 _CONFIG = _define_config_flag()
 _VARIANT = flags.DEFINE_string(
-    'variant', 'non_saturating', f'GAN variant: {", ".join(VARIANTS)}.')
+    'variant', None, f'GAN variant: {", ".join(VARIANTS)}. Applies its '
+    'published settings over the config file; without it the file is taken '
+    'as it is (default.py: non_saturating).')
 _DATASET = flags.DEFINE_string('dataset', None,
                                'Shortcut for --config.dataset.')
 _DATA_DIR = flags.DEFINE_string(

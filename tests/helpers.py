@@ -4,6 +4,14 @@ from experiments.configs import default
 from gan_jax.variants import get_variant
 
 
+# experiments.run's flags for a tiny run (4 steps, one evaluation).
+SMALL_RUN_FLAGS = ['--config.model.width=16', '--config.model.depth=2',
+                   '--config.train.batch_size=16', '--config.train.steps=4',
+                   '--config.train.log_every=2', '--config.train.eval_every=4',
+                   '--config.train.checkpoint_every=4',
+                   '--config.eval.num_samples=100', '--progress=false']
+
+
 def small_config(variant: str = 'non_saturating', **overrides):
   """The default config with ``variant`` applied, shrunk for tests.
 

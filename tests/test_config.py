@@ -2,8 +2,10 @@
 
 import pytest
 
-from experiments.config_layers import unknown_field
+from experiments.config_layers import resolve_config, unknown_field
+from experiments.configs import default
 from gan_jax import config as gan_config
+from gan_jax.data import DATASETS
 from gan_jax.variants import SEED_VARIANTS, VARIANTS, get_variant
 from tests.helpers import small_config
 
@@ -39,6 +41,41 @@ def test_unknown_config_field_names_what_is_near(field, hint):
   message = unknown_field(field)
   assert message.startswith(f'unknown config field {field!r}')
   assert hint in message, message
+
+
+@pytest.mark.parametrize('dataset', DATASETS)
+def test_no_variant_on_the_default_file_is_non_saturating(dataset):
+  # experiments.run without --variant leaves the variant layer out; the
+  # default file holds non_saturating's settings, so nothing changes there.
+  without = resolve_config(default.get_config(), None, {}, dataset=dataset)
+  named = resolve_config(default.get_config(), 'non_saturating', {},
+                         dataset=dataset)
+  assert without.to_dict() == named.to_dict()
+  assert without.variant == 'non_saturating'
+
+
+def test_a_config_file_of_its_own_stands_unless_a_variant_is_named():
+  base = default.get_config()
+  base.variant = 'my_gan'
+  base.objective.name = 'hinge'
+  base.optim.d.lr = 5e-3
+  own = resolve_config(base, None, {'optim.g.lr': 1e-3})
+  assert own.variant == 'my_gan' and own.objective.name == 'hinge'
+  assert own.optim.d.lr == 5e-3 and own.optim.g.lr == 1e-3  # The flag too.
+  named = resolve_config(base, 'wgan_gp', {'optim.g.lr': 1e-3})
+  assert named.variant == 'wgan_gp'
+  assert named.objective.name == 'wasserstein'  # The variant's over the file.
+  assert named.optim.d.lr == get_variant('wgan_gp').toy_overrides['optim.d.lr']
+  assert named.optim.g.lr == 1e-3  # Flags over the variant.
+
+
+@pytest.mark.parametrize('label', ['', 'a/b', '../up', 'my gan', None])
+def test_a_run_label_that_cannot_name_a_directory_is_refused(label):
+  base = default.get_config()
+  base.variant = label
+  with pytest.raises(gan_config.ConfigError,
+                     match=r'^variant=.* is not allowed: it names the run'):
+    resolve_config(base, None, {})
 
 
 def test_unknown_variant_lists_valid_ones():

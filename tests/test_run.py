@@ -17,15 +17,10 @@ from experiments.train import train_and_evaluate
 from gan_jax import config as gan_config
 from gan_jax import state as gan_state
 from gan_jax.variants import SEED_VARIANTS
-from tests.helpers import small_config
+from tests.helpers import SMALL_RUN_FLAGS, small_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-SMALL_FLAGS = ['--config=experiments/configs/default.py',
-               '--config.model.width=16', '--config.model.depth=2',
-               '--config.train.batch_size=16', '--config.train.steps=4',
-               '--config.train.log_every=2', '--config.train.eval_every=4',
-               '--config.train.checkpoint_every=4',
-               '--config.eval.num_samples=100', '--progress=false']
+SMALL_FLAGS = ['--config=experiments/configs/default.py', *SMALL_RUN_FLAGS]
 
 
 def _run(*args, timeout=300):
@@ -115,10 +110,7 @@ def test_bad_input_is_one_line_and_writes_nothing(args, message, tmp_path):
 
 
 IMAGE_FLAGS = ['--config.model.width=8', '--config.model.latent_dim=8',
-               '--config.train.batch_size=16', '--config.train.steps=4',
-               '--config.train.log_every=2', '--config.train.eval_every=4',
-               '--config.train.checkpoint_every=4',
-               '--config.eval.num_samples=100', '--progress=false']
+               *SMALL_RUN_FLAGS[2:]]  # DCGAN's depth follows the image size.
 
 
 def test_conditional_image_run_through_main(digits_dir, tmp_path):

@@ -16,7 +16,10 @@ import ml_collections
 
 def get_config() -> ml_collections.ConfigDict:
   config = ml_collections.ConfigDict()
-  config.variant = 'non_saturating'  # Set by --variant; recorded in results.
+  # Names the run (runs/<variant>_<dataset>_seed<seed>, tables). --variant
+  # sets it and applies that variant's published settings; this file holds
+  # non_saturating's, so without --variant it trains non_saturating.
+  config.variant = 'non_saturating'
   config.seed = 0
   # grid25 | ring8 | swiss_roll, or an image dataset: digits |
   # stacked_digits (embedded) | mnist | fashion_mnist | cifar10 | celeb_a.
