@@ -12,7 +12,7 @@ import difflib
 import json
 import os
 import re
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from experiments.configs import default
 from experiments.configs.datasets import dataset_defaults
@@ -72,6 +72,23 @@ def _check_run_label(label) -> None:
     raise gan_config.ConfigError(
         f'variant={label!r} is not allowed: it names the run (runs/<variant>_'
         '<dataset>_seed<seed>); give letters, digits, _, - or .')
+
+
+def replaced_file_choices(base, config, command_line: Iterable[str]
+                          ) -> List[str]:
+  """What the dataset or variant layer replaced of the config file's own
+  choices: the fields where ``base`` (the file) differs from default.py and
+  the resolved ``config`` from the file, leaving out the fields the command
+  line set (``command_line``, dotted) and the run's name. As
+  ``["optim.d.lr 0.005 -> 0.01"]``."""
+  defaults = default_fields()
+  file = flatten(base.to_dict())
+  final = flatten(config.to_dict())
+  skip = set(command_line) | {'variant'}
+  return [f'{field} {file[field]!r} -> {final[field]!r}'
+          for field in file
+          if field not in skip and field in defaults and field in final
+          and file[field] != defaults[field] and final[field] != file[field]]
 
 
 def default_fields() -> Dict[str, Any]:

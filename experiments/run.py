@@ -34,8 +34,8 @@ from ml_collections import config_flags
 
 from experiments import launch
 from experiments.config_layers import (check_resume, default_workdir,
-                                       one_line, resolve_config,
-                                       unknown_field)
+                                       one_line, replaced_file_choices,
+                                       resolve_config, unknown_field)
 from gan_jax import config as gan_config
 from gan_jax.variants import VARIANTS
 
@@ -105,6 +105,26 @@ def _base_config():
     sys.exit(_config_file_error(error))
 
 
+def _note_replaced_file_choices(base, config, overrides) -> None:
+  """One line on stderr when --variant or --dataset replaced values that a
+  config file of the user's own set: the layers are documented, but a
+  silent replacement still surprises."""
+  shortcuts = {'dataset': _DATASET.value, 'seed': _SEED.value,
+               'data.dir': _DATA_DIR.value}
+  command_line = [*overrides,
+                  *(field for field, v in shortcuts.items() if v is not None)]
+  replaced = replaced_file_choices(base, config, command_line)
+  if not replaced or jax.process_index() != 0:
+    return
+  layers = ([f'--variant={_VARIANT.value}'] if _VARIANT.value else []) + (
+      [f"dataset {config.dataset}'s defaults"]
+      if 'dataset' in command_line else [])
+  print(f'note: {" and ".join(layers)} replaced what '
+        f'{config_flags.get_config_filename(FLAGS["config"])} set: '
+        f'{", ".join(replaced)}; a --config.FIELD=VALUE flag keeps a value',
+        file=sys.stderr)
+
+
 def main(argv):
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Keep JAX's backend notes quiet.
@@ -112,11 +132,13 @@ def main(argv):
     sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags '
              '(--variant=..., --config.train.steps=...)')
   try:
-    config = resolve_config(_base_config(), _VARIANT.value,
-                            config_flags.get_override_values(FLAGS['config']),
-                            _DATASET.value, _SEED.value, _DATA_DIR.value)
+    base = _base_config()
+    overrides = config_flags.get_override_values(FLAGS['config'])
+    config = resolve_config(base, _VARIANT.value, overrides, _DATASET.value,
+                            _SEED.value, _DATA_DIR.value)
     gan_config.validate(config, 1)  # Fast, before joining other hosts.
     launch.start()
+    _note_replaced_file_choices(base, config, overrides)
     available = jax.device_count()
     requested = config.train.num_devices
     if jax.process_count() > 1 and requested not in (0, available):

@@ -2,7 +2,8 @@
 
 import pytest
 
-from experiments.config_layers import resolve_config, unknown_field
+from experiments.config_layers import (replaced_file_choices, resolve_config,
+                                       unknown_field)
 from experiments.configs import default
 from gan_jax import config as gan_config
 from gan_jax.data import DATASETS
@@ -67,6 +68,24 @@ def test_a_config_file_of_its_own_stands_unless_a_variant_is_named():
   assert named.objective.name == 'wasserstein'  # The variant's over the file.
   assert named.optim.d.lr == get_variant('wgan_gp').toy_overrides['optim.d.lr']
   assert named.optim.g.lr == 1e-3  # Flags over the variant.
+
+
+def test_the_file_choices_a_named_variant_replaces_are_named():
+  # experiments.run prints them, so a layer never replaces a file's value
+  # silently.
+  base = default.get_config()
+  base.variant = 'my_gan'
+  base.objective.name = 'hinge'
+  base.optim.d.lr = 5e-3
+  base.optim.g.lr = 1e-3  # Also set on the command line: kept, not named.
+  named = resolve_config(base, 'wgan_gp', {'optim.g.lr': 1e-3})
+  assert replaced_file_choices(base, named, ['optim.g.lr']) == [
+      "objective.name 'hinge' -> 'wasserstein'", 'optim.d.lr 0.005 -> 0.01']
+  assert replaced_file_choices(base, resolve_config(base, None, {}), []) == []
+  # The default file has no choices of its own to replace.
+  plain = default.get_config()
+  images = resolve_config(plain, 'wgan_gp', {}, dataset='digits')
+  assert replaced_file_choices(plain, images, ['dataset']) == []
 
 
 @pytest.mark.parametrize('label', ['', 'a/b', '../up', 'my gan', None])
