@@ -42,13 +42,7 @@ def resolve_config(base, variant: Optional[str], overrides, dataset=None,
       chosen = get_variant(variant)
     except ValueError as error:
       raise gan_config.ConfigError(f'--variant: {error}') from None
-  overrides = dict(overrides)
-  if dataset is not None:
-    overrides['dataset'] = dataset
-  if seed is not None:
-    overrides['seed'] = seed
-  if data_dir is not None:
-    overrides['data.dir'] = data_dir
+  overrides = with_shortcuts(overrides, dataset, seed, data_dir)
   config = base.copy_and_resolve_references()
   if chosen is not None:
     with config.unlocked():
@@ -64,6 +58,14 @@ def resolve_config(base, variant: Optional[str], overrides, dataset=None,
   config.update_from_flattened_dict(overrides)
   _check_run_label(config.get('variant'))
   return config
+
+
+def with_shortcuts(overrides, dataset=None, seed=None, data_dir=None
+                   ) -> Dict[str, Any]:
+  """``overrides`` (dotted fields) plus the shortcut flags that are set."""
+  shortcuts = {'dataset': dataset, 'seed': seed, 'data.dir': data_dir}
+  return {**overrides, **{field: value for field, value in shortcuts.items()
+                          if value is not None}}
 
 
 def _check_run_label(label) -> None:
@@ -87,7 +89,7 @@ def replaced_file_choices(base, config, command_line: Iterable[str]
   skip = set(command_line) | {'variant'}
   return [f'{field} {file[field]!r} -> {final[field]!r}'
           for field in file
-          if field not in skip and field in defaults and field in final
+          if field not in skip and field in defaults
           and file[field] != defaults[field] and final[field] != file[field]]
 
 

@@ -35,7 +35,8 @@ from ml_collections import config_flags
 from experiments import launch
 from experiments.config_layers import (check_resume, default_workdir,
                                        one_line, replaced_file_choices,
-                                       resolve_config, unknown_field)
+                                       resolve_config, unknown_field,
+                                       with_shortcuts)
 from gan_jax import config as gan_config
 from gan_jax.variants import VARIANTS
 
@@ -105,14 +106,10 @@ def _base_config():
     sys.exit(_config_file_error(error))
 
 
-def _note_replaced_file_choices(base, config, overrides) -> None:
+def _note_replaced_file_choices(base, config, command_line) -> None:
   """One line on stderr when --variant or --dataset replaced values that a
   config file of the user's own set: the layers are documented, but a
   silent replacement still surprises."""
-  shortcuts = {'dataset': _DATASET.value, 'seed': _SEED.value,
-               'data.dir': _DATA_DIR.value}
-  command_line = [*overrides,
-                  *(field for field, v in shortcuts.items() if v is not None)]
   replaced = replaced_file_choices(base, config, command_line)
   if not replaced or jax.process_index() != 0:
     return
@@ -133,12 +130,13 @@ def main(argv):
              '(--variant=..., --config.train.steps=...)')
   try:
     base = _base_config()
-    overrides = config_flags.get_override_values(FLAGS['config'])
-    config = resolve_config(base, _VARIANT.value, overrides, _DATASET.value,
-                            _SEED.value, _DATA_DIR.value)
+    command_line = with_shortcuts(
+        config_flags.get_override_values(FLAGS['config']), _DATASET.value,
+        _SEED.value, _DATA_DIR.value)
+    config = resolve_config(base, _VARIANT.value, command_line)
     gan_config.validate(config, 1)  # Fast, before joining other hosts.
     launch.start()
-    _note_replaced_file_choices(base, config, overrides)
+    _note_replaced_file_choices(base, config, command_line)
     available = jax.device_count()
     requested = config.train.num_devices
     if jax.process_count() > 1 and requested not in (0, available):
