@@ -14,6 +14,7 @@ import functools
 import json
 import platform
 import statistics
+import sys
 import time
 
 import flax.linen as nn
@@ -74,6 +75,8 @@ def main():
   parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
   parser.add_argument('--repeats', type=int, default=7)
   args = parser.parse_args()
+  if args.repeats < 1:
+    sys.exit(f'error: --repeats={args.repeats}: give a count >= 1')
   device = jax.devices()[0]
   results = {'device': f'{device.platform}: {device.device_kind}',
              'host': platform.processor() or platform.machine(),

@@ -27,6 +27,8 @@ import time
 
 from absl import app, flags
 
+from experiments import cli
+
 _VARIANT = flags.DEFINE_string('variant', 'non_saturating', 'Variant.')
 _SEEDS = flags.DEFINE_integer('seeds', 10, 'Runs: seeds 0..S-1.')
 _DATASET = flags.DEFINE_string('dataset', 'grid25', 'Dataset.')
@@ -110,4 +112,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

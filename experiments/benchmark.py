@@ -47,6 +47,9 @@ from typing import Any, Callable, Dict, List
 
 from absl import app, flags, logging
 
+from experiments import cli
+from experiments.failed_writes import failure_reason
+
 _WORKLOADS = flags.DEFINE_list('workloads', ['toy', 'dcgan'],
                                'toy and/or dcgan.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repeats per side.')
@@ -389,6 +392,12 @@ def main(argv):
     sys.exit('error: --repeats and --seconds_per_repeat must be positive')
   if importlib.util.find_spec('torch') is None:
     sys.exit('error: the baseline needs PyTorch: pip install torch==2.13.0')
+  try:  # Before minutes of measuring, not after.
+    os.makedirs(_OUT.value, exist_ok=True)
+  except FileExistsError:
+    sys.exit(f'error: --out={_OUT.value} is a file; give a directory')
+  except OSError as error:
+    sys.exit(f'error: --out={_OUT.value}: {failure_reason(error)}')
   try:
     _torch_device()
   except ValueError as error:
@@ -409,15 +418,29 @@ def main(argv):
             f"{result['speedup']:.2f}x, {result['jax_gflops']:.0f} GFLOP/s "
             f"({100 * result['jax_peak_fraction']:.0f}% of peak)",
             flush=True)
-  os.makedirs(_OUT.value, exist_ok=True)
   table = markdown(results, peak, where)
-  with open(os.path.join(_OUT.value, 'benchmark.json'), 'w') as f:
-    json.dump({'machine': where, 'matmul_peak_gflops': peak,
-               'results': results}, f, indent=2)
-  with open(os.path.join(_OUT.value, 'benchmark.md'), 'w') as f:
-    f.write(table)
-  print(table)
+  print(table)  # Kept on the screen even if the files cannot be written.
+  try:
+    _write_whole(os.path.join(_OUT.value, 'benchmark.json'), json.dumps(
+        {'machine': where, 'matmul_peak_gflops': peak, 'results': results},
+        indent=2))
+    _write_whole(os.path.join(_OUT.value, 'benchmark.md'), table)
+  except OSError as error:
+    sys.exit(f'error: writing under {_OUT.value} failed: '
+             f'{failure_reason(error)}; the table above is the result')
+
+
+def _write_whole(path: str, text: str) -> None:
+  """Writes ``text`` atomically: a failure leaves the old file or none."""
+  tmp = path + '.tmp'
+  try:
+    with open(tmp, 'w') as f:
+      f.write(text)
+    os.replace(tmp, path)
+  finally:
+    if os.path.exists(tmp):
+      os.remove(tmp)
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

@@ -23,7 +23,7 @@ from typing import Any, Dict, List, Optional
 
 from absl import app, flags, logging
 
-from experiments import launch, sweep_spec
+from experiments import cli, launch, sweep_spec
 from experiments.sweep_spec import SweepError
 
 _SWEEP = flags.DEFINE_string(
@@ -173,10 +173,7 @@ def parse_flags(argv):
       setting = arg[len('--config.'):]
       sys.exit(f'error: {arg}: a sweep sets config fields with '
                f'--set={setting} (every run) or --grid=FIELD=V1,V2 (swept)')
-  try:
-    return FLAGS(argv)
-  except flags.Error as error:
-    sys.exit(f'error: {error}')
+  return cli.parse_flags(argv)
 
 
 FLAGS = flags.FLAGS

@@ -27,6 +27,8 @@ import sys
 
 from absl import app, flags, logging
 
+from experiments import cli
+
 _WORKDIR = flags.DEFINE_string('workdir', 'theory', 'Output directory.')
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per variant in claims 3 '
                               'and 5 (the training runs).')
@@ -57,4 +59,4 @@ def main(argv):
 
 
 if __name__ == '__main__':
-  app.run(main)
+  app.run(main, flags_parser=cli.parse_flags)

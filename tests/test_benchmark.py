@@ -101,3 +101,41 @@ def test_the_sweep_benchmark_refuses_bad_input_in_one_line(args, message):
                          *args], capture_output=True, text=True)
   assert done.returncode == 1
   assert done.stderr.strip().splitlines()[-1] == message
+
+
+@pytest.mark.parametrize('command, flag, message', [
+    ('experiments.benchmark', '--precision=bf16',
+     'error: flag --precision=bf16: value should be one of <float32|tf32>'),
+    ('experiments.benchmark', '--workloads=toy,gan',
+     'error: --workloads=toy,gan: give toy and/or dcgan'),
+    ('benchmarks.sweep_vs_runs', '--seeds=ten',
+     "error: flag --seeds=ten: invalid literal for int() with base 10: "
+     "'ten'"),
+    ('experiments.theory', '--sedes=3',
+     "error: Unknown command line flag 'sedes'. Did you mean: seeds ?"),
+    ('benchmarks.conv_transpose', '--repeats=0',
+     'error: --repeats=0: give a count >= 1'),
+])
+def test_a_bad_flag_is_one_line(command, flag, message):
+  # absl alone prints "FATAL Flags parsing error" and a usage hint.
+  done = subprocess.run([sys.executable, '-m', command, flag],
+                        capture_output=True, text=True)
+  assert done.returncode == 1
+  assert done.stderr.strip().splitlines() == [message]
+
+
+def test_the_benchmark_refuses_an_output_it_cannot_write_before_measuring(
+    tmp_path):
+  pytest.importorskip('torch')  # Checked first: without it, that is said.
+  a_file = tmp_path / 'results'
+  a_file.write_text('kept')
+  for out, message in (
+      (a_file, f'error: --out={a_file} is a file; give a directory'),
+      (a_file / 'under', f'error: --out={a_file / "under"}: Not a directory')):
+    done = subprocess.run(
+        [sys.executable, '-m', 'experiments.benchmark', f'--out={out}'],
+        capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [message]
+    assert done.stdout == ''  # Refused before the matrix-product peak.
+  assert a_file.read_text() == 'kept'
