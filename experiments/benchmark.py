@@ -8,7 +8,8 @@ variant, and DCGAN at 28x28 (batch 64) for non_saturating and wgan_gp. Each
 side is warmed up (JAX compiles, PyTorch allocates), then the two are timed
 in turn, ``--repeats`` times, in this one process. Reported per workload:
 median milliseconds per iteration (n_critic D steps + one G step) and the
-spread of the repeats, iterations per second, the ratio, time to the first
+spread of the repeats (wider than 10% of the median: the table says the
+row is not reliable), iterations per second, the ratio, time to the first
 iteration (JAX: compilation included), GFLOP/s from the layer shapes
 (benchmarks/flops.py) and as a fraction of the peak of a large matrix
 product (2048x2048 on a CPU, 8192x8192 on a GPU) measured in the same run;
@@ -373,7 +374,25 @@ def markdown(results: List[Dict[str, Any]], peak: float, where: str) -> str:
         f"{r['jax_first_s']:.1f} s / {r['torch_first_s']:.2f} s | "
         f"{r['jax_peak_mib']:.0f} / {r['torch_peak_mib']:.0f} MiB | "
         f"{r['jax_xla_step_mib']:.1f} MiB |")
-  return '\n'.join(lines) + '\n'
+  note = noise_note(results)
+  return '\n'.join(lines + ([''] + [note] if note else [])) + '\n'
+
+
+# A side whose repeats spread wider than this, (slowest - fastest) / median,
+# was sharing the machine: on a quiet one they agree within a few percent.
+NOISY_SPREAD = 0.10
+
+
+def noise_note(results: List[Dict[str, Any]]) -> str:
+  """A warning naming the workloads timed on a busy machine, or ''."""
+  noisy = [f"{r['workload']} `{r['variant']}`" for r in results
+           if any(r[f'{side}_ms_max'] - r[f'{side}_ms_min']
+                  > NOISY_SPREAD * r[f'{side}_ms'] for side in ('jax', 'torch'))]
+  if not noisy:
+    return ''
+  return (f'Not reliable: the repeats of {", ".join(noisy)} spread by more '
+          f'than {NOISY_SPREAD:.0%} of their median, so something else was '
+          'using the machine; run the benchmark again when it is quiet.')
 
 
 def main(argv):
@@ -422,7 +441,8 @@ def main(argv):
   print(table)  # Kept on the screen even if the files cannot be written.
   try:
     _write_whole(os.path.join(_OUT.value, 'benchmark.json'), json.dumps(
-        {'machine': where, 'matmul_peak_gflops': peak, 'results': results},
+        {'machine': where, 'matmul_peak_gflops': peak, 'results': results,
+         'noise_note': noise_note(results)},
         indent=2))
     _write_whole(os.path.join(_OUT.value, 'benchmark.md'), table)
   except OSError as error:

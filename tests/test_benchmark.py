@@ -10,7 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.benchmark import baseline_device, probe_environment
+from experiments.benchmark import (baseline_device, noise_note,
+                                  probe_environment)
 from gan_jax import config as gan_config, losses
 from gan_jax.variants import SEED_VARIANTS
 from tests.helpers import small_config
@@ -139,3 +140,19 @@ def test_the_benchmark_refuses_an_output_it_cannot_write_before_measuring(
     assert done.stderr.strip().splitlines() == [message]
     assert done.stdout == ''  # Refused before the matrix-product peak.
   assert a_file.read_text() == 'kept'
+
+
+def test_the_table_warns_when_repeats_spread_widely():
+  def timed(workload, variant, jax_ms, torch_ms):
+    return {'workload': workload, 'variant': variant,
+            **{f'jax_ms{end}': ms for end, ms in zip(('_min', '', '_max'),
+                                                      jax_ms)},
+            **{f'torch_ms{end}': ms for end, ms in zip(('_min', '', '_max'),
+                                                        torch_ms)}}
+  quiet = timed('toy', 'vanilla', (20.0, 20.5, 21.9), (30.0, 30.1, 32.9))
+  assert noise_note([quiet]) == ''
+  busy_jax = timed('toy', 'wgan_gp', (100.0, 110.0, 111.1), (200, 200, 200))
+  busy_torch = timed('dcgan', 'wgan_gp', (5, 5, 5), (90.0, 100.0, 100.1))
+  note = noise_note([quiet, busy_jax, busy_torch])
+  assert note.startswith('Not reliable: the repeats of toy `wgan_gp`, dcgan '
+                         '`wgan_gp` spread by more than 10% of their median')
