@@ -23,6 +23,7 @@ from gan_jax.data import is_image_dataset, get_toy_dataset
 CURVE_METRICS = ('modes', 'high_quality_pct', 'reverse_kl', 'fd',
                  'precision', 'recall')
 MARKED_POINTS = 12  # curves with at most this many points show each one
+SIDE_STEP = 0.02  # one-evaluation bars of the settings, this far apart (of x)
 
 
 def setting_label(summary: Mapping[str, Any]) -> str:
@@ -55,14 +56,20 @@ def _series(summaries, split: str, metric: str):
 
 
 def _band_plot(ax, summaries, split: str, metric: str, log: bool = False):
-  for label, members in _by_setting(summaries).items():
+  settings = _by_setting(summaries)
+  single_steps = set()
+  for index, (label, members) in enumerate(settings.items()):
     steps, values = _series(members, split, metric)
     if steps is None or not len(steps):
       continue
     # A short sweep may evaluate only once or twice: a bare line of so few
     # points draws nothing, so each point is marked and a one-step band is a
-    # vertical bar.
+    # vertical bar, each setting's a little aside so that none hides another
+    # (the tick stays at the step).
     few = len(steps) <= MARKED_POINTS
+    if len(steps) == 1:
+      single_steps.add(int(steps[0]))
+      steps = steps * (1 + SIDE_STEP * (index - (len(settings) - 1) / 2))
     line, = ax.plot(steps, values.mean(axis=0), label=label, linewidth=1.2,
                     marker='o' if few else None, markersize=3)
     if len(steps) > 1:
@@ -71,6 +78,8 @@ def _band_plot(ax, summaries, split: str, metric: str, log: bool = False):
     else:
       ax.vlines(steps, values.min(axis=0), values.max(axis=0),
                 color=line.get_color(), alpha=0.4, linewidth=4)
+  if single_steps:
+    ax.set_xticks(sorted(single_steps))
   ax.set_xlabel('G step')
   ax.set_title(metric, fontsize=10)
   if log:

@@ -164,6 +164,21 @@ def test_curves_of_a_single_evaluation_are_still_drawn(tmp_path):
   plt.close(fig)
 
 
+def test_single_evaluation_bars_of_settings_do_not_hide_each_other(tmp_path):
+  from experiments import sweep_figures
+  from experiments.plots import plt
+  summaries = [_run_with_evals(tmp_path, 0, [(300, 3.0)]),
+               _run_with_evals(tmp_path, 1, [(300, 5.0)])]
+  summaries[1]['variant'] = 'wgan_gp'  # A second setting, the same range.
+  fig, ax = plt.subplots()
+  sweep_figures._band_plot(ax, summaries, 'eval', 'modes')
+  xs = [bar.get_segments()[0][0][0] for bar in ax.collections]
+  assert xs[0] < 300 < xs[1] and xs[1] - xs[0] < 0.05 * 300
+  assert [line.get_xdata()[0] for line in ax.get_lines()] == xs
+  assert list(ax.get_xticks()) == [300]
+  plt.close(fig)
+
+
 # --- End to end ---------------------------------------------------------------
 
 @pytest.fixture(scope='module')
