@@ -411,16 +411,16 @@ def main(argv):
     sys.exit('error: --repeats and --seconds_per_repeat must be positive')
   if importlib.util.find_spec('torch') is None:
     sys.exit('error: the baseline needs PyTorch: pip install torch==2.13.0')
+  try:
+    _torch_device()
+  except ValueError as error:
+    sys.exit(f'error: {error}')
   try:  # Before minutes of measuring, not after.
     os.makedirs(_OUT.value, exist_ok=True)
   except FileExistsError:
     sys.exit(f'error: --out={_OUT.value} is a file; give a directory')
   except OSError as error:
     sys.exit(f'error: --out={_OUT.value}: {failure_reason(error)}')
-  try:
-    _torch_device()
-  except ValueError as error:
-    sys.exit(f'error: {error}')
   _set_precision(_PRECISION.value)
   peak = matmul_peak_gflops()
   where = machine()

@@ -3,7 +3,8 @@
 absl's own parser prints two lines for a bad flag ("FATAL Flags parsing
 error: ..." and a pointer to --helpfull); these commands print
 ``error: <absl's message>`` and exit with code 1, as every other refused
-input does.
+input does. (experiments.run has its own, which also names what is wrong
+in a --config file.)
 """
 
 import sys
