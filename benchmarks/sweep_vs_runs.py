@@ -13,7 +13,9 @@ compilation, evaluations, checkpoints, pictures and start-up included.
 
 Extra ``--set=field=value`` flags go to every side. Prints the wall times,
 the ratios, the mean final metrics of each side (the same runs, so they
-should agree) and the machine.
+should agree), the machine, and the peak of a large matrix product before
+and after: where they differ by more than 10%, the machine's speed changed
+while it was measured and the ratios are said to be not reliable.
 """
 
 import json
@@ -25,8 +27,9 @@ import sys
 import tempfile
 import time
 
-from absl import app, flags
+from absl import app, flags, logging
 
+from benchmarks.peak import NOISY_SPREAD, matmul_peak_gflops, spread
 from experiments import cli
 
 _VARIANT = flags.DEFINE_string('variant', 'non_saturating', 'Variant.')
@@ -66,6 +69,9 @@ def main(argv):
   if unknown or not _SIDES.value:
     sys.exit(f'error: --sides={",".join(_SIDES.value)}: give one or more of '
              f'{", ".join(_SIDE_NAMES)}')
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)  # Keep JAX's backend notes quiet.
+  peaks = [matmul_peak_gflops()]  # Idle while the sides run.
   root = tempfile.mkdtemp(prefix='sweep_vs_runs_')
   python = [sys.executable, '-m']
   results = {}
@@ -96,6 +102,7 @@ def main(argv):
              f'{failed.returncode}); nothing was timed')
   finally:
     shutil.rmtree(root, ignore_errors=True)
+  peaks.append(matmul_peak_gflops())
 
   import jax
   print(f'{variant} on {_DATASET.value}, {seeds} seeds'
@@ -109,6 +116,12 @@ def main(argv):
     ratio = f'  {base / seconds:5.2f}x' if base else ''
     shown = ', '.join(f'{k} {v:.3g}' for k, v in final.items())
     print(f'  {labels[side]:>36}: {seconds:7.1f} s{ratio}   (mean {shown})')
+  print(f'matrix-product peak: {peaks[0]:.0f} GFLOP/s before, {peaks[1]:.0f} '
+        'after')
+  if spread(peaks) > NOISY_SPREAD:
+    print(f'Not reliable: the peaks differ by more than {NOISY_SPREAD:.0%}, '
+          'so something else was using the machine; run this again when it '
+          'is quiet.')
 
 
 if __name__ == '__main__':

@@ -48,6 +48,7 @@ from typing import Any, Callable, Dict, List
 
 from absl import app, flags, logging
 
+from benchmarks.peak import NOISY_SPREAD, matmul_peak_gflops, matmul_size
 from experiments import cli
 from experiments.failed_writes import failure_reason
 
@@ -253,28 +254,6 @@ def _median_ms(run: Callable[[int], None], iterations: int,
   return times
 
 
-def matmul_size() -> int:
-  """The peak's product: 2048 saturates a CPU, a GPU needs larger."""
-  import jax
-  return 2048 if jax.devices()[0].platform == 'cpu' else 8192
-
-
-def matmul_peak_gflops(repeats: int = 5) -> float:
-  import jax
-  size = matmul_size()
-  a = jax.random.normal(jax.random.PRNGKey(0), (size, size))
-  product = jax.jit(lambda a: a @ a)
-  jax.block_until_ready(product(a))
-  best = []
-  for _ in range(repeats):
-    started = time.perf_counter()
-    for _ in range(5):
-      out = product(a)
-    jax.block_until_ready(out)
-    best.append((time.perf_counter() - started) / 5)
-  return 2.0 * size ** 3 / statistics.median(best) / 1e9
-
-
 def benchmark_workload(workload: str, variant: str, repeats: int,
                        seconds: float, peak: float) -> Dict[str, Any]:
   from benchmarks import flops
@@ -378,21 +357,17 @@ def markdown(results: List[Dict[str, Any]], peak: float, where: str) -> str:
   return '\n'.join(lines + ([''] + [note] if note else [])) + '\n'
 
 
-# A side whose repeats spread wider than this, (slowest - fastest) / median,
-# was sharing the machine: on a quiet one they agree within a few percent.
-NOISY_SPREAD = 0.10
-
-
 def noise_note(results: List[Dict[str, Any]]) -> str:
   """A warning naming the workloads timed on a busy machine, or ''."""
   noisy = [f"{r['workload']} `{r['variant']}`" for r in results
            if any(r[f'{side}_ms_max'] - r[f'{side}_ms_min']
-                  > NOISY_SPREAD * r[f'{side}_ms'] for side in ('jax', 'torch'))]
+                  > NOISY_SPREAD * r[f'{side}_ms']
+                  for side in ('jax', 'torch'))]
   if not noisy:
     return ''
   return (f'Not reliable: the repeats of {", ".join(noisy)} spread by more '
-          f'than {NOISY_SPREAD:.0%} of their median, so something else was '
-          'using the machine; run the benchmark again when it is quiet.')
+          f'than {NOISY_SPREAD:.0%} of their median, so something else '
+          'was using the machine; run the benchmark again when it is quiet.')
 
 
 def main(argv):

@@ -156,3 +156,10 @@ def test_the_table_warns_when_repeats_spread_widely():
   note = noise_note([quiet, busy_jax, busy_torch])
   assert note.startswith('Not reliable: the repeats of toy `wgan_gp`, dcgan '
                          '`wgan_gp` spread by more than 10% of their median')
+
+
+def test_a_machine_that_changed_speed_is_seen_by_the_peaks_spread():
+  from benchmarks.peak import NOISY_SPREAD, spread
+  assert spread([170.0, 160.0]) == pytest.approx(10 / 165)  # Quiet enough.
+  assert spread([170.0, 150.0]) > NOISY_SPREAD  # 20 / 160: the host got busy.
+  assert spread([100.0, 90.0, 130.0]) == pytest.approx(0.4)
