@@ -48,7 +48,8 @@ from typing import Any, Callable, Dict, List
 
 from absl import app, flags, logging
 
-from benchmarks.peak import NOISY_SPREAD, matmul_peak_gflops, matmul_size
+from benchmarks.peak import (NOISY_SPREAD, matmul_peak_gflops, matmul_size,
+                             spread)
 from experiments import cli
 from experiments.failed_writes import failure_reason
 
@@ -360,8 +361,8 @@ def markdown(results: List[Dict[str, Any]], peak: float, where: str) -> str:
 def noise_note(results: List[Dict[str, Any]]) -> str:
   """A warning naming the workloads timed on a busy machine, or ''."""
   noisy = [f"{r['workload']} `{r['variant']}`" for r in results
-           if any(r[f'{side}_ms_max'] - r[f'{side}_ms_min']
-                  > NOISY_SPREAD * r[f'{side}_ms']
+           if any(spread([r[f'{side}_ms_min'], r[f'{side}_ms'],
+                          r[f'{side}_ms_max']]) > NOISY_SPREAD
                   for side in ('jax', 'torch'))]
   if not noisy:
     return ''
