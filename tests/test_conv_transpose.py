@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from gan_jax.models.conv_transpose import Conv4x4, ConvTranspose4x4
+from gan_jax.models.initializers import drawn_as_matrix
 
 
 def _pair(features, use_bias=True):
@@ -102,3 +103,22 @@ def test_conv4x4_refuses_odd_sides():
   x = jnp.zeros((1, 7, 7, 2))
   with pytest.raises(ValueError, match='even image sides'):
     Conv4x4(3).init(jax.random.PRNGKey(0), x)
+
+
+@pytest.mark.parametrize('partitionable', [True, False])
+@pytest.mark.parametrize('init', [nn.initializers.lecun_normal(),
+                                  nn.initializers.he_normal(),
+                                  nn.initializers.lecun_uniform()],
+                         ids=['lecun_normal', 'he_normal', 'lecun_uniform'])
+def test_a_kernel_drawn_as_a_matrix_is_the_same_kernel(init, partitionable):
+  """Fan-in initialisers give the same bits drawn as [16 * C_in, C_out] and
+  reshaped, with either of JAX's threefry counter layouts; a fan-out one
+  does not, which is why only the layers' default is wrapped."""
+  shape = (4, 4, 6, 5)
+  key = jax.random.PRNGKey(7)
+  with jax.threefry_partitionable(partitionable):
+    np.testing.assert_array_equal(drawn_as_matrix(init)(key, shape),
+                                  init(key, shape))
+  fan_out = nn.initializers.variance_scaling(1.0, 'fan_out', 'normal')
+  assert not np.allclose(drawn_as_matrix(fan_out)(key, shape),
+                         fan_out(key, shape))

@@ -26,6 +26,8 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from gan_jax.models.initializers import lecun_normal_kernel
+
 # Bump when the network or its training changes. 2: the convolutions as
 # patch products (Conv3x3): the same network, gradients rounded otherwise.
 CACHE_VERSION = 2
@@ -66,7 +68,7 @@ class Conv3x3(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', nn.initializers.lecun_normal(),
+    kernel = self.param('kernel', lecun_normal_kernel,
                         (3, 3, x.shape[-1], self.features))
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
     return (patches_3x3(x, self.stride) @ kernel.reshape(-1, self.features)
