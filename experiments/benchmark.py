@@ -10,7 +10,8 @@ in turn, ``--repeats`` times, in this one process. Reported per workload:
 median milliseconds per iteration (n_critic D steps + one G step) and the
 spread of the repeats (wider than 10% of the median: the table says the
 row is not reliable), iterations per second, the ratio, time to the first
-iteration (JAX: compilation included), GFLOP/s from the layer shapes
+step (building the model and state, JAX's compilation -- also reported
+alone -- and the step), GFLOP/s from the layer shapes
 (benchmarks/flops.py) and as a fraction of the peak of a large matrix
 product (2048x2048 on a CPU, 8192x8192 on a GPU) measured in the same run;
 and memory, two ways: the peak memory of a separate process training the
@@ -117,8 +118,11 @@ def _jax_side(workload: str, variant: str):
   loop = jax.jit(functools.partial(steps.train_loop,
                                    sample_batch=sample_batch,
                                    num_steps=per_call), donate_argnums=0)
-  box = [gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)]
+  box = [gan_state.compiled_init(spec)(jax.random.PRNGKey(0), hparams)]
   rng = jax.random.PRNGKey(1)
+  started = time.perf_counter()
+  compiled = loop.lower(box[0], rng, data).compile()  # What jit would do.
+  compile_s = time.perf_counter() - started
 
   def xla_flops() -> float:
     # XLA counts a loop body once, whatever its trip count: count one step
@@ -134,17 +138,18 @@ def _jax_side(workload: str, variant: str):
   def run(iterations: int):
     state = box[0]
     for _ in range(max(1, iterations // per_call)):
-      state, metrics = loop(state, rng, data)
+      state, metrics = compiled(state, rng, data)
     jax.block_until_ready(metrics)
     box[0] = state
 
   def xla_bytes() -> int:
     """XLA's buffer plan for one call of the compiled loop."""
-    plan = loop.lower(box[0], rng, data).compile().memory_analysis()
+    plan = compiled.memory_analysis()
     return int(plan.argument_size_in_bytes + plan.output_size_in_bytes
                + plan.temp_size_in_bytes - plan.alias_size_in_bytes)
 
   run.xla_bytes = xla_bytes
+  run.compile_s = compile_s
   return run, per_call, config, xla_flops
 
 
@@ -258,10 +263,15 @@ def _median_ms(run: Callable[[int], None], iterations: int,
 def benchmark_workload(workload: str, variant: str, repeats: int,
                        seconds: float, peak: float) -> Dict[str, Any]:
   from benchmarks import flops
+  # Time to the first step: building the config, model and state, and
+  # compiling; then the first call, which runs ``per_call`` steps: its
+  # share for one step is counted.
   started = time.perf_counter()
   jax_run, per_call, config, xla_flops = _jax_side(workload, variant)
-  jax_run(per_call)
   jax_first = time.perf_counter() - started
+  started = time.perf_counter()
+  jax_run(per_call)
+  jax_first += (time.perf_counter() - started) / per_call
   started = time.perf_counter()
   torch_run = _torch_side(workload, variant, config)
   torch_run(1)
@@ -300,7 +310,8 @@ def benchmark_workload(workload: str, variant: str, repeats: int,
       'torch_ms_max': max(torch_times),
       'speedup': torch_ms / jax_ms,
       'jax_it_per_s': 1e3 / jax_ms, 'torch_it_per_s': 1e3 / torch_ms,
-      'jax_first_s': jax_first, 'torch_first_s': torch_first,
+      'jax_first_s': jax_first, 'jax_compile_s': jax_run.compile_s,
+      'torch_first_s': torch_first,
       'gflop_per_iteration': count / 1e9,
       'xla_gflop_per_iteration': xla_flops() / 1e9,
       'jax_gflops': count / jax_ms / 1e6,
@@ -340,22 +351,27 @@ def markdown(results: List[Dict[str, Any]], peak: float, where: str) -> str:
            f'{_PRECISION.value}, jax): {peak:.0f} GFLOP/s.', '',
            '| workload | variant | n_critic | JAX ms/it | PyTorch ms/it | '
            'speed-up | JAX it/s | JAX GFLOP/s (% peak) | PyTorch GFLOP/s | '
-           'first iteration JAX / PyTorch | peak memory JAX / PyTorch | '
+           'first step JAX (compile) / PyTorch | peak memory JAX / PyTorch | '
            'XLA step buffers |',
            '|---|---|---|---|---|---|---|---|---|---|---|---|']
-  for r in results:
-    lines.append(
-        f"| {r['workload']} | `{r['variant']}` | {r['n_critic']} | "
-        f"{r['jax_ms']:.2f} ({r['jax_ms_min']:.2f}-{r['jax_ms_max']:.2f}) | "
-        f"{r['torch_ms']:.2f} ({r['torch_ms_min']:.2f}-"
-        f"{r['torch_ms_max']:.2f}) | {r['speedup']:.2f}x | "
-        f"{r['jax_it_per_s']:.0f} | {r['jax_gflops']:.0f} "
-        f"({100 * r['jax_peak_fraction']:.0f}%) | {r['torch_gflops']:.0f} | "
-        f"{r['jax_first_s']:.1f} s / {r['torch_first_s']:.2f} s | "
-        f"{r['jax_peak_mib']:.0f} / {r['torch_peak_mib']:.0f} MiB | "
-        f"{r['jax_xla_step_mib']:.1f} MiB |")
+  lines += [table_row(r) for r in results]
   note = noise_note(results)
   return '\n'.join(lines + ([''] + [note] if note else [])) + '\n'
+
+
+def table_row(r: Dict[str, Any]) -> str:
+  """One workload's row of the Markdown table."""
+  return (
+      f"| {r['workload']} | `{r['variant']}` | {r['n_critic']} | "
+      f"{r['jax_ms']:.2f} ({r['jax_ms_min']:.2f}-{r['jax_ms_max']:.2f}) | "
+      f"{r['torch_ms']:.2f} ({r['torch_ms_min']:.2f}-"
+      f"{r['torch_ms_max']:.2f}) | {r['speedup']:.2f}x | "
+      f"{r['jax_it_per_s']:.0f} | {r['jax_gflops']:.0f} "
+      f"({100 * r['jax_peak_fraction']:.0f}%) | {r['torch_gflops']:.0f} | "
+      f"{r['jax_first_s']:.1f} s ({r['jax_compile_s']:.1f} s) / "
+      f"{r['torch_first_s']:.2f} s | "
+      f"{r['jax_peak_mib']:.0f} / {r['torch_peak_mib']:.0f} MiB | "
+      f"{r['jax_xla_step_mib']:.1f} MiB |")
 
 
 def noise_note(results: List[Dict[str, Any]]) -> str:

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from experiments.benchmark import (baseline_device, noise_note,
-                                  probe_environment)
+                                  probe_environment, table_row)
 from gan_jax import config as gan_config, losses
 from gan_jax.variants import SEED_VARIANTS
 from tests.helpers import small_config
@@ -156,6 +156,22 @@ def test_the_table_warns_when_repeats_spread_widely():
   note = noise_note([quiet, busy_jax, busy_torch])
   assert note.startswith('Not reliable: the repeats of toy `wgan_gp`, dcgan '
                          '`wgan_gp` spread by more than 10% of their median')
+
+
+def test_a_table_row_puts_each_measurement_in_its_column():
+  result = {'workload': 'toy', 'variant': 'wgan_gp', 'n_critic': 5,
+            'jax_ms': 100.0, 'jax_ms_min': 99.5, 'jax_ms_max': 101.25,
+            'torch_ms': 170.0, 'torch_ms_min': 169.0, 'torch_ms_max': 171.0,
+            'speedup': 1.7, 'jax_it_per_s': 10.0, 'jax_gflops': 158.4,
+            'jax_peak_fraction': 0.856, 'torch_gflops': 93.6,
+            'jax_first_s': 3.14, 'jax_compile_s': 2.06,
+            'torch_first_s': 0.183, 'jax_peak_mib': 471.2,
+            'torch_peak_mib': 126.0, 'jax_xla_step_mib': 22.16}
+  cells = [cell.strip() for cell in table_row(result).split('|')[1:-1]]
+  assert cells == ['toy', '`wgan_gp`', '5', '100.00 (99.50-101.25)',
+                   '170.00 (169.00-171.00)', '1.70x', '10', '158 (86%)',
+                   '94', '3.1 s (2.1 s) / 0.18 s', '471 / 126 MiB',
+                   '22.2 MiB']
 
 
 def test_a_machine_that_changed_speed_is_seen_by_the_peaks_spread():
