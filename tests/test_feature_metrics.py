@@ -86,6 +86,32 @@ def test_nearest_neighbour_metrics_on_hand_made_sets():
   assert collapsed['coverage'] <= 10 / 300 and collapsed['recall'] < 0.1
 
 
+def _nearest_neighbour_metrics_by_definition(real, fake, k):
+  """The four metrics from whole distance matrices, in exact integers."""
+  def kth_other(x):  # Row i's sorted distances start with itself (0).
+    return np.sort(((x[:, None] - x[None]) ** 2).sum(-1), 1)[:, k]
+  d = ((fake[:, None] - real[None]) ** 2).sum(-1)  # [M, N]
+  in_real = d <= kth_other(real)[None]
+  in_fake = d <= kth_other(fake)[:, None]
+  return {'precision': in_real.any(1).mean(), 'recall': in_fake.any(0).mean(),
+          'density': in_real.sum() / (k * len(fake)),
+          'coverage': in_real.any(0).mean()}
+
+
+def test_nearest_neighbour_metrics_match_their_definitions():
+  # Points on a small integer grid: float32 distances are exact, and ties
+  # (duplicates, equal radii) are everywhere. 1100 fakes make two blocks of
+  # rows, the second padded.
+  rng = np.random.default_rng(6)
+  real = rng.integers(0, 5, (300, 3))
+  fake = rng.integers(2, 8, (1100, 3))
+  for k in (1, 5):
+    expected = _nearest_neighbour_metrics_by_definition(real, fake, k)
+    got = fm.nearest_neighbour_metrics(real, fake, k=k)
+    assert got == pytest.approx(expected, rel=1e-6), k
+    assert 0 < expected['precision'] < 1 and 0 < expected['coverage'] < 1
+
+
 def test_knn_radii_are_the_kth_neighbour_distance():
   x = np.arange(10.0)[:, None]  # Points 0, 1, ..., 9 on a line.
   radii = np.asarray(fm.knn_radii(x, 2))

@@ -114,3 +114,7 @@ def test_classifier_cache_writers_use_temporary_files_of_their_own(
   loaded = classifier.load_or_train('toy', str(tmp_path), 2, train, train,
                                     settings)
   assert loaded.accuracy == pytest.approx(first.accuracy)
+  # The cached params come back as trained, into the tree the net expects.
+  chex.assert_trees_all_equal(loaded.params, first.params)
+  x = classifier.to_network(jnp.asarray(train[0][:4]))
+  chex.assert_trees_all_equal(loaded(x), first(x))

@@ -138,6 +138,23 @@ def _unreadable(name: str, data_dir: str, error: Exception) -> str:
           f'({reason[:200]}); {how}')
 
 
+# Records per batched read, decoded before the next: bounds the raw records
+# held at once (a CelebA record is 116 KB before its crop to 64x64) and
+# keeps nearly all of the batched read's gain (60,000 stacked digits: 2.95 s
+# in chunks of 1024, 2.89 s in one read, 12.7 s one by one).
+_READ_CHUNK = 1024
+
+
+def _read_records(records, indices: Sequence[int]) -> Sequence:
+  """The records at ``indices``, in one batched read where the source has
+  one that works: tfds.testing.mock_data's ``__getitems__`` is not bound to
+  its source and raises TypeError, so there they are read one by one."""
+  try:
+    return records.__getitems__(indices)
+  except TypeError:
+    return [records[i] for i in indices]
+
+
 class RecordReader:
   """Decoded records of one split by index: ``read(indices)`` -> (images
   uint8 [len, H, W, C], labels int32 [len]). Damaged files raise
@@ -153,10 +170,12 @@ class RecordReader:
     return len(self._records)
 
   def read(self, indices: Sequence[int]) -> Tuple[np.ndarray, np.ndarray]:
+    indices = [int(i) for i in indices]
     try:
-      # Record by record: the batched __getitems__ of some tfds versions
-      # breaks under tfds.testing.mock_data.
-      decoded = [self.source.decode(self._records[int(i)]) for i in indices]
+      decoded = []
+      for start in range(0, len(indices), _READ_CHUNK):
+        decoded += [self.source.decode(record) for record in _read_records(
+            self._records, indices[start:start + _READ_CHUNK])]
     except Exception as error:  # Truncated or corrupted record files.
       raise DatasetNotPrepared(_unreadable(self.name, self.data_dir,
                                            error)) from None

@@ -99,38 +99,53 @@ def _row_map(fn, rows: jax.Array) -> jax.Array:
   return out.reshape((-1, *out.shape[2:]))[:count]
 
 
-@functools.partial(jax.jit, static_argnums=1)
-def knn_radii(x: jax.Array, k: int) -> jax.Array:
-  """Squared distance from each row of x to its k-th nearest other row.
+def _kth_nearest(rows: jax.Array, x: jax.Array, k: int) -> jax.Array:
+  """Squared distance from each of ``rows`` (rows of x) to its k-th nearest
+  other row of x.
 
   The row itself is the nearest (distance 0); k times the nearest remaining
   entry is struck out, then the minimum is the k-th neighbour. Exact with
   ties, and on CPU many times faster than lax.top_k over 10,000 columns.
   """
-  def block(rows):
-    d = _squared_distances(rows, x)
-    index = jnp.arange(d.shape[0])
-    for _ in range(k):
-      d = d.at[index, jnp.argmin(d, 1)].set(jnp.inf)
-    return jnp.min(d, 1)
-  return _row_map(block, x)
+  d = _squared_distances(rows, x)
+  index = jnp.arange(d.shape[0])
+  for _ in range(k):
+    d = d.at[index, jnp.argmin(d, 1)].set(jnp.inf)
+  return jnp.min(d, 1)
 
 
-@jax.jit
-def _balls_holding(points: jax.Array, centres: jax.Array,
-                   radii: jax.Array) -> jax.Array:
-  """For each point, how many of the balls (centres, squared radii) hold
-  it."""
-  return _row_map(lambda rows: jnp.sum(
-      (_squared_distances(rows, centres) <= radii[None]).astype(jnp.float32),
-      1), points)
+@functools.partial(jax.jit, static_argnums=1)
+def knn_radii(x: jax.Array, k: int) -> jax.Array:
+  """Squared distance from each row of x to its k-th nearest other row."""
+  return _row_map(lambda rows: _kth_nearest(rows, x, k), x)
 
 
-@jax.jit
-def _nearest(points: jax.Array, others: jax.Array) -> jax.Array:
-  """Squared distance from each point to its nearest row of ``others``."""
-  return _row_map(lambda rows: jnp.min(_squared_distances(rows, others), 1),
-                  points)
+@functools.partial(jax.jit, static_argnums=3)
+def _balls(real: jax.Array, fake: jax.Array, real_radii: jax.Array,
+           k: int):
+  """(how many real balls hold each fake [M], whether each real ball holds
+  a fake [N], whether each real point lies in a fake ball [N]).
+
+  One pass over blocks of fake rows: each block's distances to the fakes
+  give its own k-NN radii, and its distances to the reals serve all three
+  counts, so the real-fake distances are computed once, not three times.
+  """
+  blocks, count = _blocks(fake)
+  valid = (jnp.arange(blocks.shape[0] * _BLOCK) < count).reshape(
+      blocks.shape[:2])
+
+  def block(args):
+    rows, valid = args
+    fake_radii = _kth_nearest(rows, fake, k)
+    d = _squared_distances(rows, real)
+    in_real = d <= real_radii[None]  # Fake i in real j's ball.
+    in_fake = (d <= fake_radii[:, None]) & valid[:, None]
+    return (jnp.sum(in_real.astype(jnp.float32), 1),
+            jnp.any(in_real & valid[:, None], 0), jnp.any(in_fake, 0))
+
+  held, covered, recalled = jax.lax.map(block, (blocks, valid))
+  return (held.reshape(-1)[:count], jnp.any(covered, 0),
+          jnp.any(recalled, 0))
 
 
 def nearest_neighbour_metrics(real: np.ndarray, fake: np.ndarray,
@@ -150,12 +165,10 @@ def nearest_neighbour_metrics(real: np.ndarray, fake: np.ndarray,
   real, fake = jnp.asarray(real, jnp.float32), jnp.asarray(fake, jnp.float32)
   if real_radii is None:
     real_radii = knn_radii(real, k)
-  fake_in_real = _balls_holding(fake, real, real_radii)
-  real_in_fake = _balls_holding(real, fake, knn_radii(fake, k))
-  covered = _nearest(real, fake) <= real_radii
+  fake_in_real, covered, recalled = _balls(real, fake, real_radii, k)
   out = jax.device_get({
       'precision': jnp.mean(fake_in_real > 0),
-      'recall': jnp.mean(real_in_fake > 0),
+      'recall': jnp.mean(recalled),
       'density': jnp.sum(fake_in_real) / (k * fake.shape[0]),
       'coverage': jnp.mean(covered)})
   return {name: float(value) for name, value in out.items()}
