@@ -131,19 +131,21 @@ def _balls(real: jax.Array, fake: jax.Array, real_radii: jax.Array,
   counts, so the real-fake distances are computed once, not three times.
   """
   blocks, count = _blocks(fake)
-  valid = (jnp.arange(blocks.shape[0] * _BLOCK) < count).reshape(
+  # The last block is padded with zero rows: they must not count as fakes.
+  is_fake = (jnp.arange(blocks.shape[0] * _BLOCK) < count).reshape(
       blocks.shape[:2])
 
   def block(args):
-    rows, valid = args
+    rows, is_fake = args
     fake_radii = _kth_nearest(rows, fake, k)
     d = _squared_distances(rows, real)
     in_real = d <= real_radii[None]  # Fake i in real j's ball.
-    in_fake = (d <= fake_radii[:, None]) & valid[:, None]
+    in_fake = d <= fake_radii[:, None]  # Real j in fake i's ball.
     return (jnp.sum(in_real.astype(jnp.float32), 1),
-            jnp.any(in_real & valid[:, None], 0), jnp.any(in_fake, 0))
+            jnp.any(in_real & is_fake[:, None], 0),
+            jnp.any(in_fake & is_fake[:, None], 0))
 
-  held, covered, recalled = jax.lax.map(block, (blocks, valid))
+  held, covered, recalled = jax.lax.map(block, (blocks, is_fake))
   return (held.reshape(-1)[:count], jnp.any(covered, 0),
           jnp.any(recalled, 0))
 
