@@ -32,11 +32,10 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments import launch
-from experiments.config_layers import (check_resume, default_workdir,
-                                       one_line, replaced_file_choices,
-                                       resolve_config, unknown_field,
-                                       with_shortcuts)
+from experiments.runner import launch
+from experiments.runner.config_layers import (
+    check_resume, default_workdir, one_line, replaced_file_choices,
+    resolve_config, unknown_field, with_shortcuts)
 from gan_jax import config as gan_config
 from gan_jax.variants import VARIANTS
 
@@ -159,22 +158,24 @@ def main(argv):
     sys.exit(f'error: {one_line(str(e))}')
 
   # Imported late so that `--help` and config errors stay fast.
-  from experiments.checkpoints import CheckpointError
-  from experiments.failed_writes import writing_failed
-  from experiments.preemption import Interrupted
-  from experiments.train import summary_screen, train_and_evaluate
-  from experiments.writers import exit_after_failed_write
+  from experiments.storage.checkpoints import CheckpointError
+  from experiments.storage.failed_writes import (exit_after_failed_write,
+                                                 writing_failed)
+  from experiments.storage.workdir_lock import hold_for_job
+  from experiments.runner.preemption import Interrupted
+  from experiments.runner.train import summary_screen, train_and_evaluate
   from gan_jax.data.images import DatasetNotPrepared
-  try:
-    summary = train_and_evaluate(config, workdir, progress=_PROGRESS.value)
-  except DatasetNotPrepared as error:  # Raised before anything is written.
-    sys.exit(f'error: --dataset={config.dataset}: {error}')
-  except gan_config.ConfigError as error:  # Before anything is written.
-    sys.exit(f'error: {error}')
-  except CheckpointError as error:  # The earlier checkpoints are intact.
-    exit_after_failed_write(f'error: {error}')
-  except OSError as error:  # Logs or pictures: a full disk, a removed dir.
-    exit_after_failed_write(f'error: {writing_failed(workdir, error)}')
+  with hold_for_job(workdir):  # One live process per workdir.
+    try:
+      summary = train_and_evaluate(config, workdir, progress=_PROGRESS.value)
+    except DatasetNotPrepared as error:  # Raised before anything is written.
+      sys.exit(f'error: --dataset={config.dataset}: {error}')
+    except gan_config.ConfigError as error:  # Before anything is written.
+      sys.exit(f'error: {error}')
+    except CheckpointError as error:  # The earlier checkpoints are intact.
+      exit_after_failed_write(f'error: {error}')
+    except OSError as error:  # Logs or pictures: a full disk, a removed dir.
+      exit_after_failed_write(f'error: {writing_failed(workdir, error)}')
   if summary['status'] == 'interrupted':
     # 128 + the signal's number: a scheduler sees an interrupted job.
     sys.exit(Interrupted(summary['interrupted_by'],

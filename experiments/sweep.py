@@ -7,7 +7,7 @@ label_smoothing --seeds=10 --dataset=grid25
       --grid=optim.d.lr=1e-4,3e-4 --grid=objective.penalty_weight=0.1,1
   python -m experiments.sweep --sweep=experiments/configs/sweeps/wgan_gp_grid.py
 
-The spec (experiments/sweep_spec.py) comes from ``--sweep`` (a Python file
+The spec (experiments/sweeps/spec.py) comes from ``--sweep`` (a Python file
 whose ``get_sweep()`` returns a dict) with the flags on top. Everything lands
 in ``--workdir`` (default ``sweeps/<name>``): ``sweep.json`` (the spec),
 ``runs/RUN/`` (each run as experiments.run leaves it), ``results.csv``,
@@ -23,8 +23,10 @@ from typing import Any, Dict, List, Optional
 
 from absl import app, flags, logging
 
-from experiments import cli, launch, sweep_spec
-from experiments.sweep_spec import SweepError
+from experiments import cli
+from experiments.runner import launch
+from experiments.sweeps import spec as sweep_spec
+from experiments.sweeps.spec import SweepError
 
 _SWEEP = flags.DEFINE_string(
     'sweep', None, 'Sweep file: Python with get_sweep() -> dict of '
@@ -132,29 +134,31 @@ def main(argv):
     sys.exit(f'error: {error}')
 
   import jax
-  from experiments.checkpoints import CheckpointError
-  from experiments.failed_writes import writing_failed
-  from experiments.preemption import Interrupted
-  from experiments.sweep_results import counted
-  from experiments.sweep_runner import run_sweep
-  from experiments.writers import exit_after_failed_write
+  from experiments.storage.checkpoints import CheckpointError
+  from experiments.storage.failed_writes import (exit_after_failed_write,
+                                                 writing_failed)
+  from experiments.storage.workdir_lock import hold_for_job
+  from experiments.runner.preemption import Interrupted
+  from experiments.sweeps.results import counted
+  from experiments.sweeps.driver import run_sweep
   from gan_jax.data.images import DatasetNotPrepared
-  try:
-    summaries = run_sweep(spec, workdir, _GROUP_SIZE.value,
-                          progress=_PROGRESS.value)
-  except Interrupted as stopped:
-    print(f'{stopped.signal_name} at step {stopped.step}: the group\'s '
-          'checkpoint is saved; run the same command to resume',
-          file=sys.stderr)
-    sys.exit(stopped.exit_code)
-  except SweepError as error:
-    sys.exit(f'error: {error}')
-  except CheckpointError as error:  # The earlier checkpoints are intact.
-    exit_after_failed_write(f'error: {error}')
-  except OSError as error:  # Logs or pictures: a full disk, a removed dir.
-    exit_after_failed_write(f'error: {writing_failed(workdir, error)}')
-  except DatasetNotPrepared as error:
-    sys.exit(f"error: --dataset={spec['dataset']}: {error}")
+  with hold_for_job(workdir):  # One live process per workdir.
+    try:
+      summaries = run_sweep(spec, workdir, _GROUP_SIZE.value,
+                            progress=_PROGRESS.value)
+    except Interrupted as stopped:
+      print(f'{stopped.signal_name} at step {stopped.step}: the group\'s '
+            'checkpoint is saved; run the same command to resume',
+            file=sys.stderr)
+      sys.exit(stopped.exit_code)
+    except SweepError as error:
+      sys.exit(f'error: {error}')
+    except CheckpointError as error:  # The earlier checkpoints are intact.
+      exit_after_failed_write(f'error: {error}')
+    except OSError as error:  # Logs or pictures: a full disk, a removed dir.
+      exit_after_failed_write(f'error: {writing_failed(workdir, error)}')
+    except DatasetNotPrepared as error:
+      sys.exit(f"error: --dataset={spec['dataset']}: {error}")
   if jax.process_index() != 0:
     return
   with open(os.path.join(workdir, 'results.md')) as f:

@@ -45,13 +45,16 @@ def main(argv):
   # As experiments.sweep does: the training runs of claims 3 and 5 split
   # their runs over one CPU device per core.
   jax.config.update('jax_num_cpu_devices', os.cpu_count() or 1)
-  from experiments import theory_claims, theory_lab
-  from experiments.sweep_spec import SweepError
-  try:
-    claims = theory_lab.run_theory(_WORKDIR.value, _SEEDS.value,
-                                   _SEED.value)
-  except SweepError as error:  # E.g. the workdir's runs had other --seeds.
-    sys.exit(f'error: {error}')
+  from experiments.theory_lab import claims as theory_claims
+  from experiments.theory_lab import driver as theory_lab
+  from experiments.sweeps.spec import SweepError
+  from experiments.storage.workdir_lock import hold_for_job
+  with hold_for_job(_WORKDIR.value):  # One live process per workdir.
+    try:
+      claims = theory_lab.run_theory(_WORKDIR.value, _SEEDS.value,
+                                     _SEED.value)
+    except SweepError as error:  # E.g. the workdir's runs had other seeds.
+      sys.exit(f'error: {error}')
   print(theory_claims.summarize(claims))
   print(f'figures, theory.json and theory.md in {_WORKDIR.value}')
   if not all(c.passed for c in claims):

@@ -7,6 +7,7 @@ learning rate, betas, n_critic, penalty weight); 2-D penalty weights follow
 the official toy code where it differs from the image setting.
 """
 
+import difflib
 from typing import Any, Dict, Mapping, NamedTuple
 
 
@@ -95,9 +96,18 @@ VARIANTS: Mapping[str, Variant] = {
 SEED_VARIANTS = ('vanilla', 'non_saturating', 'wgan_gp', 'label_smoothing')
 
 
+def unknown_variant(name) -> str:
+  """Says that ``name`` is no variant, suggesting the one it most likely
+  means (``wgan-gp`` and ``WGAN_GP`` mean ``wgan_gp``), and lists them."""
+  spelled = str(name).strip().lower().replace('-', '_')
+  close = ([spelled] if spelled in VARIANTS else
+           difflib.get_close_matches(spelled, list(VARIANTS), n=1))
+  hint = f' (did you mean {close[0]}?)' if close else ''
+  return f'unknown variant {name!r}{hint}; valid: {", ".join(VARIANTS)}'
+
+
 def get_variant(name: str) -> Variant:
   """Looks a variant up by name; an unknown name lists the valid ones."""
   if name not in VARIANTS:
-    raise ValueError(f'unknown variant {name!r}; valid: '
-                     f'{", ".join(VARIANTS)}')
+    raise ValueError(unknown_variant(name))
   return VARIANTS[name]

@@ -49,3 +49,13 @@ def digits_dir(tmp_path_factory):
     fcntl.flock(lock, fcntl.LOCK_EX)
     image_evaluation.build_feature_extractor('digits', str(data_dir))
   return str(data_dir)
+
+
+@pytest.fixture(autouse=True)
+def _stderr_unmuted():
+  """A test whose save the OS refused leaves fd 2 muted (as a run about to
+  exit wants: experiments.storage.failed_writes); the next test gets it
+  back."""
+  yield
+  from experiments.storage import failed_writes
+  failed_writes.unmute_stderr()

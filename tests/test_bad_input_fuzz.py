@@ -11,7 +11,7 @@ import jax
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from experiments import config_layers
+from experiments.runner import config_layers
 from experiments.configs import default
 from gan_jax import config as gan_config, losses, models, optim, parallel
 from gan_jax import penalties

@@ -10,8 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from experiments.benchmark import (baseline_device, noise_note,
-                                  probe_environment, table_row)
+from benchmarks.step_time import (baseline_device, noise_note,
+                                   probe_environment, table_row)
 from gan_jax import config as gan_config, losses
 from gan_jax.variants import SEED_VARIANTS
 from tests.helpers import small_config

@@ -2,8 +2,8 @@
 
 import pytest
 
-from experiments.config_layers import (replaced_file_choices, resolve_config,
-                                       unknown_field)
+from experiments.runner.config_layers import (replaced_file_choices,
+                                              resolve_config, unknown_field)
 from experiments.configs import default
 from gan_jax import config as gan_config
 from gan_jax.data import DATASETS
@@ -100,6 +100,22 @@ def test_a_run_label_that_cannot_name_a_directory_is_refused(label):
 def test_unknown_variant_lists_valid_ones():
   with pytest.raises(ValueError, match='valid: vanilla, non_saturating'):
     get_variant('wgan')
+
+
+@pytest.mark.parametrize('name, meant', [
+    ('wgan-gp', 'wgan_gp'), ('WGAN_GP', 'wgan_gp'), (' Hinge ', 'hinge'),
+    ('non-saturating', 'non_saturating'), ('least_square', 'least_squares'),
+    ('wgan', 'wgan_gp')])
+def test_an_unknown_variant_suggests_the_one_meant(name, meant):
+  # Refused all the same: a suggestion, not a silent correction.
+  with pytest.raises(ValueError, match=rf"'{name}' \(did you mean {meant}\?\)"):
+    get_variant(name)
+
+
+def test_an_unknown_variant_far_from_all_suggests_none():
+  with pytest.raises(ValueError) as error:
+    get_variant('vae')
+  assert 'did you mean' not in str(error.value)
 
 
 BAD_VALUES = [

@@ -18,8 +18,8 @@ PROBE = r'''
 import json, sys
 import jax
 jax.config.update('jax_num_cpu_devices', 1)
-from experiments import state_digests
-from experiments.train import run_keys
+from experiments.storage import state_digests
+from experiments.runner.loop import run_keys
 from gan_jax import config as gan_config, state as gan_state, steps as gan_steps
 from tests.helpers import small_config
 

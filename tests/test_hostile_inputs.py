@@ -7,7 +7,7 @@ import jax
 import jax.numpy as jnp
 import pytest
 
-from experiments.train import train_and_evaluate
+from experiments.runner.train import train_and_evaluate
 from gan_jax import image_evaluation
 from gan_jax.data import images
 from tests.helpers import small_config

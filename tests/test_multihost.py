@@ -16,7 +16,7 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import checkpoints
+from experiments.storage import checkpoints
 from gan_jax import config as gan_config, state as gan_state
 from tests.helpers import small_config
 
@@ -93,6 +93,7 @@ def _replace_contents(step_dir, other_step_dir):
   shutil.copytree(other_step_dir, step_dir)
 
 
+@pytest.mark.slow  # End to end: in .ci/run's second pass.
 def test_two_hosts_train_and_resume_like_one_host_with_four_devices(tmp_path):
   two, one = tmp_path / 'two_hosts', tmp_path / 'one_host'
   single = _start([*FLAGS, '--config.train.steps=8', '--cpu_devices=4',
@@ -109,6 +110,8 @@ def test_two_hosts_train_and_resume_like_one_host_with_four_devices(tmp_path):
       [*FLAGS, '--config.train.steps=8', f'--workdir={two}'])]
   for code, _, err in [*results, _finish(single)]:
     assert code == 0, err[-2000:]
+    assert 'taking over the lock' not in err  # Released by the first job.
+  assert not (two / '.lock').exists()  # One lock per job, released.
   for _, out, _ in results:
     assert (f'warning: checkpoint {two}/checkpoints/8 cannot be restored '
             '(its contents differ from the digest') in out, out[-2000:]
@@ -144,6 +147,7 @@ def _wait_for_training(processes, workdir, metrics_glob):
     time.sleep(0.2)
 
 
+@pytest.mark.slow  # End to end: in .ci/run's second pass.
 def test_a_signal_to_one_host_stops_both_at_one_step(tmp_path):
   """A scheduler may signal only some hosts; they agree (an all-gather per
   log interval), save one checkpoint at the same step and exit 143; the

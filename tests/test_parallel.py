@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from jax.sharding import PartitionSpec as P
 
-from experiments import inputs
+from experiments.runner import inputs
 from gan_jax import config as gan_config, parallel
 from gan_jax import state as gan_state, steps as gan_steps
 from tests.helpers import small_config
@@ -40,7 +40,7 @@ def _config(name):
 
 def _train(config, route, num_devices):
   """The state after 1 and after NUM_STEPS steps, and the metrics of each,
-  from the runner's pieces (gan_jax.parallel, experiments.inputs)."""
+  from the runner's pieces (gan_jax.parallel, experiments.runner.inputs)."""
   mesh = parallel.data_mesh(num_devices)
   layout = inputs.Layout(mesh, route)
   spec, hparams, dataset = gan_config.build(config, parallel.axis_name(route))

@@ -1,36 +1,53 @@
-"""The README's code runs as written."""
+"""The README and docs/ tell the truth: their Python runs as written, their
+commands name modules and flags that exist, their links and files are
+there."""
 
+import glob
 import json
 import os
 import re
 import subprocess
 import sys
 
+import pytest
+
 from gan_jax import losses
 from tests.helpers import SMALL_RUN_FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+PAGES = ['README.md'] + sorted(
+    os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'docs',
+                                                             '*.md')))
+# A block that is a file of the user's own starts by naming it.
+_FILE_BLOCK = re.compile(r'# [\w.]+\.py:')
 
 
-def _python_blocks():
-  with open(os.path.join(ROOT, 'README.md')) as f:
-    return re.findall(r'```python\n(.*?)```', f.read(), flags=re.S)
+def _read(page):
+  with open(os.path.join(ROOT, page)) as f:
+    return f.read()
 
 
-def test_fork_example_runs(capsys):
-  blocks = _python_blocks()
-  assert blocks, 'the README has a python example'
-  try:
-    exec(compile(blocks[0], 'README.md', 'exec'), {})  # pylint: disable=exec-used
-  finally:
-    losses.OBJECTIVES.pop('softplus_wasserstein', None)
+def _blocks(language):
+  return [(page, block) for page in PAGES for block in re.findall(
+      rf'```{language}\n(.*?)```', _read(page), flags=re.S)]
+
+
+def test_every_python_example_runs(capsys):
+  examples = [(page, block) for page, block in _blocks('python')
+              if not _FILE_BLOCK.match(block)]
+  assert examples, 'the README has a python example'
+  for page, block in examples:
+    try:
+      exec(compile(block, page, 'exec'), {})  # pylint: disable=exec-used
+    finally:
+      losses.OBJECTIVES.pop('softplus_wasserstein', None)
   assert "'g_loss'" in capsys.readouterr().out
 
 
 def test_the_config_file_example_trains_its_own_objective(tmp_path):
   # The README's config file, run as the README says (no --variant): its
   # objective and its name stand; the variant layer would have replaced them.
-  config_file, = [block for block in _python_blocks()
+  config_file, = [block for _, block in _blocks('python')
                   if block.startswith('# my_gan.py')]
   (tmp_path / 'my_gan.py').write_text(config_file)
   workdir = tmp_path / 'run'
@@ -47,22 +64,68 @@ def test_the_config_file_example_trains_its_own_objective(tmp_path):
   assert 'softplus_wasserstein on grid25, seed 0: completed' in result.stdout
 
 
-def test_every_repository_file_the_docs_name_exists():
-  # A command copied from the README or a --help text must not name a file
+def _commands():
+  """{module: {flag names}} of every ``python -m`` command in a shell
+  block (continuation lines joined)."""
+  commands = {}
+  for _, block in _blocks('bash'):
+    for module, args in re.findall(r'python -m ([\w.]+)([^\n#;&|"]*)',
+                                   block.replace('\\\n', ' ')):
+      names = commands.setdefault(module, set())
+      names.update(re.findall(r'(?:^|\s)--([\w]+)(?=[=\s]|$)', args))
+  return commands
+
+
+def test_every_command_shown_names_a_module_and_flags_that_exist():
+  commands = _commands()
+  assert {'experiments.run', 'experiments.sweep', 'experiments.theory',
+          'experiments.benchmark', 'pytest'} <= set(commands), commands
+  for module, names in commands.items():
+    if module == 'pytest':
+      continue
+    # Each in a process of its own: the commands define flags of one name.
+    listed = subprocess.run(
+        [sys.executable, '-c', f'import {module}\nfrom absl import flags\n'
+         'print(" ".join(flags.FLAGS))'],
+        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+    defined = set(listed.stdout.split())
+    unknown = {n for n in names if n not in defined
+               and not (n.startswith('no') and n[2:] in defined)}
+    assert not unknown, f'python -m {module}: no flag {sorted(unknown)}'
+
+
+def test_every_link_and_repository_file_the_docs_name_exists():
+  # A command copied from the docs or a --help text must not name a file
   # that is not there (a sweep file once was: configs/sweeps/lr_grid.py).
-  pattern = re.compile(r'\b((?:experiments|gan_jax|benchmarks|tests)/'
-                       r'[\w./-]*\w\.(?:py|md|json|csv))\b')
-  sources = ['README.md'] + [
+  pattern = re.compile(r'\b((?:experiments|gan_jax|benchmarks|tests|docs)/'
+                       r'[\w./-]*\w\.(?:py|md|json|csv|png))\b')
+  sources = PAGES + [
       os.path.relpath(os.path.join(folder, name), ROOT)
       for package in ('experiments', 'gan_jax', 'benchmarks')
       for folder, _, names in os.walk(os.path.join(ROOT, package))
       for name in names if name.endswith('.py')]
   named = {}
   for source in sources:
-    with open(os.path.join(ROOT, source)) as f:
-      for path in pattern.findall(f.read()):
-        named.setdefault(path, source)
-  assert len(named) > 10, named  # The pattern still finds what the docs name.
+    for path in pattern.findall(_read(source)):
+      named.setdefault(path, source)
+  # Markdown links and images, relative to their page.
+  for page in PAGES:
+    for target in re.findall(r'\]\(([^)#\s]+)(?:#[^)]*)?\)', _read(page)):
+      if '://' not in target:
+        named.setdefault(os.path.normpath(
+            os.path.join(os.path.dirname(page), target)), page)
+  assert len(named) > 10, named  # The patterns still find what docs name.
   missing = {path: source for path, source in named.items()
              if not os.path.exists(os.path.join(ROOT, path))}
   assert not missing, f'named but missing (path: where): {missing}'
+
+
+@pytest.mark.parametrize('page', PAGES)
+def test_every_anchor_link_names_a_heading(page):
+  for target, anchor in re.findall(r'\]\(([^)#\s]*)#([^)\s]+)\)',
+                                   _read(page)):
+    linked = os.path.normpath(os.path.join(os.path.dirname(page), target))
+    headings = re.findall(r'(?m)^#+ (.+)$', _read(linked if target else page))
+    slugs = {re.sub(r'[^\w\- ]', '', h.lower()).replace(' ', '-')
+             for h in headings}
+    assert anchor in slugs, f'{page}: #{anchor} is not a heading of {linked}'

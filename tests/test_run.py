@@ -12,8 +12,8 @@ import jax
 import numpy as np
 import pytest
 
-from experiments import checkpoints, writers
-from experiments.train import train_and_evaluate
+from experiments.storage import checkpoints, writers
+from experiments.runner.train import train_and_evaluate
 from gan_jax import config as gan_config
 from gan_jax import state as gan_state
 from gan_jax.variants import SEED_VARIANTS
@@ -72,6 +72,10 @@ def test_steps_per_dispatch_does_not_change_results(tmp_path):
 
 BAD_INPUTS = [
     (['--variant=wgan'], 'unknown variant'),
+    (['--variant=wgan-gp'], "unknown variant 'wgan-gp' (did you mean "
+     'wgan_gp?); valid: vanilla, non_saturating, wgan_gp'),
+    (['--variant=WGAN_GP'], "unknown variant 'WGAN_GP' (did you mean "
+     'wgan_gp?)'),
     (['--dataset=mnist9'], 'dataset='),
     (['--config.train.stepz=5'],
      "unknown config field 'train.stepz' (did you mean 'train.steps'?)"),
@@ -113,6 +117,7 @@ IMAGE_FLAGS = ['--config.model.width=8', '--config.model.latent_dim=8',
                *SMALL_RUN_FLAGS[2:]]  # DCGAN's depth follows the image size.
 
 
+@pytest.mark.slow  # End to end: in .ci/run's second pass.
 def test_conditional_image_run_through_main(digits_dir, tmp_path):
   workdir = tmp_path / 'digits'
   result = _run('--variant=wgan_gp', '--dataset=digits',
@@ -193,6 +198,7 @@ def test_default_wgan_gp_covers_all_modes(tmp_path):
   assert summary['final_eval']['modes'] == 25
 
 
+@pytest.mark.slow  # End to end: in .ci/run's second pass.
 def test_celeb_a_streams_through_the_runner_at_64x64(tmp_path):
   """CelebA's code path end to end on mock records: crop and resize,
   streamed batches, 64x64 DCGAN, metrics with a freshly trained classifier."""
@@ -218,7 +224,7 @@ def test_celeb_a_streams_through_the_runner_at_64x64(tmp_path):
 def test_the_train_loop_refuses_implicit_transfers(tmp_path, monkeypatch):
   """The runner dispatches under jax.transfer_guard('disallow'): a host
   array slipped into the loop is an error, not a silent per-step copy."""
-  from experiments import inputs
+  from experiments.runner import inputs
   real_make_input = inputs.make_input
 
   def with_host_data(*args, **kwargs):
@@ -238,7 +244,7 @@ def test_metric_writers_do_not_import_torch(tmp_path):
   writers hides it for that import, and torch stays importable after."""
   script = (
       'import sys, importlib.util\n'
-      'from experiments import writers\n'
+      'from experiments.storage import writers\n'
       'assert "torch" not in sys.modules\n'
       f'w = writers.MetricWriter({str(tmp_path)!r})\n'
       'w.write(1, "train", {"loss": 0.5}); w.close()\n'

@@ -12,9 +12,13 @@ import sys
 import numpy as np
 import pytest
 
-from experiments import sweep, sweep_results, sweep_runner, sweep_spec
-from experiments import preemption, sweep_train
-from experiments.sweep_spec import SweepError
+from experiments import sweep
+from experiments.sweeps import driver as sweep_driver
+from experiments.sweeps import results as sweep_results
+from experiments.sweeps import spec as sweep_spec
+from experiments.runner import preemption
+from experiments.sweeps import training as sweep_training
+from experiments.sweeps.spec import SweepError
 
 TINY = {'model.width': 16, 'model.depth': 2, 'train.batch_size': 16,
         'train.steps': 8, 'train.log_every': 2, 'train.eval_every': 4,
@@ -29,6 +33,8 @@ def _spec(**entries):
 
 @pytest.mark.parametrize('entries, message', [
     ({'variants': ['wgan']}, "unknown variant 'wgan'"),
+    ({'variants': ['Non-Saturating']},
+     "unknown variant 'Non-Saturating' (did you mean non_saturating?)"),
     ({'variants': []}, 'variants: none given'),
     ({'variants': ['vanilla'], 'grid': {'optim.d.lrr': [1e-4]}},
      "unknown config field 'optim.d.lrr' (did you mean 'optim.d.lr'?)"),
@@ -150,8 +156,8 @@ def _run_with_evals(tmp_path, seed, evals):
 def test_curves_of_a_single_evaluation_are_still_drawn(tmp_path):
   # A sweep shorter than eval_every evaluates once; a plain line through one
   # point draws nothing, so the figure would be empty.
-  from experiments import sweep_figures
-  from experiments.plots import plt
+  from experiments.sweeps import figures as sweep_figures
+  from experiments.runner.plots import plt
   summaries = [_run_with_evals(tmp_path, 0, [(300, 3.0)]),
                _run_with_evals(tmp_path, 1, [(300, 5.0)])]
   fig, ax = plt.subplots()
@@ -165,8 +171,8 @@ def test_curves_of_a_single_evaluation_are_still_drawn(tmp_path):
 
 
 def test_single_evaluation_bars_of_settings_do_not_hide_each_other(tmp_path):
-  from experiments import sweep_figures
-  from experiments.plots import plt
+  from experiments.sweeps import figures as sweep_figures
+  from experiments.runner.plots import plt
   summaries = [_run_with_evals(tmp_path, 0, [(300, 3.0)]),
                _run_with_evals(tmp_path, 1, [(300, 5.0)])]
   summaries[1]['variant'] = 'wgan_gp'  # A second setting, the same range.
@@ -186,7 +192,7 @@ def finished_sweep(tmp_path_factory):
   """Two variants x two seeds, in two groups."""
   spec = _spec(variants=['non_saturating', 'wgan_gp'], seeds=2)
   workdir = str(tmp_path_factory.mktemp('sweep'))
-  return spec, workdir, sweep_runner.run_sweep(spec, workdir, progress=False)
+  return spec, workdir, sweep_driver.run_sweep(spec, workdir, progress=False)
 
 
 def test_a_sweep_leaves_tables_figures_and_runs(finished_sweep):
@@ -217,7 +223,7 @@ def _records(run_dir, split):
 
 def test_a_sweep_run_is_the_run_experiments_run_makes(finished_sweep,
                                                         tmp_path):
-  from experiments.train import train_and_evaluate
+  from experiments.runner.train import train_and_evaluate
   _, _, summaries = finished_sweep
   run = sweep_spec.expand(finished_sweep[0])[3]  # wgan_gp, seed 1.
   single = train_and_evaluate(run.config, str(tmp_path), progress=False)
@@ -229,8 +235,8 @@ def test_a_sweep_run_is_the_run_experiments_run_makes(finished_sweep,
 def test_rerunning_a_finished_sweep_trains_nothing(finished_sweep,
                                                     monkeypatch):
   spec, workdir, summaries = finished_sweep
-  monkeypatch.setattr(sweep_train, 'train_group', _fail)
-  again = sweep_runner.run_sweep(spec, workdir, progress=False)
+  monkeypatch.setattr(sweep_training, 'train_group', _fail)
+  again = sweep_driver.run_sweep(spec, workdir, progress=False)
   assert [s['final_eval'] for s in again] == [s['final_eval']
                                               for s in summaries]
 
@@ -242,7 +248,7 @@ def _fail(*args, **kwargs):
 def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
   spec, _, summaries = finished_sweep
   workdir = str(tmp_path)
-  real_evaluate = sweep_train.evaluators.ToyEvaluator.evaluate
+  real_evaluate = sweep_training.evaluators.ToyEvaluator.evaluate
   calls = []
 
   def evaluate_then_stop(self, state, step, *args, **kwargs):
@@ -253,21 +259,21 @@ def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
     calls.append(step)
     return real_evaluate(self, state, step, *args, **kwargs)
 
-  monkeypatch.setattr(sweep_train.evaluators.ToyEvaluator, 'evaluate',
+  monkeypatch.setattr(sweep_training.evaluators.ToyEvaluator, 'evaluate',
                       evaluate_then_stop)
   with pytest.raises(KeyboardInterrupt):
-    sweep_runner.run_sweep(spec, workdir, progress=False)
+    sweep_driver.run_sweep(spec, workdir, progress=False)
   first_group = [os.path.join(workdir, 'runs', s['workdir'].split('/')[-1],
                               'summary.json') for s in summaries[:2]]
   stamps = [os.path.getmtime(p) for p in first_group]
-  monkeypatch.setattr(sweep_train.evaluators.ToyEvaluator, 'evaluate',
+  monkeypatch.setattr(sweep_training.evaluators.ToyEvaluator, 'evaluate',
                       real_evaluate)
   trained = []
-  real_train_group = sweep_train.train_group
-  monkeypatch.setattr(sweep_train, 'train_group', lambda group, *a, **k: (
+  real_train_group = sweep_training.train_group
+  monkeypatch.setattr(sweep_training, 'train_group', lambda group, *a, **k: (
       trained.append([r.name for r in group]) or real_train_group(
           group, *a, **k)))
-  resumed = sweep_runner.run_sweep(spec, workdir, progress=False)
+  resumed = sweep_driver.run_sweep(spec, workdir, progress=False)
   assert [len(names) for names in trained] == [2]  # Only the second group.
   assert [os.path.getmtime(p) for p in first_group] == stamps
   for done, expected in zip(resumed, summaries):
@@ -310,13 +316,13 @@ def test_a_sigterm_saves_the_group_at_its_step_and_the_rerun_resumes(
   monkeypatch.setattr(preemption, 'StopRequest',
                       lambda: _SignalAfter(0))
   with pytest.raises(preemption.Interrupted) as stopped:
-    sweep_runner.run_sweep(spec, workdir, progress=False)
+    sweep_driver.run_sweep(spec, workdir, progress=False)
   assert (stopped.value.signal_name, stopped.value.step) == ('SIGTERM', 1)
   assert stopped.value.exit_code == 143
   group_dir = os.path.join(workdir, 'groups', 'group000', 'checkpoints')
   assert sorted(os.listdir(group_dir)) == ['1']
   monkeypatch.undo()
-  resumed = sweep_runner.run_sweep(spec, workdir, progress=False)
+  resumed = sweep_driver.run_sweep(spec, workdir, progress=False)
   for done, expected in zip(resumed, summaries):
     for name, value in expected['final_eval'].items():
       assert done['final_eval'][name] == pytest.approx(
@@ -330,7 +336,7 @@ def test_a_diverging_run_is_isolated(tmp_path):
   # eight test devices also exercise the padding of the run axis.
   spec = _spec(variants=['non_saturating'], seeds=[0],
                grid={'optim.d.lr': [i * 1e-4 for i in range(1, 9)] + [1e30]})
-  summaries = sweep_runner.run_sweep(spec, str(tmp_path), progress=False)
+  summaries = sweep_driver.run_sweep(spec, str(tmp_path), progress=False)
   assert [s['status'] for s in summaries] == ['completed'] * 8 + ['diverged']
   assert summaries[-1]['final_eval'] == {}
   assert summaries[-1]['step'] < 8
@@ -408,7 +414,7 @@ def test_a_sweep_runs_on_images(digits_dir, tmp_path):
               'model.latent_dim': 8, 'train.batch_size': 8,
               'train.steps': 2, 'train.log_every': 1, 'train.eval_every': 2,
               'train.checkpoint_every': 2, 'eval.num_samples': 20}})
-  summaries = sweep_runner.run_sweep(spec, str(tmp_path), progress=False)
+  summaries = sweep_driver.run_sweep(spec, str(tmp_path), progress=False)
   assert [s['status'] for s in summaries] == ['completed'] * 2
   assert {'fd', 'kid', 'precision', 'modes'} <= set(summaries[0]['final_eval'])
   assert summaries[0]['final_eval'] != summaries[1]['final_eval']
@@ -423,12 +429,12 @@ def test_divergence_reasons_follow_the_restored_checkpoint(tmp_path):
   with open(tmp_path / 'divergence.json', 'w') as f:
     json.dump({'run0': 'd_loss not finite at step 7; frozen at step 4',
                'run1': 'g_loss not finite at step 9; frozen at step 8'}, f)
-  assert sweep_train._read_reasons(str(tmp_path), runs, {0: 4, 2: 12}) == {
+  assert sweep_training._read_reasons(str(tmp_path), runs, {0: 4, 2: 12}) == {
       'run0': 'd_loss not finite at step 7; frozen at step 4',
       'run2': 'not finite after step 12'}
-  assert sweep_train._reason(
+  assert sweep_training._reason(
       {'d_loss': np.array([1., np.nan]), 'g_loss': np.array([1., 2.])},
       first_step=40, num_steps=2) == (
           'd_loss not finite at step 41; frozen at step 40')
-  assert sweep_train._reason({'d_loss': np.array([1., 2.])}, 40, 2) == (
+  assert sweep_training._reason({'d_loss': np.array([1., 2.])}, 40, 2) == (
       'parameters not finite at step 41; frozen at step 40')

@@ -10,7 +10,7 @@ import pytest
 
 import jax
 
-from experiments import theory_claims, theory_math
+from experiments.theory_lab import claims as theory_claims, closed_forms
 from gan_jax import losses, penalties
 
 # A higher learning rate than the full budget's converges in fewer steps.
@@ -21,17 +21,17 @@ SMALL = theory_claims.Budget(steps=1000, batch_size=512, d_lr=5e-3,
 
 def test_closed_forms():
   x = np.linspace(-12, 12, 24001)
-  p = theory_math.gaussian_pdf(x, 0.0, 1.0)
-  assert theory_math.jensen_shannon(p, p, x) == pytest.approx(0.0, abs=1e-9)
-  left = theory_math.gaussian_pdf(x, -6.0, 0.5)  # 24 std apart: disjoint.
-  right = theory_math.gaussian_pdf(x, 6.0, 0.5)
-  assert theory_math.jensen_shannon(left, right, x) == pytest.approx(
+  p = closed_forms.gaussian_pdf(x, 0.0, 1.0)
+  assert closed_forms.jensen_shannon(p, p, x) == pytest.approx(0.0, abs=1e-9)
+  left = closed_forms.gaussian_pdf(x, -6.0, 0.5)  # 24 std apart: disjoint.
+  right = closed_forms.gaussian_pdf(x, 6.0, 0.5)
+  assert closed_forms.jensen_shannon(left, right, x) == pytest.approx(
       math.log(2), abs=1e-6)
-  assert theory_math.value_at_optimum(0.0) == pytest.approx(-math.log(4))
-  d_star = theory_math.optimal_discriminator(np.array([1.0, 0.0, 0.0]),
+  assert closed_forms.value_at_optimum(0.0) == pytest.approx(-math.log(4))
+  d_star = closed_forms.optimal_discriminator(np.array([1.0, 0.0, 0.0]),
                                              np.array([1.0, 1.0, 0.0]))
   np.testing.assert_allclose(d_star, [0.5, 0.0, 0.5])
-  assert theory_math.Mixture1D().pdf(x).sum() * (x[1] - x[0]) == (
+  assert closed_forms.Mixture1D().pdf(x).sum() * (x[1] - x[0]) == (
       pytest.approx(1.0, abs=1e-6))
 
 
@@ -96,10 +96,11 @@ def test_a_broken_penalty_fails_claim4(monkeypatch):
 
 
 def test_runs_of_other_seeds_are_refused_before_any_work(tmp_path):
-  from experiments import sweep_runner, theory_lab as theory
-  from experiments.sweep_spec import SweepError
+  from experiments.sweeps import driver as sweep_driver
+  from experiments.theory_lab import driver as theory
+  from experiments.sweeps.spec import SweepError
   subdirectory = os.path.join(tmp_path, theory.SWEEPS['modes'][0])
-  sweep_runner.claim_directory(subdirectory, theory._sweep_spec('modes', 1))
+  sweep_driver.claim_directory(subdirectory, theory._sweep_spec('modes', 1))
   with pytest.raises(SweepError, match='seeds differ'):
     theory.run_theory(str(tmp_path), seeds=2)
   assert os.listdir(tmp_path) == ['runs_modes']  # Nothing else written.

@@ -6,7 +6,7 @@ import csv
 import math
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from experiments import published
+from experiments.sweeps import published
 
 
 def counted(n: int, noun: str) -> str:

@@ -18,7 +18,7 @@ from gan_jax.data.on_device import DeviceImages
 from gan_jax.metrics import classifier
 from gan_jax.state import generator_params
 from gan_jax.steps import apply_model
-from experiments import inputs, plots
+from experiments.runner import inputs, plots
 
 GRID_SIDE = 8  # Samples per row and column of a picture (unconditional).
 
@@ -158,3 +158,12 @@ def make_evaluator(config, spec, dataset, eval_rng):
   if isinstance(dataset, Toy2D):
     return ToyEvaluator(config, spec, dataset, eval_rng)
   return ImageEvaluator(config, spec, eval_rng)
+
+
+def eval_protocol(evaluator, config) -> Dict[str, Any]:
+  """How a run was evaluated, for summary.json."""
+  return {
+      **evaluator.protocol(),
+      'generator_params': 'ema' if config.ema.enabled else 'live',
+      'eval_rng': f'fold_in(split(PRNGKey({config.seed}), 3)[2], step)',
+  }

@@ -15,9 +15,10 @@ from typing import Any, Dict, List, Mapping, Sequence
 
 import numpy as np
 
-from experiments import plots, writers
-from experiments.plots import plt
-from experiments.sweep_results import metric_names
+from experiments.runner import plots
+from experiments.storage import writers
+from experiments.runner.plots import plt
+from experiments.sweeps.results import metric_names
 from gan_jax.data import is_image_dataset, get_toy_dataset
 
 CURVE_METRICS = ('modes', 'high_quality_pct', 'reverse_kl', 'fd',

@@ -23,12 +23,12 @@ import itertools
 import json
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from experiments.config_layers import (default_fields, resolve_config,
-                                       unknown_field)
+from experiments.runner.config_layers import (default_fields, resolve_config,
+                                              unknown_field)
 from experiments.configs import default
 from gan_jax import batched, config as gan_config
 from gan_jax.data import DATASETS
-from gan_jax.variants import VARIANTS
+from gan_jax.variants import VARIANTS, unknown_variant
 
 SPEC_KEYS = ('variants', 'seeds', 'dataset', 'set', 'grid', 'configs')
 
@@ -138,8 +138,7 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
                      + ', '.join(VARIANTS))
   for name in variants:
     if name not in VARIANTS:
-      raise SweepError(f'variants: unknown variant {name!r}; valid: '
-                       + ', '.join(VARIANTS))
+      raise SweepError(f'variants: {unknown_variant(name)}')
   if len(set(variants)) != len(variants):
     raise SweepError(f'variants: {list(variants)} names one twice')
   dataset = spec.get('dataset') or default.get_config().dataset

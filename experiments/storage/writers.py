@@ -7,7 +7,7 @@ import json
 import math
 import os
 import sys
-from typing import Any, Callable, Dict, Mapping, NoReturn
+from typing import Any, Callable, Dict, Mapping
 
 
 def _import_summary_writer():
@@ -46,23 +46,6 @@ def close_all(*closers: Callable[[], None]) -> None:
       first = first or error
   if first is not None and not failing:
     raise first
-
-
-def exit_after_failed_write(message: str) -> NoReturn:
-  """Exits with status 1 and ``message`` as the last line printed, skipping
-  the interpreter's teardown.
-
-  For a write that failed (a full disk, a removed directory) or checkpoints
-  that cannot be read: the exit hooks of the libraries that were writing --
-  tensorboardX's final flush, its worker thread -- would fail again on the
-  same disk and print tracebacks under the one line that says what
-  happened. The runners have closed their files by then (in ``finally``),
-  so skipping the teardown loses nothing that could still be written.
-  """
-  print(message, file=sys.stderr)
-  sys.stdout.flush()
-  sys.stderr.flush()
-  os._exit(1)  # pylint: disable=protected-access
 
 
 def json_safe(value: Any) -> Any:

@@ -8,7 +8,7 @@ as a sweep group's stacked states), and what keeps them trustworthy.
   step's files) is caught by a SHA-256 of the state's bytes, written beside
   the checkpoints (``checkpoint_digests.json``) when the step is saved and
   checked when it is restored -- with several processes too
-  (:mod:`experiments.state_digests`): process 0 writes the digest of a
+  (:mod:`experiments.storage.state_digests`): process 0 writes the digest of a
   state every host holds whole; for a state split over hosts, each host
   writes the digests of the pieces it holds
   (``checkpoint_digests.process<i>.json``), checks them on restore, and the
@@ -19,7 +19,8 @@ as a sweep group's stacked states), and what keeps them trustworthy.
 * A save that fails (disk full, directory gone) is one error naming the
   directory and the reason; the steps saved before stay intact. Saves are
   synchronous (see Checkpointer), and what orbax's threads print while one
-  fails is held back (``failed_writes.held_stderr``).
+  fails is held back (``failed_writes.held_stderr``); when the OS named the
+  failure, stderr stays muted afterwards too (``failed_writes``).
 """
 
 import json
@@ -33,9 +34,9 @@ import jax
 import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
-from experiments import state_digests, writers
-from experiments.failed_writes import (failure_reason, held_stderr,
-                                       os_error_reason)
+from experiments.storage import state_digests, writers
+from experiments.storage.failed_writes import (failure_reason, held_stderr,
+                                               os_error_reason)
 
 DIGESTS = 'checkpoint_digests.json'
 PIECE_DIGESTS = 'checkpoint_digests.process{}.json'
@@ -193,9 +194,13 @@ class Checkpointer:
         self._manager.save(step, args=ocp.args.StandardSave(state))
       except Exception as error:  # OSError, or tensorstore's ValueError.
         failed = error
-    if failed is None or os_error_reason(failed) is None:
+        # A full disk is said in one line (CheckpointError); orbax's
+        # threads go on printing its tracebacks: muted from here on
+        # (failed_writes: exit_after_failed_write, unmute_stderr).
+        printed.mute_after = os_error_reason(error) is not None
+    if not printed.mute_after:
       # Saved, or failed for a reason the OS does not name: what the save
-      # printed is worth seeing. (A full disk is said in one line.)
+      # printed is worth seeing.
       sys.stderr.write(printed.text)
     if failed is not None:
       raise self._save_error(step, failed) from failed

@@ -8,7 +8,7 @@ this file is plumbing around them.
 import functools
 import os
 import time
-from typing import Any, Dict, Optional
+from typing import Any, Dict
 
 import jax
 import jax.numpy as jnp
@@ -17,11 +17,16 @@ from tqdm import tqdm
 
 from gan_jax import config as gan_config, parallel
 from gan_jax import state as gan_state, steps as gan_steps
-from experiments import checkpoints, evaluators, inputs, preemption, writers
+from experiments.runner import evaluators, inputs, loop, preemption
+from experiments.storage import checkpoints, writers
 
 
 class Diverged(RuntimeError):
-  """Training produced a NaN or infinity."""
+  """Training produced a NaN or infinity in the interval after ``step``."""
+
+  def __init__(self, reason: str, step: int):
+    super().__init__(reason)
+    self.step = step
 
 
 @jax.jit
@@ -31,27 +36,6 @@ def _params_finite(state) -> jax.Array:
     return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf))
                               for leaf in jax.tree.leaves(tree)]))
   return jnp.stack([finite(state.g.params), finite(state.d.params)])
-
-
-def divergence(metrics: Dict[str, np.ndarray], params_finite, first_step: int
-               ) -> Optional[str]:
-  """What went non-finite in an interval, or None.
-
-  ``metrics`` are the interval's per-step values ([num_steps] each, the
-  first for train step ``first_step``) and ``params_finite`` G's and D's
-  flags at its end. Names the first step and every quantity bad there.
-  """
-  bad = {k: ~np.isfinite(v) for k, v in metrics.items()}
-  steps_bad = np.any(np.stack(list(bad.values())), axis=0)
-  if steps_bad.any():
-    i = int(np.argmax(steps_bad))
-    names = ', '.join(sorted(k for k, b in bad.items() if b[i]))
-    return f'{names} not finite at step {first_step + i}'
-  sides = [name for name, ok in zip(('G', 'D'), params_finite) if not ok]
-  if sides:
-    return (f'{" and ".join(sides)} parameters not finite at step '
-            f'{first_step + len(steps_bad) - 1}')
-  return None
 
 
 def summary_screen(summary: Dict[str, Any]) -> str:
@@ -80,36 +64,6 @@ def summary_screen(summary: Dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
-def run_keys(seed: int):
-  """A run's (init, train, eval) keys; a sweep derives them the same way."""
-  return jax.random.split(jax.random.PRNGKey(seed), 3)
-
-
-def eval_protocol(evaluator, config) -> Dict[str, Any]:
-  """How a run was evaluated, for summary.json."""
-  return {
-      **evaluator.protocol(),
-      'generator_params': 'ema' if config.ema.enabled else 'live',
-      'eval_rng': f'fold_in(split(PRNGKey({config.seed}), 3)[2], step)',
-  }
-
-
-def steps_per_dispatch(config, platform: str) -> int:
-  """Train steps per jitted call (see train.steps_per_dispatch)."""
-  if config.train.steps_per_dispatch:
-    return config.train.steps_per_dispatch
-  if platform == 'cpu' and config.model.name == 'dcgan':
-    return 1  # XLA:CPU convolutions in loop bodies: jax-ml/jax#12868.
-  return config.train.log_every
-
-
-def unroll_loops(config) -> bool:
-  """Whether the steps unroll their loops (gan_jax.steps.make_steps):
-  convolutional models on CPU, for the reason above."""
-  return (jax.devices()[0].platform == 'cpu'
-          and config.model.name == 'dcgan')
-
-
 def train_and_evaluate(config, workdir: str,
                        progress: bool = True) -> Dict[str, Any]:
   """Trains, evaluates and checkpoints; resumes from ``workdir`` if it holds
@@ -123,8 +77,9 @@ def train_and_evaluate(config, workdir: str,
 
   Faults: a NaN or infinity ends the run within its log interval with
   status 'diverged' (naming the step and the quantities), its last
-  checkpoint intact. SIGTERM or Ctrl-C (experiments.preemption) saves a
-  checkpoint at the step reached and ends with status 'interrupted'.
+  checkpoint intact. SIGTERM or Ctrl-C (experiments.runner.preemption)
+  saves a checkpoint at the step reached and ends with status
+  'interrupted'.
   """
   with preemption.StopRequest() as stop:
     return _train_and_evaluate(config, workdir, progress, stop)
@@ -133,7 +88,6 @@ def train_and_evaluate(config, workdir: str,
 def _train_and_evaluate(config, workdir: str, progress: bool,
                         stop: preemption.StopRequest) -> Dict[str, Any]:
   started = time.time()
-  several_hosts = jax.process_count() > 1
 
   # --- Devices, model, data, evaluation -----------------------------------
   # The state is replicated and the global batch split over the mesh's
@@ -147,8 +101,8 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
   spec, hparams, dataset = gan_config.build(config,
                                             parallel.axis_name(route))
   steps = gan_steps.make_steps(spec, parallel.axis_name(route),
-                               unroll=unroll_loops(config))
-  init_rng, train_rng, eval_rng = run_keys(config.seed)
+                               unroll=loop.unroll_loops(config))
+  init_rng, train_rng, eval_rng = loop.run_keys(config.seed)
   # On the mesh once, not copied there at every dispatch.
   train_rng = jax.device_put(train_rng, layout.replicated)
   batch_shape = (config.objective.n_critic, config.train.batch_size)
@@ -169,99 +123,80 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
   if ckpt.latest_step() is not None:
     # The config's numbers (scalars, learning rates, betas) win over the
     # checkpoint's. A damaged checkpoint is moved aside and the one before it
-    # used (checkpoints.py).
+    # used (experiments/storage/checkpoints.py).
     state = gan_state.with_numbers_of(ckpt.restore(state, warn=print),
                                       state)
   step = int(state.step)
   if primary:
     writers.truncate_metrics(workdir, step)
-  total = config.train.steps
   writer = writers.MetricWriter(workdir) if primary else writers.NoWriter()
 
-  # --- The compiled loop: per_dispatch steps per call -----------------------
+  # --- The compiled loop, and what the shared loop (loop.py) calls --------
   @functools.lru_cache(maxsize=None)
-  def loop(num_steps: int):
+  def compiled_loop(num_steps: int):
     return parallel.parallel_loop(
         functools.partial(steps.train_loop,
                           sample_batch=train_input.sample_batch,
                           num_steps=num_steps),
         route, mesh, train_input.data_spec)
 
-  per_dispatch = steps_per_dispatch(config, jax.devices()[0].platform)
+  def dispatch(state, first_step: int, num_steps: int):
+    return compiled_loop(num_steps)(state, train_rng,
+                                    train_input.data(first_step, num_steps))
 
-  def train_interval(state, step: int, num_steps: int):
-    """Up to ``num_steps`` train steps, fewer if a stop is requested; the
-    state and its metrics as NumPy arrays [steps done] (one transfer)."""
-    stacked = []
-    # Dispatches only: an implicit transfer here (a host array passed in, a
-    # value read back) would be an error, not a silent per-step sync.
-    with jax.transfer_guard('disallow'):
-      for start in range(step, step + num_steps, per_dispatch):
-        count = min(per_dispatch, step + num_steps - start)
-        state, metrics = loop(count)(state, train_rng,
-                                     train_input.data(start, count))
-        stacked.append(metrics)
-        if not several_hosts and stop.signal_name():
-          break  # Hosts agree on stopping once per interval (below).
-    metrics, finite = jax.device_get(
-        (jax.tree.map(lambda *m: jnp.concatenate(m), *stacked),
-         _params_finite(state)))
-    return state, metrics, finite
-
-  def run_evaluation(state, step: int) -> Dict[str, float]:
-    results = evaluator.evaluate(state, step, workdir, writer,
-                                 picture=primary)
-    writer.write(step, 'eval', results)
-    return results
-
-  final_eval: Dict[str, float] = {}
-  status, interrupted_by, reason = 'completed', None, None
-  bar = tqdm(total=total, initial=step, disable=not (progress and primary),
-             unit='step',
+  bar = tqdm(total=config.train.steps, initial=step,
+             disable=not (progress and primary), unit='step',
              dynamic_ncols=True, desc=f'{config.variant}/{config.dataset}')
-  run_started, run_start_step = time.time(), step
-  log_every = config.train.log_every
-  try:
-    while step < total:
-      # To the next multiple of log_every (a run stopped by a signal
-      # resumes between two).
-      num_steps = min(log_every - step % log_every, total - step)
-      chunk_started = time.time()
-      state, stacked, params_finite = train_interval(state, step, num_steps)
-      bad = divergence(stacked, params_finite, step + 1)
-      if bad:
-        last = ckpt.latest_step()
-        raise Diverged(f'diverged: {bad}; ' + (
-            'no checkpoint yet' if last is None else
-            f'last good checkpoint: step {last}'))
-      num_steps = len(next(iter(stacked.values())))
-      step += num_steps
-      train_metrics = {k: float(np.mean(v)) for k, v in stacked.items()}
-      train_metrics['steps_per_second'] = num_steps / (time.time() -
-                                                       chunk_started)
-      writer.write(step, 'train', train_metrics)
-      bar.set_postfix(d=f"{train_metrics['d_loss']:.3f}",
-                      g=f"{train_metrics['g_loss']:.3f}", refresh=False)
-      bar.update(num_steps)
 
-      interrupted_by = stop.agreed()
-      if interrupted_by:
-        ckpt.save(step, state)
-        status = 'interrupted'
-        bar.write(f'{interrupted_by} at step {step}: checkpoint saved; run '
-                  'the same command to resume')
-        break
-      if step % config.train.eval_every == 0 or step == total:
-        final_eval = run_evaluation(state, step)
-        if primary:
-          bar.write(f'step {step}: ' + ', '.join(
-              f'{k} {v:.4g}' for k, v in final_eval.items()))
-      if step % config.train.checkpoint_every == 0 or step == total:
-        ckpt.save(step, state)
-    if not final_eval and status == 'completed':
-      final_eval = run_evaluation(state, step)  # Finished before: again.
+  def end_interval(state, outputs, first_step: int, interval_started):
+    """One transfer of the interval's metrics [steps done]; stops the run
+    on a NaN or infinity; logs means and the rate."""
+    metrics, finite = jax.device_get(
+        (jax.tree.map(lambda *m: jnp.concatenate(m), *outputs),
+         _params_finite(state)))
+    bad = loop.divergence(metrics, finite, first_step + 1)
+    if bad:
+      last = ckpt.latest_step()
+      raise Diverged(f'diverged: {bad}; ' + (
+          'no checkpoint yet' if last is None else
+          f'last good checkpoint: step {last}'), first_step)
+    num_steps = len(next(iter(metrics.values())))
+    means = {k: float(np.mean(v)) for k, v in metrics.items()}
+    means['steps_per_second'] = num_steps / (time.time() - interval_started)
+    writer.write(first_step + num_steps, 'train', means)
+    bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}",
+                    refresh=False)
+    bar.update(num_steps)
+    return num_steps
+
+  final_eval: Dict[str, float] = {}  # The latest evaluation.
+
+  def evaluate(state, step: int, final: bool) -> Dict[str, float]:
+    del final  # A run draws its samples' picture at every evaluation.
+    nonlocal final_eval
+    final_eval = evaluator.evaluate(state, step, workdir, writer,
+                                    picture=primary)
+    writer.write(step, 'eval', final_eval)
+    if primary:
+      bar.write(f'step {step}: ' + ', '.join(
+          f'{k} {v:.4g}' for k, v in final_eval.items()))
+    return final_eval
+
+  hooks = loop.Hooks(dispatch=dispatch, end_interval=end_interval,
+                     evaluate=evaluate, save=lambda state, step:
+                     ckpt.save(step, state))
+
+  status, interrupted_by, reason = 'completed', None, None
+  run_started, run_start_step = time.time(), step
+  try:
+    outcome = loop.train(state, step, loop.Cadence.of(config), hooks, stop)
+    step, interrupted_by = outcome.step, outcome.interrupted_by
+    if interrupted_by:
+      status = 'interrupted'
+      bar.write(f'{interrupted_by} at step {step}: checkpoint saved; run '
+                'the same command to resume')
   except Diverged as error:
-    status, reason = 'diverged', str(error)
+    status, reason, step = 'diverged', str(error), error.step
     bar.write(reason)
   finally:
     writers.close_all(bar.close, writer.close, ckpt.close, train_input.close)
@@ -279,7 +214,7 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
       'wall_seconds': time.time() - started,
       'steps_per_second': (step - run_start_step) / max(elapsed, 1e-9),
       'final_eval': final_eval,
-      'eval_protocol': eval_protocol(evaluator, config),
+      'eval_protocol': evaluators.eval_protocol(evaluator, config),
       'input': train_input.description,
       'devices': f'{mesh.size} x {jax.devices()[0].platform}',
       'processes': jax.process_count(),

@@ -1,5 +1,6 @@
 """The measured side of the theory lab: the library's own D step, losses and
-metrics against the closed forms of :mod:`experiments.theory_math`.
+metrics against the closed forms of
+:mod:`experiments.theory_lab.closed_forms`.
 
 Claims 1, 2 and 4 train discriminators against *fixed* generators whose
 densities are known: the generator is a tiny flax module with the right
@@ -20,7 +21,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments import theory_math
+from experiments.theory_lab import closed_forms
 from gan_jax import losses, optim
 from gan_jax.models.mlp import MLPDiscriminator
 from gan_jax.state import GANSpec, GANState, init_state
@@ -160,13 +161,13 @@ def optimal_discriminator_claims(budget: Budget, rng: jax.Array,
                                  ) -> Tuple[List[Claim], Dict[str, Any]]:
   """Claims 1 and 2 from one family of trained discriminators.
 
-  Data: :class:`theory_math.Mixture1D`; generators N(b, 1) for the shifts b
+  Data: :class:`closed_forms.Mixture1D`; generators N(b, 1) for the shifts b
   of the budget. Claim 1 compares the trained D(x) = sigmoid(logit) with D*
   where the densities matter (p_data + p_g at least 5% of its maximum);
   claim 2 compares the game's value, minus the library's cross-entropy D
   loss on fresh samples, with -log 4 + 2 JSD.
   """
-  data = theory_math.Mixture1D()
+  data = closed_forms.Mixture1D()
   shifts = np.asarray(budget.shifts, np.float32)
   if figure_shift not in budget.shifts:
     raise ValueError(f'figure_shift {figure_shift} not among the shifts')
@@ -181,8 +182,8 @@ def optimal_discriminator_claims(budget: Budget, rng: jax.Array,
   x = np.linspace(-6.0, 6.0, 1201)
   member = list(budget.shifts).index(figure_shift)
   p_data = data.pdf(x)
-  p_g = theory_math.gaussian_pdf(x, figure_shift, 1.0)
-  d_star = theory_math.optimal_discriminator(p_data, p_g)
+  p_g = closed_forms.gaussian_pdf(x, figure_shift, 1.0)
+  d_star = closed_forms.optimal_discriminator(p_data, p_g)
   logits = _outputs(spec, states, jnp.asarray(x, jnp.float32)[:, None])
   d_trained = np.asarray(jax.nn.sigmoid(logits[member]))
   support = (p_data + p_g) >= 0.05 * np.max(p_data + p_g)
@@ -202,10 +203,10 @@ def optimal_discriminator_claims(budget: Budget, rng: jax.Array,
   real = data.sample(real_rng, budget.eval_samples)
   values = -_d_loss_per_member(spec, states, real, fake_rng, CROSS_ENTROPY)
   fine = np.linspace(-12.0, 12.0, 24001)
-  jsd = np.array([theory_math.jensen_shannon(
-      data.pdf(fine), theory_math.gaussian_pdf(fine, b, 1.0), fine)
+  jsd = np.array([closed_forms.jensen_shannon(
+      data.pdf(fine), closed_forms.gaussian_pdf(fine, b, 1.0), fine)
                   for b in shifts])
-  expected = np.array([theory_math.value_at_optimum(j) for j in jsd])
+  expected = np.array([closed_forms.value_at_optimum(j) for j in jsd])
   gap = float(np.max(np.abs(values - expected)))
   claim2 = Claim(
       2, 'value = -log 4 + 2 JSD',
@@ -279,7 +280,7 @@ def disjoint_supports_claim(budget: Budget, rng: jax.Array
                                    CROSS_ENTROPY)
   values = -_d_loss_per_member(ce_spec, ce_states, real, fake_rng,
                                CROSS_ENTROPY)
-  jsd_estimate = (values + theory_math.LOG_4) / 2
+  jsd_estimate = (values + closed_forms.LOG_4) / 2
 
   critic_spec = fixed_generator_spec(LineGenerator(), 2, 'wasserstein',
                                      'gradient_penalty', budget)
@@ -289,9 +290,9 @@ def disjoint_supports_claim(budget: Budget, rng: jax.Array
   w1_estimate = -_d_loss_per_member(critic_spec, critic_states, real,
                                     fake_rng, WGAN_GP)
 
-  jsd = np.array([theory_math.parallel_lines_jsd(t) for t in thetas])
-  w1 = np.array([theory_math.parallel_lines_w1(t) for t in thetas])
-  gp_optimum = np.array([theory_math.gradient_penalty_estimate(
+  jsd = np.array([closed_forms.parallel_lines_jsd(t) for t in thetas])
+  w1 = np.array([closed_forms.parallel_lines_w1(t) for t in thetas])
+  gp_optimum = np.array([closed_forms.gradient_penalty_estimate(
       t, WGAN_GP['penalty_weight']) for t in thetas])
   jsd_gap = float(np.max(np.abs(jsd_estimate - jsd)))
   w1_gap = float(np.max(np.abs(w1_estimate - w1) / np.maximum(w1, 0.1)))

@@ -1,5 +1,5 @@
 """Runs a whole sweep: claims its directory, trains every unfinished group
-(experiments.sweep_train), then writes results.csv, results.md and the
+(experiments.sweeps.training), then writes results.csv, results.md and the
 figures. No flags: ``experiments.sweep`` is the command line around it, and
 other tools (the theory lab) call :func:`run_sweep` directly.
 """
@@ -9,8 +9,8 @@ import os
 import time
 from typing import Any, Dict, List
 
-from experiments import sweep_spec
-from experiments.sweep_spec import SweepError
+from experiments.sweeps import spec as sweep_spec
+from experiments.sweeps.spec import SweepError
 
 
 def claim_directory(workdir: str, spec: Dict[str, Any],
@@ -31,7 +31,7 @@ def claim_directory(workdir: str, spec: Dict[str, Any],
     return
   if not write:
     return
-  from experiments import writers
+  from experiments.storage import writers
   os.makedirs(workdir, exist_ok=True)
   writers.write_json(path, spec)
 
@@ -43,8 +43,8 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
   summaries, in spec order."""
   import jax
   from tqdm import tqdm
-  from experiments import (inputs, preemption, sweep_figures, sweep_results,
-                           sweep_train)
+  from experiments.runner import inputs, preemption
+  from experiments.sweeps import figures, results, training
   from gan_jax.data import is_image_dataset
 
   # On many hosts every process trains; process 0 alone writes files.
@@ -60,8 +60,8 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
   runs_dir = os.path.join(workdir, 'runs')
   summaries: Dict[str, Dict[str, Any]] = {}
   for run in runs:
-    done = sweep_train.read_summary(os.path.join(runs_dir, run.name))
-    if done and done.get('status') in sweep_train.FINISHED:
+    done = training.read_summary(os.path.join(runs_dir, run.name))
+    if done and done.get('status') in training.FINISHED:
       summaries[run.name] = done
   total = sum(r.config.train.steps for r in runs)
   finished = sum(r.config.train.steps for r in runs if r.name in summaries)
@@ -84,9 +84,9 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
           continue
         show()
         bar.set_description(f'sweep, group {index + 1}/{len(groups)} '
-                            f'({sweep_results.counted(len(group), "run")})')
+                            f'({results.counted(len(group), "run")})')
         group_dir = os.path.join(workdir, 'groups', f'group{index:03d}')
-        for summary in sweep_train.train_group(group, group_dir, runs_dir,
+        for summary in training.train_group(group, group_dir, runs_dir,
                                                bar.update, stop):
           summaries[os.path.basename(summary['workdir'])] = summary
     finally:
@@ -97,16 +97,16 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
   if not primary:
     return ordered
   swept = list(dict.fromkeys(f for r in runs for f, _ in r.point))
-  sweep_results.write_csv(os.path.join(workdir, 'results.csv'), ordered,
+  results.write_csv(os.path.join(workdir, 'results.csv'), ordered,
                           swept)
-  rows = sweep_results.aggregate(ordered, swept)
-  header = (f'{sweep_results.counted(len(runs), "run")} in '
-            f'{sweep_results.counted(len(groups), "vmapped group")}; this '
+  rows = results.aggregate(ordered, swept)
+  header = (f'{results.counted(len(runs), "run")} in '
+            f'{results.counted(len(groups), "vmapped group")}; this '
             f'invocation trained for {time.time() - started:.0f} s.')
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
-    f.write(sweep_results.markdown(rows, spec['dataset'], swept,
+    f.write(results.markdown(rows, spec['dataset'], swept,
                                    len(spec['seeds']), header))
-  sweep_figures.save_figures(os.path.join(workdir, 'figures'), ordered,
+  figures.save_figures(os.path.join(workdir, 'figures'), ordered,
                              spec['dataset'],
                              runs[0].config.eval.threshold)
   return ordered

@@ -2,20 +2,20 @@
 
 Each run of the group is the same computation as ``experiments.run`` with
 its config: its params come from ``split(PRNGKey(seed), 3)[0]``, its train
-stream from ``[1]`` and its evaluations from ``[2]``, and the steps are
-chunked the same way, so a sweep's run and the single run agree to float
-rounding. The run axis is split over the devices (``runs`` mesh axis);
-padding runs fill it up to a multiple of the device count and are dropped.
-With several hosts (experiments.launch) the runs spread over every host's
-devices, every host evaluates every run, and process 0 alone writes files
-(checkpoints are written by all, through orbax).
+stream from ``[1]`` and its evaluations from ``[2]``, and it trains in the
+same loop (experiments.runner.loop), so a sweep's run and the single run
+agree to float rounding. The run axis is split over the devices (``runs``
+mesh axis); padding runs fill it up to a multiple of the device count and
+are dropped. With several hosts (experiments.runner.launch) the runs spread
+over every host's devices, every host evaluates every run, and process 0
+alone writes files (checkpoints are written by all, through orbax).
 
 On disk, under the sweep directory:
 
 * ``groups/NAME/checkpoints``: the stacked state, which runs are alive and
   the group's step, every ``train.checkpoint_every`` steps;
 * ``groups/NAME/divergence.json``: why each diverged run stopped, as the
-  runner says it (``experiments.train.divergence``);
+  runner says it (``experiments.runner.loop.divergence``);
 * ``runs/RUN/``: what experiments.run writes for a run (config.json,
   metrics.jsonl, TensorBoard, summary.json) and its final samples.
 """
@@ -33,10 +33,9 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jax.experimental import multihost_utils
 
-from experiments import checkpoints, evaluators, inputs, preemption, writers
-from experiments.sweep_spec import Run
-from experiments.train import (divergence, eval_protocol, run_keys,
-                               steps_per_dispatch, unroll_loops)
+from experiments.runner import evaluators, inputs, loop, preemption
+from experiments.storage import checkpoints, writers
+from experiments.sweeps.spec import Run
 from gan_jax import batched, config as gan_config, state as gan_state
 from gan_jax import steps as gan_steps
 
@@ -75,9 +74,9 @@ def _saved(states, alive, diverged_at, wall_seconds, replicated
 def _reason(run_metrics: Dict[str, np.ndarray], first_step: int,
             num_steps: int) -> str:
   """Why a run was frozen, in the runner's words; its per-step metrics of
-  the chunk start at ``first_step``. With every metric finite, the group's
-  parameter check stopped it (at the chunk's end)."""
-  return (divergence(run_metrics, (True, True), first_step)
+  the interval start at ``first_step``. With every metric finite, the
+  group's parameter check stopped it (at the interval's end)."""
+  return (loop.divergence(run_metrics, (True, True), first_step)
           or f'parameters not finite at step {first_step + num_steps - 1}'
           ) + f'; frozen at step {first_step}'
 
@@ -111,7 +110,7 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   """Trains (or resumes) ``runs`` together; returns their summaries.
 
   ``advance(n)`` is called with the number of run-steps done after each
-  chunk (for the sweep's progress bar). Raises nothing for a run that
+  interval (for the sweep's progress bar). Raises nothing for a run that
   diverges: it is frozen at its last finite state and reported 'diverged'.
   When ``stop`` has received a signal, saves the group's checkpoint at the
   step reached and raises preemption.Interrupted.
@@ -129,8 +128,8 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   replicated = NamedSharding(mesh, P())
 
   spec, _, dataset = gan_config.build(config)
-  steps = gan_steps.make_steps(spec, unroll=unroll_loops(config))
-  keys = [run_keys(run.seed) for run in runs]
+  steps = gan_steps.make_steps(spec, unroll=loop.unroll_loops(config))
+  keys = [loop.run_keys(run.seed) for run in runs]
   padded_runs = _pad(runs, len(devices))
   padded_keys = _pad(keys, len(devices))
   states = batched.init_group(
@@ -177,18 +176,50 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
                  enumerate(_to_host(diverged)[:count]) if at >= 0}
   reasons = _read_reasons(group_dir, runs, diverged_at)
 
-  per_dispatch = steps_per_dispatch(config, jax.devices()[0].platform)
-
+  # --- The compiled loop, and what the shared loop (runner/loop.py) calls --
+  # The loop's state is the stacked states and which runs are alive.
   @functools.lru_cache(maxsize=None)
-  def loop(num_steps: int):
+  def compiled_loop(num_steps: int):
     return batched.make_group_loop(steps, train_input.sample_batch,
                                    num_steps, runs_axis=RUNS_AXIS)
 
-  def evaluate(states, step: int, final: bool) -> List[Dict[str, float]]:
+  def dispatch(trained, first_step: int, num_steps: int):
+    states, alive = trained
+    states, metrics, alive = compiled_loop(num_steps)(
+        states, train_rngs, train_input.data(first_step, num_steps), alive)
+    return (states, alive), metrics
+
+  def end_interval(trained, outputs, first_step: int, interval_started):
+    """One transfer; freezes the runs that went non-finite (their reason
+    in divergence.json), logs the others' means."""
+    del interval_started  # A group logs no rate per run.
+    # Means on the host: no small programs to compile.
+    outputs, now_alive = _to_host((outputs, trained[1]))
+    per_step = {k: np.concatenate([m[k] for m in outputs], axis=1)
+                for k in outputs[0]}
+    num_steps = next(iter(per_step.values())).shape[1]
+    means = {k: v.mean(1) for k, v in per_step.items()}
+    for i in range(count):
+      if i in diverged_at:
+        continue
+      if not now_alive[i]:
+        diverged_at[i] = first_step  # Frozen at the state before.
+        reasons[runs[i].name] = _reason(
+            {k: v[i] for k, v in per_step.items()}, first_step, num_steps)
+        if primary:
+          writers.write_json(os.path.join(group_dir, 'divergence.json'),
+                             reasons)
+        continue
+      metric_writers[i].write(first_step + num_steps, 'train',
+                              {k: float(v[i]) for k, v in means.items()})
+    advance(num_steps * count)
+    return num_steps
+
+  def evaluate(trained, step: int, final: bool) -> List[Dict[str, float]]:
     # One copy to the host, then plain slices: slicing a run out of the
     # device-sharded state would be a collective per leaf, and many small
     # collective programs in flight can deadlock XLA:CPU's rendezvous.
-    on_host = _to_host(states)
+    on_host = _to_host(trained[0])
     results = []
     for i in range(count):
       if i in diverged_at:
@@ -200,65 +231,25 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
       metric_writers[i].write(step, 'eval', results[-1])
     return results
 
-  def save(step):
+  def save(trained, step: int):
     diverged = jnp.asarray([diverged_at.get(i, -1) for i in
                             range(len(padded_runs))], jnp.int32)
-    ckpt.save(step, _saved(states, alive, diverged,
+    ckpt.save(step, _saved(trained[0], trained[1], diverged,
                            earlier_seconds + time.time() - started,
                            replicated))
 
-  total = config.train.steps
-  log_every = config.train.log_every
-  several_hosts = jax.process_count() > 1
-  final_eval: List[Dict[str, float]] = [{} for _ in runs]
+  hooks = loop.Hooks(dispatch=dispatch, end_interval=end_interval,
+                     evaluate=evaluate, save=save)
   train_started, start_step = time.time(), step
   try:
-    while step < total:
-      # To the next multiple of log_every (a stopped group resumes between).
-      num_steps = min(log_every - step % log_every, total - step)
-      chunk = []
-      for start in range(step, step + num_steps, per_dispatch):
-        n = min(per_dispatch, step + num_steps - start)
-        states, metrics, alive = loop(n)(states, train_rngs,
-                                         train_input.data(start, n), alive)
-        chunk.append(metrics)
-        if stop and not several_hosts and stop.signal_name():
-          break  # Hosts agree on stopping once per interval (below).
-      # One transfer; means on the host (no small programs to compile).
-      metrics, now_alive = _to_host((chunk, alive))
-      per_step = {k: np.concatenate([m[k] for m in metrics], axis=1)
-                  for k in metrics[0]}
-      num_steps = next(iter(per_step.values())).shape[1]
-      metrics = {k: v.mean(1) for k, v in per_step.items()}
-      for i in range(count):
-        if i in diverged_at:
-          continue
-        if not now_alive[i]:
-          diverged_at[i] = step  # Frozen at the state before this chunk.
-          reasons[runs[i].name] = _reason(
-              {k: v[i] for k, v in per_step.items()}, step, num_steps)
-          if primary:
-            writers.write_json(os.path.join(group_dir, 'divergence.json'),
-                               reasons)
-          continue
-        metric_writers[i].write(step + num_steps, 'train',
-                                {k: float(v[i]) for k, v in metrics.items()})
-      step += num_steps
-      advance(num_steps * count)
-      signal_name = stop.agreed() if stop else None
-      if signal_name:
-        save(step)
-        raise preemption.Interrupted(signal_name, step)
-      last = step == total
-      if step % config.train.eval_every == 0 or last:
-        final_eval = evaluate(states, step, final=last)
-      if step % config.train.checkpoint_every == 0 or last:
-        save(step)
-    if not any(final_eval):  # Already trained: evaluate for the summaries.
-      final_eval = evaluate(states, step, final=True)
+    outcome = loop.train((states, alive), step, loop.Cadence.of(config),
+                         hooks, stop)
   finally:
     writers.close_all(*(w.close for w in metric_writers), ckpt.close,
                       train_input.close)
+  step, final_eval = outcome.step, outcome.last_eval
+  if outcome.interrupted_by:
+    raise preemption.Interrupted(outcome.interrupted_by, step)
 
   elapsed = earlier_seconds + time.time() - started
   trained = time.time() - train_started
@@ -278,7 +269,7 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
         'group_size': count,
         'steps_per_second': (step - start_step) / max(trained, 1e-9),
         'final_eval': final_eval[i],
-        'eval_protocol': eval_protocol(evaluator, run.config),
+        'eval_protocol': evaluators.eval_protocol(evaluator, run.config),
         'swept': dict(run.point),
         'input': train_input.description,
         'devices': f'{len(devices)} x {jax.devices()[0].platform}',

@@ -1,4 +1,4 @@
-"""The theory lab's driver: measures every claim (experiments.theory_claims
+"""The theory lab's driver: measures every claim (experiments.theory_lab.claims
 for the closed-form ones, sweeps for the training runs of claims 3 and 5)
 and writes the figures, theory.json and theory.md. No flags:
 ``experiments.theory`` is the command line around :func:`run_theory`.
@@ -38,22 +38,22 @@ SWEEPS = {'saturation': ('runs_saturation', ['vanilla', 'non_saturating'],
 
 
 def _sweep_spec(name: str, seeds: int) -> Dict[str, Any]:
-  from experiments import sweep_spec
+  from experiments.sweeps import spec as sweep_spec
   _, variants, settings = SWEEPS[name]
   return sweep_spec.normalize({'variants': variants, 'seeds': seeds,
                                'dataset': 'ring8', 'set': settings})
 
 
 def _sweep(workdir: str, name: str, seeds: int):
-  from experiments import sweep_runner
-  return sweep_runner.run_sweep(_sweep_spec(name, seeds),
+  from experiments.sweeps import driver as sweep_driver
+  return sweep_driver.run_sweep(_sweep_spec(name, seeds),
                                 os.path.join(workdir, SWEEPS[name][0]),
                                 progress=False)
 
 
 def saturation_runs(workdir: str, seeds: int):
   """Claim 3's second half: vanilla and non_saturating with D ahead."""
-  from experiments.theory_claims import Claim
+  from experiments.theory_lab.claims import Claim
   summaries = _sweep(workdir, 'saturation', seeds)
   runs = {}
   for variant in ('vanilla', 'non_saturating'):
@@ -83,7 +83,7 @@ def saturation_runs(workdir: str, seeds: int):
 def mode_collapse_runs(workdir: str, seeds: int):
   """Claim 5: ring8 modes (and high-quality samples) over training,
   vanilla against wgan_gp, with the default settings."""
-  from experiments.theory_claims import Claim
+  from experiments.theory_lab.claims import Claim
   summaries = _sweep(workdir, 'modes', seeds)
   runs = {}
   for variant in ('vanilla', 'wgan_gp'):
@@ -118,8 +118,9 @@ def run_theory(workdir: str, seeds: int, seed: int = 0,
   """Measures every claim, writes the figures, theory.json and theory.md
   into ``workdir``; returns the claims."""
   import jax
-  from experiments import theory_claims, theory_figures
-  from experiments import sweep_runner
+  from experiments.theory_lab import claims as theory_claims
+  from experiments.theory_lab import figures as theory_figures
+  from experiments.sweeps import driver as sweep_driver
   budget = budget or theory_claims.Budget()
   os.makedirs(workdir, exist_ok=True)
   for name, (subdirectory, _, _) in SWEEPS.items():
@@ -127,7 +128,7 @@ def run_theory(workdir: str, seeds: int, seed: int = 0,
     # (only a check: a directory holding no sweep yet is left alone).
     directory = os.path.join(workdir, subdirectory)
     if os.path.exists(os.path.join(directory, 'sweep.json')):
-      sweep_runner.claim_directory(directory, _sweep_spec(name, seeds))
+      sweep_driver.claim_directory(directory, _sweep_spec(name, seeds))
   paths = theory_figures.all_paths(workdir)
   rng = jax.random.PRNGKey(seed)
   timings = {}
@@ -159,7 +160,7 @@ def run_theory(workdir: str, seeds: int, seed: int = 0,
   timings['claim 5'] = time.time() - started
 
   claims = [claim1, claim2, claim3a, claim3b, claim4, claim5]
-  from experiments import writers
+  from experiments.storage import writers
   writers.write_json(os.path.join(workdir, 'theory.json'), {
       'claims': [vars(c) for c in claims],
       'budget': vars(budget), 'seed': seed,

@@ -1,0 +1,152 @@
+"""The training loop that a run and a sweep group share.
+
+Training goes in *intervals* that end on multiples of ``train.log_every``
+(the last one ends at ``train.steps``; a run stopped by a signal resumes
+between two). An interval is one or more *dispatches* of the jitted loop,
+``steps_per_dispatch`` steps each. After every interval the caller's
+``end_interval`` copies the interval's metrics to the host once, checks
+them for divergence and logs them; then a stop request is honoured (save,
+return), then evaluation and checkpointing run on their cadences.
+
+What differs between a run (experiments.runner.train) and a sweep group
+(experiments.sweeps.training) is what they hand in as :class:`Hooks`: a
+single state or a stacked one with a run axis, stopping on divergence or
+freezing the diverged runs, one writer or one per run.
+"""
+
+import dataclasses
+import time
+from typing import Any, Callable, Dict, List, Optional
+
+import jax
+import numpy as np
+
+from experiments.runner import preemption
+
+
+@dataclasses.dataclass(frozen=True)
+class Cadence:
+  """When the loop logs, evaluates and checkpoints (in train steps)."""
+  total: int
+  log_every: int
+  eval_every: int
+  checkpoint_every: int
+  per_dispatch: int
+
+  @classmethod
+  def of(cls, config) -> 'Cadence':
+    return cls(total=config.train.steps, log_every=config.train.log_every,
+               eval_every=config.train.eval_every,
+               checkpoint_every=config.train.checkpoint_every,
+               per_dispatch=steps_per_dispatch(
+                   config, jax.devices()[0].platform))
+
+
+@dataclasses.dataclass(frozen=True)
+class Hooks:
+  """What the loop calls; ``state`` is whatever the caller trains.
+
+  dispatch(state, first_step, num_steps) -> (state, outputs): one jitted
+    call of ``num_steps`` train steps (device values, not read back).
+  end_interval(state, outputs, first_step, started) -> steps done: the
+    interval's dispatch outputs, in order, from ``first_step``; reads them
+    back, checks them (raising to stop the loop), logs. ``started`` is the
+    interval's ``time.time()`` at its start, for a rate.
+  evaluate(state, step, final) -> results: ``final`` at the last step.
+  save(state, step): a checkpoint.
+  """
+  dispatch: Callable[[Any, int, int], Any]
+  end_interval: Callable[[Any, List[Any], int, float], int]
+  evaluate: Callable[[Any, int, bool], Any]
+  save: Callable[[Any, int], None]
+
+
+@dataclasses.dataclass
+class Outcome:
+  state: Any
+  step: int
+  last_eval: Any  # The last evaluate() result; None if none ran.
+  interrupted_by: Optional[str]  # 'SIGTERM' or 'SIGINT', or None.
+
+
+def train(state, step: int, cadence: Cadence, hooks: Hooks,
+          stop: Optional[preemption.StopRequest]) -> Outcome:
+  """Trains from ``step`` to ``cadence.total``; see the module docstring.
+
+  An interrupted loop has saved at the step reached and returns without a
+  final evaluation; a completed one has evaluated at its last step (again,
+  if it was already there).
+  """
+  several_hosts = jax.process_count() > 1
+  last_eval = None
+  while step < cadence.total:
+    num_steps = min(cadence.log_every - step % cadence.log_every,
+                    cadence.total - step)
+    started, outputs = time.time(), []
+    # Dispatches only: an implicit transfer here (a host array passed in, a
+    # value read back) would be an error, not a silent per-step sync.
+    with jax.transfer_guard('disallow'):
+      for start in range(step, step + num_steps, cadence.per_dispatch):
+        count = min(cadence.per_dispatch, step + num_steps - start)
+        state, out = hooks.dispatch(state, start, count)
+        outputs.append(out)
+        if stop and not several_hosts and stop.signal_name():
+          break  # Hosts agree on stopping once per interval (below).
+    step += hooks.end_interval(state, outputs, step, started)
+
+    interrupted_by = stop.agreed() if stop else None
+    if interrupted_by:
+      hooks.save(state, step)
+      return Outcome(state, step, last_eval, interrupted_by)
+    last = step == cadence.total
+    if step % cadence.eval_every == 0 or last:
+      last_eval = hooks.evaluate(state, step, last)
+    if step % cadence.checkpoint_every == 0 or last:
+      hooks.save(state, step)
+  if last_eval is None:  # Trained already: evaluate for the summary.
+    last_eval = hooks.evaluate(state, step, True)
+  return Outcome(state, step, last_eval, None)
+
+
+def divergence(metrics: Dict[str, np.ndarray], params_finite, first_step: int
+               ) -> Optional[str]:
+  """What went non-finite in an interval, or None.
+
+  ``metrics`` are the interval's per-step values ([num_steps] each, the
+  first for train step ``first_step``) and ``params_finite`` G's and D's
+  flags at its end. Names the first step and every quantity bad there.
+  """
+  bad = {k: ~np.isfinite(v) for k, v in metrics.items()}
+  steps_bad = np.any(np.stack(list(bad.values())), axis=0)
+  if steps_bad.any():
+    i = int(np.argmax(steps_bad))
+    names = ', '.join(sorted(k for k, b in bad.items() if b[i]))
+    return f'{names} not finite at step {first_step + i}'
+  sides = [name for name, ok in zip(('G', 'D'), params_finite) if not ok]
+  if sides:
+    return (f'{" and ".join(sides)} parameters not finite at step '
+            f'{first_step + len(steps_bad) - 1}')
+  return None
+
+
+def run_keys(seed: int):
+  """A run's (init, train, eval) keys; a sweep derives them the same way,
+  so a sweep's run and the single run agree."""
+  return jax.random.split(jax.random.PRNGKey(seed), 3)
+
+
+def steps_per_dispatch(config, platform: str) -> int:
+  """Train steps per jitted call: ``train.steps_per_dispatch``, else one
+  interval, except for convolutional models on a CPU (one)."""
+  if config.train.steps_per_dispatch:
+    return config.train.steps_per_dispatch
+  if platform == 'cpu' and config.model.name == 'dcgan':
+    return 1  # XLA:CPU convolutions in loop bodies: jax-ml/jax#12868.
+  return config.train.log_every
+
+
+def unroll_loops(config) -> bool:
+  """Whether the steps unroll their loops (gan_jax.steps.make_steps):
+  convolutional models on CPU, for the reason above."""
+  return (jax.devices()[0].platform == 'cpu'
+          and config.model.name == 'dcgan')
