@@ -32,7 +32,7 @@ both with ``--precision=tf32``.
 The JAX side is the library as the runner uses it: ``make_steps`` of the
 variant's config, data drawn inside the step, ``train_loop`` scanning
 ``steps_per_dispatch`` steps per call (one per call for convolutions on
-CPU, see the README).
+CPU, see docs/performance.md).
 """
 
 import importlib.util

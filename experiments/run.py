@@ -14,7 +14,7 @@ anything is written. Results go to ``--workdir`` (default
 resumes from the last checkpoint there (refused, naming the fields, if the
 config changed in a way that changes the run, unless
 ``--allow_config_change``). SIGTERM or Ctrl-C saves a checkpoint and exits
-with 128 + the signal number (README, Reliability).
+with 128 + the signal number (docs/reliability.md).
 
 Examples:
   python -m experiments.run --variant=wgan_gp

@@ -20,7 +20,7 @@ class Variant(NamedTuple):
   # setting differs from its 2-D one.
   image_overrides: Mapping[str, Any] = {}
   # Applied after ``overrides`` on the 2-D benchmarks: values tuned with a
-  # sweep for their short CPU budget (README, Sweeps), where the published
+  # sweep for their short CPU budget (docs/results_2d.md), where the published
   # ones assume a far longer run.
   toy_overrides: Mapping[str, Any] = {}
 
@@ -57,7 +57,7 @@ VARIANTS: Mapping[str, Variant] = {
         image_overrides={'objective.penalty_weight': 10.0},
         # The official toy code runs 100,000 steps at 1e-4; in the 2-D
         # default of 3,000 steps, decaying linearly, 1e-2 sharpens the modes
-        # (experiments/configs/sweeps/tune_wgan_gp_lr.py, README).
+        # (experiments/configs/sweeps/tune_wgan_gp_lr.py, docs/results_2d.md).
         toy_overrides=_adam(1e-2, 0.5, 0.9)),
     'label_smoothing': Variant(
         {'objective.name': 'non_saturating', 'objective.real_target': 0.9,

@@ -8,7 +8,7 @@ can be overridden after that from the command line:
       --config.optim.d.lr=1e-4
 
 With ``--variant=wgan_gp`` this covers all 25 modes of grid25 in under a
-minute on a 2-core CPU (measured numbers in the README).
+minute on a 2-core CPU (measured numbers in docs/results_2d.md).
 """
 
 import ml_collections
@@ -51,7 +51,7 @@ def get_config() -> ml_collections.ConfigDict:
 
   # The WGAN-GP toy networks (3 hidden ReLU layers, 2-D latent) at width
   # 128 rather than 512: a quarter of the cost, no worse in the tuning sweep
-  # at this budget (README, Sweeps).
+  # at this budget (docs/results_2d.md).
   config.model = ml_collections.ConfigDict()
   config.model.name = 'mlp'
   config.model.latent_dim = 2

@@ -58,10 +58,10 @@ class Conv3x3(nn.Module):
   patches with the flattened kernel (im2col).
 
   Why: XLA:CPU's convolution gradients are slow on these small images. On
-  the 2-core CPU of the README, a training step's gradient at batch 128
-  takes 8.5 ms instead of 21.6 on 8x8 digits, 1.0 s instead of 2.9 on
-  64x64 CelebA (1.2-2.8x over the image sizes); the forward pass is as
-  fast or faster, and bit-equal to nn.Conv there
+  a 2-core AMD EPYC CPU (docs/design.md), a training step's gradient at
+  batch 128 takes 8.5 ms instead of 21.6 on 8x8 digits, 1.0 s instead of
+  2.9 on 64x64 CelebA (1.2-2.8x over the image sizes); the forward pass is
+  as fast or faster, and bit-equal to nn.Conv there
   (tests/test_image_evaluation.py)."""
   features: int
   stride: int = 1

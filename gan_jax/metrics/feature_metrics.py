@@ -11,7 +11,8 @@ number out.
   2019) and density and coverage (Naeem et al. 2020), from k-nearest-neighbour
   balls around the real and the fake features.
 * :func:`classifier_score`: exp(E_x KL(p(y|x) || p(y))), the Inception
-  score's formula with the dataset's own classifier.
+  score's formula with the dataset's own classifier;
+  :func:`inception_score` the same over splits, from logits.
 * :func:`class_histogram_metrics`: classes (modes) hit and KL of the
   predicted-class histogram from the uniform one (the Stacked MNIST
   protocol of VEEGAN and PacGAN).
@@ -21,7 +22,7 @@ never hold a 10,000^2 matrix.
 """
 
 import functools
-from typing import Dict
+from typing import Dict, Tuple
 
 import jax
 import jax.numpy as jnp
@@ -184,6 +185,25 @@ def classifier_score(probs: np.ndarray) -> float:
   kl = np.sum(probs * (np.log(np.clip(probs, 1e-30, None))
                        - np.log(np.clip(marginal, 1e-30, None))), axis=1)
   return float(np.exp(kl.mean()))
+
+
+def inception_score(logits: np.ndarray, splits: int = 10
+                    ) -> Tuple[float, float]:
+  """The Inception score as Salimans et al. 2016 compute it: the samples in
+  ``splits`` consecutive parts, :func:`classifier_score` of each part's
+  softmax(logits); the mean and standard deviation over the parts. (The
+  Inception network's logits for it are taken without the final bias:
+  gan_jax.metrics.inception, ``logits_unbiased``.)"""
+  logits = np.asarray(logits, np.float64)
+  if not 1 <= splits <= len(logits):
+    raise ValueError(f'splits={splits}: give 1 to {len(logits)}, the '
+                     'number of samples')
+  logits = logits - logits.max(axis=1, keepdims=True)
+  probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+  n = len(probs)  # Parts as the reference code cuts them.
+  scores = [classifier_score(probs[i * n // splits:(i + 1) * n // splits])
+            for i in range(splits)]
+  return float(np.mean(scores)), float(np.std(scores))
 
 
 def class_histogram_metrics(predicted: np.ndarray, num_classes: int

@@ -7,7 +7,7 @@ fan-in is the kernel's (kh * kw * C_in), and JAX's threefry draws count
 over the flat index whatever the shape (tests/test_conv_transpose.py).
 What changes is the compile: XLA:CPU compiles a rank-4 random draw about
 5x slower than a rank-2 one of the same size (0.83 s against 0.17 s for a
-4x4x512x256 kernel on the README's CPU), which was 5 of the 6 s it took to
+4x4x512x256 kernel on a 2-core AMD EPYC CPU), which was 5 of the 6 s it took to
 compile the 64x64 DCGAN's initialisation.
 
 Only fan-in initialisers keep their scale this way (a fan-out or fan-avg
