@@ -4,6 +4,7 @@ Command lines (thin modules; ``python -m experiments.NAME --help``):
 
 * ``run``: trains one GAN (runner/).
 * ``sweep``: trains many runs of a grid as vmapped groups (sweeps/).
+* ``evaluate``: a run's checkpoint in Inception or classifier features.
 * ``theory``: checks the theory notes' claims numerically (theory_lab/).
 * ``benchmark``: step time and memory against PyTorch (benchmarks/).
 

@@ -1,6 +1,14 @@
-"""Small configs shared by the tests (tiny networks compile fast)."""
+"""Small configs shared by the tests (tiny networks compile fast), and
+random Inception weights in the reference layout."""
+
+import collections
+import math
+
+import jax
+import numpy as np
 
 from experiments.configs import default
+from gan_jax.metrics import inception
 from gan_jax.variants import get_variant
 
 
@@ -29,3 +37,29 @@ def small_config(variant: str = 'non_saturating', **overrides):
   config.update_from_flattened_dict(
       {k.replace('__', '.'): v for k, v in overrides.items()})
   return config
+
+
+def random_inception_state_dict(seed: int = 0):
+  """Random FID Inception weights in the reference layout, scaled so that
+  activations stay of order one through the ~95 layers (He-scaled
+  convolutions, batch norm statistics and affine terms away from the
+  identity)."""
+  rng = np.random.default_rng(seed)
+  shapes = inception.state_dict_from_variables(jax.tree.map(
+      lambda x: np.zeros(x.shape, np.float32),
+      inception.abstract_variables()))
+  state = collections.OrderedDict()
+  for name, like in sorted(shapes.items()):
+    shape = like.shape
+    if name.endswith('conv.weight'):
+      value = rng.normal(0, math.sqrt(2 / np.prod(shape[1:])), shape)
+    elif name.endswith('running_mean') or name.endswith('bn.bias'):
+      value = rng.normal(0, 0.1, shape)
+    elif name.endswith('running_var') or name.endswith('bn.weight'):
+      value = rng.uniform(0.5, 1.5, shape)
+    elif name == 'fc.weight':
+      value = rng.normal(0, 1 / math.sqrt(shape[1]), shape)
+    else:  # fc.bias
+      value = rng.normal(0, 1, shape)
+    state[name] = value.astype(np.float32)
+  return state

@@ -136,3 +136,16 @@ def test_class_histogram_metrics():
   two = fm.class_histogram_metrics(np.array([3, 7] * 50), 10)
   assert two['modes'] == 2.0
   assert two['mode_kl'] == pytest.approx(np.log(5.0))
+
+
+@pytest.mark.parametrize('n,m,d', [(8, 12, 50), (30, 20, 64), (3, 40, 10)])
+def test_frechet_distance_with_fewer_samples_than_dimensions(n, m, d):
+  # The rank-deficient path (an [N, M] SVD) against the moments' path
+  # ([d, d] eigendecompositions) on the same features.
+  rng = np.random.default_rng(n)
+  x = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
+  y = rng.normal(1.0, 2.0, size=(m, d))
+  expected = fm.frechet_distance_from_moments(
+      x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
+  assert fm.frechet_distance(x, y) == pytest.approx(
+      expected, rel=1e-7)

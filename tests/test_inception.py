@@ -12,7 +12,6 @@ installs them); without them those tests are skipped.
 import collections
 import importlib
 import importlib.util
-import math
 import sys
 import types
 
@@ -23,38 +22,14 @@ import pytest
 
 from gan_jax.metrics import feature_metrics, inception
 from gan_jax.metrics import inception_weights as weights
-
-
-def _random_state_dict(seed: int = 0):
-  """Random weights in the reference layout, scaled so that activations
-  stay of order one through the ~95 layers (He-scaled convolutions, batch
-  norm statistics and affine terms away from the identity)."""
-  rng = np.random.default_rng(seed)
-  shapes = inception.state_dict_from_variables(jax.tree.map(
-      lambda x: np.zeros(x.shape, np.float32),
-      inception.abstract_variables()))
-  state = collections.OrderedDict()
-  for name, like in sorted(shapes.items()):
-    shape = like.shape
-    if name.endswith('conv.weight'):
-      value = rng.normal(0, math.sqrt(2 / np.prod(shape[1:])), shape)
-    elif name.endswith('running_mean') or name.endswith('bn.bias'):
-      value = rng.normal(0, 0.1, shape)
-    elif name.endswith('running_var') or name.endswith('bn.weight'):
-      value = rng.uniform(0.5, 1.5, shape)
-    elif name == 'fc.weight':
-      value = rng.normal(0, 1 / math.sqrt(shape[1]), shape)
-    else:  # fc.bias
-      value = rng.normal(0, 1, shape)
-    state[name] = value.astype(np.float32)
-  return state
+from tests.helpers import random_inception_state_dict
 
 
 @pytest.fixture(scope='module')
 def random_weights(tmp_path_factory):
   """(state dict, its file written by torch.save in the reference layout)."""
   torch = pytest.importorskip('torch')
-  state = _random_state_dict()
+  state = random_inception_state_dict()
   path = tmp_path_factory.mktemp('inception') / 'random_inception.pth'
   torch.save(collections.OrderedDict(
       (k, torch.from_numpy(v)) for k, v in state.items()), str(path))
@@ -110,7 +85,7 @@ def test_pool3_and_logits_equal_the_reference(random_weights, size):
                                atol=1e-4 * np.abs(expected).max(),
                                err_msg=name)
   # The weights matter: another draw gives other features.
-  other = inception.variables_from_state_dict(_random_state_dict(seed=1))
+  other = inception.variables_from_state_dict(random_inception_state_dict(seed=1))
   moved = jax.device_get(inception.features(other, jnp.asarray(images)))
   assert np.abs(moved['pool3'] - ours['pool3']).max() > 1e-2
 

@@ -9,6 +9,8 @@
   check, logging, evaluation and checkpoint cadence, stop requests).
 * ``inputs``: the training batches, on device or streamed.
 * ``evaluators``: the 2-D and image metrics and their sample pictures.
+* ``evaluate_run``: a finished run's checkpoint evaluated after the fact
+  (``python -m experiments.evaluate``).
 * ``preemption``: SIGTERM and Ctrl-C as a request to stop and save.
 * ``plots``: matplotlib without a display.
 """

@@ -217,11 +217,14 @@ class Checkpointer:
                          if kept else 'no earlier checkpoint exists'))
 
   def restore(self, like: Any, step: Optional[int] = None,
-              warn: Callable[[str], None] = print) -> Any:
+              warn: Callable[[str], None] = print,
+              set_aside: bool = True) -> Any:
     """Restores ``step`` (default: the newest readable one) into the
     structure of ``like``, with ``like``'s shardings. A step that fails to
     restore or to match its digest is moved to damaged_checkpoints/ with a
-    ``warn``-ing, and the one before it is tried."""
+    ``warn``-ing, and the one before it is tried. ``set_aside=False``
+    (a reader that must change nothing, e.g. experiments.evaluate): the
+    first failure is the error, and nothing is moved."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     steps = sorted(self._manager.all_steps(), reverse=True)
     if step is not None:
@@ -238,6 +241,9 @@ class Checkpointer:
         return restored
       except Exception as error:  # Whatever the damaged files raised.
         reason = str(error).splitlines()[0] if str(error) else repr(error)
+        if not set_aside:
+          raise CheckpointError(f'checkpoint {path} cannot be restored '
+                                f'({reason[:300]})') from None
         damaged.append(path)
         aside = self._move_aside(candidate)
         warn(f'warning: checkpoint {path} cannot be restored ({reason[:300]})'

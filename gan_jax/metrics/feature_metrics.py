@@ -33,9 +33,22 @@ _BLOCK = 1024
 
 def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
   """Frechet distance between Gaussians fitted to features x [N, d] and
-  y [M, d] (sample covariances with N - 1)."""
+  y [M, d] (sample covariances with N - 1).
+
+  With fewer samples than dimensions (e.g. 360 digits in Inception's 2048
+  features) the covariances have rank < d, and tr (C1 C2)^1/2 is the sum
+  of the singular values of A = Xc Yc^T / sqrt((N - 1)(M - 1)) (centred
+  rows): the nonzero eigenvalues of C1 C2 = X'X Y'Y / ... are those of
+  A A^T. An [N, M] SVD instead of two [d, d] eigendecompositions; the
+  same number (tests)."""
   x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
   mu1, mu2 = x.mean(0), y.mean(0)
+  if min(len(x), len(y)) < x.shape[1]:
+    xc, yc = x - mu1, y - mu2
+    scale = 1.0 / np.sqrt((len(x) - 1) * (len(y) - 1))
+    cross = np.sum(np.linalg.svd(xc @ yc.T * scale, compute_uv=False))
+    return float(np.sum((mu1 - mu2) ** 2) + np.sum(xc ** 2) / (len(x) - 1)
+                 + np.sum(yc ** 2) / (len(y) - 1) - 2.0 * cross)
   c1, c2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
   return frechet_distance_from_moments(mu1, c1, mu2, c2)
 

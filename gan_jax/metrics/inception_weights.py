@@ -102,7 +102,8 @@ def check_digest(path: str, prefix: Optional[str] = SHA256_PREFIX) -> str:
   if prefix and not digest.startswith(prefix):
     raise BadWeights(f'{path} is not the FID Inception weights file: its '
                      f'SHA-256 begins {digest[:8]}, expected {prefix} '
-                     f'({WEIGHTS_FILE})')
+                     f'({WEIGHTS_FILE}; experiments.evaluate --any_weights '
+                     'accepts another file)')
   return digest
 
 

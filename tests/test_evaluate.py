@@ -1,0 +1,156 @@
+"""experiments.evaluate: a finished run's checkpoint evaluated after the
+fact, in the FID Inception network's features (here with random weights
+written in the reference layout) or in the classifier's; bad input is one
+line and writes nothing."""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from experiments.runner import evaluate_run
+from gan_jax.metrics import inception_weights
+from tests.helpers import SMALL_RUN_FLAGS, random_inception_state_dict
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+IMAGE_FLAGS = ['--config.model.width=8', '--config.model.latent_dim=8',
+               *SMALL_RUN_FLAGS[2:]]
+
+
+def _python(*args, timeout=300):
+  return subprocess.run([sys.executable, '-m', *args], cwd=ROOT,
+                        capture_output=True, text=True, timeout=timeout)
+
+
+@pytest.fixture(scope='module')
+def digits_run(digits_dir, tmp_path_factory):
+  """A 4-step digits run (checkpoint at step 4) and a random-weights file
+  of the FID Inception network, written as .npz (no PyTorch needed)."""
+  root = tmp_path_factory.mktemp('evaluate')
+  workdir = root / 'run'
+  done = _python('experiments.run', '--variant=non_saturating',
+                 '--dataset=digits', f'--data_dir={digits_dir}',
+                 f'--workdir={workdir}', *IMAGE_FLAGS)
+  assert done.returncode == 0, done.stderr[-2000:]
+  weights = root / 'random_inception.npz'
+  np.savez(weights, **random_inception_state_dict())
+  return workdir, str(weights)
+
+
+@pytest.mark.slow  # ~11 GFLOP an image: 20 s of Inception on 2 cores.
+def test_a_run_is_evaluated_with_inception_features(digits_run):
+  workdir, weights = digits_run
+  seen = []
+
+  def progress(total, what):
+    seen.append((what, total))
+    return lambda n: None
+
+  # Few images: the network reads 299x299 whatever the input size, ~11
+  # GFLOP an image (about 5 a second on 2 CPU cores).
+  report = evaluate_run.evaluate_workdir(
+      str(workdir), 'inception', num_samples=8, weights=weights,
+      any_weights=True, batch_size=8, progress=progress)
+  assert report['step'] == 4 and set(report['results']) == {'ema', 'live'}
+  for values in report['results'].values():
+    assert set(values) == {'fid', 'kid', 'inception_score',
+                           'inception_score_std', 'precision', 'recall'}
+    assert all(np.isfinite(v) for v in values.values()), values
+    assert values['fid'] > 0 and 1 <= values['inception_score'] <= 1008
+  protocol = report['protocol']
+  assert protocol['weights_sha256'] == inception_weights.sha256(weights)
+  assert protocol['standard_weights'] is False
+  assert protocol['num_samples'] == 8
+  assert protocol['reference'].startswith('digits/train, 8 of 1437')
+  assert ('digits/train features', 8) in seen
+  assert json.loads((workdir / 'evaluation_inception.json').read_text()
+                    )['results'] == json.loads(json.dumps(report['results']))
+  # The reference features are cached beside the data: the second
+  # evaluation reads them, and gives the same numbers.
+  again = evaluate_run.evaluate_workdir(
+      str(workdir), 'inception', num_samples=8, weights=weights,
+      any_weights=True, batch_size=8)
+  assert again['results'] == report['results']
+
+
+def test_a_run_is_evaluated_with_the_classifier_as_it_trains(digits_run):
+  workdir, _ = digits_run
+  report = evaluate_run.evaluate_workdir(str(workdir), 'classifier',
+                                         num_samples=100)
+  summary = json.loads((workdir / 'summary.json').read_text())
+  assert set(report['results']) == {'ema', 'live'}
+  # The EMA generator at the run's step, key and sample count: what the
+  # run reported at its end.
+  ema, logged = report['results']['ema'], summary['final_eval']
+  assert set(ema) == set(logged)
+  for name in logged:
+    assert ema[name] == pytest.approx(logged[name], rel=1e-4, abs=1e-6), name
+  assert report['protocol']['num_samples'] == 100
+
+
+@pytest.mark.slow  # ~11 GFLOP an image: 20 s of Inception on 2 cores.
+def test_the_command_prints_the_table_and_writes_the_json(digits_run):
+  workdir, weights = digits_run
+  done = _python('experiments.evaluate', f'--workdir={workdir}',
+                 f'--inception_weights={weights}', '--any_weights',
+                 '--num_samples=4', '--batch_size=4', '--progress=false')
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert '| G | fid | kid | inception_score |' in done.stdout
+  assert f'written to {workdir}/evaluation_inception.json' in done.stdout
+
+
+def test_bad_input_is_one_line_and_overwrites_nothing(digits_run, tmp_path):
+  workdir, weights = digits_run
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  no_checkpoint = tmp_path / 'no_checkpoint'
+  no_checkpoint.mkdir()
+  (no_checkpoint / 'config.json').write_text(
+      (workdir / 'config.json').read_text())
+  truncated = tmp_path / 'truncated.pth'
+  truncated.write_bytes(b'PK\x03\x04 not really a zip')
+  before = {p: p.stat().st_mtime_ns for p in workdir.iterdir()}
+  cases = [
+      (dict(workdir=str(empty)), f'--workdir={empty} holds no run'),
+      (dict(workdir=str(no_checkpoint), weights=weights),
+       f'--workdir={no_checkpoint} has no checkpoint to evaluate'),
+      (dict(workdir=str(workdir), features='fid'),
+       '--features=fid: give inception or classifier'),
+      (dict(workdir=str(workdir), weights='/nowhere.pth'),
+       'no Inception weights file at /nowhere.pth'),
+      (dict(workdir=str(workdir), weights=weights),
+       'is not the FID Inception weights file'),
+      (dict(workdir=str(workdir), weights=str(truncated), any_weights=True),
+       'cannot read the Inception weights'),
+      (dict(workdir=str(workdir), num_samples=1), '--num_samples must be'),
+  ]
+  for kwargs, message in cases:
+    with pytest.raises((evaluate_run.EvaluationError,
+                        inception_weights.BadWeights,
+                        inception_weights.WeightsNotFound)) as error:
+      evaluate_run.evaluate_workdir(**kwargs)
+    assert message in str(error.value) and '\n' not in str(error.value)
+  # The command line says them in one line, exit 1.
+  for args, message in [
+      ([f'--workdir={workdir}', f'--inception_weights={truncated}',
+        '--any_weights'], 'cannot read the Inception weights'),
+      (['--features=inception'], '--workdir: give the run directory')]:
+    done = _python('experiments.evaluate', *args, '--progress=false')
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert done.returncode == 1 and len(lines) == 1, (args, done.stderr)
+    assert lines[0].startswith('error: ') and message in lines[0], lines
+  assert {p: p.stat().st_mtime_ns for p in workdir.iterdir()} == before
+  assert os.listdir(empty) == []
+  assert sorted(os.listdir(no_checkpoint)) == ['config.json']
+
+
+def test_a_2d_run_is_refused_in_one_line(tmp_path):
+  workdir = tmp_path / 'grid'
+  done = _python('experiments.run', f'--workdir={workdir}', *SMALL_RUN_FLAGS)
+  assert done.returncode == 0, done.stderr[-2000:]
+  with pytest.raises(evaluate_run.EvaluationError,
+                     match='trained on grid25, a 2-D benchmark'):
+    evaluate_run.evaluate_workdir(str(workdir), 'classifier')
