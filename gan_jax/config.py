@@ -14,7 +14,6 @@ from gan_jax import losses, models, optim, parallel, penalties
 from gan_jax.data import (DATASETS, IMAGE_SOURCES, Toy2D, get_toy_dataset,
                           is_image_dataset)
 from gan_jax.data.images import ImageSource
-from gan_jax.models import dcgan
 from gan_jax.state import GANSpec
 
 
@@ -185,17 +184,17 @@ def _validate_model_and_data(config) -> None:
   """The model can take the dataset's examples, and its labels if
   conditional."""
   name, model = config.dataset, config.model.name
-  if model == 'dcgan':
+  if model in models.IMAGE_MODELS:
     if not is_image_dataset(name):
-      raise ConfigError(f"model.name='dcgan' is not allowed with dataset="
+      raise ConfigError(f"model.name={model!r} is not allowed with dataset="
                         f"{name!r}: it takes images; use 'mlp' for 2-D data")
     shape = train_shape(config)
-    reason = dcgan.check_image_shape(shape)
+    reason = models.IMAGE_MODELS[model](shape)
     if reason:
       field = ('data.image_size' if config.data.image_size else 'dataset')
       value = config.data.image_size or name
       raise ConfigError(f"{field}={value!r} is not allowed with model.name="
-                        f"'dcgan' (images {shape[0]}x{shape[1]}): {reason}")
+                        f"{model!r} (images {shape[0]}x{shape[1]}): {reason}")
   _check(isinstance(config.model.conditional, bool), 'model.conditional',
          config.model.conditional, 'True or False')
   if config.model.conditional and not is_image_dataset(name):

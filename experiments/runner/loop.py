@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 from experiments.runner import preemption
+from gan_jax.models import IMAGE_MODELS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,10 +138,10 @@ def run_keys(seed: int):
 
 def steps_per_dispatch(config, platform: str) -> int:
   """Train steps per jitted call: ``train.steps_per_dispatch``, else one
-  interval, except for convolutional models on a CPU (one)."""
+  interval, except for the convolutional (image) models on a CPU (one)."""
   if config.train.steps_per_dispatch:
     return config.train.steps_per_dispatch
-  if platform == 'cpu' and config.model.name == 'dcgan':
+  if platform == 'cpu' and config.model.name in IMAGE_MODELS:
     return 1  # XLA:CPU convolutions in loop bodies: jax-ml/jax#12868.
   return config.train.log_every
 
@@ -149,4 +150,4 @@ def unroll_loops(config) -> bool:
   """Whether the steps unroll their loops (gan_jax.steps.make_steps):
   convolutional models on CPU, for the reason above."""
   return (jax.devices()[0].platform == 'cpu'
-          and config.model.name == 'dcgan')
+          and config.model.name in IMAGE_MODELS)

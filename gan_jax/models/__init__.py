@@ -19,7 +19,7 @@ from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import flax.linen as nn
 
-from gan_jax.models import dcgan, mlp
+from gan_jax.models import dcgan, mlp, sngan
 from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
@@ -46,11 +46,34 @@ def _dcgan(config: Mapping[str, Any], data_shape: Sequence[int],
                              num_classes=num_classes))
 
 
+def _sngan(generator, discriminator):
+  def build(config: Mapping[str, Any], data_shape: Sequence[int],
+            axis_name: Optional[str], num_classes: int
+            ) -> Tuple[nn.Module, nn.Module]:
+    return (generator(output_shape=tuple(data_shape), width=config['width'],
+                      norm=config['g_norm'], batch_axis_name=axis_name,
+                      num_classes=num_classes),
+            discriminator(width=config['width'], norm=config['d_norm'],
+                          num_classes=num_classes))
+  return build
+
+
 # name -> (model config, data shape, axis name, num_classes)
 #      -> (generator, discriminator)
 MODELS: Mapping[str, Callable[..., Tuple[nn.Module, nn.Module]]] = {
     'mlp': _mlp,
     'dcgan': _dcgan,
+    'sngan_cnn': _sngan(sngan.SNGANCNNGenerator, sngan.SNGANCNNDiscriminator),
+    'sngan_resnet': _sngan(sngan.SNGANResNetGenerator,
+                           sngan.SNGANResNetDiscriminator),
+}
+
+# The image families, and which images each can take (None: these, else
+# why not).
+IMAGE_MODELS: Mapping[str, Callable[[Sequence[int]], Optional[str]]] = {
+    'dcgan': dcgan.check_image_shape,
+    'sngan_cnn': sngan.check_image_shape,
+    'sngan_resnet': sngan.check_image_shape,
 }
 
 # The normalisations each family offers, (generator's, discriminator's),
@@ -58,6 +81,8 @@ MODELS: Mapping[str, Callable[..., Tuple[nn.Module, nn.Module]]] = {
 NORMS: Mapping[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
     'mlp': (mlp.NORMS, mlp.NORMS),
     'dcgan': (dcgan.G_NORMS, dcgan.D_NORMS),
+    'sngan_cnn': (sngan.G_NORMS, sngan.D_NORMS),
+    'sngan_resnet': (sngan.G_NORMS, sngan.D_NORMS),
 }
 
 
