@@ -26,6 +26,7 @@ def test_the_baseline_runs_where_jax_runs():
     baseline_device('tpu', cuda_available=False)
 
 
+@pytest.mark.slow  # End to end: in .ci/run's second pass.
 def test_the_memory_probe_trains_alone_and_reports_its_peak():
   # The probe is a second JAX process beside the benchmark's own: on a GPU
   # it must not preallocate (the benchmark's JAX holds 75% already).

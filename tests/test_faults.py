@@ -164,6 +164,7 @@ def _stop_and_resume(tmp_path, signum, kills, steps):
   assert logged == sorted(set(logged)) and logged[-1] == steps
 
 
+@pytest.mark.slow  # End to end: in .ci/run's second pass.
 def test_sigterm_then_kill_9_resume_bit_identical(tmp_path):
   _stop_and_resume(tmp_path, signal.SIGTERM, kills=1, steps=400)
 

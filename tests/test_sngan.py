@@ -113,7 +113,8 @@ def test_every_d_weight_is_divided_by_its_largest_singular_value(name):
         err_msg=layer)
 
 
-@pytest.mark.parametrize('name', NAMES)
+@pytest.mark.parametrize('name', [
+    'sngan_resnet', pytest.param('sngan_cnn', marks=pytest.mark.slow)])
 def test_a_hinge_step_trains_and_updates_the_power_iteration(name):
   config = small_config('hinge', dataset='digits', model__name=name,
                         model__width=4, model__latent_dim=8,
