@@ -25,7 +25,7 @@ import jax.numpy as jnp
 import ml_collections
 import numpy as np
 
-from experiments.runner import evaluators, inputs
+from experiments.runner import evaluators, inputs, loop
 from experiments.storage import checkpoints, writers
 from gan_jax import config as gan_config, image_evaluation
 from gan_jax import state as gan_state
@@ -162,7 +162,7 @@ def evaluate_workdir(workdir: str, features: str = 'inception',
   spec, state = restore_state(config, workdir)
   step = int(state.step)
   source = image_data.IMAGE_SOURCES[config.dataset]
-  eval_rng = jax.random.split(jax.random.PRNGKey(config.seed), 3)[2]
+  eval_rng = loop.run_keys(config.seed)[2]  # The run's evaluation key.
   labels = None
   if config.model.conditional:
     labels = jnp.asarray(image_data.load_split(

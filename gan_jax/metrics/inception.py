@@ -321,8 +321,11 @@ def _network(variables, x):
   return FIDInceptionV3().apply(variables, x)
 
 
+_preprocess = jax.jit(preprocess)  # Compiled once per input shape.
+
+
 def features(variables, images: jax.Array) -> Dict[str, jax.Array]:
   """pool3 [N, 2048], logits_unbiased and logits [N, 1008] of images in
   [0, 255], [N, H, W, 3]. The resize compiles per input size, the network
   once per batch size."""
-  return _network(variables, jax.jit(preprocess)(images))
+  return _network(variables, _preprocess(images))

@@ -68,6 +68,17 @@ def _norm(kind: str, train: bool, axis_name: Optional[str]):
   return None
 
 
+def d_layer(norm: str, train: bool):
+  """``layer(module, h)``: applies a discriminator layer, spectrally
+  normalised when ``norm`` is 'spectral' (called inside the module's
+  compact method, so the wrapper's variables are the module's own)."""
+  def apply(module, h):
+    if norm == 'spectral':
+      return nn.SpectralNorm(module)(h, update_stats=train)
+    return module(h)
+  return apply
+
+
 class DCGANGenerator(nn.Module):
   """z [B, latent_dim] -> images [B, H, W, C] in [-1, 1] (tanh)."""
   output_shape: Sequence[int] = (32, 32, 3)
@@ -123,11 +134,7 @@ class DCGANDiscriminator(nn.Module):
                train: bool = True) -> jax.Array:
     check_labels(self.num_classes, labels)
 
-    def layer(module, h):
-      if self.norm == 'spectral':
-        return nn.SpectralNorm(module)(h, update_stats=train)
-      return module(h)
-
+    layer = d_layer(self.norm, train)
     stages = num_stages(x.shape[1])
     h, features = x, self.width
     for stage in range(stages):

@@ -33,6 +33,7 @@ import jax.numpy as jnp
 
 from gan_jax.models.conditioning import LabelToLatent, Projection, check_labels
 from gan_jax.models.conv_transpose import Conv4x4, ConvTranspose4x4
+from gan_jax.models.dcgan import d_layer
 
 G_NORMS = ('batch', 'none')
 D_NORMS = ('spectral', 'none')
@@ -53,15 +54,6 @@ def _batch_norm(kind: str, train: bool, axis_name: Optional[str]):
     return nn.BatchNorm(use_running_average=not train, momentum=0.9,
                         axis_name=axis_name)
   return lambda h: h
-
-
-def _d_layer(norm: str, train: bool):
-  """Applies a D layer, spectrally normalised when chosen."""
-  def apply(module, h):
-    if norm == 'spectral':
-      return nn.SpectralNorm(module)(h, update_stats=train)
-    return module(h)
-  return apply
 
 
 def _generator_input(module, z, labels, side: int, features: int,
@@ -126,7 +118,7 @@ class SNGANCNNDiscriminator(_Discriminator):
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
                train: bool = True) -> jax.Array:
     check_labels(self.num_classes, labels)
-    layer = _d_layer(self.norm, train)
+    layer = d_layer(self.norm, train)
     h = x
     for stage, multiple in enumerate((1, 2, 4)):
       features = multiple * self.width
@@ -173,7 +165,7 @@ class DiscriminatorBlock(nn.Module):
 
   @nn.compact
   def __call__(self, x, train: bool):
-    layer = _d_layer(self.norm, train)
+    layer = d_layer(self.norm, train)
 
     def pool(h):
       return nn.avg_pool(h, (2, 2), strides=(2, 2)) if self.down else h
@@ -223,4 +215,4 @@ class SNGANResNetDiscriminator(_Discriminator):
                              name=f'block{block}')(h, train)
     h = jnp.sum(nn.relu(h), axis=(1, 2))  # Global sum pooling.
     return _discriminator_output(self, h, labels,
-                                 _d_layer(self.norm, train))
+                                 d_layer(self.norm, train))
