@@ -1,15 +1,15 @@
 r"""Evaluates a finished (or interrupted) run after the fact.
 
   python -m experiments.evaluate --workdir=runs/X [--features=inception] \
-      [--num_samples=10000] [--inception_weights=FILE]
+      [--num_samples=50000] [--inception_weights=FILE]
 
 Restores the run's latest checkpoint and evaluates its EMA and its live
 generator: with ``--features=inception`` (default) FID, KID, precision,
 recall and the Inception score in the FID Inception network's features
-against the train split, as papers report them; with
-``--features=classifier`` the metrics the run reports while training, at
-``--num_samples``. Writes ``evaluation_<features>.json`` beside the run and
-prints the table (experiments/runner/evaluate_run.py says the protocol).
+against the train split, as papers report them (gan_jax/
+inception_evaluation.py says the protocol); with ``--features=classifier``
+the metrics the run reports while training. Writes
+``evaluation_<features>.json`` beside the run and prints the table.
 
 The Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth)
 are looked for in ``--inception_weights``, ``$GAN_JAX_INCEPTION_WEIGHTS``
@@ -28,18 +28,20 @@ _WORKDIR = flags.DEFINE_string('workdir', None, 'The run to evaluate.')
 _FEATURES = flags.DEFINE_string('features', 'inception',
                                 'inception or classifier.')
 _NUM_SAMPLES = flags.DEFINE_integer(
-    'num_samples', 10_000, 'Generated images per generator (and reference '
-    'images; at most the split\'s size). Papers use 50,000 for CIFAR-10; '
-    'on a 2-core CPU the Inception network reads about 10 images a '
-    'second.')
+    'num_samples', 0, 'Generated images per generator, and as many '
+    'reference images (at most the split\'s size). 0: the dataset\'s usual '
+    'protocol (CIFAR-10 and CelebA 50,000; 10,000 on a CPU, where the '
+    'Inception network reads about 11 images a second), or for '
+    '--features=classifier the run\'s eval.num_samples.')
 _INCEPTION_WEIGHTS = flags.DEFINE_string(
     'inception_weights', None, 'The FID Inception weights file (.pth or '
     '.npz).')
 _ANY_WEIGHTS = flags.DEFINE_bool(
     'any_weights', False, 'Accept Inception weights that are not the '
     'standard file (numbers not comparable to papers).')
-_BATCH_SIZE = flags.DEFINE_integer('batch_size', 50,
-                                   'Images per Inception call.')
+_BATCH_SIZE = flags.DEFINE_integer(
+    'batch_size', 0, 'Images per Inception call; 0: 50 on a CPU, 250 on an '
+    'accelerator.')
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show progress bars.')
 
 

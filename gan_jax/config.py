@@ -17,6 +17,10 @@ from gan_jax.data.images import ImageSource
 from gan_jax.state import GANSpec
 
 
+# Features of the image metrics (experiments/configs/default.py says which).
+EVAL_FEATURES = ('auto', 'classifier', 'inception')
+
+
 class ConfigError(ValueError):
   """A config value that cannot run; the message is one line."""
 
@@ -168,6 +172,25 @@ def validate(config, num_devices: int = 1) -> None:
   if is_image_dataset(config.dataset):
     # k-nearest-neighbour balls (k = 5) and sample covariances need a few.
     _int_at_least(config, 'eval.num_samples', 10)
+  _choice(config, 'eval.features', EVAL_FEATURES)
+  if config.eval.features == 'inception' and not is_image_dataset(
+      config.dataset):
+    raise ConfigError(f"eval.features='inception' is not allowed with "
+                      f"dataset={config.dataset!r}: it reads images; use "
+                      "'auto' (the 2-D mode statistics)")
+  _check(isinstance(config.eval.inception.weights, str),
+         'eval.inception.weights', config.eval.inception.weights,
+         "a file path, or '' to look the weights up")
+  _check(isinstance(config.eval.inception.any_weights, bool),
+         'eval.inception.any_weights', config.eval.inception.any_weights,
+         'True or False')
+  _int_at_least(config, 'eval.inception.batch_size', 0)
+  # FID's covariances, KID's subsets and the k = 5 balls need a few.
+  value = config.eval.inception.num_samples
+  _check(_is_int(value) and (value == 0 or 10 <= value <= INT32_MAX),
+         'eval.inception.num_samples', value,
+         "0 (the dataset's usual protocol) or an integer from 10 to "
+         f'{INT32_MAX}')
 
 
 def train_shape(config) -> Tuple[int, ...]:

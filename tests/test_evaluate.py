@@ -26,19 +26,51 @@ def _python(*args, timeout=300):
                         capture_output=True, text=True, timeout=timeout)
 
 
+def _no_weights_anywhere(root) -> dict:
+  """An environment where the Inception weights are found nowhere: an
+  empty cache and a download source that does not exist."""
+  env = {k: v for k, v in os.environ.items()
+         if k != inception_weights.ENV_PATH}
+  return {**env, 'GAN_JAX_CACHE': str(root / 'empty_cache'),
+          inception_weights.ENV_URL: (root / 'gone.pth').as_uri()}
+
+
 @pytest.fixture(scope='module')
 def digits_run(digits_dir, tmp_path_factory):
   """A 4-step digits run (checkpoint at step 4) and a random-weights file
-  of the FID Inception network, written as .npz (no PyTorch needed)."""
+  of the FID Inception network, written as .npz (no PyTorch needed).
+
+  The run asks for Inception features where no weights are to be found,
+  so it also shows the fallback to classifier features (its stderr is
+  kept in the workdir's parent as run.stderr)."""
   root = tmp_path_factory.mktemp('evaluate')
   workdir = root / 'run'
-  done = _python('experiments.run', '--variant=non_saturating',
-                 '--dataset=digits', f'--data_dir={digits_dir}',
-                 f'--workdir={workdir}', *IMAGE_FLAGS)
+  done = subprocess.run(
+      [sys.executable, '-m', 'experiments.run', '--variant=non_saturating',
+       '--dataset=digits', f'--data_dir={digits_dir}',
+       f'--workdir={workdir}', '--config.eval.features=inception',
+       *IMAGE_FLAGS], cwd=ROOT, capture_output=True, text=True,
+      timeout=300, env=_no_weights_anywhere(root))
   assert done.returncode == 0, done.stderr[-2000:]
+  (root / 'run.stderr').write_text(done.stderr)
   weights = root / 'random_inception.npz'
   np.savez(weights, **random_inception_state_dict())
   return workdir, str(weights)
+
+
+def test_a_run_without_the_weights_falls_back_to_the_classifier_and_says_so(
+    digits_run):
+  workdir, _ = digits_run
+  notes = [line for line in (workdir.parent / 'run.stderr').read_text()
+           .splitlines() if line.startswith('note: ')]
+  assert len(notes) == 1, notes
+  assert (f'no Inception weights: put {inception_weights.WEIGHTS_FILE}'
+          in notes[0] and 'evaluated in classifier features' in notes[0])
+  summary = json.loads((workdir / 'summary.json').read_text())
+  protocol = summary['eval_protocol']
+  assert protocol['features_note'] == notes[0][len('note: '):]
+  assert protocol['feature_extractor'].startswith('digits classifier')
+  assert 'fd' in summary['final_eval'] and summary['status'] == 'completed'
 
 
 @pytest.mark.slow  # ~11 GFLOP an image: 20 s of Inception on 2 cores.
@@ -75,6 +107,41 @@ def test_a_run_is_evaluated_with_inception_features(digits_run):
       str(workdir), 'inception', num_samples=8, weights=weights,
       any_weights=True, batch_size=8)
   assert again['results'] == report['results']
+
+
+@pytest.mark.slow  # Inception compiles once and reads 30 images.
+def test_a_run_evaluates_in_inception_features_while_it_trains(
+    digits_run, digits_dir, tmp_path):
+  _, weights = digits_run
+  workdir = tmp_path / 'run'
+  done = _python('experiments.run', '--variant=non_saturating',
+                 '--dataset=digits', f'--data_dir={digits_dir}',
+                 f'--workdir={workdir}', '--config.eval.features=inception',
+                 f'--config.eval.inception.weights={weights}',
+                 '--config.eval.inception.any_weights=True',
+                 '--config.eval.inception.num_samples=10',
+                 '--config.eval.inception.batch_size=10', *IMAGE_FLAGS)
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert 'note:' not in done.stderr
+  summary = json.loads((workdir / 'summary.json').read_text())
+  final = summary['final_eval']
+  assert set(final) == {'fid', 'kid', 'inception_score',
+                        'inception_score_std', 'precision', 'recall'}
+  protocol = summary['eval_protocol']
+  assert protocol['weights_sha256'] == inception_weights.sha256(weights)
+  assert protocol['num_samples'] == 10
+  assert protocol['reference'].startswith('digits/train, 10 of 1437')
+  assert 'FID Inception-v3' in done.stdout
+  logged = [json.loads(line) for line in
+            (workdir / 'metrics.jsonl').read_text().splitlines()]
+  assert [r['step'] for r in logged if 'fid' in r] == [4]
+  # After the fact, at the same key and count: the same numbers.
+  report = evaluate_run.evaluate_workdir(
+      str(workdir), 'inception', num_samples=10, weights=weights,
+      any_weights=True, batch_size=10)
+  for name, value in final.items():
+    assert report['results']['ema'][name] == pytest.approx(
+        value, rel=1e-4, abs=1e-6), name
 
 
 def test_a_run_is_evaluated_with_the_classifier_as_it_trains(digits_run):

@@ -12,6 +12,7 @@ installs them); without them those tests are skipped.
 import collections
 import importlib
 import importlib.util
+import os
 import sys
 import types
 
@@ -176,6 +177,28 @@ def test_the_cached_file_is_found_first_after_the_environment(
   cached.write_bytes(b'x')
   assert weights.find_weights(download=False) == str(cached)
   assert weights.find_weights(str(cached)) == str(cached)
+
+
+def test_the_download_lands_whole_in_the_cache_or_not_at_all(
+    tmp_path, monkeypatch):
+  # A file:// mirror stands in for the network: the real download code.
+  source = tmp_path / 'mirror.pth'
+  source.write_bytes(b'weights' * 1000)
+  cache = tmp_path / 'cache'
+  monkeypatch.setenv('GAN_JAX_CACHE', str(cache))
+  monkeypatch.delenv(weights.ENV_PATH, raising=False)
+  monkeypatch.setenv(weights.ENV_URL, source.as_uri())
+  got = weights.find_weights()
+  assert got == str(cache / weights.WEIGHTS_FILE)
+  assert open(got, 'rb').read() == source.read_bytes()
+  # Unreachable: the one-line message, and no partial file left behind.
+  os.remove(got)
+  monkeypatch.setenv(weights.ENV_URL, (tmp_path / 'gone.pth').as_uri())
+  with pytest.raises(weights.WeightsNotFound) as error:
+    weights.find_weights()
+  assert f'put {weights.WEIGHTS_FILE}' in str(error.value)
+  assert str(cache) in str(error.value) and '\n' not in str(error.value)
+  assert os.listdir(cache) == []
 
 
 def test_inception_score_over_splits_follows_its_formula():

@@ -106,4 +106,17 @@ def get_config() -> ml_collections.ConfigDict:
   # the Stacked MNIST protocol); training steps of the feature classifier.
   config.eval.mode_samples = 0
   config.eval.classifier_steps = 2000
+  # Image features of the metrics: 'classifier' (the dataset's own small
+  # classifier: fast, good for comparing runs here, not comparable to
+  # papers), 'inception' (the FID Inception network: FID, KID and IS as
+  # papers report them, gan_jax/inception_evaluation.py), or 'auto':
+  # inception on a GPU or TPU when the weights are found, the classifier on
+  # a CPU, where one Inception evaluation of 10,000 images takes ~15 min.
+  # Weights not found: the classifier, said in summary.json.
+  config.eval.features = 'auto'
+  config.eval.inception = ml_collections.ConfigDict(dict(
+      weights='',  # '' looks them up (gan_jax/metrics/inception_weights.py).
+      any_weights=False,  # Accept a file that is not the standard one.
+      num_samples=0,  # 0: the dataset's usual protocol (10,000 on a CPU).
+      batch_size=0))  # Images per call; 0: 50 on a CPU, 250 elsewhere.
   return config

@@ -14,6 +14,8 @@ import os
 import re
 from typing import Any, Dict, Iterable, List, Optional
 
+import ml_collections
+
 from experiments.configs import default
 from experiments.configs.datasets import dataset_defaults
 from gan_jax import config as gan_config
@@ -98,6 +100,25 @@ def default_fields() -> Dict[str, Any]:
   return flatten(default.get_config().to_dict())
 
 
+def with_new_fields(saved: dict):
+  """A run's saved config (config.json) as a ConfigDict, with the fields
+  default.py has gained since the run was written at their defaults."""
+  config = ml_collections.ConfigDict(saved)
+  present = flatten(saved)
+  missing = {field: value for field, value in default_fields().items()
+             if field not in present}
+  with config.unlocked():
+    for field, value in missing.items():
+      *sections, name = field.split('.')
+      node = config
+      for section in sections:
+        if section not in node:
+          node[section] = ml_collections.ConfigDict()
+        node = node[section]
+      node[name] = value
+  return config
+
+
 def unknown_field(field: str) -> str:
   """Says that ``field`` (dotted) is no config field, and what is near: a
   close name in the section it names, else that section's fields, else the
@@ -142,7 +163,9 @@ RESUMABLE_CHANGES = (
     'train.checkpoint_every', 'train.keep_checkpoints',
     'train.steps_per_dispatch', 'train.num_devices', 'train.parallel',
     'data.dir', 'eval.num_samples', 'eval.threshold', 'eval.mode_samples',
-    'eval.classifier_steps')
+    'eval.classifier_steps', 'eval.features', 'eval.inception.weights',
+    'eval.inception.any_weights', 'eval.inception.num_samples',
+    'eval.inception.batch_size')
 
 
 def resume_changes(saved: dict, requested: dict):

@@ -6,16 +6,17 @@ writing its picture) and ``protocol()`` for summary.json.
 """
 
 import os
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import evaluation, image_evaluation
+from gan_jax import evaluation, image_evaluation, inception_evaluation
+from gan_jax.config import ConfigError
 from gan_jax.data import Toy2D, images as image_data
 from gan_jax.data.on_device import DeviceImages
-from gan_jax.metrics import classifier
+from gan_jax.metrics import classifier, inception_weights
 from gan_jax.state import generator_params
 from gan_jax.steps import apply_model
 from experiments.runner import inputs, plots
@@ -62,25 +63,23 @@ class ToyEvaluator:
 
 
 class ImageEvaluator:
-  """Classifier-feature metrics (gan_jax.image_evaluation) and a sample grid
-  from a fixed noise batch, so the pictures compare across steps."""
+  """The image metrics ``eval.features`` asks for (:func:`image_metrics`)
+  and a sample grid from a fixed noise batch, so the pictures compare
+  across steps."""
 
-  def __init__(self, config, spec, eval_rng):
+  def __init__(self, config, spec, eval_rng,
+               announce: Callable[[str], None] = lambda line: None):
     self._config, self._spec, self._rng = config, spec, eval_rng
     name = config.dataset
     data_dir = config.data.dir or image_data.default_data_dir()
     source = image_data.IMAGE_SOURCES[name]
     self._native_side = source.shape[0]
-    extractor = image_evaluation.build_feature_extractor(
-        name, data_dir, _classifier_settings(config))
-    wanted = max(config.eval.num_samples, config.eval.mode_samples)
-    held_out = image_data.load_split(name, source.held_out_split, data_dir,
-                                     limit=config.eval.num_samples)
-    train_images, train_labels = image_data.load_split(
-        name, source.train_split, data_dir, limit=wanted)
-    self._metrics = image_evaluation.ImageEvaluator(
-        extractor, held_out[0], train_images, config.eval.num_samples,
-        config.eval.mode_samples)
+    self._metrics, self._note, fell_back = image_metrics(config, data_dir)
+    if fell_back:
+      announce(f'note: {self._note}')
+    train_labels = image_data.load_split(
+        name, source.train_split, data_dir,
+        limit=max(config.eval.num_samples, config.eval.mode_samples))[1]
     # A conditional G is evaluated on labels drawn from the train split.
     self._labels = (jnp.asarray(train_labels) if config.model.conditional
                     else None)
@@ -128,11 +127,71 @@ class ImageEvaluator:
     return results
 
   def protocol(self) -> Dict[str, Any]:
-    return self._metrics.protocol(self._config.dataset)
+    return {**self._metrics.protocol(self._config.dataset),
+            **({'features_note': self._note} if self._note else {})}
 
 
-def _classifier_settings(config) -> classifier.TrainSettings:
-  return classifier.TrainSettings(steps=config.eval.classifier_steps)
+def image_metrics(config, data_dir: str, platform: Optional[str] = None):
+  """(metrics, note, fell_back): the FID Inception network's metrics
+  (gan_jax.inception_evaluation) or the dataset classifier's
+  (gan_jax.image_evaluation), as ``eval.features`` asks; ``note`` says why
+  the classifier stands in where 'auto' chose it or where the Inception
+  weights were not found (``fell_back``), or that the sample count was
+  capped on a CPU ('' otherwise).
+
+  Inception weights that are named (eval.inception.weights or
+  $GAN_JAX_INCEPTION_WEIGHTS) but missing, unreadable or not the standard
+  file are a ConfigError; weights found nowhere are not: the run is
+  evaluated in classifier features and the note says where to put them.
+  """
+  features = config.eval.features
+  platform = platform or jax.devices()[0].platform
+  settings = config.eval.inception
+  if features == 'auto' and platform == 'cpu':
+    return classifier_metrics(config, data_dir), (
+        "eval.features='auto' evaluates in classifier features on a CPU, "
+        'where one Inception evaluation of 10,000 images takes ~15 min; '
+        "eval.features='inception' asks for it"), False
+  if features == 'classifier':
+    return classifier_metrics(config, data_dir), '', False
+  named = settings.weights or os.environ.get(inception_weights.ENV_PATH)
+  try:
+    path = inception_weights.find_weights(settings.weights or None)
+  except inception_weights.WeightsNotFound as error:
+    if named:
+      raise ConfigError(f'eval.inception.weights: {error}') from None
+    return classifier_metrics(config, data_dir), (
+        f'{error}; evaluated in classifier features instead'), True
+  num_samples, note = inception_evaluation.default_num_samples(
+      config.dataset, platform)
+  try:
+    metrics = inception_evaluation.build(
+        config.dataset, data_dir, path,
+        settings.num_samples or num_samples,
+        settings.batch_size or inception_evaluation.default_batch_size(
+            platform),
+        settings.any_weights)
+  except inception_weights.BadWeights as error:
+    raise ConfigError(f'eval.inception.weights: {error}') from None
+  return metrics, '' if settings.num_samples else note, False
+
+
+def classifier_metrics(config, data_dir: str
+                       ) -> image_evaluation.ImageEvaluator:
+  """The classifier-feature metrics of gan_jax.image_evaluation."""
+  name = config.dataset
+  source = image_data.IMAGE_SOURCES[name]
+  extractor = image_evaluation.build_feature_extractor(
+      name, data_dir,
+      classifier.TrainSettings(steps=config.eval.classifier_steps))
+  wanted = max(config.eval.num_samples, config.eval.mode_samples)
+  held_out = image_data.load_split(name, source.held_out_split, data_dir,
+                                   limit=config.eval.num_samples)
+  train_images, _ = image_data.load_split(name, source.train_split,
+                                          data_dir, limit=wanted)
+  return image_evaluation.ImageEvaluator(
+      extractor, held_out[0], train_images, config.eval.num_samples,
+      config.eval.mode_samples)
 
 
 def _grid_samples(spec, state, rng, count, labels, columns):
@@ -152,12 +211,14 @@ def _apply_generator(spec, state, z, labels):
                      train=False, labels=labels)[0]
 
 
-def make_evaluator(config, spec, dataset, eval_rng):
+def make_evaluator(config, spec, dataset, eval_rng,
+                   announce: Callable[[str], None] = lambda line: None):
   """The evaluator for ``dataset``: ToyEvaluator for a 2-D benchmark,
-  ImageEvaluator for images."""
+  ImageEvaluator for images (which tells ``announce`` when it falls back
+  from Inception to classifier features)."""
   if isinstance(dataset, Toy2D):
     return ToyEvaluator(config, spec, dataset, eval_rng)
-  return ImageEvaluator(config, spec, eval_rng)
+  return ImageEvaluator(config, spec, eval_rng, announce)
 
 
 def eval_protocol(evaluator, config) -> Dict[str, Any]:

@@ -7,6 +7,7 @@ this file is plumbing around them.
 
 import functools
 import os
+import sys
 import time
 from typing import Any, Dict
 
@@ -51,11 +52,15 @@ def summary_screen(summary: Dict[str, Any]) -> str:
   for name, value in summary['final_eval'].items():
     lines.append(f'  {name:>22}: {value:10.4g}' +
                  (f"  {real.get(name, float('nan')):12.4g}" if real else ''))
-  if real:
+  if 'feature_extractor' in protocol:
+    accuracy = protocol.get('feature_extractor_held_out_accuracy')
     lines.append(f"  ({protocol['num_samples']} samples against "
                  f"{protocol['reference']}; features: "
-                 f"{protocol['feature_extractor']}, held-out accuracy "
-                 f"{protocol['feature_extractor_held_out_accuracy']:.3f})")
+                 f"{protocol['feature_extractor']}" + (
+                     '' if accuracy is None else
+                     f', held-out accuracy {accuracy:.3f}') + ')')
+    if 'features_note' in protocol:
+      lines.append(f"  ({protocol['features_note']})")
   else:
     lines.append(f"  ({protocol['num_samples']} samples, high quality "
                  f"within {protocol['threshold']:g} sigma)")
@@ -107,7 +112,9 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
   train_rng = jax.device_put(train_rng, layout.replicated)
   batch_shape = (config.objective.n_critic, config.train.batch_size)
   train_input = inputs.make_input(config, dataset, batch_shape, layout)
-  evaluator = evaluators.make_evaluator(config, spec, dataset, eval_rng)
+  evaluator = evaluators.make_evaluator(
+      config, spec, dataset, eval_rng,
+      announce=lambda line: primary and print(line, file=sys.stderr))
   state = jax.device_put(gan_state.compiled_init(spec)(init_rng, hparams),
                          layout.replicated)
 

@@ -21,8 +21,8 @@ from experiments.runner.plots import plt
 from experiments.sweeps.results import metric_names
 from gan_jax.data import is_image_dataset, get_toy_dataset
 
-CURVE_METRICS = ('modes', 'high_quality_pct', 'reverse_kl', 'fd',
-                 'precision', 'recall')
+CURVE_METRICS = ('modes', 'high_quality_pct', 'reverse_kl', 'fd', 'fid',
+                 'inception_score', 'precision', 'recall')
 MARKED_POINTS = 12  # curves with at most this many points show each one
 SIDE_STEP = 0.02  # one-evaluation bars of the settings, this far apart (of x)
 

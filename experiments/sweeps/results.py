@@ -15,12 +15,13 @@ def counted(n: int, noun: str) -> str:
 
 # Which way is better, for marking the best setting.
 HIGHER_IS_BETTER = ('modes', 'high_quality_pct', 'precision', 'recall',
-                    'density', 'coverage', 'classifier_score')
-LOWER_IS_BETTER = ('reverse_kl', 'sliced_w1', 'fd', 'kid', 'mode_kl')
+                    'density', 'coverage', 'classifier_score',
+                    'inception_score')
+LOWER_IS_BETTER = ('reverse_kl', 'sliced_w1', 'fd', 'fid', 'kid', 'mode_kl')
 # Shown first, in this order; other metrics follow alphabetically.
 METRIC_ORDER = ('modes', 'high_quality_pct', 'reverse_kl', 'sliced_w1',
-                'fd', 'kid', 'precision', 'recall', 'density', 'coverage',
-                'classifier_score', 'mode_kl')
+                'fid', 'inception_score', 'fd', 'kid', 'precision', 'recall',
+                'density', 'coverage', 'classifier_score', 'mode_kl')
 
 
 def metric_names(summaries: Sequence[Mapping[str, Any]]) -> List[str]:

@@ -23,6 +23,7 @@ On disk, under the sweep directory:
 import functools
 import json
 import os
+import sys
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
@@ -145,7 +146,9 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   # spmd_axis_name adds the run axis back.
   train_input = inputs.make_input(config, dataset, batch_shape,
                                   inputs.Layout(mesh, shard_batch=False))
-  evaluator = evaluators.make_evaluator(config, spec, dataset, keys[0][2])
+  evaluator = evaluators.make_evaluator(
+      config, spec, dataset, keys[0][2],
+      announce=lambda line: primary and print(line, file=sys.stderr))
 
   # --- Resume -------------------------------------------------------------
   ckpt = checkpoints.Checkpointer(group_dir, config.train.keep_checkpoints)

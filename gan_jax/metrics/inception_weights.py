@@ -10,7 +10,7 @@ which is checked on load.
 Lookup (:func:`find_weights`): a path given by the caller (the config),
 else ``$GAN_JAX_INCEPTION_WEIGHTS``, else the cache directory
 (``$GAN_JAX_CACHE``, else ``~/.cache/gan_jax``), else a download into it
-where a network exists. Absent and offline: :class:`WeightsNotFound`, one
+where a network exists (from ``$GAN_JAX_INCEPTION_URL`` if set: a mirror). Absent and offline: :class:`WeightsNotFound`, one
 line saying where to put the file and where to get it.
 
 The reader (:func:`read_state_dict`) takes PyTorch's zip format (torch >=
@@ -36,6 +36,7 @@ WEIGHTS_URL = ('https://github.com/mseitzer/pytorch-fid/releases/download/'
                'fid_weights/' + WEIGHTS_FILE)
 SHA256_PREFIX = '6726825d'
 ENV_PATH = 'GAN_JAX_INCEPTION_WEIGHTS'
+ENV_URL = 'GAN_JAX_INCEPTION_URL'  # A mirror, where GitHub is not reached.
 
 _STORAGE_DTYPES = {
     'FloatStorage': np.float32, 'DoubleStorage': np.float64,
@@ -71,17 +72,19 @@ def find_weights(path: Optional[str] = None, download: bool = True) -> str:
   if os.path.isfile(cached):
     return cached
   if download:
+    partial = f'{cached}.part{os.getpid()}'
     try:
       os.makedirs(cache_dir(), exist_ok=True)
-      partial = cached + '.part'
-      with urllib.request.urlopen(WEIGHTS_URL, timeout=30) as response, \
+      url = os.environ.get(ENV_URL) or WEIGHTS_URL
+      with urllib.request.urlopen(url, timeout=30) as response, \
           open(partial, 'wb') as out:
         while chunk := response.read(1 << 20):
           out.write(chunk)
       os.replace(partial, cached)
       return cached
-    except OSError:
-      pass  # Offline, or the cache is not writable: said below.
+    except OSError:  # Offline, or the cache is not writable: said below.
+      if os.path.exists(partial):
+        os.remove(partial)
   raise WeightsNotFound(
       f'no Inception weights: put {WEIGHTS_FILE} (from {WEIGHTS_URL}) in '
       f'{cache_dir()}, or name the file with ${ENV_PATH}')
