@@ -7,6 +7,7 @@ line around it; its docstring says what is measured and how.
 import functools
 import importlib
 import json
+import math
 import os
 import platform
 import statistics
@@ -21,9 +22,10 @@ TOY_VARIANTS = ('vanilla', 'non_saturating', 'wgan_gp', 'label_smoothing')
 DCGAN_VARIANTS = ('non_saturating', 'wgan_gp')
 
 
-def _config(workload: str, variant: str):
+def _config(workload: str, variant: str, extra=None):
   """The library's config of a workload: the variant's published numbers,
-  the benchmark's shapes, constant rates and no EMA (as the baseline)."""
+  the benchmark's shapes, constant rates and no EMA (as the baseline);
+  ``extra`` fields on top (e.g. train.formulation, train.compute_dtype)."""
   from experiments.runner.config_layers import resolve_config
   from experiments.configs import default
   overrides = {'optim.g.schedule': 'constant',
@@ -31,13 +33,14 @@ def _config(workload: str, variant: str):
   if workload == 'toy':
     overrides.update({'model.width': 512, 'model.depth': 3,
                       'train.batch_size': 256})
+  overrides.update(extra or {})
   config = resolve_config(default.get_config(), variant, overrides,
                           'mnist' if workload == 'dcgan' else 'grid25',
                           None, None)
   return config
 
 
-def _jax_side(workload: str, variant: str):
+def _jax_side(workload: str, variant: str, extra=None):
   """(run(n) -> None, steps per call, config, xla_flops() -> XLA's count
   of one iteration)."""
   import jax
@@ -45,7 +48,7 @@ def _jax_side(workload: str, variant: str):
   from gan_jax import config as gan_config
   from gan_jax import state as gan_state, steps as gan_steps
 
-  config = _config(workload, variant)
+  config = _config(workload, variant, extra)
   spec, hparams, dataset = gan_config.build(config)
   per_call = min(steps_per_dispatch(config, jax.devices()[0].platform), 50)
   steps = gan_steps.make_steps(spec, unroll=unroll_loops(config))
@@ -211,10 +214,28 @@ def _median_ms(run: Callable[[int], None], iterations: int,
   return times
 
 
+def jax_step_ms(workload: str, variant: str, extra, repeats: int,
+                seconds: float) -> Dict[str, float]:
+  """The JAX side alone under ``extra`` config fields: median ms per
+  iteration (and the range) and the compile time."""
+  run, per_call, _, _ = _jax_side(workload, variant, extra)
+  run(per_call)  # Warm.
+  started = time.perf_counter()
+  run(per_call)
+  once = (time.perf_counter() - started) / per_call
+  n = max(per_call, int(seconds / once) // per_call * per_call)
+  times = _median_ms(run, n, repeats)
+  return {'ms': statistics.median(times), 'ms_min': min(times),
+          'ms_max': max(times), 'compile_s': run.compile_s,
+          'steps_per_dispatch': per_call,
+          'xla_step_mib': run.xla_bytes() / 2**20}
+
+
 def benchmark_workload(workload: str, variant: str, repeats: int,
-                       seconds: float, peak: float, precision: str
-                       ) -> Dict[str, Any]:
-  """One row of the table: both sides timed in turn in this process."""
+                       seconds: float, peak: float, precision: str,
+                       probe_memory: bool = True) -> Dict[str, Any]:
+  """One row of the table: both sides timed in turn in this process
+  (``probe_memory``: and each side's peak memory in a fresh process)."""
   from benchmarks import flops
   # Time to the first step: building the config, model and state, and
   # compiling; then the first call, which runs ``per_call`` steps: its
@@ -272,9 +293,11 @@ def benchmark_workload(workload: str, variant: str, repeats: int,
       'jax_peak_fraction': count / jax_ms / 1e6 / peak,
       'steps_per_dispatch': per_call,
       'jax_xla_step_mib': jax_run.xla_bytes() / 2**20,
-      'jax_peak_mib': _probe_memory('jax', workload, variant, precision),
-      'torch_peak_mib': _probe_memory('torch', workload, variant,
-                                      precision),
+      'jax_peak_mib': (_probe_memory('jax', workload, variant, precision)
+                       if probe_memory else float('nan')),
+      'torch_peak_mib': (_probe_memory('torch', workload, variant,
+                                       precision)
+                         if probe_memory else float('nan')),
   }
 
 
@@ -326,7 +349,8 @@ def table_row(r: Dict[str, Any]) -> str:
       f"({100 * r['jax_peak_fraction']:.0f}%) | {r['torch_gflops']:.0f} | "
       f"{r['jax_first_s']:.1f} s ({r['jax_compile_s']:.1f} s) / "
       f"{r['torch_first_s']:.2f} s | "
-      f"{r['jax_peak_mib']:.0f} / {r['torch_peak_mib']:.0f} MiB | "
+      + (f"{r['jax_peak_mib']:.0f} / {r['torch_peak_mib']:.0f} MiB | "
+         if not math.isnan(r['jax_peak_mib']) else 'not probed | ') +
       f"{r['jax_xla_step_mib']:.1f} MiB |")
 
 

@@ -10,7 +10,9 @@ and what is allowed.
 import math
 from typing import Any, Dict, Optional, Tuple, Union
 
-from gan_jax import losses, models, optim, parallel, penalties
+import jax
+
+from gan_jax import losses, models, optim, parallel, penalties, precision
 from gan_jax.data import (DATASETS, IMAGE_SOURCES, Toy2D, get_toy_dataset,
                           is_image_dataset)
 from gan_jax.data.images import ImageSource
@@ -19,6 +21,7 @@ from gan_jax.state import GANSpec
 
 # Features of the image metrics (experiments/configs/default.py says which).
 EVAL_FEATURES = ('auto', 'classifier', 'inception')
+FORMULATIONS = ('auto', 'cpu', 'standard')
 
 
 class ConfigError(ValueError):
@@ -103,6 +106,19 @@ def validate(config, num_devices: int = 1) -> None:
              high_open=True)
   _number_in(config, 'objective.gp_target', 0.0, math.inf, high_open=True)
   _int_at_least(config, 'objective.n_critic', 1)
+  _int_at_least(config, 'objective.penalty_every', 1)
+  _choice(config, 'objective.g_penalty', penalties.G_PENALTIES)
+  _number_in(config, 'objective.g_penalty_weight', 0.0, math.inf,
+             high_open=True)
+  _int_at_least(config, 'objective.g_penalty_every', 1)
+  _number_in(config, 'model.mixing_prob', 0.0, 1.0)
+  _number_in(config, 'model.truncation_psi', 0.0, 1.0)
+  if (config.objective.g_penalty == 'path_length'
+      and config.model.name not in models.STYLE_MODELS):
+    raise ConfigError(
+        "objective.g_penalty='path_length' is not allowed with model.name="
+        f"{config.model.name!r}: it differentiates through w; use "
+        f"{' or '.join(repr(m) for m in models.STYLE_MODELS)}")
   objective = config.objective.name
   if objective in ('minimax', 'non_saturating'):
     # Cross-entropy targets are probabilities.
@@ -161,6 +177,15 @@ def validate(config, num_devices: int = 1) -> None:
          f'0 (automatic) or a divisor of train.log_every '
          f'({config.train.log_every})')
   _choice(config, 'train.parallel', parallel.ROUTES)
+  _choice(config, 'train.formulation', FORMULATIONS)
+  if config.train.compute_dtype == 'float16':
+    raise ConfigError(
+        "train.compute_dtype='float16' is not allowed: float16 needs loss "
+        'scaling (its range ends at 65504 and gradients underflow), which '
+        "gan_jax does not do; use 'bfloat16' (float32's range, the same "
+        'speed on GPUs since Ampere and on TPUs)')
+  _choice(config, 'train.compute_dtype', precision.COMPUTE_DTYPES)
+  _int_at_least(config, 'train.profile_steps', 0)
   batch = config.train.batch_size
   _check(batch % num_devices == 0, 'train.batch_size', batch,
          f'a multiple of the device count ({num_devices})')
@@ -191,6 +216,16 @@ def validate(config, num_devices: int = 1) -> None:
          'eval.inception.num_samples', value,
          "0 (the dataset's usual protocol) or an integer from 10 to "
          f'{INT32_MAX}')
+
+
+def formulation(config, platform: Optional[str] = None) -> str:
+  """'cpu' or 'standard': train.formulation, with 'auto' resolved by the
+  platform (the first device's, unless given)."""
+  chosen = config.train.formulation
+  if chosen != 'auto':
+    return chosen
+  platform = platform or jax.devices()[0].platform
+  return 'cpu' if platform == 'cpu' else 'standard'
 
 
 def train_shape(config) -> Tuple[int, ...]:
@@ -246,7 +281,8 @@ def build(config, axis_name: Optional[str] = None
     dataset = get_toy_dataset(config.dataset)
   num_classes = dataset.num_classes if config.model.conditional else 0
   generator, discriminator = models.build_models(
-      config.model, train_shape(config), axis_name, num_classes)
+      config.model, train_shape(config), axis_name, num_classes,
+      cpu_layers=formulation(config) == 'cpu')
   steps, n_critic = config.train.steps, config.objective.n_critic
   spec = GANSpec(
       generator=generator,
@@ -261,5 +297,10 @@ def build(config, axis_name: Optional[str] = None
       latent_dim=config.model.latent_dim,
       data_shape=train_shape(config),
       use_ema=config.ema.enabled,
-      num_classes=num_classes)
+      num_classes=num_classes,
+      compute_dtype=config.train.compute_dtype,
+      penalty_every=config.objective.penalty_every,
+      g_penalty=config.objective.g_penalty,
+      g_penalty_weight=config.objective.g_penalty_weight,
+      g_penalty_every=config.objective.g_penalty_every)
   return spec, hparams_from_config(config), dataset

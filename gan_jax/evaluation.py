@@ -19,7 +19,8 @@ def generate(spec: GANSpec, state: GANState, rng: jax.Array,
   for a conditional G)."""
   z = jax.random.normal(rng, (num_samples, spec.latent_dim))
   samples, _ = apply_model(spec.generator, state.g, generator_params(state),
-                           z, train=False, labels=labels)
+                           z, train=False, labels=labels,
+                           compute_dtype=spec.compute_dtype)
   return samples
 
 

@@ -1,4 +1,5 @@
-"""Gradient penalties on the discriminator.
+"""Gradient penalties on the discriminator, and StyleGAN2's path-length
+regulariser on the generator.
 
 Each penalty is a function of ``critic``, a callable mapping a batch of inputs
 to one output per example (usually ``lambda x: d_apply(params, x)``). Taking a
@@ -82,3 +83,43 @@ def r1_penalty(critic: Critic, real: Array) -> Array:
 
 
 PENALTIES = ('none', 'gradient_penalty', 'r1')
+G_PENALTIES = ('none', 'path_length')
+
+
+def path_lengths(synthesis: Callable[[Array], Array], ws: Array,
+                 rng: Array) -> Array:
+  """[B]: sqrt(mean over layers of ||(J_w^T y)_layer||^2), y drawn with
+  ``rng`` (see :func:`path_length_penalty`)."""
+  images, vjp = jax.vjp(synthesis, ws)
+  height, width = images.shape[1], images.shape[2]
+  noise = jax.random.normal(rng, images.shape, images.dtype)
+  (grads,) = vjp(noise / jnp.sqrt(float(height * width)))
+  return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=-1), axis=-1))
+
+
+def path_length_penalty(synthesis: Callable[[Array], Array], ws: Array,
+                        rng: Array, pl_mean: Array, decay: float = 0.01):
+  r"""StyleGAN2's path-length regulariser (Karras et al. 2020, Sec. 3.2).
+
+  .. math:: \big(\lVert J_w^T y\rVert_2 - a\big)^2,\qquad
+            y \sim \mathcal N(0, I) / \sqrt{HW}
+
+  with :math:`J_w` the Jacobian of the images with respect to the styles
+  (one vector-Jacobian product, so the cost is one extra backward pass),
+  the norm taken over w's dimensions and averaged over the layers' ws, and
+  :math:`a` a running mean of the lengths (``pl_mean``, updated with
+  ``decay`` and not differentiated).
+
+  Args:
+    synthesis: ws [B, L, W] -> images [B, H, W, C].
+    ws: the styles.
+    rng: key of the image-space noise y.
+    pl_mean: the running mean so far (0 at the start).
+
+  Returns:
+    (the penalty, mean over the batch; the updated running mean).
+  """
+  lengths = path_lengths(synthesis, ws, rng)
+  new_mean = jax.lax.stop_gradient(
+      pl_mean + decay * (jnp.mean(lengths) - pl_mean))
+  return jnp.mean(jnp.square(lengths - new_mean)), new_mean

@@ -39,6 +39,12 @@ class GANSpec:
     data_shape: shape of one example.
     use_ema: keep an exponential moving average of G's params.
     num_classes: classes of a class-conditional pair; 0: unconditional.
+    compute_dtype: the dtype of G's and D's products ('float32' or
+      'bfloat16', gan_jax.precision); the state stays float32.
+    penalty_every: D's penalty on the D steps of every penalty_every-th
+      train step, its weight times penalty_every (lazy regularisation).
+    g_penalty: G's regulariser, 'none' or 'path_length' (StyleGAN2).
+    g_penalty_weight, g_penalty_every: its weight and lazy interval.
   """
   generator: nn.Module
   discriminator: nn.Module
@@ -53,6 +59,11 @@ class GANSpec:
   data_shape: Tuple[int, ...] = (2,)
   use_ema: bool = False
   num_classes: int = 0
+  compute_dtype: str = 'float32'
+  penalty_every: int = 1
+  g_penalty: str = 'none'
+  g_penalty_weight: float = 2.0
+  g_penalty_every: int = 4
 
   def __post_init__(self):
     losses.get_objective(self.objective)

@@ -41,7 +41,7 @@ import jax.numpy as jnp
 import optax
 from jax import lax
 
-from gan_jax import losses, parallel, penalties
+from gan_jax import losses, parallel, penalties, precision
 from gan_jax.state import GANSpec, GANState, NetState
 
 Array = jax.Array
@@ -66,18 +66,36 @@ def split_batch(batch) -> Tuple[Array, Optional[Array]]:
 
 
 def apply_model(module, net: NetState, params, x: Array,
-                train: bool = True, labels: Optional[Array] = None
-                ) -> Tuple[Array, Any]:
-  """Runs ``module`` and returns (outputs, updated model_state)."""
+                train: bool = True, labels: Optional[Array] = None,
+                compute_dtype: str = 'float32', rng: Optional[Array] = None,
+                method: Optional[str] = None) -> Tuple[Array, Any]:
+  """Runs ``module`` (or its ``method``) and returns (outputs, updated
+  model_state), float32; its products run in ``compute_dtype``
+  (gan_jax.precision). ``rng`` feeds a module's ``noise`` stream
+  (StyleGAN2's per-pixel noise and style mixing)."""
+  params, x = precision.to_compute(params, x, compute_dtype)
   variables = {'params': params, **net.model_state}
   # Only conditional models take labels; unconditional ones keep the plain
   # two-argument call of any flax module.
   extra = () if labels is None else (labels,)
+  kwargs = dict(rngs=None if rng is None else {'noise': rng},
+                method=method)
   if train and net.model_state:
     out, updated = module.apply(variables, x, *extra, train=True,
-                                mutable=list(net.model_state))
-    return out, dict(updated)
-  return module.apply(variables, x, *extra, train=train), net.model_state
+                                mutable=list(net.model_state), **kwargs)
+    return precision.to_float32((out, dict(updated)))
+  out = module.apply(variables, x, *extra, train=train, **kwargs)
+  return precision.to_float32(out), net.model_state
+
+
+def lazily(compute: Callable[[], Any], every: int, step: Array,
+           skipped: Any) -> Any:
+  """``compute()`` on the steps where ``step % every == 0``, else
+  ``skipped`` (of the same structure): a ``lax.cond`` in one compiled
+  program, so no step recompiles."""
+  if every == 1:
+    return compute()
+  return lax.cond(step % every == 0, compute, lambda: skipped)
 
 
 def _scan(body, carry, xs, unroll: bool):
@@ -116,10 +134,18 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     return parallel.take_part(draw(rng, (count * shape[0], *shape[1:])),
                               axis_name)
 
+  def device_key(rng):
+    # Noise drawn inside a network (StyleGAN2's) differs between devices.
+    if axis_name is None:
+      return rng
+    return jax.random.fold_in(rng, lax.axis_index(axis_name))
+
   def generate(state: GANState, params, rng: Array, batch_size: int,
                labels: Optional[Array]):
     z = sample(jax.random.normal, rng, (batch_size, spec.latent_dim))
-    return apply_model(spec.generator, state.g, params, z, labels=labels)
+    return apply_model(spec.generator, state.g, params, z, labels=labels,
+                       compute_dtype=spec.compute_dtype,
+                       rng=device_key(jax.random.fold_in(rng, 1)))
 
   def to_probability(outputs: Array) -> Array:
     # What a reader charts: D(x) for logit games, the raw value for critics.
@@ -136,25 +162,33 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     eps = sample(jax.random.uniform, eps_rng, (real.shape[0],))
 
     def loss_fn(params):
-      real_out, model_state = apply_model(spec.discriminator, state.d,
-                                          params, real, labels=labels)
+      real_out, model_state = apply_model(
+          spec.discriminator, state.d, params, real, labels=labels,
+          compute_dtype=spec.compute_dtype)
       fake_out, model_state = apply_model(
           spec.discriminator, state.d.replace(model_state=model_state),
-          params, fake, labels=labels)
+          params, fake, labels=labels, compute_dtype=spec.compute_dtype)
       loss = objective.d_loss(real_out, fake_out, hp)
 
       def critic(x):
         return apply_model(spec.discriminator, state.d, params, x,
-                           labels=labels)[0]
+                           labels=labels,
+                           compute_dtype=spec.compute_dtype)[0]
 
-      if spec.penalty == 'gradient_penalty':
-        penalty = penalties.gradient_penalty(
-            critic, real, fake, eps, hp['gp_target'], spec.one_sided_penalty)
-      elif spec.penalty == 'r1':
-        penalty = penalties.r1_penalty(critic, real)
-      else:
-        penalty = jnp.zeros(())
-      total = loss + hp['penalty_weight'] * penalty
+      def penalty_value():
+        if spec.penalty == 'gradient_penalty':
+          return penalties.gradient_penalty(critic, real, fake, eps,
+                                            hp['gp_target'],
+                                            spec.one_sided_penalty)
+        if spec.penalty == 'r1':
+          return penalties.r1_penalty(critic, real)
+        return jnp.zeros(())
+
+      # Lazy regularisation: computed on every penalty_every-th step only,
+      # its weight scaled up to keep the same mean (Karras et al. 2020).
+      every = spec.penalty_every
+      penalty = lazily(penalty_value, every, state.step, jnp.zeros(()))
+      total = loss + hp['penalty_weight'] * every * penalty
       return total, (model_state, loss, penalty, real_out, fake_out)
 
     grads, (model_state, loss, penalty, real_out, fake_out) = jax.grad(
@@ -178,6 +212,23 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     }
     return state, pmean(metrics)
 
+  def path_length(g: NetState, params, rng: Array, batch_size: int,
+                  labels: Optional[Array], pl_mean: Array):
+    # StyleGAN2's regulariser on half a batch of fresh z (gan_jax.penalties).
+    half = max(1, batch_size // 2)
+    z_key, map_key, syn_key, noise_key = jax.random.split(rng, 4)
+    z = sample(jax.random.normal, z_key, (half, spec.latent_dim))
+    part = None if labels is None else labels[:half]
+    ws, _ = apply_model(spec.generator, g, params, z,
+                        labels=part, compute_dtype=spec.compute_dtype,
+                        rng=device_key(map_key), method='mapping_ws')
+    synthesis = lambda ws: apply_model(
+        spec.generator, g, params, ws, train=False,
+        compute_dtype=spec.compute_dtype, rng=device_key(syn_key),
+        method='synthesis')[0]
+    return penalties.path_length_penalty(synthesis, ws,
+                                         device_key(noise_key), pl_mean)
+
   # --- G: through the current D --------------------------------------------
   def g_step(state: GANState, batch, rng: Array):
     real, labels = split_batch(batch)
@@ -186,11 +237,22 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
       fake, model_state = generate(state, params, rng, real.shape[0], labels)
       # D's batch statistics are updated by D steps only.
       fake_out, _ = apply_model(spec.discriminator, state.d, state.d.params,
-                                fake, labels=labels)
-      return objective.g_loss(fake_out, state.hparams), (model_state,
-                                                         fake_out)
+                                fake, labels=labels,
+                                compute_dtype=spec.compute_dtype)
+      loss = objective.g_loss(fake_out, state.hparams)
+      penalty = jnp.zeros(())
+      if spec.g_penalty == 'path_length':
+        pl_mean = model_state['stylegan']['pl_mean']
+        penalty, pl_mean = lazily(
+            lambda: path_length(state.g, params, jax.random.fold_in(rng, 2),
+                                real.shape[0], labels, pl_mean),
+            spec.g_penalty_every, state.step, (penalty, pl_mean))
+        model_state = {**model_state, 'stylegan': {
+            **model_state['stylegan'], 'pl_mean': pl_mean}}
+      total = loss + spec.g_penalty_weight * spec.g_penalty_every * penalty
+      return total, (model_state, fake_out, loss, penalty)
 
-    (loss, (model_state, fake_out)), grads = jax.value_and_grad(
+    (_, (model_state, fake_out, loss, penalty)), grads = jax.value_and_grad(
         loss_fn, has_aux=True)(state.g.params)
     grads = pmean(grads)
     updates, opt_state = spec.g_optimizer.update(grads, state.g.opt_state,
@@ -201,6 +263,7 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
         'g_loss': loss,
         'g_fake': jnp.mean(to_probability(fake_out)),
         'g_grad_norm': optax.tree.norm(grads),
+        **({'g_penalty': penalty} if spec.g_penalty != 'none' else {}),
     }
     return state, pmean(metrics)
 

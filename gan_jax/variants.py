@@ -23,6 +23,8 @@ class Variant(NamedTuple):
   # sweep for their short CPU budget (docs/results_2d.md), where the published
   # ones assume a far longer run.
   toy_overrides: Mapping[str, Any] = {}
+  # A variant whose networks take images only (its 2-D runs are refused).
+  images_only: bool = False
 
 
 def _adam(lr: float, b1: float, b2: float) -> Dict[str, Any]:
@@ -91,9 +93,27 @@ VARIANTS: Mapping[str, Variant] = {
         d_loss='BCE(real, 1) + BCE(fake, 0) + gamma/2 E[||grad D(x)||^2]',
         reference='Mescheder et al. 2018, Which Training Methods for GANs '
                   'do actually Converge?'),
+    'stylegan2': Variant(
+        {'objective.name': 'non_saturating', 'objective.penalty': 'r1',
+         'objective.penalty_weight': 0.01, 'objective.penalty_every': 16,
+         'objective.g_penalty': 'path_length',
+         'objective.g_penalty_weight': 2.0, 'objective.g_penalty_every': 4,
+         'model.name': 'stylegan2', 'model.depth': 8,
+         'model.latent_dim': 128, 'model.g_norm': 'none',
+         'model.d_norm': 'none', 'model.mixing_prob': 0.9,
+         'ema.decay': 0.999, **_adam(2e-3, 0.0, 0.99)},
+        g_loss='min E[softplus(-l)] + path-length regulariser (every 4)',
+        d_loss='BCE(real, 1) + BCE(fake, 0) + gamma/2 E[||grad D(x)||^2] '
+               '(lazy, every 16)',
+        reference='Karras et al. 2020, Analyzing and Improving the Image '
+                  'Quality of StyleGAN (config F; gamma 0.01 and a 128-d w '
+                  'as their CIFAR-10 setting)',
+        images_only=True),
 }
 
 SEED_VARIANTS = ('vanilla', 'non_saturating', 'wgan_gp', 'label_smoothing')
+# The variants that also train on the 2-D benchmarks.
+VARIANTS_2D = tuple(name for name, v in VARIANTS.items() if not v.images_only)
 
 
 def unknown_variant(name) -> str:

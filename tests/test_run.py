@@ -88,6 +88,13 @@ BAD_INPUTS = [
     (['--config.train.steps=abc'], 'train.steps'),
     (['--config.train.num_devices=9'], 'train.num_devices=9'),
     (['--config.train.parallel=pjit'], "train.parallel='pjit' is not allowed"),
+    (['--config.train.compute_dtype=float16'],
+     "train.compute_dtype='float16' is not allowed: float16 needs loss "
+     'scaling'),
+    (['--config.train.formulation=cudnn'],
+     "train.formulation='cudnn' is not allowed: one of auto, cpu, standard"),
+    (['--config.eval.features=inception'],
+     "eval.features='inception' is not allowed with dataset='grid25'"),
     (['--config=experiments/configs/missing.py'], 'cannot load it'),
     (['--config=tests/helpers.py'], 'cannot load it'),  # No get_config().
     (['--config.model.conditional=true'], 'it has no labels'),

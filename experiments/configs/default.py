@@ -48,6 +48,15 @@ def get_config() -> ml_collections.ConfigDict:
   config.objective.clip_weights = False  # Original WGAN weight clipping.
   config.objective.clip_value = 0.01
   config.objective.n_critic = 1
+  # Lazy regularisation (Karras et al. 2020, Sec. 3.1): D's penalty on the
+  # D steps of every penalty_every-th train step only, its weight times
+  # penalty_every.
+  config.objective.penalty_every = 1
+  # G's regulariser: none | path_length (StyleGAN2's path-length
+  # regularisation, weight 2, every 4th G step, gan_jax/penalties.py).
+  config.objective.g_penalty = 'none'
+  config.objective.g_penalty_weight = 2.0
+  config.objective.g_penalty_every = 4
 
   # The WGAN-GP toy networks (3 hidden ReLU layers, 2-D latent) at width
   # 128 rather than 512: a quarter of the cost, no worse in the tuning sweep
@@ -61,6 +70,11 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.d_norm = 'none'  # none | batch | layer (dcgan: spectral)
   # Class-conditional G and D (image datasets: their labels).
   config.model.conditional = False
+  # StyleGAN2 (model.name='stylegan2'): the chance that a training sample
+  # takes its later styles from a second z, and the truncation psi of
+  # evaluations and sample grids (1: none).
+  config.model.mixing_prob = 0.9
+  config.model.truncation_psi = 1.0
 
   # Learning rates decay linearly to 0 over the run on the 2-D benchmarks:
   # the generator settles on the modes instead of circling them (image
@@ -98,6 +112,19 @@ def get_config() -> ml_collections.ConfigDict:
   # dispatch because XLA:CPU runs convolutions inside loops many times
   # slower (jax-ml/jax#12868).
   config.train.steps_per_dispatch = 0
+  # Formulations tuned for XLA:CPU (models/conv_transpose.py's 4x4 stride-2
+  # layers, unrolled critic loops, one step per dispatch for image models)
+  # or the standard ones (flax's layers, lax.scan) that cuDNN and the TPU
+  # compiler are built for. auto: 'cpu' on a CPU, 'standard' elsewhere;
+  # the same numbers either way (tests/test_formulations.py).
+  config.train.formulation = 'auto'  # auto | cpu | standard
+  # Matrix products and convolutions in this dtype; parameters, optimizer
+  # states, EMA, losses and penalties stay float32 (gan_jax/precision.py).
+  # float16 needs loss scaling, which gan_jax does not do: refused.
+  config.train.compute_dtype = 'float32'  # float32 | bfloat16
+  # A jax.profiler trace of this many train steps, after the first
+  # interval (compilation), into WORKDIR/profile; 0: none.
+  config.train.profile_steps = 0
 
   config.eval = ml_collections.ConfigDict()
   config.eval.num_samples = 2500  # VEEGAN / PacGAN protocol.

@@ -155,13 +155,14 @@ def default_workdir(config) -> str:
 
 # Fields a resumed run may change: they say how long to train, how often to
 # log, evaluate and checkpoint, how to evaluate, and which devices to use;
-# the trained numbers do not depend on them. (The device count and route
-# change float rounding only.) train.steps is one unless a learning rate
+# the trained numbers do not depend on them. (The device count, the route
+# and the formulation change float rounding only.) train.steps is one unless a learning rate
 # follows a schedule, which is stretched over train.steps.
 RESUMABLE_CHANGES = (
     'train.steps', 'train.log_every', 'train.eval_every',
     'train.checkpoint_every', 'train.keep_checkpoints',
     'train.steps_per_dispatch', 'train.num_devices', 'train.parallel',
+    'train.formulation', 'train.profile_steps',
     'data.dir', 'eval.num_samples', 'eval.threshold', 'eval.mode_samples',
     'eval.classifier_steps', 'eval.features', 'eval.inception.weights',
     'eval.inception.any_weights', 'eval.inception.num_samples',

@@ -208,7 +208,8 @@ def _grid_samples(spec, state, rng, count, labels, columns):
 @jax.jit(static_argnums=0)
 def _apply_generator(spec, state, z, labels):
   return apply_model(spec.generator, state.g, generator_params(state), z,
-                     train=False, labels=labels)[0]
+                     train=False, labels=labels,
+                     compute_dtype=spec.compute_dtype)[0]
 
 
 def make_evaluator(config, spec, dataset, eval_rng,

@@ -22,6 +22,7 @@ import jax
 import numpy as np
 
 from experiments.runner import preemption
+from gan_jax import config as gan_config
 from gan_jax.models import IMAGE_MODELS
 
 
@@ -138,16 +139,18 @@ def run_keys(seed: int):
 
 def steps_per_dispatch(config, platform: str) -> int:
   """Train steps per jitted call: ``train.steps_per_dispatch``, else one
-  interval, except for the convolutional (image) models on a CPU (one)."""
+  interval, except for the convolutional (image) models in the CPU
+  formulation (one)."""
   if config.train.steps_per_dispatch:
     return config.train.steps_per_dispatch
-  if platform == 'cpu' and config.model.name in IMAGE_MODELS:
+  if (gan_config.formulation(config, platform) == 'cpu'
+      and config.model.name in IMAGE_MODELS):
     return 1  # XLA:CPU convolutions in loop bodies: jax-ml/jax#12868.
   return config.train.log_every
 
 
 def unroll_loops(config) -> bool:
   """Whether the steps unroll their loops (gan_jax.steps.make_steps):
-  convolutional models on CPU, for the reason above."""
-  return (jax.devices()[0].platform == 'cpu'
+  convolutional models in the CPU formulation, for the reason above."""
+  return (gan_config.formulation(config) == 'cpu'
           and config.model.name in IMAGE_MODELS)

@@ -19,6 +19,7 @@ from tqdm import tqdm
 from gan_jax import config as gan_config, parallel
 from gan_jax import state as gan_state, steps as gan_steps
 from experiments.runner import evaluators, inputs, loop, preemption
+from experiments.runner import profiling
 from experiments.storage import checkpoints, writers
 
 
@@ -147,13 +148,30 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
                           num_steps=num_steps),
         route, mesh, train_input.data_spec)
 
-  def dispatch(state, first_step: int, num_steps: int):
-    return compiled_loop(num_steps)(state, train_rng,
-                                    train_input.data(first_step, num_steps))
-
   bar = tqdm(total=config.train.steps, initial=step,
              disable=not (progress and primary), unit='step',
              dynamic_ncols=True, desc=f'{config.variant}/{config.dataset}')
+  cadence = loop.Cadence.of(config)
+  devices = f'{mesh.size} x {jax.devices()[0].platform}'
+  executables = {}  # Steps per call -> the loop compiled ahead of time.
+  profiler = profiling.StepProfiler(
+      os.path.join(workdir, 'profile'),
+      step + config.train.log_every - step % config.train.log_every,
+      config.train.profile_steps if primary else 0)
+
+  def dispatch(state, first_step: int, num_steps: int):
+    data = train_input.data(first_step, num_steps)
+    if num_steps not in executables:
+      executables[num_steps] = compiled_loop(num_steps).lower(
+          state, train_rng, data).compile()
+      if len(executables) == 1 and primary:
+        bar.write(profiling.start_line(config, devices, route,
+                                       cadence.per_dispatch,
+                                       executables[num_steps]))
+    profiler.before(first_step)
+    state, outputs = executables[num_steps](state, train_rng, data)
+    profiler.after(outputs, first_step + num_steps)
+    return state, outputs
 
   def end_interval(state, outputs, first_step: int, interval_started):
     """One transfer of the interval's metrics [steps done]; stops the run
@@ -196,7 +214,7 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
   status, interrupted_by, reason = 'completed', None, None
   run_started, run_start_step = time.time(), step
   try:
-    outcome = loop.train(state, step, loop.Cadence.of(config), hooks, stop)
+    outcome = loop.train(state, step, cadence, hooks, stop)
     step, interrupted_by = outcome.step, outcome.interrupted_by
     if interrupted_by:
       status = 'interrupted'
@@ -206,7 +224,8 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
     status, reason, step = 'diverged', str(error), error.step
     bar.write(reason)
   finally:
-    writers.close_all(bar.close, writer.close, ckpt.close, train_input.close)
+    writers.close_all(profiler.close, bar.close, writer.close, ckpt.close,
+                      train_input.close)
 
   elapsed = time.time() - run_started
   summary = {
@@ -223,7 +242,9 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
       'final_eval': final_eval,
       'eval_protocol': evaluators.eval_protocol(evaluator, config),
       'input': train_input.description,
-      'devices': f'{mesh.size} x {jax.devices()[0].platform}',
+      'devices': devices,
+      'formulation': gan_config.formulation(config),
+      'compute_dtype': config.train.compute_dtype,
       'processes': jax.process_count(),
       'parallel': route,
       'config': config.to_dict(),

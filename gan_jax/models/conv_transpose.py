@@ -34,7 +34,8 @@ kernels, and XLA's input gradient of a strided convolution is a convolution
 of the dilated output gradient -- the slow kernel-gradient path again.
 """
 
-from typing import Callable
+import functools
+from typing import Callable, Tuple
 
 import flax.linen as nn
 import jax
@@ -161,3 +162,25 @@ class Conv4x4(_Layer4x4):
     if x.shape[-3] % 2 or x.shape[-2] % 2:
       raise ValueError(f'Conv4x4 takes even image sides, got {x.shape}')
     return conv_4x4(x, kernel)
+
+
+# flax's own layers with the same params, names and initialisation: the
+# standard forms, which cuDNN and the TPU compiler are built for.
+StandardConvTranspose4x4 = functools.partial(
+    nn.ConvTranspose, kernel_size=(_KERNEL, _KERNEL),
+    strides=(_STRIDE, _STRIDE), padding='SAME',
+    kernel_init=lecun_normal_kernel)
+StandardConv4x4 = functools.partial(
+    nn.Conv, kernel_size=(_KERNEL, _KERNEL), strides=(_STRIDE, _STRIDE),
+    padding='SAME', kernel_init=lecun_normal_kernel)
+
+
+def layers_4x4(cpu: bool) -> Tuple[Callable[..., nn.Module],
+                                   Callable[..., nn.Module]]:
+  """(transposed convolution, convolution) for 4x4 stride-2 layers: the
+  XLA:CPU formulations above when ``cpu``, flax's own otherwise. Both are
+  called (features, use_bias=, name=) and give the same params and outputs.
+  """
+  if cpu:
+    return ConvTranspose4x4, Conv4x4
+  return StandardConvTranspose4x4, StandardConv4x4

@@ -87,8 +87,9 @@ class DCGANGenerator(nn.Module):
   batch_axis_name: Optional[str] = None
   num_classes: int = 0
   # The 4x4 stride-2 transposed convolution, called (features, use_bias=,
-  # name=); benchmarks/conv_transpose.py passes flax's own to compare. The
-  # names are flax's, so params keep the paths nn.ConvTranspose gave them.
+  # name=): the XLA:CPU formulation or flax's own (conv_transpose.
+  # layers_4x4). The names are flax's, so params keep nn.ConvTranspose's
+  # paths either way.
   conv_transpose: Callable[..., nn.Module] = ConvTranspose4x4
 
   @nn.compact
@@ -107,8 +108,6 @@ class DCGANGenerator(nn.Module):
     for stage in range(stages):
       norm = _norm(self.norm, train, self.batch_axis_name)
       h = nn.relu(norm(h) if norm else h)
-      # nn.ConvTranspose(f, (4, 4), strides=(2, 2)) with a fast kernel
-      # gradient on XLA:CPU (models/conv_transpose.py).
       if stage == stages - 1:  # The output layer: no norm, tanh.
         h = self.conv_transpose(channels, name=f'ConvTranspose_{stage}')(h)
       else:
@@ -125,8 +124,8 @@ class DCGANDiscriminator(nn.Module):
   batch_axis_name: Optional[str] = None
   num_classes: int = 0
   # The 4x4 stride-2 convolution, called (features, use_bias=, name=):
-  # flax's nn.Conv with a penalty-friendly input gradient
-  # (models/conv_transpose.py), under nn.Conv's param names.
+  # flax's nn.Conv or the same with a penalty-friendly input gradient on
+  # XLA:CPU (conv_transpose.layers_4x4), under nn.Conv's param names.
   conv: Callable[..., nn.Module] = Conv4x4
 
   @nn.compact

@@ -25,7 +25,7 @@ vector kept in ``batch_stats`` (the train state). Class-conditional as the
 DCGAN pair is (:mod:`gan_jax.models.conditioning`).
 """
 
-from typing import Optional, Sequence
+from typing import Callable, Optional, Sequence
 
 import flax.linen as nn
 import jax
@@ -82,6 +82,8 @@ class _Generator(nn.Module):
   norm: str = 'batch'
   batch_axis_name: Optional[str] = None
   num_classes: int = 0
+  # The standard CNN's 4x4 stride-2 layer (conv_transpose.layers_4x4).
+  conv_transpose: Callable[..., nn.Module] = ConvTranspose4x4
 
 
 class _Discriminator(nn.Module):
@@ -89,6 +91,7 @@ class _Discriminator(nn.Module):
   width: int = 64
   norm: str = 'spectral'
   num_classes: int = 0
+  conv: Callable[..., nn.Module] = Conv4x4  # As the generator's.
 
 
 class SNGANCNNGenerator(_Generator):
@@ -104,9 +107,8 @@ class SNGANCNNGenerator(_Generator):
     for stage in range(3):
       h = nn.relu(_batch_norm(self.norm, train, self.batch_axis_name)(h))
       features //= 2
-      # nn.ConvTranspose(f, (4, 4), strides=(2, 2)), fast on XLA:CPU too.
-      h = ConvTranspose4x4(features, use_bias=use_bias,
-                           name=f'ConvTranspose_{stage}')(h)
+      h = self.conv_transpose(features, use_bias=use_bias,
+                              name=f'ConvTranspose_{stage}')(h)
     h = nn.relu(_batch_norm(self.norm, train, self.batch_axis_name)(h))
     return jnp.tanh(nn.Conv(channels, (3, 3), padding=1, name='to_rgb')(h))
 
@@ -124,10 +126,8 @@ class SNGANCNNDiscriminator(_Discriminator):
       features = multiple * self.width
       h = nn.leaky_relu(layer(nn.Conv(features, (3, 3), padding=1,
                                       name=f'Conv3x3_{stage}'), h), 0.1)
-      # nn.Conv(f, (4, 4), strides=(2, 2)) with a penalty-friendly input
-      # gradient (models/conv_transpose.py).
-      h = nn.leaky_relu(layer(Conv4x4(features, name=f'Conv4x4_{stage}'),
-                              h), 0.1)
+      h = nn.leaky_relu(layer(self.conv(features,
+                                        name=f'Conv4x4_{stage}'), h), 0.1)
     h = nn.leaky_relu(layer(nn.Conv(8 * self.width, (3, 3), padding=1,
                                     name='Conv3x3_3'), h), 0.1)
     return _discriminator_output(self, h.reshape((h.shape[0], -1)), labels,
