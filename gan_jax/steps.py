@@ -89,13 +89,19 @@ def apply_model(module, net: NetState, params, x: Array,
 
 
 def lazily(compute: Callable[[], Any], every: int, step: Array,
-           skipped: Any) -> Any:
+           skipped: Any, branchless: bool = False) -> Any:
   """``compute()`` on the steps where ``step % every == 0``, else
-  ``skipped`` (of the same structure): a ``lax.cond`` in one compiled
-  program, so no step recompiles."""
+  ``skipped`` (of the same structure), in one compiled program: a
+  ``lax.cond``, or with ``branchless`` computed on every step and selected
+  (XLA:CPU runs convolutions inside conditionals as slowly as inside
+  loops, jax-ml/jax#12868: 12x here)."""
   if every == 1:
     return compute()
-  return lax.cond(step % every == 0, compute, lambda: skipped)
+  fire = step % every == 0
+  if branchless:
+    return jax.tree.map(lambda done, kept: jnp.where(fire, done, kept),
+                        compute(), skipped)
+  return lax.cond(fire, compute, lambda: skipped)
 
 
 def _scan(body, carry, xs, unroll: bool):
@@ -115,9 +121,11 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
   """Builds the step functions for ``spec``; see the module docstring.
 
   ``unroll`` writes the n_critic D steps, and a ``train_loop`` of one step,
-  out in full instead of as XLA loops: XLA:CPU runs convolutions inside loop
-  bodies many times slower (jax-ml/jax#12868), so the runner unrolls for
-  convolutional models on CPU. Same results; a longer compile.
+  out in full instead of as XLA loops, and computes lazy regularisers on
+  every step instead of under a ``lax.cond``: XLA:CPU runs convolutions
+  inside loop bodies and conditionals many times slower (jax-ml/jax#12868),
+  so the runner does this for convolutional models in the CPU formulation.
+  Same results; a longer compile.
   """
   objective = losses.get_objective(spec.objective)
 
@@ -187,7 +195,8 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
       # Lazy regularisation: computed on every penalty_every-th step only,
       # its weight scaled up to keep the same mean (Karras et al. 2020).
       every = spec.penalty_every
-      penalty = lazily(penalty_value, every, state.step, jnp.zeros(()))
+      penalty = lazily(penalty_value, every, state.step, jnp.zeros(()),
+                       unroll)
       total = loss + hp['penalty_weight'] * every * penalty
       return total, (model_state, loss, penalty, real_out, fake_out)
 
@@ -246,7 +255,7 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
         penalty, pl_mean = lazily(
             lambda: path_length(state.g, params, jax.random.fold_in(rng, 2),
                                 real.shape[0], labels, pl_mean),
-            spec.g_penalty_every, state.step, (penalty, pl_mean))
+            spec.g_penalty_every, state.step, (penalty, pl_mean), unroll)
         model_state = {**model_state, 'stylegan': {
             **model_state['stylegan'], 'pl_mean': pl_mean}}
       total = loss + spec.g_penalty_weight * spec.g_penalty_every * penalty

@@ -108,14 +108,15 @@ def _config(**overrides):
   return config
 
 
-def test_lazy_regularisers_fire_on_their_steps_in_one_program():
+@pytest.mark.parametrize('unroll', [False, True])  # lax.cond, or selected.
+def test_lazy_regularisers_fire_on_their_steps_in_one_program(unroll):
   config = _config(**{'objective.penalty_every': 4,
                       'objective.g_penalty_every': 2})
   spec, hparams, _ = gan_config.build(config)
   state = gan_state.compiled_init(spec)(jax.random.PRNGKey(0), hparams)
   batch = jax.random.uniform(jax.random.PRNGKey(1), (1, 8, 8, 8, 1),
                              minval=-1, maxval=1)
-  step = jax.jit(steps.make_steps(spec).train_step)
+  step = jax.jit(steps.make_steps(spec, unroll=unroll).train_step)
   fired = {'d_penalty': [], 'g_penalty': []}
   pl_means = []
   for i in range(8):
@@ -180,3 +181,87 @@ def test_the_2d_benchmarks_and_other_models_are_refused_with_a_reason():
                      match="g_penalty='path_length' is not allowed with "
                      "model.name='dcgan'"):
     gan_config.validate(config, 1)
+
+
+def test_the_style_mixing_grid_puts_the_sources_on_its_edges():
+  from experiments.runner import evaluators
+  spec, hparams, _ = gan_config.build(_config())
+  state = gan_state.compiled_init(spec)(jax.random.PRNGKey(0), hparams)
+  rng = jax.random.PRNGKey(5)
+  images = evaluators._style_mixing_images(spec, state, rng, 2, 3, None)
+  chex.assert_shape(images, (3 + 2 * 4, 8, 8, 1))
+  z = jax.random.normal(rng, (5, 8))
+  variables = {'params': state.g_ema, **state.g.model_state}
+  sources = spec.generator.apply(variables, z, train=False)
+  np.testing.assert_allclose(images[:3], sources[2:], rtol=1e-5, atol=1e-6)
+  for r in range(2):  # Each row starts with its own source.
+    np.testing.assert_allclose(images[3 + 4 * r], sources[r], rtol=1e-5,
+                               atol=1e-6)
+  # A mix is neither of its sources.
+  assert float(jnp.abs(images[4] - sources[0]).max()) > 1e-4
+  assert float(jnp.abs(images[4] - sources[2]).max()) > 1e-4
+
+
+@pytest.mark.slow  # Three short StyleGAN2 runs through the runner.
+def test_a_stylegan2_run_resumes_bit_identical_and_draws_its_grids(
+    digits_dir, tmp_path):
+  import json
+  from experiments.runner.train import train_and_evaluate
+
+  def run(workdir, steps):
+    config = _config(**{'data.dir': digits_dir, 'train.steps': steps,
+                        'train.log_every': 2, 'train.eval_every': 2,
+                        'train.checkpoint_every': 2,
+                        'eval.num_samples': 50,
+                        'objective.penalty_every': 2,
+                        'objective.g_penalty_every': 2})
+    return train_and_evaluate(config, str(workdir), progress=False)
+
+  straight = run(tmp_path / 'straight', 4)
+  run(tmp_path / 'resumed', 2)
+  resumed = run(tmp_path / 'resumed', 4)
+  assert straight['status'] == resumed['status'] == 'completed'
+  assert straight['final_eval'] == resumed['final_eval']
+  rows = lambda d: [r for r in map(json.loads, (d / 'metrics.jsonl')
+                                   .read_text().splitlines())
+                    if r['split'] == 'train']
+  strip = lambda rs: [{k: v for k, v in r.items() if k != 'steps_per_second'}
+                      for r in rs]
+  assert strip(rows(tmp_path / 'straight')) == strip(
+      rows(tmp_path / 'resumed'))
+  assert (tmp_path / 'straight' / 'style_mixing_0000004.png').exists()
+  assert (tmp_path / 'straight' / 'samples_0000004.png').exists()
+
+
+def _upfirdn2d(x, up, down, pad, gain):
+  """NumPy upfirdn2d with the [1, 3, 3, 1] filter: zeros after each pixel
+  (``up``), zero padding, the 4x4 filter (sum ``gain``), every
+  ``down``-th pixel."""
+  b, h, w, c = x.shape
+  if up == 2:
+    z = np.zeros((b, 2 * h, 2 * w, c))
+    z[:, ::2, ::2] = x
+    x = z
+  x = np.pad(x, ((0, 0), pad, pad, (0, 0)))
+  f = np.array([1.0, 3.0, 3.0, 1.0])
+  k = np.outer(f, f) / 64.0 * gain
+  out_h = x.shape[1] - 3
+  out = np.zeros((b, out_h, out_h, c))
+  for i in range(out_h):
+    for j in range(out_h):
+      out[:, i, j] = np.einsum('bhwc,hw->bc', x[:, i:i + 4, j:j + 4], k)
+  return out[:, ::down, ::down]
+
+
+def test_the_resampling_filters_equal_upfirdn2d():
+  x = np.asarray(jax.random.normal(jax.random.PRNGKey(0), (2, 6, 6, 3)))
+  np.testing.assert_allclose(stylegan2.upsample_2x(jnp.asarray(x)),
+                             _upfirdn2d(x, 2, 1, (2, 1), 4.0), atol=1e-5)
+  np.testing.assert_allclose(stylegan2.downsample_2x(jnp.asarray(x)),
+                             _upfirdn2d(x, 1, 2, (1, 1), 1.0), atol=1e-5)
+  np.testing.assert_allclose(
+      stylegan2.blur_before_strided_conv(jnp.asarray(x)),
+      _upfirdn2d(x, 1, 1, (2, 2), 1.0), atol=1e-5)
+  # Inside the image, 2x upsampling is bilinear: a constant stays constant.
+  ones = stylegan2.upsample_2x(jnp.ones((1, 4, 4, 1)))
+  np.testing.assert_allclose(ones[0, 1:-1, 1:-1, 0], 1.0, rtol=1e-6)

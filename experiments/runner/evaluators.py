@@ -17,6 +17,7 @@ from gan_jax.config import ConfigError
 from gan_jax.data import Toy2D, images as image_data
 from gan_jax.data.on_device import DeviceImages
 from gan_jax.metrics import classifier, inception_weights
+from gan_jax.models import STYLE_MODELS
 from gan_jax.state import generator_params
 from gan_jax.steps import apply_model
 from experiments.runner import inputs, plots
@@ -124,11 +125,67 @@ class ImageEvaluator:
       plots.save_image_grid(os.path.join(workdir, f'samples_{step:07d}.png'),
                             grid)
       writer.write_image(step, 'samples', grid)
+      if self._config.model.name in STYLE_MODELS:
+        mixing = self._style_mixing_grid(state)
+        plots.save_image_grid(
+            os.path.join(workdir, f'style_mixing_{step:07d}.png'), mixing)
+        writer.write_image(step, 'style_mixing', mixing)
     return results
+
+  def _style_mixing_grid(self, state) -> np.ndarray:
+    """StyleGAN's style-mixing figure: the first row holds the column
+    sources, the first column the row sources; cell (r, c) takes the
+    coarse styles (the first half of the layers) from row source r and the
+    fine ones from column source c. Unconditional, with the config's
+    truncation; the top-left cell is blank."""
+    rows, columns = 4, 6
+    images = _style_mixing_images(
+        self._spec, state, jax.random.fold_in(self._grid_z_rng, 1), rows,
+        columns, self._labels)
+    pixels = np.asarray(DeviceImages.from_network(
+        jnp.clip(images, -1.0, 1.0))).round().astype(np.uint8)
+    blank = np.full((1, *pixels.shape[1:]), 255, np.uint8)
+    layout = np.concatenate([blank, pixels])
+    return plots.image_grid(layout, columns + 1,
+                            scale=max(1, 64 // pixels.shape[1]))
 
   def protocol(self) -> Dict[str, Any]:
     return {**self._metrics.protocol(self._config.dataset),
             **({'features_note': self._note} if self._note else {})}
+
+
+@jax.jit(static_argnums=(0, 3, 4))
+def _style_mixing_images(spec, state, rng, rows: int, columns: int,
+                         labels) -> jax.Array:
+  """[columns + rows * (columns + 1)] images in the order of the grid
+  (see ImageEvaluator._style_mixing_grid)."""
+  z = jax.random.normal(rng, (rows + columns, spec.latent_dim))
+  part = None
+  if labels is not None:  # A conditional G: one class per source.
+    part = labels[jax.random.randint(rng, (rows + columns,), 0,
+                                     labels.shape[0])]
+  params = generator_params(state)
+  ws, _ = apply_model(spec.generator, state.g, params, z, train=False,
+                      labels=part, compute_dtype=spec.compute_dtype,
+                      method='mapping_ws')
+  row_ws, column_ws = ws[:rows], ws[rows:]
+  cut = ws.shape[1] // 2
+  mixed = jnp.concatenate([
+      jnp.broadcast_to(row_ws[:, None, :cut],
+                       (rows, columns, cut, ws.shape[2])),
+      jnp.broadcast_to(column_ws[None, :, cut:],
+                       (rows, columns, ws.shape[1] - cut, ws.shape[2]))],
+                          axis=2)
+  synthesis = lambda ws: apply_model(
+      spec.generator, state.g, params, ws, train=False,
+      compute_dtype=spec.compute_dtype, method='synthesis')[0]
+  sources = synthesis(ws)
+  cells = synthesis(mixed.reshape(rows * columns, *ws.shape[1:]))
+  cells = cells.reshape(rows, columns, *cells.shape[1:])
+  # Each row: its source, then its mixes.
+  body = jnp.concatenate([sources[:rows, None], cells], axis=1)
+  return jnp.concatenate([sources[rows:],
+                          body.reshape(-1, *cells.shape[2:])])
 
 
 def image_metrics(config, data_dir: str, platform: Optional[str] = None):

@@ -39,7 +39,7 @@ noise is zero and no styles are mixed (deterministic inference).
 """
 
 import math
-from typing import Optional, Sequence
+from typing import Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax
@@ -74,43 +74,57 @@ def normalize_second_moment(x: jax.Array, eps: float = 1e-8) -> jax.Array:
   return x * lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + eps)
 
 
-def _fir_kernel(channels: int, gain: float) -> jax.Array:
-  """The separable [1, 3, 3, 1] filter, normalised to sum ``gain``, as a
-  depthwise HWIO kernel."""
-  f = jnp.asarray(_FILTER)
-  k = jnp.outer(f, f)
-  k = k / jnp.sum(k) * gain
-  return jnp.tile(k[:, :, None, None], (1, 1, 1, channels))
+def _fir_axis(x: jax.Array, axis: int, gain: float, stride: int,
+              pad: Tuple[int, int], up: bool = False) -> jax.Array:
+  """upfirdn along one axis with the [1, 3, 3, 1] filter (sum ``gain``):
+  zeros inserted after each sample when ``up``, zero padding ``pad``, the
+  4-tap filter, every ``stride``-th output. Written as shifted slices and
+  adds: a depthwise convolution, and above all its gradient, is many times
+  slower on XLA:CPU, and this is as fast elsewhere."""
+  if up:
+    x = jnp.stack([x, jnp.zeros_like(x)], axis=axis + 1)
+    shape = list(x.shape)
+    shape[axis:axis + 2] = [shape[axis] * 2]
+    x = x.reshape(shape)
+  widths = [(0, 0)] * x.ndim
+  widths[axis] = pad
+  x = jnp.pad(x, widths)
+  taps = [t / sum(_FILTER) * gain for t in _FILTER]
+  size = (x.shape[axis] - len(taps)) // stride + 1
+  out = 0
+  for t, tap in enumerate(taps):
+    out = out + tap * lax.slice_in_dim(x, t, t + (size - 1) * stride + 1,
+                                       stride, axis)
+  return out
 
 
-def _fir(x: jax.Array, gain: float, stride: int, pad: int,
-         dilation: int = 1) -> jax.Array:
-  channels = x.shape[-1]
-  return lax.conv_general_dilated(
-      x, _fir_kernel(channels, gain).astype(x.dtype), (stride, stride),
-      ((pad, pad), (pad, pad)), lhs_dilation=(dilation, dilation),
-      dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
-      feature_group_count=channels)
+def _fir(x: jax.Array, gain: float, stride: int, pad: Tuple[int, int],
+         up: bool = False) -> jax.Array:
+  """The separable 2-D filter on [B, H, W, C]: the 1-D one on H, then W
+  (each with the square root of the gain)."""
+  for axis in (1, 2):
+    x = _fir_axis(x, axis, math.sqrt(gain), stride, pad, up)
+  return x
 
 
 def upsample_2x(x: jax.Array) -> jax.Array:
-  """[B, H, W, C] -> [B, 2H, 2W, C]: zeros inserted between pixels, then
-  the [1, 3, 3, 1] filter with gain 4 (upfirdn2d with up=2: bilinear
-  interpolation inside the image)."""
-  return _fir(x, 4.0, 1, 2, dilation=2)
+  """[B, H, W, C] -> [B, 2H, 2W, C]: zeros inserted after each pixel, then
+  the [1, 3, 3, 1] filter with gain 4 (upfirdn2d with up=2, pad (2, 1):
+  bilinear interpolation inside the image)."""
+  return _fir(x, 4.0, 1, (2, 1), up=True)
 
 
 def downsample_2x(x: jax.Array) -> jax.Array:
   """[B, H, W, C] -> [B, H/2, W/2, C]: the [1, 3, 3, 1] filter, every
-  second pixel (upfirdn2d with down=2)."""
-  return _fir(x, 1.0, 2, 1)
+  second pixel (upfirdn2d with down=2, pad (1, 1))."""
+  return _fir(x, 1.0, 2, (1, 1))
 
 
 def blur_before_strided_conv(x: jax.Array) -> jax.Array:
   """[B, H, W, C] -> [B, H + 1, W + 1, C]: the filter that precedes a 3x3
   stride-2 'VALID' convolution, so that it gives H/2 (the paper's
-  downsampling convolution)."""
-  return _fir(x, 1.0, 1, 2)
+  downsampling convolution; pad (2, 2))."""
+  return _fir(x, 1.0, 1, (2, 2))
 
 
 class EqualDense(nn.Module):
