@@ -87,18 +87,19 @@ G_PENALTIES = ('none', 'path_length')
 
 
 def path_lengths(synthesis: Callable[[Array], Array], ws: Array,
-                 rng: Array) -> Array:
+                 rng: Array, draw=jax.random.normal) -> Array:
   """[B]: sqrt(mean over layers of ||(J_w^T y)_layer||^2), y drawn with
-  ``rng`` (see :func:`path_length_penalty`)."""
+  ``draw(rng, shape)`` (see :func:`path_length_penalty`)."""
   images, vjp = jax.vjp(synthesis, ws)
   height, width = images.shape[1], images.shape[2]
-  noise = jax.random.normal(rng, images.shape, images.dtype)
+  noise = draw(rng, images.shape).astype(images.dtype)
   (grads,) = vjp(noise / jnp.sqrt(float(height * width)))
   return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=-1), axis=-1))
 
 
 def path_length_penalty(synthesis: Callable[[Array], Array], ws: Array,
-                        rng: Array, pl_mean: Array, decay: float = 0.01):
+                        rng: Array, pl_mean: Array, decay: float = 0.01,
+                        draw=jax.random.normal, mean=lambda x: x):
   r"""StyleGAN2's path-length regulariser (Karras et al. 2020, Sec. 3.2).
 
   .. math:: \big(\lVert J_w^T y\rVert_2 - a\big)^2,\qquad
@@ -115,11 +116,15 @@ def path_length_penalty(synthesis: Callable[[Array], Array], ws: Array,
     ws: the styles.
     rng: key of the image-space noise y.
     pl_mean: the running mean so far (0 at the start).
+    decay: the running mean's rate.
+    draw: ``draw(key, shape)`` for y (the steps draw for the global batch
+      and keep their device's part).
+    mean: makes a batch mean global (the steps' pmean over devices).
 
   Returns:
     (the penalty, mean over the batch; the updated running mean).
   """
-  lengths = path_lengths(synthesis, ws, rng)
+  lengths = path_lengths(synthesis, ws, rng, draw)
   new_mean = jax.lax.stop_gradient(
-      pl_mean + decay * (jnp.mean(lengths) - pl_mean))
+      pl_mean + decay * (mean(jnp.mean(lengths)) - pl_mean))
   return jnp.mean(jnp.square(lengths - new_mean)), new_mean

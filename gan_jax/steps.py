@@ -142,18 +142,12 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     return parallel.take_part(draw(rng, (count * shape[0], *shape[1:])),
                               axis_name)
 
-  def device_key(rng):
-    # Noise drawn inside a network (StyleGAN2's) differs between devices.
-    if axis_name is None:
-      return rng
-    return jax.random.fold_in(rng, lax.axis_index(axis_name))
-
   def generate(state: GANState, params, rng: Array, batch_size: int,
                labels: Optional[Array]):
     z = sample(jax.random.normal, rng, (batch_size, spec.latent_dim))
     return apply_model(spec.generator, state.g, params, z, labels=labels,
                        compute_dtype=spec.compute_dtype,
-                       rng=device_key(jax.random.fold_in(rng, 1)))
+                       rng=jax.random.fold_in(rng, 1))
 
   def to_probability(outputs: Array) -> Array:
     # What a reader charts: D(x) for logit games, the raw value for critics.
@@ -230,13 +224,15 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     part = None if labels is None else labels[:half]
     ws, _ = apply_model(spec.generator, g, params, z,
                         labels=part, compute_dtype=spec.compute_dtype,
-                        rng=device_key(map_key), method='mapping_ws')
+                        rng=map_key, method='mapping_ws')
     synthesis = lambda ws: apply_model(
         spec.generator, g, params, ws, train=False,
-        compute_dtype=spec.compute_dtype, rng=device_key(syn_key),
+        compute_dtype=spec.compute_dtype, rng=syn_key,
         method='synthesis')[0]
-    return penalties.path_length_penalty(synthesis, ws,
-                                         device_key(noise_key), pl_mean)
+    return penalties.path_length_penalty(
+        synthesis, ws, noise_key, pl_mean,
+        draw=lambda key, shape: sample(jax.random.normal, key, shape),
+        mean=pmean)
 
   # --- G: through the current D --------------------------------------------
   def g_step(state: GANState, batch, rng: Array):

@@ -265,3 +265,21 @@ def test_the_resampling_filters_equal_upfirdn2d():
   # Inside the image, 2x upsampling is bilinear: a constant stays constant.
   ones = stylegan2.upsample_2x(jnp.ones((1, 4, 4, 1)))
   np.testing.assert_allclose(ones[0, 1:-1, 1:-1, 0], 1.0, rtol=1e-6)
+
+
+@pytest.mark.slow  # Four StyleGAN2 compilations on 8 fake devices.
+@pytest.mark.parametrize('route', ['jit', 'shard_map', 'pmap'])
+def test_sharded_stylegan2_steps_equal_one_device(route, digits_dir):
+  # Noise, style mixing, the minibatch stddev's groups and the path-length
+  # mean are those of the global batch on any device count.
+  from gan_jax import parallel
+  from tests import test_parallel
+  config = _config(**{
+      'data.dir': digits_dir, 'train.batch_size': 16,
+      'objective.penalty_every': 2, 'objective.g_penalty_every': 2,
+      **test_parallel._SGD})
+  one = test_parallel._train(config, 'jit', 1)
+  got = test_parallel._train(config, route, 8)
+  assert parallel.axis_name(route) or route == 'jit'
+  test_parallel._assert_close(got[0], one[0], rtol=1e-4, atol=1e-5)
+  test_parallel._assert_close(got[1], one[1], rtol=2e-3, atol=2e-4)

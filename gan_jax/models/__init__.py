@@ -65,15 +65,17 @@ def _sngan(generator, discriminator):
 def _stylegan2(config: Mapping[str, Any], data_shape: Sequence[int],
                axis_name: Optional[str], num_classes: int, cpu_layers: bool
                ) -> Tuple[nn.Module, nn.Module]:
-  del axis_name, cpu_layers  # No batch statistics; no CPU formulation.
+  del cpu_layers  # No layer with a CPU formulation.
   return (stylegan2.StyleGAN2Generator(
               output_shape=tuple(data_shape), width=config['width'],
               depth=config['depth'], w_dim=config['latent_dim'],
               num_classes=num_classes,
               mixing_prob=config.get('mixing_prob', 0.9),
-              truncation_psi=config.get('truncation_psi', 1.0)),
+              truncation_psi=config.get('truncation_psi', 1.0),
+              batch_axis_name=axis_name),
           stylegan2.StyleGAN2Discriminator(width=config['width'],
-                                           num_classes=num_classes))
+                                           num_classes=num_classes,
+                                           batch_axis_name=axis_name))
 
 
 # name -> (model config, data shape, axis name, num_classes, cpu_layers)

@@ -64,6 +64,20 @@ def check_image_shape(shape: Sequence[int]) -> Optional[str]:
   return None
 
 
+def draw(sampler, key: jax.Array, shape, axis_name: Optional[str]
+         ) -> jax.Array:
+  """``sampler(key, shape)`` for this device's part of a batch of
+  ``shape[0]`` per device: under shard_map or pmap over ``axis_name`` the
+  draw is made for the global batch and each device keeps its block, so
+  the result does not depend on how many devices share the batch."""
+  if axis_name is None:
+    return sampler(key, shape)
+  count = lax.psum(1, axis_name)
+  full = sampler(key, (count * shape[0], *shape[1:]))
+  return lax.dynamic_slice_in_dim(
+      full, lax.axis_index(axis_name) * shape[0], shape[0])
+
+
 def lrelu(x: jax.Array) -> jax.Array:
   """Leaky ReLU(0.2) with StyleGAN's gain sqrt(2), which keeps the second
   moment of He-initialised activations."""
@@ -216,6 +230,7 @@ class SynthesisLayer(nn.Module):
   bias, leaky ReLU."""
   features: int
   up: bool = False
+  batch_axis_name: Optional[str] = None
 
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
@@ -223,8 +238,8 @@ class SynthesisLayer(nn.Module):
     strength = self.param('noise_strength', nn.initializers.zeros_init(),
                           ())
     if self.has_rng('noise'):
-      noise = jax.random.normal(self.make_rng('noise'),
-                                (*y.shape[:3], 1), y.dtype)
+      noise = draw(jax.random.normal, self.make_rng('noise'),
+                   (*y.shape[:3], 1), self.batch_axis_name).astype(y.dtype)
       y = y + noise * strength.astype(y.dtype)
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
     return lrelu(y + bias.astype(y.dtype))
@@ -285,6 +300,8 @@ class StyleGAN2Generator(nn.Module):
   mixing_prob: float = 0.9
   truncation_psi: float = 1.0
   w_avg_decay: float = 0.995
+  # Under shard_map or pmap: noise and mixing drawn for the global batch.
+  batch_axis_name: Optional[str] = None
 
   def setup(self):
     side, _, channels = self.output_shape
@@ -296,12 +313,16 @@ class StyleGAN2Generator(nn.Module):
     self.w_avg = self.variable('stylegan', 'w_avg', jnp.zeros, (self.w_dim,))
     # The path-length regulariser's running mean (gan_jax.penalties).
     self.pl_mean = self.variable('stylegan', 'pl_mean', jnp.zeros, ())
-    convs = [SynthesisLayer(self.const.shape[-1], name='b0_conv')]
+    axis = self.batch_axis_name
+    convs = [SynthesisLayer(self.const.shape[-1], batch_axis_name=axis,
+                            name='b0_conv')]
     rgbs = [ToRGB(channels, name='b0_torgb')]
     for level in range(1, stages + 1):
       features = channels_at(self.width, stages, level)
-      convs += [SynthesisLayer(features, up=True, name=f'b{level}_conv0'),
-                SynthesisLayer(features, name=f'b{level}_conv1')]
+      convs += [SynthesisLayer(features, up=True, batch_axis_name=axis,
+                               name=f'b{level}_conv0'),
+                SynthesisLayer(features, batch_axis_name=axis,
+                               name=f'b{level}_conv1')]
       rgbs.append(ToRGB(channels, name=f'b{level}_torgb'))
     self.convs, self.rgbs = convs, rgbs
 
@@ -321,9 +342,11 @@ class StyleGAN2Generator(nn.Module):
     check_labels(self.num_classes, labels)
     w = self.mapping(z, labels)
     if train and not self.is_initializing():
+      mean = jnp.mean(w.astype(jnp.float32), axis=0)
+      if self.batch_axis_name is not None:
+        mean = lax.pmean(mean, self.batch_axis_name)
       self.w_avg.value = (self.w_avg_decay * self.w_avg.value
-                          + (1 - self.w_avg_decay) * jnp.mean(
-                              w.astype(jnp.float32), axis=0))
+                          + (1 - self.w_avg_decay) * mean)
     num_ws = self.num_ws()
     ws = jnp.repeat(w[:, None], num_ws, axis=1)
     if train and self.mixing_prob > 0 and self.has_rng('noise'):
@@ -337,10 +360,12 @@ class StyleGAN2Generator(nn.Module):
     """Style mixing: with probability mixing_prob a sample's layers from a
     random cutoff on take the w of a second z."""
     z_key, cut_key, use_key = jax.random.split(self.make_rng('noise'), 3)
-    w2 = self.mapping(jax.random.normal(z_key, z.shape, z.dtype), labels)
-    batch = z.shape[0]
-    cutoff = jax.random.randint(cut_key, (batch,), 1, num_ws)
-    use = jax.random.uniform(use_key, (batch,)) < self.mixing_prob
+    axis, batch = self.batch_axis_name, z.shape[0]
+    w2 = self.mapping(draw(jax.random.normal, z_key, z.shape, axis)
+                      .astype(z.dtype), labels)
+    cutoff = draw(lambda k, s: jax.random.randint(k, s, 1, num_ws),
+                  cut_key, (batch,), axis)
+    use = draw(jax.random.uniform, use_key, (batch,), axis) < self.mixing_prob
     cutoff = jnp.where(use, cutoff, num_ws)
     second = jnp.arange(num_ws)[None, :] >= cutoff[:, None]
     return jnp.where(second[..., None], w2[:, None].astype(ws.dtype), ws)
@@ -362,11 +387,19 @@ class StyleGAN2Generator(nn.Module):
     return rgb
 
 
-def minibatch_stddev(x: jax.Array, group_size: int = 4) -> jax.Array:
+def minibatch_stddev(x: jax.Array, group_size: int = 4,
+                     axis_name: Optional[str] = None) -> jax.Array:
   """x [B, H, W, C] with one more channel: within groups of
   min(group_size, B) samples (sample b in group b mod (B / G)), the standard
   deviation of each feature over the group, averaged over features and
-  pixels, broadcast to the group's samples."""
+  pixels, broadcast to the group's samples. Under shard_map or pmap over
+  ``axis_name`` the groups are those of the global batch (gathered), so
+  the feature does not depend on the device count."""
+  if axis_name is not None:
+    full = minibatch_stddev(lax.all_gather(x, axis_name, tiled=True),
+                            group_size)
+    return lax.dynamic_slice_in_dim(
+        full, lax.axis_index(axis_name) * x.shape[0], x.shape[0])
   batch, height, width, channels = x.shape
   group = min(group_size, batch)
   if batch % group:
@@ -387,6 +420,7 @@ class StyleGAN2Discriminator(nn.Module):
   width: int = 64
   num_classes: int = 0
   mbstd_group: int = 4
+  batch_axis_name: Optional[str] = None  # Global minibatch-stddev groups.
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
@@ -403,7 +437,9 @@ class StyleGAN2Discriminator(nn.Module):
       y = lrelu(EqualConv(features, 3, stride=2, name=f'b{level}_conv1')(
           blur_before_strided_conv(y)))
       h = (skip + y) / SQRT2
-    h = minibatch_stddev(h, self.mbstd_group)
+    # (No device axis exists while the params are created.)
+    axis = None if self.is_initializing() else self.batch_axis_name
+    h = minibatch_stddev(h, self.mbstd_group, axis)
     h = lrelu(EqualConv(h.shape[-1] - 1, 3, name='epilogue_conv')(h))
     h = h.reshape((h.shape[0], -1))
     h = lrelu(EqualDense(channels_at(self.width, stages, 0),
