@@ -45,6 +45,7 @@ def _jax_side(workload: str, variant: str, extra=None):
   of one iteration)."""
   import jax
   from experiments.runner.loop import steps_per_dispatch, unroll_loops
+  from experiments.runner.profiling import compiled_bytes
   from gan_jax import config as gan_config
   from gan_jax import state as gan_state, steps as gan_steps
 
@@ -92,13 +93,8 @@ def _jax_side(workload: str, variant: str, extra=None):
     jax.block_until_ready(metrics)
     box[0] = state
 
-  def xla_bytes() -> int:
-    """XLA's buffer plan for one call of the compiled loop."""
-    plan = compiled.memory_analysis()
-    return int(plan.argument_size_in_bytes + plan.output_size_in_bytes
-               + plan.temp_size_in_bytes - plan.alias_size_in_bytes)
-
-  run.xla_bytes = xla_bytes
+  # XLA's buffer plan for one call of the compiled loop, as runs report it.
+  run.xla_bytes = lambda: compiled_bytes(compiled)
   run.compile_s = compile_s
   return run, per_call, config, xla_flops
 

@@ -30,6 +30,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax.data import images as image_data
+from gan_jax.data.on_device import DeviceImages
 from gan_jax.metrics import feature_metrics, inception, inception_weights
 
 REFERENCE_CACHE = 'gan_jax_reference_features'
@@ -82,8 +83,8 @@ def to_uint8_rgb(images) -> np.ndarray:
     if not np.issubdtype(images.dtype, np.floating):
       raise ValueError(f'images of dtype {images.dtype}: expected floats '
                        'in [-1, 1] or uint8')
-    images = np.round((np.clip(images, -1.0, 1.0) + 1.0) * 127.5)
-    images = images.astype(np.uint8)
+    pixels = DeviceImages.from_network(jnp.asarray(images, jnp.float32))
+    images = np.round(np.asarray(pixels)).astype(np.uint8)
   if images.shape[-1] == 1:
     images = np.repeat(images, 3, axis=-1)
   return images

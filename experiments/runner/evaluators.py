@@ -78,12 +78,13 @@ class ImageEvaluator:
     self._metrics, self._note, fell_back = image_metrics(config, data_dir)
     if fell_back:
       announce(f'note: {self._note}')
-    train_labels = image_data.load_split(
-        name, source.train_split, data_dir,
-        limit=max(config.eval.num_samples, config.eval.mode_samples))[1]
     # A conditional G is evaluated on labels drawn from the train split.
-    self._labels = (jnp.asarray(train_labels) if config.model.conditional
-                    else None)
+    train_labels, self._labels = None, None
+    if config.model.conditional:
+      train_labels = image_data.load_split(
+          name, source.train_split, data_dir,
+          limit=max(config.eval.num_samples, config.eval.mode_samples))[1]
+      self._labels = jnp.asarray(train_labels)
     self._grid_z_rng = jax.random.fold_in(eval_rng, 2**31 - 1)
     self._grid_labels, self._grid_columns = self._grid_layout(
         source.num_classes, train_labels)
