@@ -20,12 +20,18 @@ from benchmarks.peak import NOISY_SPREAD, matmul_size, spread
 
 TOY_VARIANTS = ('vanilla', 'non_saturating', 'wgan_gp', 'label_smoothing')
 DCGAN_VARIANTS = ('non_saturating', 'wgan_gp')
+# The ``images`` workload (JAX only: no PyTorch StyleGAN2 here): each
+# family's train step with its run defaults on the shape of a dataset.
+IMAGE_ROWS = (('stacked_digits', 'non_saturating'),
+              ('stacked_digits', 'stylegan2'),
+              ('cifar10', 'non_saturating'), ('cifar10', 'stylegan2'))
 
 
-def _config(workload: str, variant: str, extra=None):
+def _config(workload: str, variant: str, extra=None, dataset=None):
   """The library's config of a workload: the variant's published numbers,
-  the benchmark's shapes, constant rates and no EMA (as the baseline);
-  ``extra`` fields on top (e.g. train.formulation, train.compute_dtype)."""
+  the benchmark's shapes (``dataset``'s for the images workload), constant
+  rates and no EMA (as the baseline); ``extra`` fields on top (e.g.
+  train.formulation, train.compute_dtype)."""
   from experiments.runner.config_layers import resolve_config
   from experiments.configs import default
   overrides = {'optim.g.schedule': 'constant',
@@ -34,13 +40,14 @@ def _config(workload: str, variant: str, extra=None):
     overrides.update({'model.width': 512, 'model.depth': 3,
                       'train.batch_size': 256})
   overrides.update(extra or {})
-  config = resolve_config(default.get_config(), variant, overrides,
-                          'mnist' if workload == 'dcgan' else 'grid25',
+  if dataset is None:
+    dataset = 'mnist' if workload == 'dcgan' else 'grid25'
+  config = resolve_config(default.get_config(), variant, overrides, dataset,
                           None, None)
   return config
 
 
-def _jax_side(workload: str, variant: str, extra=None):
+def _jax_side(workload: str, variant: str, extra=None, dataset=None):
   """(run(n) -> None, steps per call, config, xla_flops() -> XLA's count
   of one iteration)."""
   import jax
@@ -49,7 +56,9 @@ def _jax_side(workload: str, variant: str, extra=None):
   from gan_jax import config as gan_config
   from gan_jax import state as gan_state, steps as gan_steps
 
-  config = _config(workload, variant, extra)
+  from gan_jax.data.images import IMAGE_SOURCES
+
+  config = _config(workload, variant, extra, dataset)
   spec, hparams, dataset = gan_config.build(config)
   per_call = min(steps_per_dispatch(config, jax.devices()[0].platform), 50)
   steps = gan_steps.make_steps(spec, unroll=unroll_loops(config))
@@ -60,7 +69,8 @@ def _jax_side(workload: str, variant: str, extra=None):
     def sample_batch(key, data, i):
       return dataset.to_network(dataset.sample(key, shape))
   else:  # Stand-in images in [-1, 1] in device memory, as the runner's.
-    data = jax.random.uniform(jax.random.PRNGKey(5), (1024, 28, 28, 1),
+    data = jax.random.uniform(jax.random.PRNGKey(5),
+                              (1024, *IMAGE_SOURCES[config.dataset].shape),
                               minval=-1.0, maxval=1.0)
 
     def sample_batch(key, data, i):
@@ -297,6 +307,47 @@ def benchmark_workload(workload: str, variant: str, repeats: int,
   }
 
 
+def image_workload(dataset: str, variant: str, repeats: int,
+                   seconds: float) -> Dict[str, Any]:
+  """One row of the image families' table: the JAX step alone (repeats
+  of about ``seconds``), its compilation, XLA's FLOP count and buffers."""
+  run, per_call, config, xla_flops = _jax_side('images', variant,
+                                               dataset=dataset)
+  run(per_call)  # Warm.
+  once = time.perf_counter()
+  run(per_call)
+  once = (time.perf_counter() - once) / per_call
+  n = max(per_call, int(seconds / once) // per_call * per_call)
+  times = _median_ms(run, n, repeats)
+  ms = statistics.median(times)
+  return {'workload': 'images', 'dataset': dataset, 'variant': variant,
+          'model': config.model.name, 'batch': config.train.batch_size,
+          'jax_ms': ms, 'jax_ms_min': min(times), 'jax_ms_max': max(times),
+          'jax_it_per_s': 1e3 / ms, 'jax_compile_s': run.compile_s,
+          'xla_gflop_per_iteration': xla_flops() / 1e9,
+          'steps_per_dispatch': per_call,
+          'jax_xla_step_mib': run.xla_bytes() / 2**20}
+
+
+def image_markdown(rows: List[Dict[str, Any]]) -> str:
+  """The image families' table (JAX only)."""
+  from gan_jax.data.images import IMAGE_SOURCES
+  lines = ['Image families, JAX only (each variant\'s run defaults on the '
+           'dataset\'s image shape; stand-in images, no EMA):', '',
+           '| image | variant (model) | batch | ms/step | steps/s | '
+           'XLA GFLOP/step | compile | XLA step buffers |',
+           '|---|---|---|---|---|---|---|---|']
+  for r in rows:
+    shape = 'x'.join(map(str, IMAGE_SOURCES[r['dataset']].shape))
+    lines.append(
+        f"| {shape} ({r['dataset']}) | `{r['variant']}` ({r['model']}) | "
+        f"{r['batch']} | {r['jax_ms']:.1f} ({r['jax_ms_min']:.1f}-"
+        f"{r['jax_ms_max']:.1f}) | {r['jax_it_per_s']:.1f} | "
+        f"{r['xla_gflop_per_iteration']:.2f} | {r['jax_compile_s']:.1f} s | "
+        f"{r['jax_xla_step_mib']:.1f} MiB |")
+  return '\n'.join(lines) + '\n'
+
+
 def machine(precision: str) -> str:
   """The device, host, versions and precision, in one line."""
   import jax
@@ -323,12 +374,14 @@ def markdown(results: List[Dict[str, Any]], peak: float, where: str,
              precision: str) -> str:
   size = matmul_size()
   lines = [f'Machine: {where}. Matrix-product peak ({size}x{size} '
-           f'{precision}, jax): {peak:.0f} GFLOP/s.', '',
-           '| workload | variant | n_critic | JAX ms/it | PyTorch ms/it | '
-           'speed-up | JAX it/s | JAX GFLOP/s (% peak) | PyTorch GFLOP/s | '
-           'first step JAX (compile) / PyTorch | peak memory JAX / PyTorch | '
-           'XLA step buffers |',
-           '|---|---|---|---|---|---|---|---|---|---|---|---|']
+           f'{precision}, jax): {peak:.0f} GFLOP/s.']
+  if not results:  # Only the JAX-only image table follows.
+    return lines[0] + '\n'
+  lines += ['', '| workload | variant | n_critic | JAX ms/it | '
+            'PyTorch ms/it | speed-up | JAX it/s | JAX GFLOP/s (% peak) | '
+            'PyTorch GFLOP/s | first step JAX (compile) / PyTorch | '
+            'peak memory JAX / PyTorch | XLA step buffers |',
+            '|---|---|---|---|---|---|---|---|---|---|---|---|']
   lines += [table_row(r) for r in results]
   note = noise_note(results)
   return '\n'.join(lines + ([''] + [note] if note else [])) + '\n'
@@ -352,10 +405,11 @@ def table_row(r: Dict[str, Any]) -> str:
 
 def noise_note(results: List[Dict[str, Any]]) -> str:
   """A warning naming the workloads timed on a busy machine, or ''."""
-  noisy = [f"{r['workload']} `{r['variant']}`" for r in results
+  noisy = [f"{r.get('dataset', r['workload'])} `{r['variant']}`"
+           for r in results
            if any(spread([r[f'{side}_ms_min'], r[f'{side}_ms'],
                           r[f'{side}_ms_max']]) > NOISY_SPREAD
-                  for side in ('jax', 'torch'))]
+                  for side in ('jax', 'torch') if f'{side}_ms' in r)]
   if not noisy:
     return ''
   return (f'Not reliable: the repeats of {", ".join(noisy)} spread by more '

@@ -1,10 +1,13 @@
 r"""How fast each variant trains, against PyTorch doing the same math.
 
   pip install torch==2.13.0   # the baseline; never needed for training
-  python -m experiments.benchmark [--workloads=toy,dcgan] [--repeats=5]
+  python -m experiments.benchmark [--workloads=toy,dcgan,images] [--repeats=5]
 
 Workloads: the 2-D toy (MLP 2-512-512-512, batch 256) for every seed
-variant, and DCGAN at 28x28 (batch 64) for non_saturating and wgan_gp. Each
+variant, and DCGAN at 28x28 (batch 64) for non_saturating and wgan_gp,
+against PyTorch; and ``images``, JAX alone (no PyTorch StyleGAN2 here): the
+DCGAN ``non_saturating`` and ``stylegan2`` steps with their run defaults at
+8x8x3 (stacked_digits) and 32x32x3 (CIFAR-10), in a second table. Each
 side is warmed up (JAX compiles, PyTorch allocates), then the two are timed
 in turn, ``--repeats`` times, in this one process. Reported per workload:
 median milliseconds per iteration (n_critic D steps + one G step) and the
@@ -47,8 +50,9 @@ from benchmarks.peak import matmul_peak_gflops
 from experiments import cli
 from experiments.storage.failed_writes import failure_reason
 
-_WORKLOADS = flags.DEFINE_list('workloads', ['toy', 'dcgan'],
-                               'toy and/or dcgan.')
+WORKLOADS = ('toy', 'dcgan', 'images')
+_WORKLOADS = flags.DEFINE_list('workloads', list(WORKLOADS),
+                               'One or more of toy, dcgan, images.')
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repeats per side.')
 _SECONDS = flags.DEFINE_float(
     'seconds_per_repeat', 2.0, 'About how long one timed repeat runs.')
@@ -73,10 +77,10 @@ def main(argv):
     print(json.dumps(step_time.memory_probe(
         *_MEMORY_PROBE.value.split(':'), _PRECISION.value)))
     return
-  unknown = set(_WORKLOADS.value) - {'toy', 'dcgan'}
+  unknown = set(_WORKLOADS.value) - set(WORKLOADS)
   if unknown or not _WORKLOADS.value:
-    sys.exit(f'error: --workloads={",".join(_WORKLOADS.value)}: give toy '
-             'and/or dcgan')
+    sys.exit(f'error: --workloads={",".join(_WORKLOADS.value)}: give one '
+             f'or more of {", ".join(WORKLOADS)}')
   if _REPEATS.value < 1 or _SECONDS.value <= 0:
     sys.exit('error: --repeats and --seconds_per_repeat must be positive')
   if importlib.util.find_spec('torch') is None:
@@ -96,8 +100,16 @@ def main(argv):
   where = step_time.machine(_PRECISION.value)
   print(where)
   print(f'matrix-product peak: {peak:.0f} GFLOP/s')
-  results = []
+  results, image_rows = [], []
   for workload in _WORKLOADS.value:
+    if workload == 'images':
+      for dataset, variant in step_time.IMAGE_ROWS:
+        row = step_time.image_workload(dataset, variant, _REPEATS.value,
+                                       _SECONDS.value)
+        image_rows.append(row)
+        print(f"{dataset:>15} {variant:>15}: JAX {row['jax_ms']:.2f} ms",
+              flush=True)
+      continue
     for variant in (step_time.TOY_VARIANTS if workload == 'toy'
                     else step_time.DCGAN_VARIANTS):
       result = step_time.benchmark_workload(
@@ -110,13 +122,18 @@ def main(argv):
             f"({100 * result['jax_peak_fraction']:.0f}% of peak)",
             flush=True)
   table = step_time.markdown(results, peak, where, _PRECISION.value)
+  if image_rows:
+    table += '\n' + step_time.image_markdown(image_rows)
+    note = step_time.noise_note(image_rows)
+    table += f'\n{note}\n' if note else ''
   print(table)  # Kept on the screen even if the files cannot be written.
   try:
     step_time.write_whole(
         os.path.join(_OUT.value, 'benchmark.json'),
         json.dumps({'machine': where, 'matmul_peak_gflops': peak,
-                    'results': results,
-                    'noise_note': step_time.noise_note(results)}, indent=2))
+                    'results': results, 'images': image_rows,
+                    'noise_note': step_time.noise_note(results + image_rows)},
+                   indent=2))
     step_time.write_whole(os.path.join(_OUT.value, 'benchmark.md'), table)
   except OSError as error:
     sys.exit(f'error: writing under {_OUT.value} failed: '

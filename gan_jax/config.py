@@ -113,6 +113,8 @@ def validate(config, num_devices: int = 1) -> None:
   _int_at_least(config, 'objective.g_penalty_every', 1)
   _number_in(config, 'model.mixing_prob', 0.0, 1.0)
   _number_in(config, 'model.truncation_psi', 0.0, 1.0)
+  _check(isinstance(config.model.squash_output, bool),
+         'model.squash_output', config.model.squash_output, 'True or False')
   if (config.objective.g_penalty == 'path_length'
       and config.model.name not in models.STYLE_MODELS):
     raise ConfigError(

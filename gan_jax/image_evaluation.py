@@ -150,6 +150,8 @@ def generate_images(spec, state, rng: jax.Array, count: int,
   """``count`` images in [-1, 1] from G in inference mode (EMA params when
   kept), in batches of one jitted call each; a conditional G gets labels
   drawn from ``labels`` (the train labels: the data's class frequencies).
+  Outputs are clipped to [-1, 1], the range an image file holds: StyleGAN2's
+  are linear, and a metric must not score values no picture can show.
 
   A Python loop rather than lax.map: XLA:CPU runs convolutions inside loop
   bodies many times slower (jax-ml/jax#12868).
@@ -168,4 +170,5 @@ def _generate_batch(spec, state, key, labels, batch_size):
   if labels is not None:
     batch_labels = labels[jax.random.randint(label_key, (batch_size,), 0,
                                              labels.shape[0])]
-  return generate(spec, state, z_key, batch_size, batch_labels)
+  images = generate(spec, state, z_key, batch_size, batch_labels)
+  return jnp.clip(images, -1.0, 1.0)

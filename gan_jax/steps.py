@@ -217,11 +217,13 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
 
   def path_length(g: NetState, params, rng: Array, batch_size: int,
                   labels: Optional[Array], pl_mean: Array):
-    # StyleGAN2's regulariser on half a batch of fresh z (gan_jax.penalties).
+    # StyleGAN2's regulariser on half a batch of fresh z (gan_jax.penalties),
+    # with every second label: on any even per-device batch the same
+    # (z, label) pairs as on one device, since z is drawn globally.
     half = max(1, batch_size // 2)
     z_key, map_key, syn_key, noise_key = jax.random.split(rng, 4)
     z = sample(jax.random.normal, z_key, (half, spec.latent_dim))
-    part = None if labels is None else labels[:half]
+    part = None if labels is None else labels[::2][:half]
     ws, _ = apply_model(spec.generator, g, params, z,
                         labels=part, compute_dtype=spec.compute_dtype,
                         rng=map_key, method='mapping_ws')

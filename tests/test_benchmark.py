@@ -10,8 +10,8 @@ import jax
 import numpy as np
 import pytest
 
-from benchmarks.step_time import (baseline_device, noise_note,
-                                   probe_environment, table_row)
+from benchmarks.step_time import (baseline_device, image_markdown,
+                                   noise_note, probe_environment, table_row)
 from gan_jax import config as gan_config, losses
 from gan_jax.variants import SEED_VARIANTS
 from tests.helpers import small_config
@@ -40,6 +40,42 @@ def test_the_memory_probe_trains_alone_and_reports_its_peak():
   assert done.returncode == 0, done.stderr[-2000:]
   peak = json.loads(done.stdout.strip().splitlines()[-1])['peak_mib']
   assert 1 < peak < 4096  # Above nothing; far below the machine.
+
+
+@pytest.mark.slow  # End to end: in .ci/run's second pass.
+def test_the_images_workload_times_each_family_alone(tmp_path):
+  pytest.importorskip('torch')  # The command line names the machine.
+  done = subprocess.run(
+      [sys.executable, '-m', 'experiments.benchmark', '--workloads=images',
+       '--repeats=1', '--seconds_per_repeat=0.05', f'--out={tmp_path}'],
+      capture_output=True, text=True, timeout=900)
+  assert done.returncode == 0, done.stderr[-2000:]
+  saved = json.loads((tmp_path / 'benchmark.json').read_text())
+  assert saved['results'] == []  # No PyTorch side.
+  rows = {(r['dataset'], r['model']): r for r in saved['images']}
+  assert set(rows) == {(d, m) for d in ('stacked_digits', 'cifar10')
+                       for m in ('dcgan', 'stylegan2')}
+  for row in rows.values():
+    assert row['jax_ms'] > 0 and row['xla_gflop_per_iteration'] > 0
+  # StyleGAN2's step costs more arithmetic than DCGAN's on the same images.
+  for dataset in ('stacked_digits', 'cifar10'):
+    assert (rows[dataset, 'stylegan2']['xla_gflop_per_iteration']
+            > rows[dataset, 'dcgan']['xla_gflop_per_iteration'])
+  table = (tmp_path / 'benchmark.md').read_text()
+  assert '| 32x32x3 (cifar10) | `stylegan2` (stylegan2) | 64 |' in table
+
+
+def test_the_image_table_puts_each_measurement_in_its_column():
+  row = {'dataset': 'stacked_digits', 'variant': 'stylegan2',
+         'model': 'stylegan2', 'batch': 64, 'jax_ms': 31.04,
+         'jax_ms_min': 30.5, 'jax_ms_max': 33.26, 'jax_it_per_s': 32.2,
+         'xla_gflop_per_iteration': 1.234, 'jax_compile_s': 12.34,
+         'jax_xla_step_mib': 40.61}
+  lines = image_markdown([row]).splitlines()
+  cells = [cell.strip() for cell in lines[-1].split('|')[1:-1]]
+  assert cells == ['8x8x3 (stacked_digits)', '`stylegan2` (stylegan2)', '64',
+                   '31.0 (30.5-33.3)', '32.2', '1.23', '12.3 s', '40.6 MiB']
+  assert len(lines[2].split('|')) == len(lines[-1].split('|'))  # Header.
 
 
 @pytest.mark.parametrize('variant', SEED_VARIANTS)
@@ -109,7 +145,7 @@ def test_the_sweep_benchmark_refuses_bad_input_in_one_line(args, message):
     ('experiments.benchmark', '--precision=bf16',
      'error: flag --precision=bf16: value should be one of <float32|tf32>'),
     ('experiments.benchmark', '--workloads=toy,gan',
-     'error: --workloads=toy,gan: give toy and/or dcgan'),
+     'error: --workloads=toy,gan: give one or more of toy, dcgan, images'),
     ('benchmarks.sweep_vs_runs', '--seeds=ten',
      "error: flag --seeds=ten: invalid literal for int() with base 10: "
      "'ten'"),

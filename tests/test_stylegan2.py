@@ -100,8 +100,10 @@ def test_path_lengths_equal_a_finite_difference_estimate():
 
 
 def _config(**overrides):
+  # Config F's step (style mixing, path lengths) on tiny networks.
   fields = {'model.width': 8, 'model.depth': 2, 'model.latent_dim': 8,
-            'train.batch_size': 8, **overrides}
+            'train.batch_size': 8, 'model.mixing_prob': 0.9,
+            'objective.g_penalty': 'path_length', **overrides}
   config = resolve_config(default.get_config(), 'stylegan2', fields,
                           'digits')
   gan_config.validate(config, 1)
@@ -155,6 +157,19 @@ def test_truncation_pulls_every_z_to_the_mean_style():
   assert float(jnp.std(untruncated, axis=0).mean()) > 1e-3
 
 
+def test_a_squashed_output_is_tanh_of_the_linear_one():
+  spec, hparams, _ = gan_config.build(_config())
+  state = gan_state.compiled_init(spec)(jax.random.PRNGKey(0), hparams)
+  variables = {'params': state.g.params, **state.g.model_state}
+  z = 3.0 * jax.random.normal(jax.random.PRNGKey(4), (4, 8))
+  g = spec.generator
+  linear = g.clone(squash_output=False).apply(variables, z, train=False)
+  squashed = g.clone(squash_output=True).apply(variables, z, train=False)
+  assert float(jnp.abs(linear).max()) > 1.0  # Outside an image's range.
+  np.testing.assert_allclose(squashed, jnp.tanh(linear), rtol=1e-5,
+                             atol=1e-6)
+
+
 @pytest.mark.parametrize('field, value, message', [
     ('model.mixing_prob', 1.5, 'model.mixing_prob=1.5 is not allowed'),
     ('model.truncation_psi', -0.1, 'model.truncation_psi=-0.1 is not'),
@@ -169,6 +184,31 @@ def test_bad_stylegan2_settings_are_one_line(field, value, message):
   assert '\n' not in str(error.value)
 
 
+def test_the_variant_takes_the_published_setting_of_each_resolution():
+  def resolved(dataset, **overrides):
+    return resolve_config(default.get_config(), 'stylegan2', overrides,
+                          dataset)
+
+  def setting(config):
+    return (config.model.depth, config.model.mixing_prob,
+            config.objective.g_penalty, config.objective.penalty_weight,
+            config.optim.g.lr, config.optim.d.lr)
+
+  cifar_ada = (2, 0.0, 'none', 0.01, 2.5e-3, 2.5e-3)
+  assert setting(resolved('digits')) == cifar_ada          # 8x8
+  assert setting(resolved('cifar10')) == cifar_ada         # 32x32
+  assert setting(resolved('celeb_a')) == (2, 0.9, 'path_length', 0.0128,
+                                          2.5e-3, 2.5e-3)  # 64x64
+  assert setting(resolved('celeb_a', **{'data.image_size': 128})) == (
+      8, 0.9, 'path_length', 0.01, 2e-3, 2e-3)            # Config F.
+  assert setting(resolved('cifar10', **{'data.image_size': 64}))[3] == 0.0128
+  # The command line wins over the resolution's setting.
+  assert resolved('digits', **{'model.depth': 8}).model.depth == 8
+  # Digits are near-binary: tanh (docs/images.md); photographs linear.
+  assert resolved('stacked_digits').model.squash_output
+  assert not resolved('cifar10').model.squash_output
+
+
 def test_the_2d_benchmarks_and_other_models_are_refused_with_a_reason():
   config = resolve_config(default.get_config(), 'stylegan2', {}, 'grid25')
   with pytest.raises(gan_config.ConfigError,
@@ -176,7 +216,8 @@ def test_the_2d_benchmarks_and_other_models_are_refused_with_a_reason():
                      "dataset='grid25': it takes images"):
     gan_config.validate(config, 1)
   config = resolve_config(default.get_config(), 'stylegan2',
-                          {'model.name': 'dcgan'}, 'digits')
+                          {'model.name': 'dcgan',
+                           'objective.g_penalty': 'path_length'}, 'digits')
   with pytest.raises(gan_config.ConfigError,
                      match="g_penalty='path_length' is not allowed with "
                      "model.name='dcgan'"):
@@ -267,17 +308,21 @@ def test_the_resampling_filters_equal_upfirdn2d():
   np.testing.assert_allclose(ones[0, 1:-1, 1:-1, 0], 1.0, rtol=1e-6)
 
 
-@pytest.mark.slow  # Four StyleGAN2 compilations on 8 fake devices.
-@pytest.mark.parametrize('route', ['jit', 'shard_map', 'pmap'])
-def test_sharded_stylegan2_steps_equal_one_device(route, digits_dir):
-  # Noise, style mixing, the minibatch stddev's groups and the path-length
-  # mean are those of the global batch on any device count.
+@pytest.mark.slow  # StyleGAN2 compilations on 8 fake devices.
+@pytest.mark.parametrize('route, conditional', [
+    ('jit', False), ('shard_map', False), ('pmap', False),
+    ('shard_map', True)])
+def test_sharded_stylegan2_steps_equal_one_device(route, conditional,
+                                                  digits_dir):
+  # Noise, style mixing, the minibatch stddev's groups, the path-length
+  # mean and (conditional) its labels are those of the global batch on any
+  # device count.
   from gan_jax import parallel
   from tests import test_parallel
   config = _config(**{
       'data.dir': digits_dir, 'train.batch_size': 16,
       'objective.penalty_every': 2, 'objective.g_penalty_every': 2,
-      **test_parallel._SGD})
+      'model.conditional': conditional, **test_parallel._SGD})
   one = test_parallel._train(config, 'jit', 1)
   got = test_parallel._train(config, route, 8)
   assert parallel.axis_name(route) or route == 'jit'

@@ -75,6 +75,10 @@ def get_config() -> ml_collections.ConfigDict:
   # evaluations and sample grids (1: none).
   config.model.mixing_prob = 0.9
   config.model.truncation_psi = 1.0
+  # StyleGAN2: tanh on its images. The paper's are linear (clipped when
+  # shown); the near-binary digit datasets turn it on (configs/datasets.py,
+  # docs/images.md says why). The DCGAN and SNGAN families end in tanh.
+  config.model.squash_output = False
 
   # Learning rates decay linearly to 0 over the run on the 2-D benchmarks:
   # the generator settles on the modes instead of circling them (image

@@ -2,7 +2,8 @@
 ``experiments.run`` (one run) and ``experiments.sweep`` (many).
 
 base config file <- dataset defaults <- variant (its published values, then
-its image or 2-D setting) <- explicit overrides. The variant layer applies
+its image setting and the one for the image's resolution, or its 2-D
+setting) <- explicit overrides. The variant layer applies
 only when a variant is named (``--variant``): without one the file's own
 choices stand, so a config file can train an objective or settings of its
 own.
@@ -20,7 +21,7 @@ from experiments.configs import default
 from experiments.configs.datasets import dataset_defaults
 from gan_jax import config as gan_config
 from gan_jax.batched import flatten
-from gan_jax.data import is_image_dataset
+from gan_jax.data import IMAGE_SOURCES, is_image_dataset
 from gan_jax.variants import get_variant
 
 
@@ -54,9 +55,15 @@ def resolve_config(base, variant: Optional[str], overrides, dataset=None,
     config.update_from_flattened_dict(dict(dataset_defaults(name)))
   if chosen is not None:
     config.update_from_flattened_dict(dict(chosen.overrides))
-    config.update_from_flattened_dict(dict(
-        chosen.image_overrides if is_image_dataset(name)
-        else chosen.toy_overrides))
+    if is_image_dataset(name):
+      config.update_from_flattened_dict(dict(chosen.image_overrides))
+      # The side the networks see: data.image_size resizes (0: as stored).
+      side = (overrides.get('data.image_size', config.data.image_size)
+              or IMAGE_SOURCES[name].shape[0])
+      config.update_from_flattened_dict(dict(chosen.overrides_for_side(
+          side)))
+    else:
+      config.update_from_flattened_dict(dict(chosen.toy_overrides))
   config.update_from_flattened_dict(overrides)
   _check_run_label(config.get('variant'))
   return config

@@ -285,8 +285,8 @@ class Mapping(nn.Module):
 
 
 class StyleGAN2Generator(nn.Module):
-  """z [B, latent_dim] -> images [B, H, W, C] (not squashed: StyleGAN2's
-  outputs are linear, clipped when shown).
+  """z [B, latent_dim] -> images [B, H, W, C]: linear, as StyleGAN2's
+  (clipped when shown), or in (-1, 1) through tanh with ``squash_output``.
 
   ``__call__`` is ``synthesis(mapping_ws(z))``. ``truncation_psi`` < 1
   pulls w towards the tracked mean w_avg in inference; ``mixing_prob`` is
@@ -299,6 +299,8 @@ class StyleGAN2Generator(nn.Module):
   num_classes: int = 0
   mixing_prob: float = 0.9
   truncation_psi: float = 1.0
+  # tanh on the images (the paper's are linear; see docs/images.md).
+  squash_output: bool = False
   w_avg_decay: float = 0.995
   # Under shard_map or pmap: noise and mixing drawn for the global batch.
   batch_axis_name: Optional[str] = None
@@ -384,7 +386,7 @@ class StyleGAN2Generator(nn.Module):
       x = self.convs[2 * level - 1](x, ws[:, i])
       x = self.convs[2 * level](x, ws[:, i + 1])
       rgb = upsample_2x(rgb) + self.rgbs[level](x, ws[:, i + 2])
-    return rgb
+    return jnp.tanh(rgb) if self.squash_output else rgb
 
 
 def minibatch_stddev(x: jax.Array, group_size: int = 4,
