@@ -220,17 +220,24 @@ def _median_ms(run: Callable[[int], None], iterations: int,
   return times
 
 
-def jax_step_ms(workload: str, variant: str, extra, repeats: int,
-                seconds: float) -> Dict[str, float]:
-  """The JAX side alone under ``extra`` config fields: median ms per
-  iteration (and the range) and the compile time."""
-  run, per_call, _, _ = _jax_side(workload, variant, extra)
+def _jax_repeats(run: Callable[[int], None], per_call: int, repeats: int,
+                 seconds: float) -> List[float]:
+  """ms per iteration of ``repeats`` timed repeats of about ``seconds``
+  each (whole dispatches of ``per_call`` steps), after a warm call."""
   run(per_call)  # Warm.
   started = time.perf_counter()
   run(per_call)
   once = (time.perf_counter() - started) / per_call
   n = max(per_call, int(seconds / once) // per_call * per_call)
-  times = _median_ms(run, n, repeats)
+  return _median_ms(run, n, repeats)
+
+
+def jax_step_ms(workload: str, variant: str, extra, repeats: int,
+                seconds: float) -> Dict[str, float]:
+  """The JAX side alone under ``extra`` config fields: median ms per
+  iteration (and the range) and the compile time."""
+  run, per_call, _, _ = _jax_side(workload, variant, extra)
+  times = _jax_repeats(run, per_call, repeats, seconds)
   return {'ms': statistics.median(times), 'ms_min': min(times),
           'ms_max': max(times), 'compile_s': run.compile_s,
           'steps_per_dispatch': per_call,
@@ -313,12 +320,7 @@ def image_workload(dataset: str, variant: str, repeats: int,
   of about ``seconds``), its compilation, XLA's FLOP count and buffers."""
   run, per_call, config, xla_flops = _jax_side('images', variant,
                                                dataset=dataset)
-  run(per_call)  # Warm.
-  once = time.perf_counter()
-  run(per_call)
-  once = (time.perf_counter() - once) / per_call
-  n = max(per_call, int(seconds / once) // per_call * per_call)
-  times = _median_ms(run, n, repeats)
+  times = _jax_repeats(run, per_call, repeats, seconds)
   ms = statistics.median(times)
   return {'workload': 'images', 'dataset': dataset, 'variant': variant,
           'model': config.model.name, 'batch': config.train.batch_size,
