@@ -111,6 +111,12 @@ def validate(config, num_devices: int = 1) -> None:
   _number_in(config, 'objective.g_penalty_weight', 0.0, math.inf,
              high_open=True)
   _int_at_least(config, 'objective.g_penalty_every', 1)
+  # Each look-ahead update is written into G's step: a long one compiles
+  # for ever and holds every update's activations.
+  unroll_steps = config.objective.unroll_steps
+  _check(_is_int(unroll_steps) and 0 <= unroll_steps <= 100,
+         'objective.unroll_steps', unroll_steps,
+         'an integer from 0 (no unrolling) to 100')
   _number_in(config, 'model.mixing_prob', 0.0, 1.0)
   _number_in(config, 'model.truncation_psi', 0.0, 1.0)
   _check(isinstance(config.model.squash_output, bool),
@@ -139,8 +145,10 @@ def validate(config, num_devices: int = 1) -> None:
   g_norms, d_norms = models.NORMS[config.model.name]
   _choice(config, 'model.g_norm', g_norms)
   _choice(config, 'model.d_norm', d_norms)
-  for field in ('model.latent_dim', 'model.width', 'model.depth'):
+  for field in ('model.latent_dim', 'model.width', 'model.depth',
+                'model.pack'):
     _int_at_least(config, field, 1)
+  _validate_mlp_options(config)
   _validate_model_and_data(config)
   if config.objective.penalty != 'none' and config.model.d_norm == 'batch':
     raise ConfigError(
@@ -191,6 +199,10 @@ def validate(config, num_devices: int = 1) -> None:
   batch = config.train.batch_size
   _check(batch % num_devices == 0, 'train.batch_size', batch,
          f'a multiple of the device count ({num_devices})')
+  pack = config.model.pack
+  _check(batch // num_devices % pack == 0, 'train.batch_size', batch,
+         f'a multiple of model.pack ({pack}) on each of the {num_devices} '
+         f'device(s): D judges packs of {pack}')
   _int_at_least(config, 'eval.num_samples', 1)
   _number_in(config, 'eval.threshold', 0.0, math.inf, low_open=True,
              high_open=True)
@@ -240,6 +252,31 @@ def train_shape(config) -> Tuple[int, ...]:
   return (size, size, channels) if size else (height, width, channels)
 
 
+# The MLP's own options (gan_jax/models/mlp.py) and their defaults.
+MLP_OPTIONS = {'model.d_width': 0, 'model.d_depth': 0,
+               'model.activation': 'relu', 'model.d_maxout_pieces': 0,
+               'model.weight_init': 'default', 'model.init_scale': 1.0}
+
+
+def _validate_mlp_options(config) -> None:
+  _int_at_least(config, 'model.d_width', 0)
+  _int_at_least(config, 'model.d_depth', 0)
+  _choice(config, 'model.activation', tuple(models.mlp.ACTIVATIONS))
+  pieces = config.model.d_maxout_pieces
+  _check(_is_int(pieces) and (pieces == 0 or 2 <= pieces <= 64),
+         'model.d_maxout_pieces', pieces,
+         '0 (no maxout) or an integer from 2 to 64')
+  _choice(config, 'model.weight_init', models.mlp.INITS)
+  _number_in(config, 'model.init_scale', 0.0, math.inf, low_open=True,
+             high_open=True)
+  if config.model.name != 'mlp':
+    for field, default in MLP_OPTIONS.items():
+      value = _get(config, field)
+      _check(value == default, field, value,
+             f"{default!r} with model.name={config.model.name!r}: an option "
+             "of model.name='mlp' only")
+
+
 def _validate_model_and_data(config) -> None:
   """The model can take the dataset's examples, and its labels if
   conditional."""
@@ -260,6 +297,10 @@ def _validate_model_and_data(config) -> None:
   if config.model.conditional and not is_image_dataset(name):
     raise ConfigError(f'model.conditional=True is not allowed with dataset='
                       f'{name!r}: it has no labels; use an image dataset')
+  if config.model.conditional and config.model.pack > 1:
+    raise ConfigError(f'model.pack={config.model.pack!r} is not allowed with '
+                      'model.conditional=True: a pack of samples has no one '
+                      'label; use model.pack=1')
 
 def hparams_from_config(config) -> Dict[str, float]:
   """The scalars the steps read from the state (see state.DEFAULT_HPARAMS)."""
@@ -290,7 +331,9 @@ def build(config, axis_name: Optional[str] = None
       generator=generator,
       discriminator=discriminator,
       g_optimizer=optim.make_optimizer(config.optim.g, steps),
-      d_optimizer=optim.make_optimizer(config.optim.d, steps * n_critic),
+      d_optimizer=optim.make_optimizer(
+          config.optim.d, steps * n_critic,
+          differentiable=config.objective.unroll_steps > 0),
       objective=config.objective.name,
       penalty=config.objective.penalty,
       one_sided_penalty=config.objective.one_sided,
@@ -304,5 +347,7 @@ def build(config, axis_name: Optional[str] = None
       penalty_every=config.objective.penalty_every,
       g_penalty=config.objective.g_penalty,
       g_penalty_weight=config.objective.g_penalty_weight,
-      g_penalty_every=config.objective.g_penalty_every)
+      g_penalty_every=config.objective.g_penalty_every,
+      pack=config.model.pack,
+      unroll_steps=config.objective.unroll_steps)
   return spec, hparams_from_config(config), dataset

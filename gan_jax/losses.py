@@ -156,17 +156,25 @@ class Objective(NamedTuple):
     g_loss: (fake_outputs, hparams) -> scalar.
     outputs_are_logits: True if D's outputs are logits of a probability, so
       sigmoid(output) is D(x) and is worth logging; False for critics.
+    zero_sum: True if G's loss is -d_loss up to terms constant in G (the
+      minimax game at targets 1 and 0, Wasserstein): an unrolled G
+      (gan_jax.steps) then minimises -d_loss through the look-ahead D, the
+      game's value, whose real-data term depends on G through D's
+      look-ahead params (Metz et al. 2017).
   """
   d_loss: Callable[[Array, Array, HParams], Array]
   g_loss: Callable[[Array, HParams], Array]
   outputs_are_logits: bool
+  zero_sum: bool = False
 
 
 OBJECTIVES = {
-    'minimax': Objective(cross_entropy_d_loss, saturating_g_loss, True),
+    'minimax': Objective(cross_entropy_d_loss, saturating_g_loss, True,
+                         zero_sum=True),
     'non_saturating': Objective(cross_entropy_d_loss, non_saturating_g_loss,
                                 True),
-    'wasserstein': Objective(wasserstein_d_loss, wasserstein_g_loss, False),
+    'wasserstein': Objective(wasserstein_d_loss, wasserstein_g_loss, False,
+                             zero_sum=True),
     'hinge': Objective(hinge_d_loss, wasserstein_g_loss, False),
     'least_squares': Objective(least_squares_d_loss, least_squares_g_loss,
                                False),

@@ -34,8 +34,9 @@ def make_schedule(lr: float, schedule: str,
                    f'{", ".join(SCHEDULES)}')
 
 
-def make_optimizer(config: Mapping[str, Any],
-                   total_updates: int) -> optax.GradientTransformation:
+def make_optimizer(config: Mapping[str, Any], total_updates: int,
+                   differentiable: bool = False
+                   ) -> optax.GradientTransformation:
   """An optax optimizer from one side's config.
 
   Args:
@@ -44,12 +45,17 @@ def make_optimizer(config: Mapping[str, Any],
       ``schedule`` (constant | linear | cosine).
     total_updates: how many updates this side makes in the whole run (for
       decaying schedules; D makes n_critic per train step).
+    differentiable: the update will be differentiated (an unrolled D,
+      gan_jax.steps): Adam takes eps_root = 1e-16 inside its square root,
+      whose derivative is infinite at 0, where a gradient is exactly 0
+      (a dead ReLU unit) and 0 * inf would be NaN.
   """
   lr = float(config['lr'])
   name = config['name']
   if name == 'adam':
     base = optax.inject_hyperparams(optax.adam)(
-        learning_rate=lr, b1=config['b1'], b2=config['b2'])
+        learning_rate=lr, b1=config['b1'], b2=config['b2'],
+        eps_root=1e-16 if differentiable else 0.0)
   elif name == 'rmsprop':
     base = optax.inject_hyperparams(optax.rmsprop)(
         learning_rate=lr, decay=config['b2'])

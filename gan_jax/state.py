@@ -45,6 +45,10 @@ class GANSpec:
       train step, its weight times penalty_every (lazy regularisation).
     g_penalty: G's regulariser, 'none' or 'path_length' (StyleGAN2).
     g_penalty_weight, g_penalty_every: its weight and lazy interval.
+    pack: D judges packs of this many samples (PacGAN), concatenated along
+      the last axis; 1: single samples.
+    unroll_steps: G's loss through D after this many differentiable
+      look-ahead updates (Unrolled GAN); 0: through the current D.
   """
   generator: nn.Module
   discriminator: nn.Module
@@ -64,6 +68,14 @@ class GANSpec:
   g_penalty: str = 'none'
   g_penalty_weight: float = 2.0
   g_penalty_every: int = 4
+  pack: int = 1
+  unroll_steps: int = 0
+
+  @property
+  def d_input_shape(self) -> Tuple[int, ...]:
+    """The shape of what D judges: one example, or a pack of ``pack``
+    examples concatenated along the last axis."""
+    return (*self.data_shape[:-1], self.data_shape[-1] * self.pack)
 
   def __post_init__(self):
     losses.get_objective(self.objective)
@@ -72,6 +84,9 @@ class GANSpec:
                        f'{", ".join(penalties.PENALTIES)}')
     if self.n_critic < 1:
       raise ValueError(f'n_critic must be >= 1, got {self.n_critic}')
+    if self.pack < 1 or self.unroll_steps < 0:
+      raise ValueError(f'pack must be >= 1 and unroll_steps >= 0, got '
+                       f'{self.pack} and {self.unroll_steps}')
 
 
 # Scalars a step reads from the state; defaults are the plain game's.
@@ -134,7 +149,7 @@ def init_state(spec: GANSpec, rng: jax.Array,
                 jnp.zeros((1, spec.latent_dim), jnp.float32),
                 spec.num_classes)
   d = _init_net(spec.discriminator, spec.d_optimizer, d_rng,
-                jnp.zeros((1, *spec.data_shape), jnp.float32),
+                jnp.zeros((1, *spec.d_input_shape), jnp.float32),
                 spec.num_classes)
   # The EMA starts as a copy: sharing buffers with g.params would break
   # buffer donation in the jitted steps.

@@ -15,6 +15,20 @@
 * ``train_loop(state, rng, data, sample_batch, num_steps)``: ``num_steps``
   train steps in one ``lax.scan``, so one dispatch runs many iterations.
 
+Two remedies for mode collapse change what D sees and what G minimises:
+
+* PacGAN (Lin et al. 2018; ``spec.pack`` = m > 1): D judges packs of m
+  samples, ``pack`` concatenating m consecutive examples along the last
+  axis; real and fake batches are packed alike, so a D loss, a penalty
+  (per pack, one interpolation weight per pack) and G's loss see B/m packs.
+* Unrolled GAN (Metz et al. 2017; ``spec.unroll_steps`` = k > 0): G
+  minimises its loss through D after k look-ahead D updates on the step's
+  batch, ``lookahead``, the updates' dependence on G differentiated
+  through D's optimizer; D itself takes its ordinary steps. For the
+  zero-sum objectives (``Objective.zero_sum``: minimax, Wasserstein) G
+  minimises the game's value -L_D(theta_D^k), whose real-data term depends
+  on G through theta_D^k, as in Metz et al.'s surrogate f_K.
+
 A batch is the real examples ``x``, or ``(x, labels)`` for a class-conditional
 GAN (``spec.num_classes > 0``). The fakes of a step are generated for the
 real batch's labels, so fakes follow the data's class frequencies and a
@@ -88,6 +102,16 @@ def apply_model(module, net: NetState, params, x: Array,
   return precision.to_float32(out), net.model_state
 
 
+def pack(x: Array, m: int) -> Array:
+  """[B, ..., C] -> [B / m, ..., m * C]: each m consecutive examples
+  concatenated along the last axis (PacGAN's packing)."""
+  if m == 1:
+    return x
+  grouped = x.reshape(x.shape[0] // m, m, *x.shape[1:])
+  return jnp.moveaxis(grouped, 1, -2).reshape(
+      x.shape[0] // m, *x.shape[1:-1], m * x.shape[-1])
+
+
 def lazily(compute: Callable[[], Any], every: int, step: Array,
            skipped: Any, branchless: bool = False) -> Any:
   """``compute()`` on the steps where ``step % every == 0``, else
@@ -153,56 +177,64 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     # What a reader charts: D(x) for logit games, the raw value for critics.
     return jax.nn.sigmoid(outputs) if objective.outputs_are_logits else outputs
 
+  def discriminate(d: NetState, params, packed: Array,
+                   labels: Optional[Array]):
+    return apply_model(spec.discriminator, d, params, packed, labels=labels,
+                       compute_dtype=spec.compute_dtype)
+
+  # --- D's loss on packed real data and fakes -----------------------------
+  def d_loss_fn(state: GANState, params, real: Array, fake: Array,
+                labels: Optional[Array], eps: Array):
+    hp = state.hparams
+    real_out, model_state = discriminate(state.d, params, real, labels)
+    fake_out, model_state = discriminate(
+        state.d.replace(model_state=model_state), params, fake, labels)
+    loss = objective.d_loss(real_out, fake_out, hp)
+
+    def critic(x):
+      return discriminate(state.d, params, x, labels)[0]
+
+    def penalty_value():
+      if spec.penalty == 'gradient_penalty':
+        return penalties.gradient_penalty(critic, real, fake, eps,
+                                          hp['gp_target'],
+                                          spec.one_sided_penalty)
+      if spec.penalty == 'r1':
+        return penalties.r1_penalty(critic, real)
+      return jnp.zeros(())
+
+    # Lazy regularisation: computed on every penalty_every-th step only,
+    # its weight scaled up to keep the same mean (Karras et al. 2020).
+    every = spec.penalty_every
+    penalty = lazily(penalty_value, every, state.step, jnp.zeros(()),
+                     unroll)
+    total = loss + hp['penalty_weight'] * every * penalty
+    return total, (model_state, loss, penalty, real_out, fake_out)
+
+  def d_update(state: GANState, params, opt_state, grads):
+    updates, opt_state = spec.d_optimizer.update(grads, opt_state, params)
+    params = optax.apply_updates(params, updates)
+    if spec.clip_weights:
+      c = state.hparams['clip_value']
+      params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
+    return params, opt_state
+
   # --- D: real data and stop-gradient fakes -------------------------------
   def d_step(state: GANState, batch, rng: Array):
-    hp = state.hparams
     real, labels = split_batch(batch)
     z_rng, eps_rng = jax.random.split(rng)
     fake, g_model_state = generate(state, state.g.params, z_rng,
                                    real.shape[0], labels)
-    fake = lax.stop_gradient(fake)
+    fake = pack(lax.stop_gradient(fake), spec.pack)
+    real = pack(real, spec.pack)
     eps = sample(jax.random.uniform, eps_rng, (real.shape[0],))
 
-    def loss_fn(params):
-      real_out, model_state = apply_model(
-          spec.discriminator, state.d, params, real, labels=labels,
-          compute_dtype=spec.compute_dtype)
-      fake_out, model_state = apply_model(
-          spec.discriminator, state.d.replace(model_state=model_state),
-          params, fake, labels=labels, compute_dtype=spec.compute_dtype)
-      loss = objective.d_loss(real_out, fake_out, hp)
-
-      def critic(x):
-        return apply_model(spec.discriminator, state.d, params, x,
-                           labels=labels,
-                           compute_dtype=spec.compute_dtype)[0]
-
-      def penalty_value():
-        if spec.penalty == 'gradient_penalty':
-          return penalties.gradient_penalty(critic, real, fake, eps,
-                                            hp['gp_target'],
-                                            spec.one_sided_penalty)
-        if spec.penalty == 'r1':
-          return penalties.r1_penalty(critic, real)
-        return jnp.zeros(())
-
-      # Lazy regularisation: computed on every penalty_every-th step only,
-      # its weight scaled up to keep the same mean (Karras et al. 2020).
-      every = spec.penalty_every
-      penalty = lazily(penalty_value, every, state.step, jnp.zeros(()),
-                       unroll)
-      total = loss + hp['penalty_weight'] * every * penalty
-      return total, (model_state, loss, penalty, real_out, fake_out)
-
     grads, (model_state, loss, penalty, real_out, fake_out) = jax.grad(
-        loss_fn, has_aux=True)(state.d.params)
+        lambda p: d_loss_fn(state, p, real, fake, labels, eps),
+        has_aux=True)(state.d.params)
     grads = pmean(grads)
-    updates, opt_state = spec.d_optimizer.update(grads, state.d.opt_state,
-                                                 state.d.params)
-    params = optax.apply_updates(state.d.params, updates)
-    if spec.clip_weights:
-      c = hp['clip_value']
-      params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
+    params, opt_state = d_update(state, state.d.params, state.d.opt_state,
+                                 grads)
     state = state.replace(
         g=state.g.replace(model_state=pmean(g_model_state)),
         d=NetState(params, pmean(model_state), opt_state))
@@ -236,23 +268,49 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
         draw=lambda key, shape: sample(jax.random.normal, key, shape),
         mean=pmean)
 
-  # --- G: through the current D --------------------------------------------
+  # --- Unrolled GAN: D's params after k look-ahead updates -----------------
+  def lookahead(state: GANState, real: Array, fake: Array,
+                labels: Optional[Array], rng: Array):
+    """D's params after ``spec.unroll_steps`` updates on (real, fake),
+    differentiable in ``fake``; D's optimizer state and batch statistics
+    are not kept."""
+    eps = sample(jax.random.uniform, rng, (real.shape[0],))
+
+    def update(carry, _):
+      params, opt_state = carry
+      grads = jax.grad(lambda p: d_loss_fn(state, p, real, fake, labels,
+                                           eps)[0])(params)
+      return d_update(state, params, opt_state, pmean(grads)), None
+
+    (params, _), _ = _scan(update, (state.d.params, state.d.opt_state),
+                           jnp.arange(spec.unroll_steps), unroll)
+    return params
+
+  # --- G: through the current D (or the look-ahead one) --------------------
   def g_step(state: GANState, batch, rng: Array):
     real, labels = split_batch(batch)
+    batch_size = real.shape[0]
+    real = pack(real, spec.pack)
 
     def loss_fn(params):
-      fake, model_state = generate(state, params, rng, real.shape[0], labels)
+      fake, model_state = generate(state, params, rng, batch_size, labels)
+      fake = pack(fake, spec.pack)
+      d_params = state.d.params
+      if spec.unroll_steps:
+        d_params = lookahead(state, real, fake, labels,
+                             jax.random.fold_in(rng, 3))
       # D's batch statistics are updated by D steps only.
-      fake_out, _ = apply_model(spec.discriminator, state.d, state.d.params,
-                                fake, labels=labels,
-                                compute_dtype=spec.compute_dtype)
+      fake_out, _ = discriminate(state.d, d_params, fake, labels)
       loss = objective.g_loss(fake_out, state.hparams)
+      if spec.unroll_steps and objective.zero_sum:
+        real_out, _ = discriminate(state.d, d_params, real, labels)
+        loss = -objective.d_loss(real_out, fake_out, state.hparams)
       penalty = jnp.zeros(())
       if spec.g_penalty == 'path_length':
         pl_mean = model_state['stylegan']['pl_mean']
         penalty, pl_mean = lazily(
             lambda: path_length(state.g, params, jax.random.fold_in(rng, 2),
-                                real.shape[0], labels, pl_mean),
+                                batch_size, labels, pl_mean),
             spec.g_penalty_every, state.step, (penalty, pl_mean), unroll)
         model_state = {**model_state, 'stylegan': {
             **model_state['stylegan'], 'pl_mean': pl_mean}}

@@ -142,6 +142,13 @@ BAD_VALUES = [
     ('train.eval_every', 3, 'train.eval_every=3 .*multiple of '
      r'train.log_every \(2\)'),
     ('ema.decay', 1.0, r'ema.decay=1.0 .*\[0, 1\)'),
+    ('model.pack', 0, 'model.pack=0 .*an integer from 1'),
+    ('objective.unroll_steps', 101,
+     r'objective.unroll_steps=101 .*from 0 \(no unrolling\) to 100'),
+    ('model.activation', 'gelu', 'model.activation=.*one of relu, tanh'),
+    ('model.weight_init', 'xavier',
+     'model.weight_init=.*one of default, normal, orthogonal'),
+    ('model.init_scale', 0.0, r'model.init_scale=0.0 .*\(0, inf\)'),
 ]
 
 

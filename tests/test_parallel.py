@@ -28,6 +28,10 @@ CONFIGS = {
     'wgan_gp': ('wgan_gp', _SGD),
     'batch_norm': ('non_saturating',
                    {'model.g_norm': 'batch', 'model.d_norm': 'batch', **_SGD}),
+    # Packs of 2 (2 packs per device), the gradient penalty per pack, and
+    # G's look-ahead through a penalised D update averaged over devices.
+    'packed_unrolled': ('wgan_gp', {'model.pack': 2,
+                                    'objective.unroll_steps': 1, **_SGD}),
 }
 
 

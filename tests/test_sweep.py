@@ -53,6 +53,10 @@ def _spec(**entries):
     ({'variants': ['vanilla'], 'seeds': 0}, 'seeds=0'),
     ({'variants': ['vanilla'], 'configs': []}, 'configs: an empty list'),
     ({'variants': ['vanilla'], 'colour': 1}, "unknown sweep key 'colour'"),
+    ({'variants': ['vanilla'], 'published': 'ALI'},
+     "published='ALI': choose from VEEGAN, PacGAN"),
+    ({'variants': ['vanilla'], 'published': 'PacGAN', 'dataset': 'digits'},
+     "published='PacGAN' has no table for dataset 'digits'"),
 ])
 def test_bad_specs_are_one_line_errors(entries, message):
   with pytest.raises(SweepError) as error:
@@ -140,6 +144,35 @@ def test_aggregate_excludes_diverged_runs_and_marks_the_best():
   assert 'VEEGAN | 24.6 | 40.0 | -' in table
   assert '(3 seeds each;' in table
   assert '(1 seed each;' in sweep_results.markdown(rows, 'grid25', [], 1)
+
+
+def test_measured_rows_sit_beside_their_published_rows():
+  def packed(seed, pack, **final):
+    return {**_summary('non_saturating', seed, **final),
+            'config': {'train': {'steps': 10}, 'model': {'pack': pack},
+                       'objective': {'unroll_steps': 0}},
+            'swept': {'model.pack': pack}}
+  summaries = [packed(0, 1, modes=17.0, high_quality_pct=94.0,
+                      reverse_kl=0.5),
+               packed(1, 1, modes=19.0, high_quality_pct=94.2,
+                      reverse_kl=0.7),
+               packed(0, 2, modes=25.0, high_quality_pct=90.0,
+                      reverse_kl=0.02),
+               packed(1, 2, modes=25.0, high_quality_pct=92.0,
+                      reverse_kl=0.04)]
+  rows = sweep_results.aggregate(summaries, ['model.pack'])
+  table = sweep_results.markdown(rows, 'grid25', ['model.pack'], 2,
+                                 source='PacGAN')
+  # GAN: modes 18 +- 1 holds 17.3 (|-0.7| <= 2); HQ 94.1 +- 0.1 holds 94.2;
+  # KL 0.6 +- 0.1 holds 0.70 (|0.1| <= 0.2).
+  assert ('| GAN | measured (`non_saturating`) | 10 | 18.0 ± 1.0 | '
+          '94.1 ± 0.1 | 0.60 ± 0.10 | yes, yes, yes |') in table
+  assert '| GAN | published | 400000 | 17.3 ± 0.8 | 94.2 ± 0.1 | 0.70 ± 0.07 | |' in table
+  # PacGAN2: 25 +- 0 modes cannot hold 23.8; HQ 91 +- 1 holds 91.3; KL
+  # 0.03 +- 0.01 does not hold 0.13 (off by +0.1).
+  assert ('| PacGAN2 | measured (`non_saturating`) | 10 | 25.0 ± 0.0 | '
+          '91.0 ± 1.0 | 0.03 ± 0.01 | no (-1.2), yes, no (+0.1) |') in table
+  assert 'VEEGAN' not in table  # Only the named source.
 
 
 def _run_with_evals(tmp_path, seed, evals):
@@ -395,7 +428,8 @@ def test_the_command_line_refuses_bad_input_in_one_line(tmp_path):
 
 @pytest.mark.parametrize('name, runs, groups', [
     ('seed_variants', 40, 3), ('wgan_gp_grid', 36, 2),
-    ('tune_wgan_gp_lr', 8, 1)])
+    ('tune_wgan_gp_lr', 8, 1), ('protocol_pacgan', 40, 4),
+    ('protocol_unrolled', 20, 2), ('beat_2d', 10, 1)])
 def test_the_shipped_sweep_files_expand(name, runs, groups):
   path = os.path.join(os.path.dirname(sweep.__file__), 'configs', 'sweeps',
                       f'{name}.py')

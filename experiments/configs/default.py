@@ -57,6 +57,10 @@ def get_config() -> ml_collections.ConfigDict:
   config.objective.g_penalty = 'none'
   config.objective.g_penalty_weight = 2.0
   config.objective.g_penalty_every = 4
+  # Unrolled GAN (Metz et al. 2017): G's loss through D after this many
+  # look-ahead updates of D on the step's batch, differentiated through
+  # D's optimizer; 0: the plain step.
+  config.objective.unroll_steps = 0
 
   # The WGAN-GP toy networks (3 hidden ReLU layers, 2-D latent) at width
   # 128 rather than 512: a quarter of the cost, no worse in the tuning sweep
@@ -68,6 +72,21 @@ def get_config() -> ml_collections.ConfigDict:
   config.model.depth = 3
   config.model.g_norm = 'none'  # none | batch | layer
   config.model.d_norm = 'none'  # none | batch | layer (dcgan: spectral)
+  # PacGAN (Lin et al. 2018): D judges packs of this many samples,
+  # concatenated along the last axis (features, or image channels); real
+  # and fake batches are packed alike. 1: no packing.
+  config.model.pack = 1
+  # The MLP only (the published 2-D protocols, experiments/configs/
+  # protocols/): D's own width and depth (0: model.width / model.depth),
+  # the hidden activation (relu | tanh), D's maxout pieces (0: none), and
+  # the kernel initialiser (default: LeCun normal | normal: std init_scale
+  # | orthogonal: gain init_scale).
+  config.model.d_width = 0
+  config.model.d_depth = 0
+  config.model.activation = 'relu'
+  config.model.d_maxout_pieces = 0
+  config.model.weight_init = 'default'
+  config.model.init_scale = 1.0
   # Class-conditional G and D (image datasets: their labels).
   config.model.conditional = False
   # StyleGAN2 (model.name='stylegan2'): the chance that a training sample

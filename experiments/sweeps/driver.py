@@ -105,7 +105,8 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
             f'invocation trained for {time.time() - started:.0f} s.')
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write(results.markdown(rows, spec['dataset'], swept,
-                                   len(spec['seeds']), header))
+                             len(spec['seeds']), header,
+                             spec.get('published', '')))
   figures.save_figures(os.path.join(workdir, 'figures'), ordered,
                              spec['dataset'],
                              runs[0].config.eval.threshold)

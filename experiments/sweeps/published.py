@@ -9,7 +9,22 @@ high-quality %, its s.e., reverse KL, its s.e.); None where the paper has no
 value.
 """
 
-VEEGAN = ('VEEGAN (Srivastava et al. 2017), Table 1', {
+from typing import Any, Dict, List, Mapping, NamedTuple, Optional, Tuple
+
+
+class Source(NamedTuple):
+  """A paper's table: its citation, its training budget in G steps (as
+  the protocol configs state it; None where unknown), trials per row, and
+  rows per dataset."""
+  citation: str
+  steps: Optional[int]
+  trials: int
+  tables: Dict[str, List[Tuple]]
+
+
+# VEEGAN's budget is in the appendix that could not be read here (see
+# experiments/configs/protocols/unrolled.py).
+VEEGAN = Source('VEEGAN (Srivastava et al. 2017), Table 1', None, 5, {
     'ring8': [('GAN', 1.0, None, 99.3, None, None, None),
               ('ALI', 2.8, None, 0.13, None, None, None),
               ('Unrolled GAN', 7.6, None, 35.6, None, None, None),
@@ -20,7 +35,7 @@ VEEGAN = ('VEEGAN (Srivastava et al. 2017), Table 1', {
                ('VEEGAN', 24.6, None, 40.0, None, None, None)],
 })
 
-PACGAN = ('PacGAN (Lin et al. 2018), Table 1', {
+PACGAN = Source('PacGAN (Lin et al. 2018), Table 1', 400_000, 10, {
     'ring8': [('GAN', 6.3, 0.5, 98.2, 0.2, 0.45, 0.09),
               ('ALI', 6.6, 0.3, 97.6, 0.4, 0.36, 0.04),
               ('Minibatch Disc.', 4.3, 0.8, 36.6, 8.8, 1.93, 0.11),
@@ -35,10 +50,30 @@ PACGAN = ('PacGAN (Lin et al. 2018), Table 1', {
                ('PacGAN4', 24.8, 0.2, 93.6, 0.6, 0.04, 0.01)],
 })
 
-TABLES = (VEEGAN, PACGAN)
+SOURCES = {'VEEGAN': VEEGAN, 'PacGAN': PACGAN}
 
 
 def rows_for(dataset: str):
-  """[(source, rows)] of the published tables that report ``dataset``."""
-  return [(source, by_dataset[dataset]) for source, by_dataset in TABLES
-          if dataset in by_dataset]
+  """[(citation, rows)] of the published tables that report ``dataset``."""
+  return [(source.citation, source.tables[dataset])
+          for source in SOURCES.values() if dataset in source.tables]
+
+
+def method_of(config: Mapping[str, Any]) -> str:
+  """The published method a run's config reproduces: 'PacGAN<m>' when D
+  judges packs of m > 1, 'Unrolled GAN' when G looks ahead, else 'GAN'."""
+  # .get: summaries written before these fields existed lack them.
+  pack = config.get('model', {}).get('pack', 1)
+  if pack > 1:
+    return f'PacGAN{pack}'
+  if config.get('objective', {}).get('unroll_steps', 0) > 0:
+    return 'Unrolled GAN'
+  return 'GAN'
+
+
+def row(source: str, dataset: str, method: str) -> Optional[Tuple]:
+  """The published row of ``method`` in ``source``'s ``dataset`` table."""
+  for entry in SOURCES[source].tables.get(dataset, []):
+    if entry[0] == method:
+      return entry
+  return None

@@ -4,7 +4,7 @@ beside them on the 2-D benchmarks)."""
 
 import csv
 import math
-from typing import Any, Dict, List, Mapping, Sequence, Tuple
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 from experiments.sweeps import published
 
@@ -90,7 +90,8 @@ def aggregate(summaries: Sequence[Mapping[str, Any]],
     row = {'variant': members[0]['variant'],
            'swept': {f: members[0]['swept'].get(f) for f in swept},
            'runs': len(members), 'diverged': len(members) - len(done),
-           'steps': members[0]['config']['train']['steps']}
+           'steps': members[0]['config']['train']['steps'],
+           'method': published.method_of(members[0]['config'])}
     for m in metrics:
       values = [s['final_eval'][m] for s in done if m in s['final_eval']
                 and s['final_eval'][m] is not None]
@@ -123,9 +124,58 @@ def _digits(metric: str) -> int:
       'reverse_kl', 'sliced_w1', 'mode_kl') else 3)
 
 
+def within_two_standard_errors(measured: Tuple[float, float],
+                               published_mean: Optional[float]) -> str:
+  """'yes' if the published mean lies within measured mean +- 2 s.e.,
+  else 'no' with the gap; '-' when either is missing."""
+  mean, error = measured
+  if published_mean is None or math.isnan(mean) or math.isnan(error):
+    return '-'
+  gap = published_mean - mean
+  return 'yes' if abs(gap) <= 2 * error else f'no ({gap:+.2g})'
+
+
+_BESIDE = (('modes', 1, 2), ('high_quality_pct', 3, 4), ('reverse_kl', 5, 6))
+
+
+def beside_published(rows: Sequence[Mapping[str, Any]], dataset: str,
+                     source: str, seeds: int) -> List[str]:
+  """Each setting's row, then the published row of its method (matched by
+  published.method_of), and whether each published mean lies within the
+  measured mean +- 2 standard errors."""
+  paper = published.SOURCES[source]
+  lines = [f'Beside {paper.citation} ({dataset}): each measured row '
+           f'({counted(seeds, "seed")}), then the published one '
+           f'({counted(paper.trials, "trial")}). "Within" says whether the '
+           'published mean lies within the measured mean ± 2 standard '
+           'errors (no: by how much it lies off the measured mean).', '',
+           '| method | row | steps | modes | high_quality_pct | reverse_kl '
+           '| within ±2 s.e.: modes, HQ, KL |', '|---|---|---|---|---|---|---|']
+  for r in rows:
+    entry = published.row(source, dataset, r['method'])
+    cells = [_cell(*r[m], _digits(m)) if m in r else '-'
+             for m, _, _ in _BESIDE]
+    within = ('-' if entry is None else ', '.join(
+        within_two_standard_errors(r[m], entry[i]) if m in r else '-'
+        for m, i, _ in _BESIDE))
+    lines.append(f'| {r["method"]} | measured (`{r["variant"]}`) | '
+                 f'{r["steps"]} | ' + ' | '.join(cells) + f' | {within} |')
+    if entry is not None:
+      cells = ['-' if entry[i] is None else _cell(
+          entry[i], math.nan if entry[j] is None else entry[j], _digits(m))
+          for m, i, j in _BESIDE]
+      steps = '-' if paper.steps is None else str(paper.steps)
+      lines.append(f'| {r["method"]} | published | {steps} | '
+                   + ' | '.join(cells) + ' | |')
+  return lines
+
+
 def markdown(rows: Sequence[Mapping[str, Any]], dataset: str,
-             swept: Sequence[str], seeds: int, header: str = '') -> str:
-  """results.md: the aggregated table, then the published rows."""
+             swept: Sequence[str], seeds: int, header: str = '',
+             source: str = '') -> str:
+  """results.md: the aggregated table, then the published rows: beside
+  each setting's when ``source`` names a published table, else all of
+  them below."""
   metrics = [m for m in METRIC_ORDER if rows and m in rows[0]] + sorted(
       m for m in (rows[0] if rows else {}) if m not in METRIC_ORDER and
       isinstance(rows[0][m], tuple))
@@ -154,9 +204,12 @@ def markdown(rows: Sequence[Mapping[str, Any]], dataset: str,
         text = f'**{text}**'
       cells.append(text)
     lines.append('| ' + ' | '.join(cells) + ' |')
-  for source, published_rows in published.rows_for(dataset):
-    lines += ['', f'Published, {source} ({dataset}; live generator, their '
-              'networks and training budgets):', '',
+  if source:
+    return '\n'.join(lines + [''] + beside_published(
+        rows, dataset, source, seeds)) + '\n'
+  for citation, published_rows in published.rows_for(dataset):
+    lines += ['', f'Published, {citation} ({dataset}; live generator, '
+              'their networks and training budgets):', '',
               '| method | modes | high_quality_pct | reverse_kl |',
               '|---|---|---|---|']
     for name, modes, modes_se, hq, hq_se, kl, kl_se in published_rows:

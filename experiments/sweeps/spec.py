@@ -9,7 +9,11 @@ A sweep spec is a plain dict (from flags or from a sweep file's
 * ``set``: ``{field: value}`` for every run (like ``--config.field=value``);
 * ``grid``: ``{field: [values]}``, every combination is a configuration;
 * ``configs``: a list of ``{field: value}``, each a configuration (taken
-  with every grid point when both are given).
+  with every grid point when both are given);
+* ``published``: on a 2-D benchmark, the published table (a source in
+  experiments/sweeps/published.py: 'PacGAN' or 'VEEGAN') whose rows
+  results.md puts beside each setting's, matched by method (GAN,
+  PacGAN<m>, Unrolled GAN, from the run's config).
 
 Each (variant, configuration) is a *setting*; each setting runs once per
 seed. Fields are those of experiments/configs/default.py and values must
@@ -26,11 +30,13 @@ from typing import Any, Dict, List, Mapping, Sequence, Tuple
 from experiments.runner.config_layers import (default_fields, resolve_config,
                                               unknown_field)
 from experiments.configs import default
+from experiments.sweeps import published
 from gan_jax import batched, config as gan_config
 from gan_jax.data import DATASETS
 from gan_jax.variants import VARIANTS, unknown_variant
 
-SPEC_KEYS = ('variants', 'seeds', 'dataset', 'set', 'grid', 'configs')
+SPEC_KEYS = ('variants', 'seeds', 'dataset', 'set', 'grid', 'configs',
+             'published')
 
 
 class SweepError(ValueError):
@@ -178,8 +184,20 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
   if 'configs' in spec and not listed:
     raise SweepError('configs: an empty list; give at least one entry or '
                      'leave it out')
-  return {'variants': list(variants), 'seeds': _seeds(spec.get('seeds', 1)),
-          'dataset': dataset, 'set': fixed, 'grid': grid, 'configs': listed}
+  normalized = {'variants': list(variants),
+                'seeds': _seeds(spec.get('seeds', 1)), 'dataset': dataset,
+                'set': fixed, 'grid': grid, 'configs': listed}
+  source = spec.get('published')
+  if source:  # Only when given: sweep.json of older sweeps stays valid.
+    if source not in published.SOURCES:
+      raise SweepError(f'published={source!r}: choose from '
+                       + ', '.join(published.SOURCES))
+    if dataset not in published.SOURCES[source].tables:
+      raise SweepError(f'published={source!r} has no table for dataset '
+                       f'{dataset!r}; it reports '
+                       + ', '.join(published.SOURCES[source].tables))
+    normalized['published'] = source
+  return normalized
 
 
 def _points(spec: Mapping[str, Any]) -> List[Dict[str, Any]]:

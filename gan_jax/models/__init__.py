@@ -28,12 +28,18 @@ def _mlp(config: Mapping[str, Any], data_shape: Sequence[int],
          axis_name: Optional[str], num_classes: int, cpu_layers: bool
          ) -> Tuple[nn.Module, nn.Module]:
   del cpu_layers  # Dense layers only.
+  shared = dict(batch_axis_name=axis_name, num_classes=num_classes,
+                activation=config.get('activation', 'relu'),
+                weight_init=config.get('weight_init', 'default'),
+                init_scale=config.get('init_scale', 1.0))
   return (MLPGenerator(output_shape=tuple(data_shape), width=config['width'],
                        depth=config['depth'], norm=config['g_norm'],
-                       batch_axis_name=axis_name, num_classes=num_classes),
-          MLPDiscriminator(width=config['width'], depth=config['depth'],
-                           norm=config['d_norm'], batch_axis_name=axis_name,
-                           num_classes=num_classes))
+                       **shared),
+          MLPDiscriminator(width=config.get('d_width') or config['width'],
+                           depth=config.get('d_depth') or config['depth'],
+                           norm=config['d_norm'],
+                           maxout_pieces=config.get('d_maxout_pieces', 0),
+                           **shared))
 
 
 def _dcgan(config: Mapping[str, Any], data_shape: Sequence[int],

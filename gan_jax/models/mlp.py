@@ -19,20 +19,37 @@ import jax.numpy as jnp
 from gan_jax.models.conditioning import LabelToLatent, Projection, check_labels
 
 NORMS = ('none', 'batch', 'layer')
+ACTIVATIONS = {'relu': nn.relu, 'tanh': jnp.tanh}
+INITS = ('default', 'normal', 'orthogonal')
+
+
+def kernel_init(init: str, scale: float):
+  """The Dense kernels' initialiser (see the module docstring)."""
+  if init == 'normal':
+    return nn.initializers.normal(stddev=scale)
+  if init == 'orthogonal':
+    return nn.initializers.orthogonal(scale=scale)
+  return nn.initializers.lecun_normal()
 
 
 def _hidden_layers(h: jax.Array, module: nn.Module, train: bool) -> jax.Array:
-  """``module.depth`` Dense -> norm -> ReLU layers, created inside the
-  calling module's compact scope."""
+  """``module.depth`` Dense -> norm -> activation layers (or maxout layers),
+  created inside the calling module's compact scope."""
+  init = kernel_init(module.weight_init, module.init_scale)
+  pieces = max(module.maxout_pieces, 1)
   for _ in range(module.depth):
     # A bias before batch norm is cancelled by its mean subtraction.
-    h = nn.Dense(module.width, use_bias=module.norm != 'batch')(h)
+    h = nn.Dense(module.width * pieces, use_bias=module.norm != 'batch',
+                 kernel_init=init)(h)
+    if module.maxout_pieces:
+      h = jnp.max(h.reshape(*h.shape[:-1], module.width, pieces), axis=-1)
     if module.norm == 'batch':
       h = nn.BatchNorm(use_running_average=not train, momentum=0.9,
                        axis_name=module.batch_axis_name)(h)
     elif module.norm == 'layer':
       h = nn.LayerNorm()(h)
-    h = nn.relu(h)
+    if not module.maxout_pieces:
+      h = ACTIVATIONS[module.activation](h)
   return h
 
 
@@ -44,6 +61,10 @@ class MLPGenerator(nn.Module):
   norm: str = 'none'
   batch_axis_name: Optional[str] = None
   num_classes: int = 0
+  activation: str = 'relu'
+  maxout_pieces: int = 0
+  weight_init: str = 'default'
+  init_scale: float = 1.0
 
   @nn.compact
   def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
@@ -52,7 +73,8 @@ class MLPGenerator(nn.Module):
     if self.num_classes:
       z = LabelToLatent(self.num_classes)(z, labels)
     h = _hidden_layers(z, self, train)
-    flat = nn.Dense(math.prod(self.output_shape))(h)
+    flat = nn.Dense(math.prod(self.output_shape),
+                    kernel_init=kernel_init(self.weight_init, self.init_scale))(h)
     return flat.reshape((z.shape[0], *self.output_shape))
 
 
@@ -63,13 +85,18 @@ class MLPDiscriminator(nn.Module):
   norm: str = 'none'
   batch_axis_name: Optional[str] = None
   num_classes: int = 0
+  activation: str = 'relu'
+  maxout_pieces: int = 0
+  weight_init: str = 'default'
+  init_scale: float = 1.0
 
   @nn.compact
   def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
                train: bool = True) -> jax.Array:
     check_labels(self.num_classes, labels)
     h = _hidden_layers(x.reshape((x.shape[0], -1)), self, train)
-    out = jnp.squeeze(nn.Dense(1)(h), axis=-1)
+    out = jnp.squeeze(nn.Dense(
+        1, kernel_init=kernel_init(self.weight_init, self.init_scale))(h), axis=-1)
     if self.num_classes:
       out = out + Projection(self.num_classes)(h, labels)
     return out
