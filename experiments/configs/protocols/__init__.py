@@ -5,3 +5,14 @@ config, after its ``VARIANT``'s settings), the ``SOURCE`` of every number,
 and ``get_config()`` for ``experiments.run --config=...``. The sweep files
 ``experiments/configs/sweeps/protocol_*.py`` run them over 10 seeds.
 """
+
+
+def constant_adam(g_lr: float, d_lr: float, b1: float):
+  """Both papers' optimizers and evaluation: Adam with beta2 0.999 at
+  constant rates, and the live generator (no EMA of its weights)."""
+  fields = {'ema.enabled': False}
+  for side, lr in (('g', g_lr), ('d', d_lr)):
+    fields.update({f'optim.{side}.lr': lr, f'optim.{side}.b1': b1,
+                   f'optim.{side}.b2': 0.999,
+                   f'optim.{side}.schedule': 'constant'})
+  return fields

@@ -26,6 +26,7 @@ epsilon 1e-4 (the eval-time statistics only).
 """
 
 from experiments.configs import default
+from experiments.configs.protocols import constant_adam
 
 VARIANT = 'non_saturating'
 # Packs per batch in the paper; train.batch_size is examples, 100 * pack.
@@ -43,11 +44,7 @@ FIELDS = {
     'model.weight_init': 'normal',
     'model.init_scale': 0.02,
     'model.pack': 1,
-    'optim.g.lr': 1e-4, 'optim.g.b1': 0.8, 'optim.g.b2': 0.999,
-    'optim.g.schedule': 'constant',
-    'optim.d.lr': 1e-4, 'optim.d.b1': 0.8, 'optim.d.b2': 0.999,
-    'optim.d.schedule': 'constant',
-    'ema.enabled': False,
+    **constant_adam(g_lr=1e-4, d_lr=1e-4, b1=0.8),
     'train.batch_size': PACKS_PER_BATCH,
     'train.steps': PUBLISHED_STEPS,
     'train.eval_every': 10_000,

@@ -28,6 +28,7 @@ centres PacGAN and VEEGAN count.
 """
 
 from experiments.configs import default
+from experiments.configs.protocols import constant_adam
 
 VARIANT = 'vanilla'
 PUBLISHED_STEPS = 25_000
@@ -39,11 +40,7 @@ FIELDS = {
     'model.weight_init': 'orthogonal',
     'model.init_scale': 1.4,
     'objective.unroll_steps': 5,
-    'optim.g.lr': 1e-3, 'optim.g.b1': 0.5, 'optim.g.b2': 0.999,
-    'optim.g.schedule': 'constant',
-    'optim.d.lr': 1e-4, 'optim.d.b1': 0.5, 'optim.d.b2': 0.999,
-    'optim.d.schedule': 'constant',
-    'ema.enabled': False,
+    **constant_adam(g_lr=1e-3, d_lr=1e-4, b1=0.5),
     'train.batch_size': 512,
     'train.steps': PUBLISHED_STEPS,
     'train.eval_every': 5000,
