@@ -28,23 +28,23 @@ class ConfigError(ValueError):
   """A config value that cannot run; the message is one line."""
 
 
-def _check(ok: bool, field: str, value: Any, allowed: str) -> None:
+def check(ok: bool, field: str, value: Any, allowed: str) -> None:
   if not ok:
     raise ConfigError(f'{field}={value!r} is not allowed: {allowed}')
 
 
-def _is_int(value: Any) -> bool:
+def is_int(value: Any) -> bool:
   return isinstance(value, int) and not isinstance(value, bool)
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
   return (isinstance(value, (int, float)) and not isinstance(value, bool)
           and math.isfinite(value))
 
 
-def _choice(config, field: str, options) -> None:
-  value = _get(config, field)
-  _check(value in options, field, value, 'one of ' + ', '.join(options))
+def choice(config, field: str, options) -> None:
+  value = get_field(config, field)
+  check(value in options, field, value, 'one of ' + ', '.join(options))
 
 
 # Step counts, sizes and seeds become int32 on device (and in optax's
@@ -52,29 +52,29 @@ def _choice(config, field: str, options) -> None:
 INT32_MAX = 2**31 - 1
 
 
-def _int_at_least(config, field: str, low: int) -> None:
-  value = _get(config, field)
-  _check(_is_int(value) and low <= value <= INT32_MAX, field, value,
-         f'an integer from {low} to {INT32_MAX}')
+def int_at_least(config, field: str, low: int) -> None:
+  value = get_field(config, field)
+  check(is_int(value) and low <= value <= INT32_MAX, field, value,
+        f'an integer from {low} to {INT32_MAX}')
 
 
 # Numbers of the config become float32 on device.
 FLOAT32_MAX = 3.4028234663852886e38
 
 
-def _number_in(config, field: str, low: float, high: float,
-               low_open: bool = False, high_open: bool = False) -> None:
-  value = _get(config, field)
-  ok = (_is_number(value) and (value > low if low_open else value >= low)
+def number_in(config, field: str, low: float, high: float,
+              low_open: bool = False, high_open: bool = False) -> None:
+  value = get_field(config, field)
+  ok = (is_number(value) and (value > low if low_open else value >= low)
         and (value < high if high_open else value <= high))
   interval = (('(' if low_open else '[') + f'{low:g}, {high:g}'
               + (')' if high_open else ']'))
-  _check(ok, field, value, f'a number in {interval}')
-  _check(abs(value) <= FLOAT32_MAX, field, value,
-         f'a number within float32 range (|x| <= {FLOAT32_MAX:.4g})')
+  check(ok, field, value, f'a number in {interval}')
+  check(abs(value) <= FLOAT32_MAX, field, value,
+        f'a number within float32 range (|x| <= {FLOAT32_MAX:.4g})')
 
 
-def _get(config, field: str) -> Any:
+def get_field(config, field: str) -> Any:
   node = config
   for part in field.split('.'):
     node = node[part]
@@ -88,39 +88,39 @@ def validate(config, num_devices: int = 1) -> None:
     config: the experiment config.
     num_devices: devices the global batch is split over.
   """
-  _choice(config, 'dataset', DATASETS)
-  _int_at_least(config, 'seed', 0)
-  _check(isinstance(config.data.dir, str), 'data.dir', config.data.dir,
-         "a directory path, or '' for the TFDS default")
-  _number_in(config, 'data.in_memory_limit_mb', 0.0, math.inf,
-             high_open=True)
-  _int_at_least(config, 'data.image_size', 0)
+  choice(config, 'dataset', DATASETS)
+  int_at_least(config, 'seed', 0)
+  check(isinstance(config.data.dir, str), 'data.dir', config.data.dir,
+        "a directory path, or '' for the TFDS default")
+  number_in(config, 'data.in_memory_limit_mb', 0.0, math.inf,
+            high_open=True)
+  int_at_least(config, 'data.image_size', 0)
   if config.data.image_size and not is_image_dataset(config.dataset):
     raise ConfigError(f'data.image_size={config.data.image_size!r} is not '
                       f'allowed with dataset={config.dataset!r}: it resizes '
                       'images; leave it 0')
 
-  _choice(config, 'objective.name', tuple(losses.OBJECTIVES))
-  _choice(config, 'objective.penalty', penalties.PENALTIES)
-  _number_in(config, 'objective.penalty_weight', 0.0, math.inf,
-             high_open=True)
-  _number_in(config, 'objective.gp_target', 0.0, math.inf, high_open=True)
-  _int_at_least(config, 'objective.n_critic', 1)
-  _int_at_least(config, 'objective.penalty_every', 1)
-  _choice(config, 'objective.g_penalty', penalties.G_PENALTIES)
-  _number_in(config, 'objective.g_penalty_weight', 0.0, math.inf,
-             high_open=True)
-  _int_at_least(config, 'objective.g_penalty_every', 1)
+  choice(config, 'objective.name', tuple(losses.OBJECTIVES))
+  choice(config, 'objective.penalty', penalties.PENALTIES)
+  number_in(config, 'objective.penalty_weight', 0.0, math.inf,
+            high_open=True)
+  number_in(config, 'objective.gp_target', 0.0, math.inf, high_open=True)
+  int_at_least(config, 'objective.n_critic', 1)
+  int_at_least(config, 'objective.penalty_every', 1)
+  choice(config, 'objective.g_penalty', penalties.G_PENALTIES)
+  number_in(config, 'objective.g_penalty_weight', 0.0, math.inf,
+            high_open=True)
+  int_at_least(config, 'objective.g_penalty_every', 1)
   # Each look-ahead update is written into G's step: a long one compiles
   # for ever and holds every update's activations.
   unroll_steps = config.objective.unroll_steps
-  _check(_is_int(unroll_steps) and 0 <= unroll_steps <= 100,
-         'objective.unroll_steps', unroll_steps,
-         'an integer from 0 (no unrolling) to 100')
-  _number_in(config, 'model.mixing_prob', 0.0, 1.0)
-  _number_in(config, 'model.truncation_psi', 0.0, 1.0)
-  _check(isinstance(config.model.squash_output, bool),
-         'model.squash_output', config.model.squash_output, 'True or False')
+  check(is_int(unroll_steps) and 0 <= unroll_steps <= 100,
+        'objective.unroll_steps', unroll_steps,
+        'an integer from 0 (no unrolling) to 100')
+  number_in(config, 'model.mixing_prob', 0.0, 1.0)
+  number_in(config, 'model.truncation_psi', 0.0, 1.0)
+  check(isinstance(config.model.squash_output, bool),
+        'model.squash_output', config.model.squash_output, 'True or False')
   if (config.objective.g_penalty == 'path_length'
       and config.model.name not in models.STYLE_MODELS):
     raise ConfigError(
@@ -130,24 +130,24 @@ def validate(config, num_devices: int = 1) -> None:
   objective = config.objective.name
   if objective in ('minimax', 'non_saturating'):
     # Cross-entropy targets are probabilities.
-    _number_in(config, 'objective.real_target', 0.0, 1.0)
-    _number_in(config, 'objective.fake_target', 0.0, 1.0)
+    number_in(config, 'objective.real_target', 0.0, 1.0)
+    number_in(config, 'objective.fake_target', 0.0, 1.0)
   else:
-    _number_in(config, 'objective.real_target', -math.inf, math.inf,
-               low_open=True, high_open=True)
-    _number_in(config, 'objective.fake_target', -math.inf, math.inf,
-               low_open=True, high_open=True)
+    number_in(config, 'objective.real_target', -math.inf, math.inf,
+              low_open=True, high_open=True)
+    number_in(config, 'objective.fake_target', -math.inf, math.inf,
+              low_open=True, high_open=True)
   # A number of the train state even when not clipping (gan_jax.batched).
-  _number_in(config, 'objective.clip_value', 0.0, math.inf, low_open=True,
-             high_open=True)
+  number_in(config, 'objective.clip_value', 0.0, math.inf, low_open=True,
+            high_open=True)
 
-  _choice(config, 'model.name', tuple(models.MODELS))
+  choice(config, 'model.name', tuple(models.MODELS))
   g_norms, d_norms = models.NORMS[config.model.name]
-  _choice(config, 'model.g_norm', g_norms)
-  _choice(config, 'model.d_norm', d_norms)
+  choice(config, 'model.g_norm', g_norms)
+  choice(config, 'model.d_norm', d_norms)
   for field in ('model.latent_dim', 'model.width', 'model.depth',
                 'model.pack'):
-    _int_at_least(config, field, 1)
+    int_at_least(config, field, 1)
   _validate_mlp_options(config)
   _validate_model_and_data(config)
   if config.objective.penalty != 'none' and config.model.d_norm == 'batch':
@@ -158,78 +158,84 @@ def validate(config, num_devices: int = 1) -> None:
         + ' or '.join(repr(n) for n in d_norms if n != 'batch'))
 
   for side in ('g', 'd'):
-    _choice(config, f'optim.{side}.name', optim.OPTIMIZERS)
-    _number_in(config, f'optim.{side}.lr', 0.0, math.inf, low_open=True,
-               high_open=True)
-    _number_in(config, f'optim.{side}.b1', 0.0, 1.0, high_open=True)
-    _number_in(config, f'optim.{side}.b2', 0.0, 1.0, high_open=True)
-    _choice(config, f'optim.{side}.schedule', optim.SCHEDULES)
+    choice(config, f'optim.{side}.name', optim.OPTIMIZERS)
+    number_in(config, f'optim.{side}.lr', 0.0, math.inf, low_open=True,
+              high_open=True)
+    number_in(config, f'optim.{side}.b1', 0.0, 1.0, high_open=True)
+    number_in(config, f'optim.{side}.b2', 0.0, 1.0, high_open=True)
+    choice(config, f'optim.{side}.schedule', optim.SCHEDULES)
 
-  _number_in(config, 'ema.decay', 0.0, 1.0, high_open=True)
+  number_in(config, 'ema.decay', 0.0, 1.0, high_open=True)
 
   for field in ('train.steps', 'train.batch_size', 'train.log_every'):
-    _int_at_least(config, field, 1)
+    int_at_least(config, field, 1)
   d_updates = config.train.steps * config.objective.n_critic
-  _check(d_updates <= INT32_MAX, 'objective.n_critic',
-         config.objective.n_critic, f'at most {INT32_MAX // config.train.steps}'
-         f' with train.steps={config.train.steps}: D makes train.steps x '
-         'n_critic updates, counted in int32')
-  for field in ('train.eval_every', 'train.checkpoint_every'):
-    value = _get(config, field)
-    log_every = config.train.log_every
-    _check(_is_int(value) and value >= 1 and value % log_every == 0, field,
-           value, f'a positive multiple of train.log_every ({log_every})')
-  _int_at_least(config, 'train.keep_checkpoints', 1)
-  _int_at_least(config, 'train.steps_per_dispatch', 0)
-  per_dispatch = config.train.steps_per_dispatch
-  _check(per_dispatch == 0 or config.train.log_every % per_dispatch == 0,
-         'train.steps_per_dispatch', per_dispatch,
-         f'0 (automatic) or a divisor of train.log_every '
-         f'({config.train.log_every})')
-  _choice(config, 'train.parallel', parallel.ROUTES)
-  _choice(config, 'train.formulation', FORMULATIONS)
+  check(d_updates <= INT32_MAX, 'objective.n_critic',
+        config.objective.n_critic, f'at most {INT32_MAX // config.train.steps}'
+        f' with train.steps={config.train.steps}: D makes train.steps x '
+        'n_critic updates, counted in int32')
+  validate_cadence(config)
   if config.train.compute_dtype == 'float16':
     raise ConfigError(
         "train.compute_dtype='float16' is not allowed: float16 needs loss "
         'scaling (its range ends at 65504 and gradients underflow), which '
         "gan_jax does not do; use 'bfloat16' (float32's range, the same "
         'speed on GPUs since Ampere and on TPUs)')
-  _choice(config, 'train.compute_dtype', precision.COMPUTE_DTYPES)
-  _int_at_least(config, 'train.profile_steps', 0)
+  choice(config, 'train.compute_dtype', precision.COMPUTE_DTYPES)
+  int_at_least(config, 'train.profile_steps', 0)
   batch = config.train.batch_size
-  _check(batch % num_devices == 0, 'train.batch_size', batch,
-         f'a multiple of the device count ({num_devices})')
+  check(batch % num_devices == 0, 'train.batch_size', batch,
+        f'a multiple of the device count ({num_devices})')
   pack = config.model.pack
-  _check(batch // num_devices % pack == 0, 'train.batch_size', batch,
-         f'a multiple of model.pack ({pack}) on each of the {num_devices} '
-         f'device(s): D judges packs of {pack}')
-  _int_at_least(config, 'eval.num_samples', 1)
-  _number_in(config, 'eval.threshold', 0.0, math.inf, low_open=True,
-             high_open=True)
-  _int_at_least(config, 'eval.mode_samples', 0)
-  _int_at_least(config, 'eval.classifier_steps', 1)
+  check(batch // num_devices % pack == 0, 'train.batch_size', batch,
+        f'a multiple of model.pack ({pack}) on each of the {num_devices} '
+        f'device(s): D judges packs of {pack}')
+  int_at_least(config, 'eval.num_samples', 1)
+  number_in(config, 'eval.threshold', 0.0, math.inf, low_open=True,
+            high_open=True)
+  int_at_least(config, 'eval.mode_samples', 0)
+  int_at_least(config, 'eval.classifier_steps', 1)
   if is_image_dataset(config.dataset):
     # k-nearest-neighbour balls (k = 5) and sample covariances need a few.
-    _int_at_least(config, 'eval.num_samples', 10)
-  _choice(config, 'eval.features', EVAL_FEATURES)
+    int_at_least(config, 'eval.num_samples', 10)
+  choice(config, 'eval.features', EVAL_FEATURES)
   if config.eval.features == 'inception' and not is_image_dataset(
       config.dataset):
     raise ConfigError(f"eval.features='inception' is not allowed with "
                       f"dataset={config.dataset!r}: it reads images; use "
                       "'auto' (the 2-D mode statistics)")
-  _check(isinstance(config.eval.inception.weights, str),
-         'eval.inception.weights', config.eval.inception.weights,
-         "a file path, or '' to look the weights up")
-  _check(isinstance(config.eval.inception.any_weights, bool),
-         'eval.inception.any_weights', config.eval.inception.any_weights,
-         'True or False')
-  _int_at_least(config, 'eval.inception.batch_size', 0)
+  check(isinstance(config.eval.inception.weights, str),
+        'eval.inception.weights', config.eval.inception.weights,
+        "a file path, or '' to look the weights up")
+  check(isinstance(config.eval.inception.any_weights, bool),
+        'eval.inception.any_weights', config.eval.inception.any_weights,
+        'True or False')
+  int_at_least(config, 'eval.inception.batch_size', 0)
   # FID's covariances, KID's subsets and the k = 5 balls need a few.
   value = config.eval.inception.num_samples
-  _check(_is_int(value) and (value == 0 or 10 <= value <= INT32_MAX),
-         'eval.inception.num_samples', value,
-         "0 (the dataset's usual protocol) or an integer from 10 to "
-         f'{INT32_MAX}')
+  check(is_int(value) and (value == 0 or 10 <= value <= INT32_MAX),
+        'eval.inception.num_samples', value,
+        "0 (the dataset's usual protocol) or an integer from 10 to "
+        f'{INT32_MAX}')
+
+
+def validate_cadence(config) -> None:
+  """The train section's intervals, route and formulation, which a GAN run
+  and a translation run share."""
+  for field in ('train.eval_every', 'train.checkpoint_every'):
+    value = get_field(config, field)
+    log_every = config.train.log_every
+    check(is_int(value) and value >= 1 and value % log_every == 0, field,
+          value, f'a positive multiple of train.log_every ({log_every})')
+  int_at_least(config, 'train.keep_checkpoints', 1)
+  int_at_least(config, 'train.steps_per_dispatch', 0)
+  per_dispatch = config.train.steps_per_dispatch
+  check(per_dispatch == 0 or config.train.log_every % per_dispatch == 0,
+        'train.steps_per_dispatch', per_dispatch,
+        f'0 (automatic) or a divisor of train.log_every '
+        f'({config.train.log_every})')
+  choice(config, 'train.parallel', parallel.ROUTES)
+  choice(config, 'train.formulation', FORMULATIONS)
 
 
 def formulation(config, platform: Optional[str] = None) -> str:
@@ -259,22 +265,22 @@ MLP_OPTIONS = {'model.d_width': 0, 'model.d_depth': 0,
 
 
 def _validate_mlp_options(config) -> None:
-  _int_at_least(config, 'model.d_width', 0)
-  _int_at_least(config, 'model.d_depth', 0)
-  _choice(config, 'model.activation', tuple(models.mlp.ACTIVATIONS))
+  int_at_least(config, 'model.d_width', 0)
+  int_at_least(config, 'model.d_depth', 0)
+  choice(config, 'model.activation', tuple(models.mlp.ACTIVATIONS))
   pieces = config.model.d_maxout_pieces
-  _check(_is_int(pieces) and (pieces == 0 or 2 <= pieces <= 64),
-         'model.d_maxout_pieces', pieces,
-         '0 (no maxout) or an integer from 2 to 64')
-  _choice(config, 'model.weight_init', models.mlp.INITS)
-  _number_in(config, 'model.init_scale', 0.0, math.inf, low_open=True,
-             high_open=True)
+  check(is_int(pieces) and (pieces == 0 or 2 <= pieces <= 64),
+        'model.d_maxout_pieces', pieces,
+        '0 (no maxout) or an integer from 2 to 64')
+  choice(config, 'model.weight_init', models.mlp.INITS)
+  number_in(config, 'model.init_scale', 0.0, math.inf, low_open=True,
+            high_open=True)
   if config.model.name != 'mlp':
     for field, default in MLP_OPTIONS.items():
-      value = _get(config, field)
-      _check(value == default, field, value,
-             f"{default!r} with model.name={config.model.name!r}: an option "
-             "of model.name='mlp' only")
+      value = get_field(config, field)
+      check(value == default, field, value,
+            f"{default!r} with model.name={config.model.name!r}: an option "
+            "of model.name='mlp' only")
 
 
 def _validate_model_and_data(config) -> None:
@@ -292,8 +298,8 @@ def _validate_model_and_data(config) -> None:
       value = config.data.image_size or name
       raise ConfigError(f"{field}={value!r} is not allowed with model.name="
                         f"{model!r} (images {shape[0]}x{shape[1]}): {reason}")
-  _check(isinstance(config.model.conditional, bool), 'model.conditional',
-         config.model.conditional, 'True or False')
+  check(isinstance(config.model.conditional, bool), 'model.conditional',
+        config.model.conditional, 'True or False')
   if config.model.conditional and not is_image_dataset(name):
     raise ConfigError(f'model.conditional=True is not allowed with dataset='
                       f'{name!r}: it has no labels; use an image dataset')

@@ -70,6 +70,29 @@ def summary_screen(summary: Dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+def open_workdir(workdir: str, config, state, with_numbers_of, primary: bool):
+  """(state, checkpointer, metric writer) of a run in ``workdir``: the
+  fresh ``state``, or the last checkpoint's with the config's numbers
+  (``with_numbers_of(restored, fresh)``: scalars, learning rates, betas
+  win over the checkpoint's). Refused before a file is written: a workdir
+  that cannot be written or has no room for the checkpoints. A damaged
+  checkpoint is moved aside and the one before it used
+  (experiments/storage/checkpoints.py); metrics logged after the restored
+  step are dropped."""
+  if primary:
+    checkpoints.check_room(workdir, state, config.train.keep_checkpoints)
+    os.makedirs(workdir, exist_ok=True)
+    writers.write_json(os.path.join(workdir, 'config.json'),
+                       config.to_dict())
+  ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
+  if ckpt.latest_step() is not None:
+    state = with_numbers_of(ckpt.restore(state, warn=print), state)
+  if primary:
+    writers.truncate_metrics(workdir, int(state.step))
+  writer = writers.MetricWriter(workdir) if primary else writers.NoWriter()
+  return state, ckpt, writer
+
+
 def train_and_evaluate(config, workdir: str,
                        progress: bool = True) -> Dict[str, Any]:
   """Trains, evaluates and checkpoints; resumes from ``workdir`` if it holds
@@ -120,24 +143,9 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
                          layout.replicated)
 
   # --- Outputs, resume ------------------------------------------------------
-  if primary:
-    # Refused here, before a file is written: a workdir that cannot be
-    # written or has no room for the checkpoints.
-    checkpoints.check_room(workdir, state, config.train.keep_checkpoints)
-    os.makedirs(workdir, exist_ok=True)
-    writers.write_json(os.path.join(workdir, 'config.json'),
-                       config.to_dict())
-  ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
-  if ckpt.latest_step() is not None:
-    # The config's numbers (scalars, learning rates, betas) win over the
-    # checkpoint's. A damaged checkpoint is moved aside and the one before it
-    # used (experiments/storage/checkpoints.py).
-    state = gan_state.with_numbers_of(ckpt.restore(state, warn=print),
-                                      state)
+  state, ckpt, writer = open_workdir(workdir, config, state,
+                                     gan_state.with_numbers_of, primary)
   step = int(state.step)
-  if primary:
-    writers.truncate_metrics(workdir, step)
-  writer = writers.MetricWriter(workdir) if primary else writers.NoWriter()
 
   # --- The compiled loop, and what the shared loop (loop.py) calls --------
   @functools.lru_cache(maxsize=None)

@@ -104,14 +104,13 @@ def _quiet_tfds():
     absl_logging.set_verbosity(level)
 
 
-def _data_source(name: str, split: str, data_dir: str):
+def _data_source(name: str, split: str, data_dir: str, tfds_name: str):
   """The split's random-access source, or DatasetNotPrepared."""
   with _quiet_tfds():
-    return _open_source(name, split, data_dir)
+    return _open_source(name, split, data_dir, tfds_name)
 
 
-def _open_source(name: str, split: str, data_dir: str):
-  tfds_name = IMAGE_SOURCES[name].tfds_name
+def _open_source(name: str, split: str, data_dir: str, tfds_name: str):
   try:
     if name in embedded.EMBEDDED:
       return embedded.prepare(name, data_dir).as_data_source(split=split)
@@ -128,12 +127,14 @@ def _open_source(name: str, split: str, data_dir: str):
       raise DatasetNotPrepared(
           f'dataset {name!r} in {data_dir} cannot be read with random access '
           f'(file format {file_format.value}); {how}') from None
-    raise DatasetNotPrepared(_unreadable(name, data_dir, error)) from None
+    raise DatasetNotPrepared(_unreadable(name, data_dir, error,
+                                         tfds_name)) from None
 
 
-def _unreadable(name: str, data_dir: str, error: Exception) -> str:
+def _unreadable(name: str, data_dir: str, error: Exception,
+                tfds_name: str) -> str:
   reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-  how = _how_to_fix(IMAGE_SOURCES[name].tfds_name, data_dir)
+  how = _how_to_fix(tfds_name, data_dir)
   return (f'dataset {name!r} in {data_dir} is damaged or incomplete '
           f'({reason[:200]}); {how}')
 
@@ -158,13 +159,17 @@ def _read_records(records, indices: Sequence[int]) -> Sequence:
 class RecordReader:
   """Decoded records of one split by index: ``read(indices)`` -> (images
   uint8 [len, H, W, C], labels int32 [len]). Damaged files raise
-  DatasetNotPrepared with a one-line message."""
+  DatasetNotPrepared with a one-line message. ``source`` describes a
+  dataset that is not in IMAGE_SOURCES (e.g. a translation pair's,
+  gan_jax.data.pairs)."""
 
-  def __init__(self, name: str, split: str, data_dir: Optional[str] = None):
+  def __init__(self, name: str, split: str, data_dir: Optional[str] = None,
+               source: Optional[ImageSource] = None):
     self.name = name
     self.data_dir = data_dir or default_data_dir()
-    self.source = IMAGE_SOURCES[name]
-    self._records = _data_source(name, split, self.data_dir)
+    self.source = source or IMAGE_SOURCES[name]
+    self._records = _data_source(name, split, self.data_dir,
+                                 self.source.tfds_name)
 
   def __len__(self) -> int:
     return len(self._records)
@@ -177,8 +182,8 @@ class RecordReader:
         decoded += [self.source.decode(record) for record in _read_records(
             self._records, indices[start:start + _READ_CHUNK])]
     except Exception as error:  # Truncated or corrupted record files.
-      raise DatasetNotPrepared(_unreadable(self.name, self.data_dir,
-                                           error)) from None
+      raise DatasetNotPrepared(_unreadable(self.name, self.data_dir, error,
+                                           self.source.tfds_name)) from None
     images = np.stack([image for image, _ in decoded]) if decoded else (
         np.zeros((0, *self.source.shape), np.uint8))
     labels = np.asarray([label for _, label in decoded], np.int32)
