@@ -127,16 +127,7 @@ def validate(config, num_devices: int = 1) -> None:
         "objective.g_penalty='path_length' is not allowed with model.name="
         f"{config.model.name!r}: it differentiates through w; use "
         f"{' or '.join(repr(m) for m in models.STYLE_MODELS)}")
-  objective = config.objective.name
-  if objective in ('minimax', 'non_saturating'):
-    # Cross-entropy targets are probabilities.
-    number_in(config, 'objective.real_target', 0.0, 1.0)
-    number_in(config, 'objective.fake_target', 0.0, 1.0)
-  else:
-    number_in(config, 'objective.real_target', -math.inf, math.inf,
-              low_open=True, high_open=True)
-    number_in(config, 'objective.fake_target', -math.inf, math.inf,
-              low_open=True, high_open=True)
+  validate_targets(config)
   # A number of the train state even when not clipping (gan_jax.batched).
   number_in(config, 'objective.clip_value', 0.0, math.inf, low_open=True,
             high_open=True)
@@ -157,14 +148,7 @@ def validate(config, num_devices: int = 1) -> None:
         "norm mixes the examples of a batch; use "
         + ' or '.join(repr(n) for n in d_norms if n != 'batch'))
 
-  for side in ('g', 'd'):
-    choice(config, f'optim.{side}.name', optim.OPTIMIZERS)
-    number_in(config, f'optim.{side}.lr', 0.0, math.inf, low_open=True,
-              high_open=True)
-    number_in(config, f'optim.{side}.b1', 0.0, 1.0, high_open=True)
-    number_in(config, f'optim.{side}.b2', 0.0, 1.0, high_open=True)
-    choice(config, f'optim.{side}.schedule', optim.SCHEDULES)
-
+  validate_optimizers(config)
   number_in(config, 'ema.decay', 0.0, 1.0, high_open=True)
 
   for field in ('train.steps', 'train.batch_size', 'train.log_every'):
@@ -217,6 +201,30 @@ def validate(config, num_devices: int = 1) -> None:
         'eval.inception.num_samples', value,
         "0 (the dataset's usual protocol) or an integer from 10 to "
         f'{INT32_MAX}')
+
+
+def validate_targets(config) -> None:
+  """The objective's label targets (objective.name validated)."""
+  if config.objective.name in ('minimax', 'non_saturating'):
+    # Cross-entropy targets are probabilities.
+    number_in(config, 'objective.real_target', 0.0, 1.0)
+    number_in(config, 'objective.fake_target', 0.0, 1.0)
+  else:
+    number_in(config, 'objective.real_target', -math.inf, math.inf,
+              low_open=True, high_open=True)
+    number_in(config, 'objective.fake_target', -math.inf, math.inf,
+              low_open=True, high_open=True)
+
+
+def validate_optimizers(config) -> None:
+  """``optim.g`` and ``optim.d`` (gan_jax.optim)."""
+  for side in ('g', 'd'):
+    choice(config, f'optim.{side}.name', optim.OPTIMIZERS)
+    number_in(config, f'optim.{side}.lr', 0.0, math.inf, low_open=True,
+              high_open=True)
+    number_in(config, f'optim.{side}.b1', 0.0, 1.0, high_open=True)
+    number_in(config, f'optim.{side}.b2', 0.0, 1.0, high_open=True)
+    choice(config, f'optim.{side}.schedule', optim.SCHEDULES)
 
 
 def validate_cadence(config) -> None:

@@ -284,6 +284,50 @@ def test_point_evaluation_counts_right_modes():
   assert identity['x2y_right_pct'] < 30
 
 
+def test_other_pairs_are_scored_in_inception_features(tmp_path,
+                                                     digits_dir):
+  """An A:B pair of different channel counts, met by data.channels='rgb',
+  with random Inception weights in the real file layout."""
+  from tests.helpers import random_inception_state_dict
+  weights = tmp_path / 'random_inception.npz'
+  np.savez(weights, **random_inception_state_dict())
+  config = _config('digits:stacked_digits', data__channels='rgb',
+                   data__dir=digits_dir, eval__features='inception',
+                   eval__num_samples=6, eval__inception__weights=str(weights),
+                   eval__inception__any_weights=True,
+                   eval__inception__batch_size=6)
+  translation_config.validate(config)
+  pair = pairs.get_pair(config.pair)
+  domains = pairs.load_image_domains(config.pair, digits_dir, 'rgb')
+  assert domains.x_train.shape[1:] == domains.y_train.shape[1:] == (8, 8, 3)
+  evaluator = evaluators.make_evaluator(config, pair, jax.random.PRNGKey(0),
+                                        domains)
+  metrics, _ = evaluator.evaluate(*evaluators.reference_translators(pair)[
+      'identity'])
+  assert {'fid_x2y', 'kid_x2y', 'fid_y2x', 'kid_y2x'} <= set(metrics)
+  assert all(np.isfinite(v) for v in metrics.values())
+  assert evaluator.protocol()['features'] == 'inception'
+
+
+def test_inception_weights_found_nowhere_leave_the_cycle_errors(
+    tmp_path, monkeypatch, digits_dir):
+  from gan_jax.metrics import inception_weights
+  monkeypatch.setenv('GAN_JAX_CACHE', str(tmp_path / 'empty_cache'))
+  monkeypatch.delenv(inception_weights.ENV_PATH, raising=False)
+  monkeypatch.setenv(inception_weights.ENV_URL,
+                     (tmp_path / 'gone.pth').as_uri())
+  config = _config('digits:stacked_digits', data__channels='grey',
+                   data__dir=digits_dir, eval__features='auto')
+  said = []
+  features, kind, _ = evaluators.features_for(config, digits_dir,
+                                              said.append)
+  assert features is None and kind == 'none'
+  assert len(said) == 1 and 'FID and KID are not computed' in said[0]
+  config.eval.features = 'inception'
+  with pytest.raises(ConfigError, match='eval.inception.weights'):
+    evaluators.features_for(config, digits_dir, said.append)
+
+
 # --- Steps under data parallelism, resume ----------------------------------
 
 def _train(config, route, num_devices, num_steps=3):

@@ -110,6 +110,35 @@ def train(state, step: int, cadence: Cadence, hooks: Hooks,
   return Outcome(state, step, last_eval, None)
 
 
+class Diverged(RuntimeError):
+  """Training produced a NaN or infinity in the interval after ``step``
+  (raised by a run's ``end_interval`` hook)."""
+
+  def __init__(self, reason: str, step: int):
+    super().__init__(reason)
+    self.step = step
+
+
+def train_to_outcome(state, step: int, cadence: Cadence, hooks: Hooks,
+                     stop: Optional[preemption.StopRequest],
+                     say: Callable[[str], None]):
+  """:func:`train`, its end as a run's summary.json reports it: ({'status':
+  'completed', 'interrupted' or 'diverged', and 'reason' (a divergence's)
+  or 'interrupted_by' (the signal's name)}, the step reached); an
+  interruption or a divergence is said in a line."""
+  try:
+    outcome = train(state, step, cadence, hooks, stop)
+  except Diverged as error:
+    say(str(error))
+    return {'status': 'diverged', 'reason': str(error)}, error.step
+  if outcome.interrupted_by:
+    say(f'{outcome.interrupted_by} at step {outcome.step}: checkpoint saved; '
+        'run the same command to resume')
+    return {'status': 'interrupted',
+            'interrupted_by': outcome.interrupted_by}, outcome.step
+  return {'status': 'completed'}, outcome.step
+
+
 def divergence(metrics: Dict[str, np.ndarray], params_finite, first_step: int
                ) -> Optional[str]:
   """What went non-finite in an interval, or None.

@@ -23,14 +23,6 @@ from experiments.runner import profiling
 from experiments.storage import checkpoints, writers
 
 
-class Diverged(RuntimeError):
-  """Training produced a NaN or infinity in the interval after ``step``."""
-
-  def __init__(self, reason: str, step: int):
-    super().__init__(reason)
-    self.step = step
-
-
 @jax.jit
 def _params_finite(state) -> jax.Array:
   """Whether every parameter of G and D is finite (one bool per side)."""
@@ -190,7 +182,7 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
     bad = loop.divergence(metrics, finite, first_step + 1)
     if bad:
       last = ckpt.latest_step()
-      raise Diverged(f'diverged: {bad}; ' + (
+      raise loop.Diverged(f'diverged: {bad}; ' + (
           'no checkpoint yet' if last is None else
           f'last good checkpoint: step {last}'), first_step)
     num_steps = len(next(iter(metrics.values())))
@@ -219,27 +211,17 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
                      evaluate=evaluate, save=lambda state, step:
                      ckpt.save(step, state))
 
-  status, interrupted_by, reason = 'completed', None, None
   run_started, run_start_step = time.time(), step
   try:
-    outcome = loop.train(state, step, cadence, hooks, stop)
-    step, interrupted_by = outcome.step, outcome.interrupted_by
-    if interrupted_by:
-      status = 'interrupted'
-      bar.write(f'{interrupted_by} at step {step}: checkpoint saved; run '
-                'the same command to resume')
-  except Diverged as error:
-    status, reason, step = 'diverged', str(error), error.step
-    bar.write(reason)
+    outcome, step = loop.train_to_outcome(
+        state, step, cadence, hooks, stop, bar.write)
   finally:
     writers.close_all(profiler.close, bar.close, writer.close, ckpt.close,
                       train_input.close)
 
   elapsed = time.time() - run_started
   summary = {
-      'status': status,
-      **({'reason': reason} if reason else {}),
-      **({'interrupted_by': interrupted_by} if interrupted_by else {}),
+      **outcome,
       'variant': config.variant,
       'dataset': config.dataset,
       'seed': config.seed,

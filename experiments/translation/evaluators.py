@@ -53,6 +53,10 @@ def features_for(config, data_dir: str,
   from gan_jax import inception_evaluation as inception_eval
   from gan_jax.metrics import inception_weights
   settings = config.eval.inception
+  # As the GAN runner (experiments/runner/evaluators.py): weights that are
+  # named but missing or wrong are an error; weights found nowhere are one
+  # only when Inception was asked for by name.
+  named = settings.weights or os.environ.get(inception_weights.ENV_PATH)
   try:
     path = inception_weights.find_weights(settings.weights or None)
     variables, digest = inception_weights.load_variables(
@@ -60,7 +64,7 @@ def features_for(config, data_dir: str,
         inception_weights.SHA256_PREFIX)
   except (inception_weights.WeightsNotFound,
           inception_weights.BadWeights) as error:
-    if wanted == 'inception':
+    if wanted == 'inception' or named:
       raise ConfigError(f'eval.inception.weights: {error}') from None
     announce(f'note: {error}; FID and KID are not computed')
     return None, 'none', f'Inception weights not found ({error})'

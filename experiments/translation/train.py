@@ -17,7 +17,7 @@ import numpy as np
 from tqdm import tqdm
 
 from experiments.runner import loop, preemption
-from experiments.runner.train import Diverged, open_workdir
+from experiments.runner.train import open_workdir
 from experiments.storage import writers
 from experiments.translation import evaluators, inputs
 from gan_jax import config as gan_config, parallel
@@ -146,7 +146,7 @@ def _train_and_evaluate(config, workdir, progress, stop):
     bad = loop.divergence(metrics, (finite, True), first_step + 1)
     if bad:
       last = ckpt.latest_step()
-      raise Diverged(f'diverged: {bad}; ' + (
+      raise loop.Diverged(f'diverged: {bad}; ' + (
           'no checkpoint yet' if last is None else
           f'last good checkpoint: step {last}'), first_step)
     num_steps = len(next(iter(metrics.values())))
@@ -179,26 +179,16 @@ def _train_and_evaluate(config, workdir, progress, stop):
   hooks = loop.Hooks(dispatch=dispatch, end_interval=end_interval,
                      evaluate=evaluate,
                      save=lambda state, step: ckpt.save(step, state))
-  status, interrupted_by, reason = 'completed', None, None
   run_started, run_start_step = time.time(), step
   try:
-    outcome = loop.train(state, step, cadence, hooks, stop)
-    step, interrupted_by = outcome.step, outcome.interrupted_by
-    if interrupted_by:
-      status = 'interrupted'
-      bar.write(f'{interrupted_by} at step {step}: checkpoint saved; run '
-                'the same command to resume')
-  except Diverged as error:
-    status, reason, step = 'diverged', str(error), error.step
-    bar.write(reason)
+    outcome, step = loop.train_to_outcome(
+        state, step, cadence, hooks, stop, bar.write)
   finally:
     writers.close_all(bar.close, writer.close, ckpt.close)
 
   elapsed = time.time() - run_started
   summary = {
-      'status': status,
-      **({'reason': reason} if reason else {}),
-      **({'interrupted_by': interrupted_by} if interrupted_by else {}),
+      **outcome,
       'pair': config.pair,
       'pair_description': pair.description,
       'seed': config.seed,

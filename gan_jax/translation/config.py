@@ -9,7 +9,8 @@ from typing import Dict, Tuple
 from gan_jax import losses, optim, precision
 from gan_jax.config import (INT32_MAX, ConfigError, check, choice,
                             get_field, int_at_least, number_in,
-                            validate_cadence)
+                            validate_cadence, validate_optimizers,
+                            validate_targets)
 from gan_jax.data import pairs
 from gan_jax.translation import networks
 from gan_jax.translation.state import CycleSpec
@@ -62,14 +63,7 @@ def validate(config, num_devices: int = 1) -> None:
     _validate_images(config)
 
   choice(config, 'objective.name', tuple(losses.OBJECTIVES))
-  if config.objective.name in ('minimax', 'non_saturating'):
-    number_in(config, 'objective.real_target', 0.0, 1.0)
-    number_in(config, 'objective.fake_target', 0.0, 1.0)
-  else:
-    number_in(config, 'objective.real_target', -math.inf, math.inf,
-              low_open=True, high_open=True)
-    number_in(config, 'objective.fake_target', -math.inf, math.inf,
-              low_open=True, high_open=True)
+  validate_targets(config)
   number_in(config, 'loss.cycle_weight', 0.0, math.inf, high_open=True)
   number_in(config, 'loss.identity_weight', 0.0, math.inf, high_open=True)
   x_shape, y_shape = domain_shapes(config)
@@ -83,13 +77,7 @@ def validate(config, num_devices: int = 1) -> None:
     int_at_least(config, field, 1)
   int_at_least(config, 'model.blocks', 0)
 
-  for side in ('g', 'd'):
-    choice(config, f'optim.{side}.name', optim.OPTIMIZERS)
-    number_in(config, f'optim.{side}.lr', 0.0, math.inf, low_open=True,
-              high_open=True)
-    number_in(config, f'optim.{side}.b1', 0.0, 1.0, high_open=True)
-    number_in(config, f'optim.{side}.b2', 0.0, 1.0, high_open=True)
-    choice(config, f'optim.{side}.schedule', optim.SCHEDULES)
+  validate_optimizers(config)
 
   for field in ('train.steps', 'train.batch_size', 'train.log_every'):
     int_at_least(config, field, 1)
