@@ -23,6 +23,7 @@ import sys
 from absl import app, flags, logging
 
 from experiments import cli
+from experiments.runner import compilation_cache
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The run to evaluate.')
 _FEATURES = flags.DEFINE_string('features', 'inception',
@@ -46,6 +47,7 @@ _PROGRESS = flags.DEFINE_bool('progress', True, 'Show progress bars.')
 
 
 def main(argv):
+  compilation_cache.configure()  # Before anything compiles.
   if not flags.FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   if len(argv) > 1:

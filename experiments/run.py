@@ -32,7 +32,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments.runner import launch
+from experiments.runner import compilation_cache, launch
 from experiments.runner.config_layers import (
     check_resume, default_workdir, one_line, replaced_file_choices,
     resolve_config, unknown_field, with_shortcuts)
@@ -122,6 +122,7 @@ def _note_replaced_file_choices(base, config, command_line) -> None:
 
 
 def main(argv):
+  compilation_cache.configure()  # Before anything compiles.
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Keep JAX's backend notes quiet.
   if len(argv) > 1:

@@ -24,7 +24,7 @@ from typing import Any, Dict, List, Optional
 from absl import app, flags, logging
 
 from experiments import cli
-from experiments.runner import launch
+from experiments.runner import compilation_cache, launch
 from experiments.sweeps import spec as sweep_spec
 from experiments.sweeps.spec import SweepError
 
@@ -113,6 +113,7 @@ def default_workdir(spec: Dict[str, Any], sweep_file: Optional[str]) -> str:
 
 
 def main(argv):
+  compilation_cache.configure()  # Before anything compiles.
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   if len(argv) > 1:

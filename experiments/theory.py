@@ -28,6 +28,7 @@ import sys
 from absl import app, flags, logging
 
 from experiments import cli
+from experiments.runner import compilation_cache
 
 _WORKDIR = flags.DEFINE_string('workdir', 'theory', 'Output directory.')
 _SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per variant in claims 3 '
@@ -36,6 +37,7 @@ _SEED = flags.DEFINE_integer('seed', 0, 'Seed of claims 1, 2 and 4.')
 
 
 def main(argv):
+  compilation_cache.configure()  # Before anything compiles.
   if len(argv) > 1:
     sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags')
   if _SEEDS.value < 1:

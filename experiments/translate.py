@@ -25,6 +25,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
+from experiments.runner import compilation_cache
 from experiments.runner.config_layers import check_resume, one_line
 from experiments.translation.layers import resolve
 from gan_jax.config import ConfigError
@@ -86,6 +87,7 @@ def _seeds(text):
 
 
 def main(argv):
+  compilation_cache.configure()  # Before anything compiles.
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   if len(argv) > 1:

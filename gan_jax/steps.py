@@ -48,6 +48,7 @@ gradient of replicated params over the axis, and the step's own ``pmean``
 would then leave it multiplied by the device count.
 """
 
+import operator
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
@@ -135,7 +136,7 @@ def _scan(body, carry, xs, unroll: bool):
     return lax.scan(body, carry, xs)
   outputs = []
   for i in range(jax.tree.leaves(xs)[0].shape[0]):
-    carry, out = body(carry, jax.tree.map(lambda x: x[i], xs))
+    carry, out = body(carry, jax.tree.map(operator.itemgetter(i), xs))
     outputs.append(out)
   return carry, jax.tree.map(lambda *o: jnp.stack(o), *outputs)
 

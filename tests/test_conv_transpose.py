@@ -2,6 +2,9 @@
 nn.Conv: same params, outputs, gradients and (for the penalties) gradients
 of input gradients."""
 
+import functools
+import operator
+
 import chex
 import flax.linen as nn
 import jax
@@ -60,9 +63,10 @@ def test_vmapped_gradients_match_the_one_by_one_ones():
   grad = jax.grad(lambda p, x: jnp.sum(jnp.sin(fast.apply(p, x))))
   batched = jax.jit(jax.vmap(grad))(params, xs)
   for i in range(3):
-    one = grad(jax.tree.map(lambda p: p[i], params), xs[i])
-    jax.tree.map(lambda a, b: np.testing.assert_allclose(
-        a[i], b, rtol=1e-5, atol=1e-6), batched, one)
+    one = grad(jax.tree.map(operator.itemgetter(i), params), xs[i])
+    jax.tree.map(functools.partial(
+        lambda index, a, b: np.testing.assert_allclose(
+            a[index], b, rtol=1e-5, atol=1e-6), i), batched, one)
 
 
 @pytest.mark.parametrize('shape,features', [

@@ -5,8 +5,6 @@ speed differs."""
 
 import chex
 import jax
-import jax.numpy as jnp
-import numpy as np
 import pytest
 
 from experiments.runner import loop

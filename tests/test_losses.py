@@ -54,14 +54,14 @@ def test_label_smoothing_uses_exact_one_sided_target(logits):
   np.testing.assert_allclose(got, expected, rtol=1e-5)
   # The optimum of the smoothed real term is D(x) = 0.9 exactly (not TF's
   # 0.95): d/dl of BCE(l, t) is sigmoid(l) - t.
-  grad = jax.grad(lambda l: losses.binary_cross_entropy(l, 0.9))(
+  grad = jax.grad(lambda logit: losses.binary_cross_entropy(logit, 0.9))(
       jnp.array([math.log(0.9 / 0.1)]))
   np.testing.assert_allclose(grad, 0.0, atol=1e-6)
 
 
 def test_two_sided_smoothing_moves_fake_target():
-  grad = jax.grad(lambda l: losses.cross_entropy_d_loss(
-      jnp.zeros(1), l, {'real_target': 0.9, 'fake_target': 0.1}))(
+  grad = jax.grad(lambda fake: losses.cross_entropy_d_loss(
+      jnp.zeros(1), fake, {'real_target': 0.9, 'fake_target': 0.1}))(
           jnp.array([math.log(0.1 / 0.9)]))
   np.testing.assert_allclose(grad, 0.0, atol=1e-6)
 
@@ -81,8 +81,9 @@ def test_stable_at_extreme_logits():
 def test_saturation_gradients(d_of_fake):
   """d loss / d logit: -D(G(z)) (saturating) versus -(1 - D(G(z)))."""
   logit = jnp.array([math.log(d_of_fake / (1 - d_of_fake))])
-  sat = jax.grad(lambda l: losses.saturating_g_loss(l, HP))(logit)[0]
-  non_sat = jax.grad(lambda l: losses.non_saturating_g_loss(l, HP))(logit)[0]
+  sat = jax.grad(lambda x: losses.saturating_g_loss(x, HP))(logit)[0]
+  non_sat = jax.grad(lambda x: losses.non_saturating_g_loss(x, HP))(
+      logit)[0]
   np.testing.assert_allclose(sat, -d_of_fake, rtol=1e-3)
   np.testing.assert_allclose(non_sat, -(1 - d_of_fake), rtol=1e-3)
   assert abs(sat) <= 1.01 * d_of_fake and abs(non_sat) >= 0.98

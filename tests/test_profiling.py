@@ -19,7 +19,7 @@ def test_a_profiled_run_leaves_a_trace_for_tensorboard_and_perfetto(
   assert any(name.endswith('.xplane.pb') for name in found), found
   assert 'perfetto_trace.json.gz' in found
   out = capsys.readouterr().out
-  assert (f'1 x cpu, jit: cpu formulation (auto), float32 products, 2 steps '
+  assert ('1 x cpu, jit: cpu formulation (auto), float32 products, 2 steps '
           'per dispatch; the compiled loop needs ') in out
   assert summary['formulation'] == 'cpu'
   assert summary['compute_dtype'] == 'float32'

@@ -152,7 +152,7 @@ def test_unrolled_steps_compute_the_same_and_have_no_loop():
   config = small_config('wgan_gp')
   spec, state, batch = _setup(config)
   sample = lambda key, data, i: batch
-  results = []
+  results, rolled_loops = [], None
   for unroll in (False, True):
     steps = gan_steps.make_steps(spec, unroll=unroll)
     loop = jax.jit(functools.partial(steps.train_loop, sample_batch=sample,

@@ -67,8 +67,8 @@ def piece_digests(tree: Any) -> Dict[str, str]:
     if isinstance(leaf, jax.Array):
       shards = [(s.index, s.data) for s in leaf.addressable_shards]
     else:
-      leaf = np.asarray(leaf)
-      shards = [(tuple(slice(None) for _ in leaf.shape), leaf)]
+      value = np.asarray(leaf)
+      shards = [(tuple(slice(None) for _ in value.shape), value)]
     for index, data in shards:
       key = jax.tree_util.keystr(path) + _index_text(index, leaf.shape)
       if key not in pieces:

@@ -14,6 +14,7 @@ measured, the tolerance, pass or fail) and the arrays its figure draws.
 """
 
 import dataclasses
+import functools
 from typing import Any, Dict, List, Sequence, Tuple
 
 import flax.linen as nn
@@ -234,7 +235,8 @@ def generator_loss_gradients(logits: np.ndarray) -> Dict[str, np.ndarray]:
   out = {}
   for name, loss in (('saturating', losses.saturating_g_loss),
                      ('non_saturating', losses.non_saturating_g_loss)):
-    out[name] = np.asarray(jax.grad(lambda l: loss(l, {}))(logits) * count)
+    out[name] = np.asarray(jax.grad(
+        functools.partial(lambda fn, x: fn(x, {}), loss))(logits) * count)
   return out
 
 

@@ -263,7 +263,7 @@ def _train_group(runs: Sequence[Run], workdir: str, progress: bool,
       step += num_steps
       bar.update(num_steps)
       if step % cadence.eval_every == 0 or step == cadence.total:
-        for i, (run, writer) in enumerate(zip(runs, run_writers)):
+        for i, writer in enumerate(run_writers):
           if i in diverged_at:
             continue
           state = _unstack(states, i)

@@ -61,7 +61,7 @@ def make_input(config, pair, domains, mesh, route):
 def params_finite(state) -> jax.Array:
   leaves = jax.tree.leaves([getattr(state, n).params
                             for n in cycle_state.NETWORKS])
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(l)) for l in leaves]))
+  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
 
 
 def score(evaluator, spec, state, config) -> Dict[str, float]:

@@ -8,6 +8,9 @@ from gan_jax.data.toy2d import TOY_DATASETS, Toy2D, get_toy_dataset
 
 DATASETS = (*TOY_DATASETS, *IMAGE_SOURCES)
 
+__all__ = ['DATASETS', 'IMAGE_SOURCES', 'TOY_DATASETS', 'Toy2D',
+           'get_toy_dataset', 'is_image_dataset']
+
 
 def is_image_dataset(name: str) -> bool:
   return name in IMAGE_SOURCES

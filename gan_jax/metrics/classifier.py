@@ -131,8 +131,9 @@ def train_classifier(images: np.ndarray, labels: np.ndarray,
   # convolutions inside loop bodies many times slower (jax-ml/jax#12868).
   jit_step = jax.jit(step, donate_argnums=0)
   carry = (params, tx.init(params))
-  for key in jax.random.split(jax.random.fold_in(key, 1), settings.steps):
-    carry, _ = jit_step(carry, key)
+  for step_key in jax.random.split(jax.random.fold_in(key, 1),
+                                  settings.steps):
+    carry, _ = jit_step(carry, step_key)
   return carry[0]
 
 
@@ -174,7 +175,7 @@ class Classifier(NamedTuple):
     outputs = [_apply(self.net, self.params, x[i:i + batch_size])
                for i in range(0, x.shape[0], batch_size)]
     features = jnp.concatenate([f for f, _ in outputs])[:count]
-    logits = jnp.concatenate([l for _, l in outputs])[:count]
+    logits = jnp.concatenate([out for _, out in outputs])[:count]
     return features, jax.nn.softmax(logits)
 
 

@@ -250,8 +250,8 @@ def variables_from_state_dict(state: Mapping[str, np.ndarray]) -> dict:
   OIHW -> HWIO, the dense layer transposed, batch norm's running
   statistics as batch_stats."""
   params, stats = {}, {}
-  for name, value in state.items():
-    value = np.asarray(value, np.float32)
+  for name, stored in state.items():
+    value = np.asarray(stored, np.float32)
     *path, leaf = name.split('.')
     if leaf == 'num_batches_tracked':
       continue
@@ -278,9 +278,9 @@ def state_dict_from_variables(variables) -> Dict[str, np.ndarray]:
   the reference layout, e.g. random ones for tests)."""
   state = {}
   flat = jax.tree_util.tree_flatten_with_path(jax.device_get(variables))[0]
-  for path, value in flat:
+  for path, stored in flat:
     collection, *names, leaf = [p.key for p in path]
-    value = np.asarray(value, np.float32)
+    value = np.asarray(stored, np.float32)
     prefix = '.'.join(names)
     if collection == 'batch_stats':
       state[f'{prefix}.running_{leaf}'] = value

@@ -165,9 +165,8 @@ def make_cycle_steps(spec: CycleSpec, axis_name=None,
                                      ('d_y', spec.d_y, y, pool_y)):
       net = getattr(state, name)
       (loss, (real_out, fake_out)), d_grads = jax.value_and_grad(
-          lambda p: discriminator_loss(module, net, p, real, pool,
-                                       state.hparams), has_aux=True)(
-                                           net.params)
+          discriminator_loss, argnums=2, has_aux=True)(
+              module, net, net.params, real, pool, state.hparams)
       d_grads = pmean(d_grads)
       new[name] = update(net, spec.d_optimizer, d_grads)
       metrics.update({
