@@ -36,86 +36,136 @@ from absl import app, flags
 
 from experiments import cli
 
-_OUT = flags.DEFINE_string('out', 'accelerator_check.md',
-                           'The Markdown file to write.')
-_SMALL = flags.DEFINE_bool('small', None, 'Smaller sizes (default: on a '
-                           'CPU).')
-_SECONDS = flags.DEFINE_float('seconds', 1.5,
-                              'About how long one timed repeat runs.')
-_DATA_DIR = flags.DEFINE_string('data_dir', None, 'The image runs\' data '
-                                'dir (default: TFDS\'s).')
+_OUT = flags.DEFINE_string(
+    'out', 'accelerator_check.md', 'The Markdown file to write.'
+)
+_SMALL = flags.DEFINE_bool('small', None, 'Smaller sizes (default: on a CPU).')
+_SECONDS = flags.DEFINE_float(
+    'seconds', 1.5, 'About how long one timed repeat runs.'
+)
+_DATA_DIR = flags.DEFINE_string(
+    'data_dir', None, "The image runs' data dir (default: TFDS's)."
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 REPEATS = 3
 
 
 def _python(args: List[str], timeout: float) -> subprocess.CompletedProcess:
-  return subprocess.run([sys.executable, '-m', *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+      [sys.executable, '-m', *args],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+  )
 
 
 def _versus_pytorch(small: bool, seconds: float, precision: str) -> str:
   from benchmarks import step_time
   from benchmarks.peak import matmul_peak_gflops
+
   try:
     step_time.torch_device()
   except (ImportError, ValueError) as error:
     return f'Left out: {error}.\n'
-  rows = [('toy', 'wgan_gp')] if small else [
-      ('toy', 'non_saturating'), ('toy', 'wgan_gp'),
-      ('dcgan', 'non_saturating'), ('dcgan', 'wgan_gp')]
+  rows = (
+      [('toy', 'wgan_gp')]
+      if small
+      else [
+          ('toy', 'non_saturating'),
+          ('toy', 'wgan_gp'),
+          ('dcgan', 'non_saturating'),
+          ('dcgan', 'wgan_gp'),
+      ]
+  )
   peak = matmul_peak_gflops()
-  results = [step_time.benchmark_workload(workload, variant, REPEATS,
-                                          seconds, peak, precision,
-                                          probe_memory=False)
-             for workload, variant in rows]
-  return step_time.markdown(results, peak, step_time.machine(precision),
-                            precision)
+  results = [
+      step_time.benchmark_workload(
+          workload,
+          variant,
+          REPEATS,
+          seconds,
+          peak,
+          precision,
+          probe_memory=False,
+      )
+      for workload, variant in rows
+  ]
+  return step_time.markdown(
+      results, peak, step_time.machine(precision), precision
+  )
 
 
 def _formulations(small: bool, seconds: float) -> str:
   from benchmarks import step_time
+
   variants = ('non_saturating',) if small else ('non_saturating', 'wgan_gp')
-  settings = [('cpu', 'float32'), ('standard', 'float32'),
-              ('standard', 'bfloat16'), ('cpu', 'bfloat16')]
+  settings = [
+      ('cpu', 'float32'),
+      ('standard', 'float32'),
+      ('standard', 'bfloat16'),
+      ('cpu', 'bfloat16'),
+  ]
   # Small: two steps per call, not a whole interval (the standard loop on
   # a CPU takes about a second a step).
   fewer = {'train.steps_per_dispatch': 2} if small else {}
-  lines = ['| DCGAN 28x28 variant | formulation | products | ms/it (range) '
-           '| steps per call | compile | XLA step buffers |',
-           '|---|---|---|---|---|---|---|']
+  lines = [
+      '| DCGAN 28x28 variant | formulation | products | ms/it (range) '
+      '| steps per call | compile | XLA step buffers |',
+      '|---|---|---|---|---|---|---|',
+  ]
   for variant in variants:
     for formulation, dtype in settings:
       r = step_time.jax_step_ms(
-          'dcgan', variant, {'train.formulation': formulation,
-                             'train.compute_dtype': dtype, **fewer},
-          REPEATS, seconds)
+          'dcgan',
+          variant,
+          {
+              'train.formulation': formulation,
+              'train.compute_dtype': dtype,
+              **fewer,
+          },
+          REPEATS,
+          seconds,
+      )
       lines.append(
           f"| `{variant}` | {formulation} | {dtype} | {r['ms']:.2f} "
           f"({r['ms_min']:.2f}-{r['ms_max']:.2f}) | "
           f"{r['steps_per_dispatch']} | {r['compile_s']:.1f} s | "
-          f"{r['xla_step_mib']:.1f} MiB |")
+          f"{r['xla_step_mib']:.1f} MiB |"
+      )
   return '\n'.join(lines) + '\n'
 
 
 def _image_runs(small: bool, workdir: str, data_dir) -> str:
   steps = 20 if small else 400
-  lines = ['| products | status | steps | steps/s | compiled loop | FD | '
-           'modes of 1000 |', '|---|---|---|---|---|---|---|']
+  lines = [
+      '| products | status | steps | steps/s | compiled loop | FD | '
+      'modes of 1000 |',
+      '|---|---|---|---|---|---|---|',
+  ]
   for dtype in ('float32', 'bfloat16'):
     run_dir = os.path.join(workdir, f'run_{dtype}')
-    done = _python([
-        'experiments.run', '--variant=non_saturating',
-        '--dataset=stacked_digits', f'--workdir={run_dir}',
-        '--config.data.image_size=32', f'--config.train.steps={steps}',
-        f'--config.train.log_every={steps // 2}',
-        f'--config.train.eval_every={steps}',
-        f'--config.train.checkpoint_every={steps}',
-        '--config.eval.num_samples=500', '--config.eval.mode_samples=2000',
-        '--config.eval.features=classifier',
-        f'--config.train.compute_dtype={dtype}', '--progress=false',
-        *([f'--data_dir={data_dir}'] if data_dir else [])],
-        timeout=900)
+    done = _python(
+        [
+            'experiments.run',
+            '--variant=non_saturating',
+            '--dataset=stacked_digits',
+            f'--workdir={run_dir}',
+            '--config.data.image_size=32',
+            f'--config.train.steps={steps}',
+            f'--config.train.log_every={steps // 2}',
+            f'--config.train.eval_every={steps}',
+            f'--config.train.checkpoint_every={steps}',
+            '--config.eval.num_samples=500',
+            '--config.eval.mode_samples=2000',
+            '--config.eval.features=classifier',
+            f'--config.train.compute_dtype={dtype}',
+            '--progress=false',
+            *([f'--data_dir={data_dir}'] if data_dir else []),
+        ],
+        timeout=900,
+    )
     if done.returncode:
       tail = done.stderr.strip().splitlines()[-1:] or ['(no output)']
       lines.append(f'| {dtype} | failed: {tail[0]} | | | | | |')
@@ -128,28 +178,39 @@ def _image_runs(small: bool, workdir: str, data_dir) -> str:
         f"| {dtype} | {summary['status']} | {summary['step']} | "
         f"{summary['steps_per_second']:.1f} | "
         f"{memory.group(1) if memory else '?'} | {final['fd']:.1f} | "
-        f"{final['modes']:.0f} |")
+        f"{final['modes']:.0f} |"
+    )
   return '\n'.join(lines) + '\n'
 
 
 def _sweep(small: bool, workdir: str) -> str:
   import jax
+
   if jax.device_count() < 2:
-    return (f'Left out: {jax.device_count()} device here; it needs two.\n')
+    return f'Left out: {jax.device_count()} device here; it needs two.\n'
   steps = 200 if small else 2000
   started = time.time()
-  done = _python(['experiments.sweep', '--variants=wgan_gp', '--seeds=2',
-                  f'--workdir={os.path.join(workdir, "sweep")}',
-                  f'--set=train.steps={steps}', '--progress=false'],
-                 timeout=900)
+  done = _python(
+      [
+          'experiments.sweep',
+          '--variants=wgan_gp',
+          '--seeds=2',
+          f'--workdir={os.path.join(workdir, "sweep")}',
+          f'--set=train.steps={steps}',
+          '--progress=false',
+      ],
+      timeout=900,
+  )
   wall = time.time() - started
   if done.returncode:
     return f'Failed: {done.stderr.strip().splitlines()[-1:]}\n'
   with open(os.path.join(workdir, 'sweep', 'results.md')) as f:
     table = f.read()
-  return (f'`experiments.sweep --variants=wgan_gp --seeds=2` on grid25, '
-          f'{steps} steps, the two runs split over two devices: {wall:.0f} s '
-          f'in all.\n\n{table}')
+  return (
+      f'`experiments.sweep --variants=wgan_gp --seeds=2` on grid25, '
+      f'{steps} steps, the two runs split over two devices: {wall:.0f} s '
+      f'in all.\n\n{table}'
+  )
 
 
 def main(argv):
@@ -157,6 +218,7 @@ def main(argv):
     sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags')
   import jax
   from benchmarks import step_time
+
   platform = jax.devices()[0].platform
   small = platform == 'cpu' if _SMALL.value is None else _SMALL.value
   precision = 'float32'
@@ -167,20 +229,31 @@ def main(argv):
       f'# Accelerator check, {time.strftime("%Y-%m-%d")}',
       f'Devices: {jax.device_count()} x {jax.devices()[0].device_kind} '
       f'({platform}); jax {jax.__version__}'
-      + ('; small sizes' if small else '') + '.']
+      + ('; small sizes' if small else '')
+      + '.',
+  ]
   with tempfile.TemporaryDirectory() as workdir:
     for title, make in [
-        ('JAX against PyTorch, float32',
-         lambda: _versus_pytorch(small, _SECONDS.value, precision)),
-        ('Formulations and compute dtypes (JAX)',
-         lambda: _formulations(small, _SECONDS.value)),
-        ('Image runs per compute dtype, 32x32x3',
-         lambda: _image_runs(small, workdir, _DATA_DIR.value)),
-        ('A sweep over two devices', lambda: _sweep(small, workdir))]:
+        (
+            'JAX against PyTorch, float32',
+            lambda: _versus_pytorch(small, _SECONDS.value, precision),
+        ),
+        (
+            'Formulations and compute dtypes (JAX)',
+            lambda: _formulations(small, _SECONDS.value),
+        ),
+        (
+            'Image runs per compute dtype, 32x32x3',
+            lambda: _image_runs(small, workdir, _DATA_DIR.value),
+        ),
+        ('A sweep over two devices', lambda: _sweep(small, workdir)),
+    ]:
       print(f'{title} ...', file=sys.stderr, flush=True)
       sections.append(f'## {title}\n\n{make()}')
-  sections.append(f'Measured in {time.time() - started:.0f} s by '
-                  '`python -m benchmarks.accelerator_check`.')
+  sections.append(
+      f'Measured in {time.time() - started:.0f} s by '
+      '`python -m benchmarks.accelerator_check`.'
+  )
   step_time.write_whole(_OUT.value, '\n\n'.join(sections) + '\n')
   print(f'written to {_OUT.value}')
 

@@ -21,18 +21,34 @@ COMMANDS = {
     'wgan_gp, grid25 (2-D MLP)': ['--variant=wgan_gp'],
     'wgan_gp, digits (DCGAN)': ['--variant=wgan_gp', '--dataset=digits'],
 }
-ONE_STEP = ['--config.train.steps=1', '--config.train.log_every=1',
-            '--config.train.eval_every=1', '--config.train.checkpoint_every=1',
-            '--progress=false']
+ONE_STEP = [
+    '--config.train.steps=1',
+    '--config.train.log_every=1',
+    '--config.train.eval_every=1',
+    '--config.train.checkpoint_every=1',
+    '--progress=false',
+]
 
 
 def _wall(args, workdir, cache) -> float:
-  env = {k: v for k, v in os.environ.items()
-         if k != 'JAX_COMPILATION_CACHE_DIR'}
+  env = {
+      k: v for k, v in os.environ.items() if k != 'JAX_COMPILATION_CACHE_DIR'
+  }
   started = time.perf_counter()
-  subprocess.run([sys.executable, '-m', 'experiments.run', *args, *ONE_STEP,
-                  f'--workdir={workdir}', f'--compilation_cache={cache}'],
-                 check=True, capture_output=True, env=env)
+  subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'experiments.run',
+          *args,
+          *ONE_STEP,
+          f'--workdir={workdir}',
+          f'--compilation_cache={cache}',
+      ],
+      check=True,
+      capture_output=True,
+      env=env,
+  )
   return time.perf_counter() - started
 
 

@@ -28,18 +28,22 @@ BATCH, LATENT, SHAPE, WIDTH = 64, 100, (28, 28, 1), 64
 
 def _generator_loss(plain: bool):
   # The same generator, with flax's own transposed convolution if plain.
-  layer = (functools.partial(nn.ConvTranspose, kernel_size=(4, 4),
-                             strides=(2, 2)) if plain
-           else conv_transpose.ConvTranspose4x4)
+  layer = (
+      functools.partial(nn.ConvTranspose, kernel_size=(4, 4), strides=(2, 2))
+      if plain
+      else conv_transpose.ConvTranspose4x4
+  )
   model = dcgan.DCGANGenerator(SHAPE, WIDTH, 'batch', conv_transpose=layer)
   z = jax.random.normal(jax.random.PRNGKey(0), (BATCH, LATENT))
   variables = model.init(jax.random.PRNGKey(1), z)
 
   def loss(params, z):
-    images, _ = model.apply({'params': params,
-                             'batch_stats': variables['batch_stats']}, z,
-                            mutable=['batch_stats'])
-    return jnp.mean(images ** 2)
+    images, _ = model.apply(
+        {'params': params, 'batch_stats': variables['batch_stats']},
+        z,
+        mutable=['batch_stats'],
+    )
+    return jnp.mean(images**2)
 
   step = jax.jit(jax.grad(loss, argnums=(0, 1)))
   return step, variables['params'], z
@@ -47,11 +51,15 @@ def _generator_loss(plain: bool):
 
 def _layer(plain: bool):
   x = jax.random.normal(jax.random.PRNGKey(0), (BATCH, 7, 7, 2 * WIDTH))
-  module = (nn.ConvTranspose(WIDTH, (4, 4), strides=(2, 2)) if plain
-            else conv_transpose.ConvTranspose4x4(WIDTH))
+  module = (
+      nn.ConvTranspose(WIDTH, (4, 4), strides=(2, 2))
+      if plain
+      else conv_transpose.ConvTranspose4x4(WIDTH)
+  )
   params = module.init(jax.random.PRNGKey(1), x)
-  step = jax.jit(jax.grad(lambda p, x: jnp.mean(module.apply(p, x) ** 2),
-                          argnums=(0, 1)))
+  step = jax.jit(
+      jax.grad(lambda p, x: jnp.mean(module.apply(p, x) ** 2), argnums=(0, 1))
+  )
   return step, params, x
 
 
@@ -66,9 +74,12 @@ def _time(step, *args, repeats: int, calls: int = 5):
       out = step(*args)
     jax.block_until_ready(out)
     times.append((time.perf_counter() - started) / calls * 1e3)
-  return {'median_ms': statistics.median(times),
-          'min_ms': min(times), 'max_ms': max(times),
-          'first_call_s': first}
+  return {
+      'median_ms': statistics.median(times),
+      'min_ms': min(times),
+      'max_ms': max(times),
+      'first_call_s': first,
+  }
 
 
 def main():
@@ -78,19 +89,25 @@ def main():
   if args.repeats < 1:
     sys.exit(f'error: --repeats={args.repeats}: give a count >= 1')
   device = jax.devices()[0]
-  results = {'device': f'{device.platform}: {device.device_kind}',
-             'host': platform.processor() or platform.machine(),
-             'jax': jax.__version__}
+  results = {
+      'device': f'{device.platform}: {device.device_kind}',
+      'host': platform.processor() or platform.machine(),
+      'jax': jax.__version__,
+  }
   for name, build in (('generator', _generator_loss), ('layer', _layer)):
     for plain in (True, False):  # Interleaved: one after the other.
       key = f"{name}_{'flax' if plain else 'gan_jax'}"
       results[key] = _time(*build(plain), repeats=args.repeats)
-      print(f"{key:>18}: {results[key]['median_ms']:8.2f} ms "
-            f"({results[key]['min_ms']:.2f} - {results[key]['max_ms']:.2f})")
+      print(
+          f"{key:>18}: {results[key]['median_ms']:8.2f} ms "
+          f"({results[key]['min_ms']:.2f} - {results[key]['max_ms']:.2f})"
+      )
   for name in ('generator', 'layer'):
     flax_ms = results[name + '_flax']['median_ms']
-    print(f"{name} speed-up: "
-          f"{flax_ms / results[name + '_gan_jax']['median_ms']:.2f}x")
+    print(
+        f'{name} speed-up: '
+        f"{flax_ms / results[name + '_gan_jax']['median_ms']:.2f}x"
+    )
   print(json.dumps(results))
 
 

@@ -33,20 +33,22 @@ def mlp_forward(batch: int, sizes: Sequence[int]) -> float:
   return sum(2.0 * batch * a * b for a, b in zip(sizes[:-1], sizes[1:]))
 
 
-def dcgan28_forward(batch: int, latent: int = 100, width: int = 64
-                    ) -> tuple:
+def dcgan28_forward(batch: int, latent: int = 100, width: int = 64) -> tuple:
   """(F_G, F_D) of the 28x28 DCGAN pair (gan_jax.models.dcgan)."""
-  f_g = (2.0 * batch * latent * 7 * 7 * 2 * width           # project
-         + 2.0 * batch * 7 * 7 * 16 * 2 * width * width     # 7 -> 14
-         + 2.0 * batch * 14 * 14 * 16 * width * 1)           # 14 -> 28
-  f_d = (2.0 * batch * 14 * 14 * 16 * 1 * width              # 28 -> 14
-         + 2.0 * batch * 7 * 7 * 16 * width * 2 * width      # 14 -> 7
-         + 2.0 * batch * 7 * 7 * 2 * width)                  # linear
+  f_g = (
+      2.0 * batch * latent * 7 * 7 * 2 * width  # project
+      + 2.0 * batch * 7 * 7 * 16 * 2 * width * width  # 7 -> 14
+      + 2.0 * batch * 14 * 14 * 16 * width * 1
+  )  # 14 -> 28
+  f_d = (
+      2.0 * batch * 14 * 14 * 16 * 1 * width  # 28 -> 14
+      + 2.0 * batch * 7 * 7 * 16 * width * 2 * width  # 14 -> 7
+      + 2.0 * batch * 7 * 7 * 2 * width
+  )  # linear
   return f_g, f_d
 
 
-def iteration(f_g: float, f_d: float, n_critic: int, penalty: bool
-              ) -> float:
+def iteration(f_g: float, f_d: float, n_critic: int, penalty: bool) -> float:
   d_step = f_g + 6 * f_d + (4 * f_d if penalty else 0.0)
   g_step = 3 * f_g + 2 * f_d
   return n_critic * d_step + g_step

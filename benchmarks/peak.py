@@ -19,6 +19,7 @@ NOISY_SPREAD = 0.10
 def matmul_size() -> int:
   """The peak's product: 2048 saturates a CPU, a GPU needs larger."""
   import jax
+
   return 2048 if jax.devices()[0].platform == 'cpu' else 8192
 
 
@@ -26,6 +27,7 @@ def matmul_peak_gflops(repeats: int = 5) -> float:
   """GFLOP/s of a large float32 matrix product (the median of
   ``repeats``), in JAX's default matmul precision."""
   import jax
+
   size = matmul_size()
   a = jax.random.normal(jax.random.PRNGKey(0), (size, size))
   product = jax.jit(lambda a: a @ a)
@@ -37,7 +39,7 @@ def matmul_peak_gflops(repeats: int = 5) -> float:
       out = product(a)
     jax.block_until_ready(out)
     seconds.append((time.perf_counter() - started) / 5)
-  return 2.0 * size ** 3 / statistics.median(seconds) / 1e9
+  return 2.0 * size**3 / statistics.median(seconds) / 1e9
 
 
 def spread(values) -> float:

@@ -22,9 +22,12 @@ TOY_VARIANTS = ('vanilla', 'non_saturating', 'wgan_gp', 'label_smoothing')
 DCGAN_VARIANTS = ('non_saturating', 'wgan_gp')
 # The ``images`` workload (JAX only: no PyTorch StyleGAN2 here): each
 # family's train step with its run defaults on the shape of a dataset.
-IMAGE_ROWS = (('stacked_digits', 'non_saturating'),
-              ('stacked_digits', 'stylegan2'),
-              ('cifar10', 'non_saturating'), ('cifar10', 'stylegan2'))
+IMAGE_ROWS = (
+    ('stacked_digits', 'non_saturating'),
+    ('stacked_digits', 'stylegan2'),
+    ('cifar10', 'non_saturating'),
+    ('cifar10', 'stylegan2'),
+)
 
 
 def _config(workload: str, variant: str, extra=None, dataset=None):
@@ -34,16 +37,22 @@ def _config(workload: str, variant: str, extra=None, dataset=None):
   train.formulation, train.compute_dtype)."""
   from experiments.runner.config_layers import resolve_config
   from experiments.configs import default
-  overrides = {'optim.g.schedule': 'constant',
-               'optim.d.schedule': 'constant', 'ema.enabled': False}
+
+  overrides = {
+      'optim.g.schedule': 'constant',
+      'optim.d.schedule': 'constant',
+      'ema.enabled': False,
+  }
   if workload == 'toy':
-    overrides.update({'model.width': 512, 'model.depth': 3,
-                      'train.batch_size': 256})
+    overrides.update(
+        {'model.width': 512, 'model.depth': 3, 'train.batch_size': 256}
+    )
   overrides.update(extra or {})
   if dataset is None:
     dataset = 'mnist' if workload == 'dcgan' else 'grid25'
-  config = resolve_config(default.get_config(), variant, overrides, dataset,
-                          None, None)
+  config = resolve_config(
+      default.get_config(), variant, overrides, dataset, None, None
+  )
   return config
 
 
@@ -68,17 +77,24 @@ def _jax_side(workload: str, variant: str, extra=None, dataset=None):
 
     def sample_batch(key, data, i):
       return dataset.to_network(dataset.sample(key, shape))
+
   else:  # Stand-in images in [-1, 1] in device memory, as the runner's.
-    data = jax.random.uniform(jax.random.PRNGKey(5),
-                              (1024, *IMAGE_SOURCES[config.dataset].shape),
-                              minval=-1.0, maxval=1.0)
+    data = jax.random.uniform(
+        jax.random.PRNGKey(5),
+        (1024, *IMAGE_SOURCES[config.dataset].shape),
+        minval=-1.0,
+        maxval=1.0,
+    )
 
     def sample_batch(key, data, i):
       return data[jax.random.randint(key, shape, 0, data.shape[0])]
 
-  loop = jax.jit(functools.partial(steps.train_loop,
-                                   sample_batch=sample_batch,
-                                   num_steps=per_call), donate_argnums=0)
+  loop = jax.jit(
+      functools.partial(
+          steps.train_loop, sample_batch=sample_batch, num_steps=per_call
+      ),
+      donate_argnums=0,
+  )
   box = [gan_state.compiled_init(spec)(jax.random.PRNGKey(0), hparams)]
   rng = jax.random.PRNGKey(1)
   started = time.perf_counter()
@@ -90,7 +106,9 @@ def _jax_side(workload: str, variant: str, extra=None, dataset=None):
     # written out in full instead.
     one_step = functools.partial(
         gan_steps.make_steps(spec, unroll=True).train_loop,
-        sample_batch=sample_batch, num_steps=1)
+        sample_batch=sample_batch,
+        num_steps=1,
+    )
     cost = jax.jit(one_step).lower(box[0], rng, data).compile()
     cost = cost.cost_analysis()
     cost = cost[0] if isinstance(cost, list) else cost
@@ -116,19 +134,25 @@ def baseline_device(jax_platform: str, cuda_available: bool) -> str:
   if jax_platform == 'gpu' and cuda_available:
     return 'cuda'
   if jax_platform == 'gpu':
-    raise ValueError('JAX runs on a GPU but this PyTorch has no CUDA: '
-                     'install a CUDA build of torch for the baseline')
-  raise ValueError(f'JAX runs on {jax_platform}; the PyTorch baseline runs '
-                   'on a CPU or a CUDA GPU only')
+    raise ValueError(
+        'JAX runs on a GPU but this PyTorch has no CUDA: '
+        'install a CUDA build of torch for the baseline'
+    )
+  raise ValueError(
+      f'JAX runs on {jax_platform}; the PyTorch baseline runs '
+      'on a CPU or a CUDA GPU only'
+  )
 
 
 def set_precision(precision: str) -> None:
   """The same product precision on both sides (``--precision``)."""
   import jax
   import torch
+
   tf32 = precision == 'tf32'
-  jax.config.update('jax_default_matmul_precision',
-                    'tensorfloat32' if tf32 else 'float32')
+  jax.config.update(
+      'jax_default_matmul_precision', 'tensorfloat32' if tf32 else 'float32'
+  )
   torch.backends.cuda.matmul.allow_tf32 = tf32
   torch.backends.cudnn.allow_tf32 = tf32
 
@@ -136,16 +160,27 @@ def set_precision(precision: str) -> None:
 def torch_device() -> str:
   import jax
   import torch
+
   return baseline_device(jax.devices()[0].platform, torch.cuda.is_available())
 
 
 def _torch_side(workload: str, variant: str, config):
   from benchmarks import torch_baseline
+
   o = config.optim.d
-  make = (torch_baseline.toy_trainer if workload == 'toy'
-          else torch_baseline.dcgan_trainer)
-  trainer = make(variant, config.objective.n_critic, o.lr, (o.b1, o.b2),
-                 config.objective.penalty_weight, device=torch_device())
+  make = (
+      torch_baseline.toy_trainer
+      if workload == 'toy'
+      else torch_baseline.dcgan_trainer
+  )
+  trainer = make(
+      variant,
+      config.objective.n_critic,
+      o.lr,
+      (o.b1, o.b2),
+      config.objective.penalty_weight,
+      device=torch_device(),
+  )
 
   def run(iterations: int):
     for _ in range(iterations):
@@ -158,12 +193,16 @@ def _resident_bytes(field: str = 'VmRSS') -> int:
   """This process's resident memory (VmRSS), or its peak (VmHWM: unlike
   getrusage's maxrss, not inherited from the parent across fork/exec)."""
   with open('/proc/self/status') as f:
-    return next(int(line.split()[1]) * 1024 for line in f
-                if line.startswith(field + ':'))
+    return next(
+        int(line.split()[1]) * 1024
+        for line in f
+        if line.startswith(field + ':')
+    )
 
 
-def memory_probe(side: str, workload: str, variant: str,
-                 precision: str) -> Dict[str, float]:
+def memory_probe(
+    side: str, workload: str, variant: str, precision: str
+) -> Dict[str, float]:
   """Trains ``workload`` with ``side`` alone for a few iterations in this
   process. On a CPU: its peak resident memory above what was resident
   before the first iteration (the framework imported and started, the
@@ -172,12 +211,16 @@ def memory_probe(side: str, workload: str, variant: str,
   (JAX's memory_stats, torch.cuda's)."""
   importlib.import_module(side)  # jax or torch: not counted.
   import jax
+
   config = _config(workload, variant)
   platform = jax.devices()[0].platform
   set_precision(precision)
   base = _resident_bytes()
-  run = (_jax_side(workload, variant)[0] if side == 'jax'
-         else _torch_side(workload, variant, config))
+  run = (
+      _jax_side(workload, variant)[0]
+      if side == 'jax'
+      else _torch_side(workload, variant, config)
+  )
   run(1)
   run(10)
   if platform == 'cpu':
@@ -186,6 +229,7 @@ def memory_probe(side: str, workload: str, variant: str,
     peak = jax.devices()[0].memory_stats()['peak_bytes_in_use']
   else:
     import torch
+
     peak = torch.cuda.max_memory_allocated()
   return {'peak_mib': peak / 2**20}
 
@@ -198,20 +242,30 @@ def probe_environment() -> Dict[str, str]:
   return dict(os.environ, XLA_PYTHON_CLIENT_PREALLOCATE='false')
 
 
-def _probe_memory(side: str, workload: str, variant: str,
-                  precision: str) -> float:
+def _probe_memory(
+    side: str, workload: str, variant: str, precision: str
+) -> float:
   """memory_probe in a process of its own (experiments.benchmark's
   --memory_probe), so that its peak is the workload's alone."""
   done = subprocess.run(
-      [sys.executable, '-m', 'experiments.benchmark',
-       f'--memory_probe={side}:{workload}:{variant}',
-       f'--precision={precision}'],
-      capture_output=True, text=True, check=True, env=probe_environment())
+      [
+          sys.executable,
+          '-m',
+          'experiments.benchmark',
+          f'--memory_probe={side}:{workload}:{variant}',
+          f'--precision={precision}',
+      ],
+      capture_output=True,
+      text=True,
+      check=True,
+      env=probe_environment(),
+  )
   return json.loads(done.stdout.strip().splitlines()[-1])['peak_mib']
 
 
-def _median_ms(run: Callable[[int], None], iterations: int,
-               repeats: int) -> List[float]:
+def _median_ms(
+    run: Callable[[int], None], iterations: int, repeats: int
+) -> List[float]:
   times = []
   for _ in range(repeats):
     started = time.perf_counter()
@@ -220,8 +274,9 @@ def _median_ms(run: Callable[[int], None], iterations: int,
   return times
 
 
-def _jax_repeats(run: Callable[[int], None], per_call: int, repeats: int,
-                 seconds: float) -> List[float]:
+def _jax_repeats(
+    run: Callable[[int], None], per_call: int, repeats: int, seconds: float
+) -> List[float]:
   """ms per iteration of ``repeats`` timed repeats of about ``seconds``
   each (whole dispatches of ``per_call`` steps), after a warm call."""
   run(per_call)  # Warm.
@@ -232,21 +287,32 @@ def _jax_repeats(run: Callable[[int], None], per_call: int, repeats: int,
   return _median_ms(run, n, repeats)
 
 
-def jax_step_ms(workload: str, variant: str, extra, repeats: int,
-                seconds: float) -> Dict[str, float]:
+def jax_step_ms(
+    workload: str, variant: str, extra, repeats: int, seconds: float
+) -> Dict[str, float]:
   """The JAX side alone under ``extra`` config fields: median ms per
   iteration (and the range) and the compile time."""
   run, per_call, _, _ = _jax_side(workload, variant, extra)
   times = _jax_repeats(run, per_call, repeats, seconds)
-  return {'ms': statistics.median(times), 'ms_min': min(times),
-          'ms_max': max(times), 'compile_s': run.compile_s,
-          'steps_per_dispatch': per_call,
-          'xla_step_mib': run.xla_bytes() / 2**20}
+  return {
+      'ms': statistics.median(times),
+      'ms_min': min(times),
+      'ms_max': max(times),
+      'compile_s': run.compile_s,
+      'steps_per_dispatch': per_call,
+      'xla_step_mib': run.xla_bytes() / 2**20,
+  }
 
 
-def benchmark_workload(workload: str, variant: str, repeats: int,
-                       seconds: float, peak: float, precision: str,
-                       probe_memory: bool = True) -> Dict[str, Any]:
+def benchmark_workload(
+    workload: str,
+    variant: str,
+    repeats: int,
+    seconds: float,
+    peak: float,
+    precision: str,
+    probe_memory: bool = True,
+) -> Dict[str, Any]:
   """One row of the table: both sides timed in turn in this process
   (``probe_memory``: and each side's peak memory in a fresh process)."""
   from benchmarks import flops
@@ -270,8 +336,10 @@ def benchmark_workload(workload: str, variant: str, repeats: int,
     run(n)
     return (time.perf_counter() - t) / n
 
-  jax_n = max(per_call, int(seconds / per_iteration(jax_run, per_call))
-              // per_call * per_call)
+  jax_n = max(
+      per_call,
+      int(seconds / per_iteration(jax_run, per_call)) // per_call * per_call,
+  )
   torch_n = max(1, int(seconds / per_iteration(torch_run, 3)))
   jax_times, torch_times = [], []
   for _ in range(repeats):  # Interleaved.
@@ -286,18 +354,26 @@ def benchmark_workload(workload: str, variant: str, repeats: int,
   else:
     f_g, f_d = flops.dcgan28_forward(batch)
   count = flops.iteration(f_g, f_d, n_critic, variant == 'wgan_gp')
-  jax_ms, torch_ms = (statistics.median(jax_times),
-                      statistics.median(torch_times))
+  jax_ms, torch_ms = (
+      statistics.median(jax_times),
+      statistics.median(torch_times),
+  )
   return {
-      'workload': workload, 'variant': variant, 'n_critic': n_critic,
+      'workload': workload,
+      'variant': variant,
+      'n_critic': n_critic,
       'batch': batch,
-      'jax_ms': jax_ms, 'jax_ms_min': min(jax_times),
+      'jax_ms': jax_ms,
+      'jax_ms_min': min(jax_times),
       'jax_ms_max': max(jax_times),
-      'torch_ms': torch_ms, 'torch_ms_min': min(torch_times),
+      'torch_ms': torch_ms,
+      'torch_ms_min': min(torch_times),
       'torch_ms_max': max(torch_times),
       'speedup': torch_ms / jax_ms,
-      'jax_it_per_s': 1e3 / jax_ms, 'torch_it_per_s': 1e3 / torch_ms,
-      'jax_first_s': jax_first, 'jax_compile_s': jax_run.compile_s,
+      'jax_it_per_s': 1e3 / jax_ms,
+      'torch_it_per_s': 1e3 / torch_ms,
+      'jax_first_s': jax_first,
+      'jax_compile_s': jax_run.compile_s,
       'torch_first_s': torch_first,
       'gflop_per_iteration': count / 1e9,
       'xla_gflop_per_iteration': xla_flops() / 1e9,
@@ -306,39 +382,58 @@ def benchmark_workload(workload: str, variant: str, repeats: int,
       'jax_peak_fraction': count / jax_ms / 1e6 / peak,
       'steps_per_dispatch': per_call,
       'jax_xla_step_mib': jax_run.xla_bytes() / 2**20,
-      'jax_peak_mib': (_probe_memory('jax', workload, variant, precision)
-                       if probe_memory else float('nan')),
-      'torch_peak_mib': (_probe_memory('torch', workload, variant,
-                                       precision)
-                         if probe_memory else float('nan')),
+      'jax_peak_mib': (
+          _probe_memory('jax', workload, variant, precision)
+          if probe_memory
+          else float('nan')
+      ),
+      'torch_peak_mib': (
+          _probe_memory('torch', workload, variant, precision)
+          if probe_memory
+          else float('nan')
+      ),
   }
 
 
-def image_workload(dataset: str, variant: str, repeats: int,
-                   seconds: float) -> Dict[str, Any]:
+def image_workload(
+    dataset: str, variant: str, repeats: int, seconds: float
+) -> Dict[str, Any]:
   """One row of the image families' table: the JAX step alone (repeats
   of about ``seconds``), its compilation, XLA's FLOP count and buffers."""
-  run, per_call, config, xla_flops = _jax_side('images', variant,
-                                               dataset=dataset)
+  run, per_call, config, xla_flops = _jax_side(
+      'images', variant, dataset=dataset
+  )
   times = _jax_repeats(run, per_call, repeats, seconds)
   ms = statistics.median(times)
-  return {'workload': 'images', 'dataset': dataset, 'variant': variant,
-          'model': config.model.name, 'batch': config.train.batch_size,
-          'jax_ms': ms, 'jax_ms_min': min(times), 'jax_ms_max': max(times),
-          'jax_it_per_s': 1e3 / ms, 'jax_compile_s': run.compile_s,
-          'xla_gflop_per_iteration': xla_flops() / 1e9,
-          'steps_per_dispatch': per_call,
-          'jax_xla_step_mib': run.xla_bytes() / 2**20}
+  return {
+      'workload': 'images',
+      'dataset': dataset,
+      'variant': variant,
+      'model': config.model.name,
+      'batch': config.train.batch_size,
+      'jax_ms': ms,
+      'jax_ms_min': min(times),
+      'jax_ms_max': max(times),
+      'jax_it_per_s': 1e3 / ms,
+      'jax_compile_s': run.compile_s,
+      'xla_gflop_per_iteration': xla_flops() / 1e9,
+      'steps_per_dispatch': per_call,
+      'jax_xla_step_mib': run.xla_bytes() / 2**20,
+  }
 
 
 def image_markdown(rows: List[Dict[str, Any]]) -> str:
   """The image families' table (JAX only)."""
   from gan_jax.data.images import IMAGE_SOURCES
-  lines = ['Image families, JAX only (each variant\'s run defaults on the '
-           'dataset\'s image shape; stand-in images, no EMA):', '',
-           '| image | variant (model) | batch | ms/step | steps/s | '
-           'XLA GFLOP/step | compile | XLA step buffers |',
-           '|---|---|---|---|---|---|---|---|']
+
+  lines = [
+      "Image families, JAX only (each variant's run defaults on the "
+      "dataset's image shape; stand-in images, no EMA):",
+      '',
+      '| image | variant (model) | batch | ms/step | steps/s | '
+      'XLA GFLOP/step | compile | XLA step buffers |',
+      '|---|---|---|---|---|---|---|---|',
+  ]
   for r in rows:
     shape = 'x'.join(map(str, IMAGE_SOURCES[r['dataset']].shape))
     lines.append(
@@ -346,7 +441,8 @@ def image_markdown(rows: List[Dict[str, Any]]) -> str:
         f"{r['batch']} | {r['jax_ms']:.1f} ({r['jax_ms_min']:.1f}-"
         f"{r['jax_ms_max']:.1f}) | {r['jax_it_per_s']:.1f} | "
         f"{r['xla_gflop_per_iteration']:.2f} | {r['jax_compile_s']:.1f} s | "
-        f"{r['jax_xla_step_mib']:.1f} MiB |")
+        f"{r['jax_xla_step_mib']:.1f} MiB |"
+    )
   return '\n'.join(lines) + '\n'
 
 
@@ -354,36 +450,54 @@ def machine(precision: str) -> str:
   """The device, host, versions and precision, in one line."""
   import jax
   import torch
+
   device = jax.devices()[0]
   cpu = platform.processor() or platform.machine()
   try:
     with open('/proc/cpuinfo') as f:
-      cpu = next(line.split(':', 1)[1].strip() for line in f
-                 if line.startswith('model name'))
+      cpu = next(
+          line.split(':', 1)[1].strip()
+          for line in f
+          if line.startswith('model name')
+      )
   except (OSError, StopIteration):
     pass
   torch_on = torch_device()
-  torch_on = (f'{torch.get_num_threads()} threads' if torch_on == 'cpu'
-              else f'on {torch.cuda.get_device_name()}')
-  precision = ('' if device.platform == 'cpu' else
-               f'; products in {precision} on both sides')
-  return (f'{device.platform} ({device.device_kind}); host {cpu}, '
-          f'{os.cpu_count()} cores; jax {jax.__version__}, torch '
-          f'{torch.__version__} ({torch_on}){precision}')
+  torch_on = (
+      f'{torch.get_num_threads()} threads'
+      if torch_on == 'cpu'
+      else f'on {torch.cuda.get_device_name()}'
+  )
+  precision = (
+      ''
+      if device.platform == 'cpu'
+      else f'; products in {precision} on both sides'
+  )
+  return (
+      f'{device.platform} ({device.device_kind}); host {cpu}, '
+      f'{os.cpu_count()} cores; jax {jax.__version__}, torch '
+      f'{torch.__version__} ({torch_on}){precision}'
+  )
 
 
-def markdown(results: List[Dict[str, Any]], peak: float, where: str,
-             precision: str) -> str:
+def markdown(
+    results: List[Dict[str, Any]], peak: float, where: str, precision: str
+) -> str:
   size = matmul_size()
-  lines = [f'Machine: {where}. Matrix-product peak ({size}x{size} '
-           f'{precision}, jax): {peak:.0f} GFLOP/s.']
+  lines = [
+      f'Machine: {where}. Matrix-product peak ({size}x{size} '
+      f'{precision}, jax): {peak:.0f} GFLOP/s.'
+  ]
   if not results:  # Only the JAX-only image table follows.
     return lines[0] + '\n'
-  lines += ['', '| workload | variant | n_critic | JAX ms/it | '
-            'PyTorch ms/it | speed-up | JAX it/s | JAX GFLOP/s (% peak) | '
-            'PyTorch GFLOP/s | first step JAX (compile) / PyTorch | '
-            'peak memory JAX / PyTorch | XLA step buffers |',
-            '|---|---|---|---|---|---|---|---|---|---|---|---|']
+  lines += [
+      '',
+      '| workload | variant | n_critic | JAX ms/it | '
+      'PyTorch ms/it | speed-up | JAX it/s | JAX GFLOP/s (% peak) | '
+      'PyTorch GFLOP/s | first step JAX (compile) / PyTorch | '
+      'peak memory JAX / PyTorch | XLA step buffers |',
+      '|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ]
   lines += [table_row(r) for r in results]
   note = noise_note(results)
   return '\n'.join(lines + ([''] + [note] if note else [])) + '\n'
@@ -400,23 +514,34 @@ def table_row(r: Dict[str, Any]) -> str:
       f"({100 * r['jax_peak_fraction']:.0f}%) | {r['torch_gflops']:.0f} | "
       f"{r['jax_first_s']:.1f} s ({r['jax_compile_s']:.1f} s) / "
       f"{r['torch_first_s']:.2f} s | "
-      + (f"{r['jax_peak_mib']:.0f} / {r['torch_peak_mib']:.0f} MiB | "
-         if not math.isnan(r['jax_peak_mib']) else 'not probed | ') +
-      f"{r['jax_xla_step_mib']:.1f} MiB |")
+      + (
+          f"{r['jax_peak_mib']:.0f} / {r['torch_peak_mib']:.0f} MiB | "
+          if not math.isnan(r['jax_peak_mib'])
+          else 'not probed | '
+      )
+      + f"{r['jax_xla_step_mib']:.1f} MiB |"
+  )
 
 
 def noise_note(results: List[Dict[str, Any]]) -> str:
   """A warning naming the workloads timed on a busy machine, or ''."""
-  noisy = [f"{r.get('dataset', r['workload'])} `{r['variant']}`"
-           for r in results
-           if any(spread([r[f'{side}_ms_min'], r[f'{side}_ms'],
-                          r[f'{side}_ms_max']]) > NOISY_SPREAD
-                  for side in ('jax', 'torch') if f'{side}_ms' in r)]
+  noisy = [
+      f"{r.get('dataset', r['workload'])} `{r['variant']}`"
+      for r in results
+      if any(
+          spread([r[f'{side}_ms_min'], r[f'{side}_ms'], r[f'{side}_ms_max']])
+          > NOISY_SPREAD
+          for side in ('jax', 'torch')
+          if f'{side}_ms' in r
+      )
+  ]
   if not noisy:
     return ''
-  return (f'Not reliable: the repeats of {", ".join(noisy)} spread by more '
-          f'than {NOISY_SPREAD:.0%} of their median, so something else '
-          'was using the machine; run the benchmark again when it is quiet.')
+  return (
+      f'Not reliable: the repeats of {", ".join(noisy)} spread by more '
+      f'than {NOISY_SPREAD:.0%} of their median, so something else '
+      'was using the machine; run the benchmark again when it is quiet.'
+  )
 
 
 def write_whole(path: str, text: str) -> None:

@@ -38,10 +38,14 @@ class DCGANGenerator(nn.Module):
     self.width = width
     self.project = nn.Linear(latent, 7 * 7 * 2 * width, bias=False)
     self.body = nn.Sequential(
-        nn.BatchNorm2d(2 * width), nn.ReLU(),
+        nn.BatchNorm2d(2 * width),
+        nn.ReLU(),
         nn.ConvTranspose2d(2 * width, width, 4, 2, 1, bias=False),
-        nn.BatchNorm2d(width), nn.ReLU(),
-        nn.ConvTranspose2d(width, channels, 4, 2, 1), nn.Tanh())
+        nn.BatchNorm2d(width),
+        nn.ReLU(),
+        nn.ConvTranspose2d(width, channels, 4, 2, 1),
+        nn.Tanh(),
+    )
 
   def forward(self, z):
     return self.body(self.project(z).view(-1, 2 * self.width, 7, 7))
@@ -49,19 +53,23 @@ class DCGANGenerator(nn.Module):
 
 def dcgan_discriminator(width: int = 64, channels: int = 1):
   return nn.Sequential(
-      nn.Conv2d(channels, width, 4, 2, 1), nn.LeakyReLU(0.2),
-      nn.Conv2d(width, 2 * width, 4, 2, 1), nn.GroupNorm(1, 2 * width),
-      nn.LeakyReLU(0.2), nn.Flatten(), nn.Linear(7 * 7 * 2 * width, 1))
+      nn.Conv2d(channels, width, 4, 2, 1),
+      nn.LeakyReLU(0.2),
+      nn.Conv2d(width, 2 * width, 4, 2, 1),
+      nn.GroupNorm(1, 2 * width),
+      nn.LeakyReLU(0.2),
+      nn.Flatten(),
+      nn.Linear(7 * 7 * 2 * width, 1),
+  )
 
 
 def d_loss(variant: str, real_out, fake_out, real_target: float = 0.9):
   if variant == 'wgan_gp':
     return fake_out.mean() - real_out.mean()
   target = real_target if variant == 'label_smoothing' else 1.0
-  return (F.binary_cross_entropy_with_logits(
-      real_out, torch.full_like(real_out, target))
-          + F.binary_cross_entropy_with_logits(
-              fake_out, torch.zeros_like(fake_out)))
+  return F.binary_cross_entropy_with_logits(
+      real_out, torch.full_like(real_out, target)
+  ) + F.binary_cross_entropy_with_logits(fake_out, torch.zeros_like(fake_out))
 
 
 def g_loss(variant: str, fake_out):
@@ -73,10 +81,9 @@ def g_loss(variant: str, fake_out):
 
 
 def gradient_penalty(D, real, fake, weight: float):
-  eps = torch.rand(real.shape[0], *[1] * (real.dim() - 1),
-                   device=real.device)
+  eps = torch.rand(real.shape[0], *[1] * (real.dim() - 1), device=real.device)
   x_hat = (eps * real + (1 - eps) * fake).requires_grad_(True)
-  grad, = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
+  (grad,) = torch.autograd.grad(D(x_hat).sum(), x_hat, create_graph=True)
   return weight * ((grad.flatten(1).norm(dim=1) - 1) ** 2).mean()
 
 
@@ -84,9 +91,20 @@ class Trainer:
   """One GAN and its two Adam optimizers; ``iteration()`` is n_critic D
   steps then one G step."""
 
-  def __init__(self, variant: str, G, D, latent: int, sample_real,
-               n_critic: int, batch: int, lr: float, betas, penalty: float,
-               device: str = 'cpu'):
+  def __init__(
+      self,
+      variant: str,
+      G,
+      D,
+      latent: int,
+      sample_real,
+      n_critic: int,
+      batch: int,
+      lr: float,
+      betas,
+      penalty: float,
+      device: str = 'cpu',
+  ):
     self.device = torch.device(device)
     G, D = G.to(self.device), D.to(self.device)
     self.variant, self.G, self.D = variant, G, D
@@ -130,27 +148,63 @@ def grid25_sampler(device: str = 'cpu'):
 
   def sample(batch):
     index = torch.randint(0, 25, (batch,), device=device)
-    return (centers[index]
-            + 0.05 * torch.randn(batch, 2, device=device)) / 2.828
+    return (
+        centers[index] + 0.05 * torch.randn(batch, 2, device=device)
+    ) / 2.828
 
   return sample
 
 
-def toy_trainer(variant: str, n_critic: int, lr: float, betas,
-                penalty: float, batch: int = 256, width: int = 512,
-                device: str = 'cpu'):
-  return Trainer(variant, mlp(2, 2, width), mlp(2, 1, width), 2,
-                 grid25_sampler(device), n_critic, batch, lr, betas, penalty,
-                 device)
+def toy_trainer(
+    variant: str,
+    n_critic: int,
+    lr: float,
+    betas,
+    penalty: float,
+    batch: int = 256,
+    width: int = 512,
+    device: str = 'cpu',
+):
+  return Trainer(
+      variant,
+      mlp(2, 2, width),
+      mlp(2, 1, width),
+      2,
+      grid25_sampler(device),
+      n_critic,
+      batch,
+      lr,
+      betas,
+      penalty,
+      device,
+  )
 
 
-def dcgan_trainer(variant: str, n_critic: int, lr: float, betas,
-                  penalty: float, batch: int = 64, device: str = 'cpu'):
+def dcgan_trainer(
+    variant: str,
+    n_critic: int,
+    lr: float,
+    betas,
+    penalty: float,
+    batch: int = 64,
+    device: str = 'cpu',
+):
   # Stand-in images in [-1, 1], in the device's memory.
   pool = torch.rand(1024, 1, 28, 28, device=device) * 2 - 1
 
   def sample(size):
     return pool[torch.randint(0, pool.shape[0], (size,), device=device)]
 
-  return Trainer(variant, DCGANGenerator(), dcgan_discriminator(), 100,
-                 sample, n_critic, batch, lr, betas, penalty, device)
+  return Trainer(
+      variant,
+      DCGANGenerator(),
+      dcgan_discriminator(),
+      100,
+      sample,
+      n_critic,
+      batch,
+      lr,
+      betas,
+      penalty,
+      device,
+  )

@@ -51,21 +51,30 @@ from experiments import cli
 from experiments.storage.failed_writes import failure_reason
 
 WORKLOADS = ('toy', 'dcgan', 'images')
-_WORKLOADS = flags.DEFINE_list('workloads', list(WORKLOADS),
-                               'One or more of toy, dcgan, images.')
+_WORKLOADS = flags.DEFINE_list(
+    'workloads', list(WORKLOADS), 'One or more of toy, dcgan, images.'
+)
 _REPEATS = flags.DEFINE_integer('repeats', 5, 'Timed repeats per side.')
 _SECONDS = flags.DEFINE_float(
-    'seconds_per_repeat', 2.0, 'About how long one timed repeat runs.')
-_OUT = flags.DEFINE_string('out', 'benchmarks/results',
-                           'Directory for benchmark.json and .md.')
+    'seconds_per_repeat', 2.0, 'About how long one timed repeat runs.'
+)
+_OUT = flags.DEFINE_string(
+    'out', 'benchmarks/results', 'Directory for benchmark.json and .md.'
+)
 _PRECISION = flags.DEFINE_enum(
-    'precision', 'float32', ['float32', 'tf32'],
+    'precision',
+    'float32',
+    ['float32', 'tf32'],
     'Matrix products and convolutions on both sides: float32, or '
-    'TensorFloat-32 on GPUs that have it (JAX\'s GPU default; PyTorch\'s '
-    'for convolutions only). No effect on a CPU.')
+    "TensorFloat-32 on GPUs that have it (JAX's GPU default; PyTorch's "
+    'for convolutions only). No effect on a CPU.',
+)
 _MEMORY_PROBE = flags.DEFINE_string(
-    'memory_probe', None, 'Internal: SIDE:WORKLOAD:VARIANT (jax or torch): '
-    'train it alone and print the peak memory as JSON.')
+    'memory_probe',
+    None,
+    'Internal: SIDE:WORKLOAD:VARIANT (jax or torch): '
+    'train it alone and print the peak memory as JSON.',
+)
 
 
 def main(argv):
@@ -74,13 +83,20 @@ def main(argv):
   if len(argv) > 1:
     sys.exit(f'error: unexpected arguments {argv[1:]}')
   if _MEMORY_PROBE.value:
-    print(json.dumps(step_time.memory_probe(
-        *_MEMORY_PROBE.value.split(':'), _PRECISION.value)))
+    print(
+        json.dumps(
+            step_time.memory_probe(
+                *_MEMORY_PROBE.value.split(':'), _PRECISION.value
+            )
+        )
+    )
     return
   unknown = set(_WORKLOADS.value) - set(WORKLOADS)
   if unknown or not _WORKLOADS.value:
-    sys.exit(f'error: --workloads={",".join(_WORKLOADS.value)}: give one '
-             f'or more of {", ".join(WORKLOADS)}')
+    sys.exit(
+        f'error: --workloads={",".join(_WORKLOADS.value)}: give one '
+        f'or more of {", ".join(WORKLOADS)}'
+    )
   if _REPEATS.value < 1 or _SECONDS.value <= 0:
     sys.exit('error: --repeats and --seconds_per_repeat must be positive')
   if importlib.util.find_spec('torch') is None:
@@ -104,23 +120,36 @@ def main(argv):
   for workload in _WORKLOADS.value:
     if workload == 'images':
       for dataset, variant in step_time.IMAGE_ROWS:
-        row = step_time.image_workload(dataset, variant, _REPEATS.value,
-                                       _SECONDS.value)
+        row = step_time.image_workload(
+            dataset, variant, _REPEATS.value, _SECONDS.value
+        )
         image_rows.append(row)
-        print(f"{dataset:>15} {variant:>15}: JAX {row['jax_ms']:.2f} ms",
-              flush=True)
+        print(
+            f"{dataset:>15} {variant:>15}: JAX {row['jax_ms']:.2f} ms",
+            flush=True,
+        )
       continue
-    for variant in (step_time.TOY_VARIANTS if workload == 'toy'
-                    else step_time.DCGAN_VARIANTS):
+    for variant in (
+        step_time.TOY_VARIANTS
+        if workload == 'toy'
+        else step_time.DCGAN_VARIANTS
+    ):
       result = step_time.benchmark_workload(
-          workload, variant, _REPEATS.value, _SECONDS.value, peak,
-          _PRECISION.value)
+          workload,
+          variant,
+          _REPEATS.value,
+          _SECONDS.value,
+          peak,
+          _PRECISION.value,
+      )
       results.append(result)
-      print(f"{workload:>5} {variant:>15}: JAX {result['jax_ms']:.2f} ms, "
-            f"PyTorch {result['torch_ms']:.2f} ms, "
-            f"{result['speedup']:.2f}x, {result['jax_gflops']:.0f} GFLOP/s "
-            f"({100 * result['jax_peak_fraction']:.0f}% of peak)",
-            flush=True)
+      print(
+          f"{workload:>5} {variant:>15}: JAX {result['jax_ms']:.2f} ms, "
+          f"PyTorch {result['torch_ms']:.2f} ms, "
+          f"{result['speedup']:.2f}x, {result['jax_gflops']:.0f} GFLOP/s "
+          f"({100 * result['jax_peak_fraction']:.0f}% of peak)",
+          flush=True,
+      )
   table = step_time.markdown(results, peak, where, _PRECISION.value)
   if image_rows:
     table += '\n' + step_time.image_markdown(image_rows)
@@ -130,14 +159,23 @@ def main(argv):
   try:
     step_time.write_whole(
         os.path.join(_OUT.value, 'benchmark.json'),
-        json.dumps({'machine': where, 'matmul_peak_gflops': peak,
-                    'results': results, 'images': image_rows,
-                    'noise_note': step_time.noise_note(results + image_rows)},
-                   indent=2))
+        json.dumps(
+            {
+                'machine': where,
+                'matmul_peak_gflops': peak,
+                'results': results,
+                'images': image_rows,
+                'noise_note': step_time.noise_note(results + image_rows),
+            },
+            indent=2,
+        ),
+    )
     step_time.write_whole(os.path.join(_OUT.value, 'benchmark.md'), table)
   except OSError as error:
-    sys.exit(f'error: writing under {_OUT.value} failed: '
-             f'{failure_reason(error)}; the table above is the result')
+    sys.exit(
+        f'error: writing under {_OUT.value} failed: '
+        f'{failure_reason(error)}; the table above is the result'
+    )
 
 
 if __name__ == '__main__':

@@ -26,23 +26,34 @@ from experiments import cli
 from experiments.runner import compilation_cache
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The run to evaluate.')
-_FEATURES = flags.DEFINE_string('features', 'inception',
-                                'inception or classifier.')
+_FEATURES = flags.DEFINE_string(
+    'features', 'inception', 'inception or classifier.'
+)
 _NUM_SAMPLES = flags.DEFINE_integer(
-    'num_samples', 0, 'Generated images per generator, and as many '
-    'reference images (at most the split\'s size). 0: the dataset\'s usual '
+    'num_samples',
+    0,
+    'Generated images per generator, and as many '
+    "reference images (at most the split's size). 0: the dataset's usual "
     'protocol (CIFAR-10 and CelebA 50,000; 10,000 on a CPU, where the '
     'Inception network reads about 11 images a second), or for '
-    '--features=classifier the run\'s eval.num_samples.')
+    "--features=classifier the run's eval.num_samples.",
+)
 _INCEPTION_WEIGHTS = flags.DEFINE_string(
-    'inception_weights', None, 'The FID Inception weights file (.pth or '
-    '.npz).')
+    'inception_weights',
+    None,
+    'The FID Inception weights file (.pth or .npz).',
+)
 _ANY_WEIGHTS = flags.DEFINE_bool(
-    'any_weights', False, 'Accept Inception weights that are not the '
-    'standard file (numbers not comparable to papers).')
+    'any_weights',
+    False,
+    'Accept Inception weights that are not the '
+    'standard file (numbers not comparable to papers).',
+)
 _BATCH_SIZE = flags.DEFINE_integer(
-    'batch_size', 0, 'Images per Inception call; 0: 50 on a CPU, 250 on an '
-    'accelerator.')
+    'batch_size',
+    0,
+    'Images per Inception call; 0: 50 on a CPU, 250 on an accelerator.',
+)
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show progress bars.')
 
 
@@ -65,25 +76,44 @@ def main(argv):
   bars = []
 
   def progress(total, what):
-    bar = tqdm(total=total, desc=what, unit='image', dynamic_ncols=True,
-               disable=not _PROGRESS.value, leave=False)
+    bar = tqdm(
+        total=total,
+        desc=what,
+        unit='image',
+        dynamic_ncols=True,
+        disable=not _PROGRESS.value,
+        leave=False,
+    )
     bars.append(bar)
     return bar.update
 
   try:
     report = evaluate_run.evaluate_workdir(
-        _WORKDIR.value, _FEATURES.value, _NUM_SAMPLES.value,
-        _INCEPTION_WEIGHTS.value, _ANY_WEIGHTS.value, _BATCH_SIZE.value,
-        progress)
-  except (evaluate_run.EvaluationError, WeightsNotFound, BadWeights,
-          ConfigError, CheckpointError, DatasetNotPrepared) as error:
+        _WORKDIR.value,
+        _FEATURES.value,
+        _NUM_SAMPLES.value,
+        _INCEPTION_WEIGHTS.value,
+        _ANY_WEIGHTS.value,
+        _BATCH_SIZE.value,
+        progress,
+    )
+  except (
+      evaluate_run.EvaluationError,
+      WeightsNotFound,
+      BadWeights,
+      ConfigError,
+      CheckpointError,
+      DatasetNotPrepared,
+  ) as error:
     sys.exit(f'error: {error}')
   finally:
     for bar in bars:
       bar.close()
   print(evaluate_run.table(report))
-  print(f"\nwritten to {report['workdir']}/evaluation_"
-        f"{report['features']}.json")
+  print(
+      f"\nwritten to {report['workdir']}/evaluation_"
+      f"{report['features']}.json"
+  )
 
 
 if __name__ == '__main__':

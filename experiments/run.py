@@ -34,13 +34,20 @@ from ml_collections import config_flags
 
 from experiments.runner import compilation_cache, launch
 from experiments.runner.config_layers import (
-    check_resume, default_workdir, one_line, replaced_file_choices,
-    resolve_config, unknown_field, with_shortcuts)
+    check_resume,
+    default_workdir,
+    one_line,
+    replaced_file_choices,
+    resolve_config,
+    unknown_field,
+    with_shortcuts,
+)
 from gan_jax import config as gan_config
 from gan_jax.variants import VARIANTS
 
-_DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), 'configs',
-                               'default.py')
+_DEFAULT_CONFIG = os.path.join(
+    os.path.dirname(__file__), 'configs', 'default.py'
+)
 
 
 def _define_config_flag():
@@ -51,47 +58,74 @@ def _define_config_flag():
   """
   try:
     return config_flags.DEFINE_config_file(
-        'config', _DEFAULT_CONFIG, 'Config file (get_config() -> ConfigDict).',
-        lock_config=True)
+        'config',
+        _DEFAULT_CONFIG,
+        'Config file (get_config() -> ConfigDict).',
+        lock_config=True,
+    )
   except (AttributeError, KeyError) as error:
     message = str(error)
     found = re.search(r"'([^'\\]+)", message)
     field = found.group(1) if found else message
-    culprit = next((arg.split('=')[0] for arg in sys.argv
-                    if arg.startswith('--config.') and field in arg), None)
-    path = culprit[len('--config.'):] if culprit else field  # Dotted.
+    culprit = next(
+        (
+            arg.split('=')[0]
+            for arg in sys.argv
+            if arg.startswith('--config.') and field in arg
+        ),
+        None,
+    )
+    path = culprit[len('--config.') :] if culprit else field  # Dotted.
     sys.exit(f'error: {culprit or "--config"}: {unknown_field(path)}')
 
 
 _CONFIG = _define_config_flag()
 _VARIANT = flags.DEFINE_string(
-    'variant', None, f'GAN variant: {", ".join(VARIANTS)}. Applies its '
+    'variant',
+    None,
+    f'GAN variant: {", ".join(VARIANTS)}. Applies its '
     'published settings over the config file; without it the file is taken '
-    'as it is (default.py: non_saturating).')
-_DATASET = flags.DEFINE_string('dataset', None,
-                               'Shortcut for --config.dataset.')
+    'as it is (default.py: non_saturating).',
+)
+_DATASET = flags.DEFINE_string(
+    'dataset', None, 'Shortcut for --config.dataset.'
+)
 _DATA_DIR = flags.DEFINE_string(
-    'data_dir', None, 'Shortcut for --config.data.dir: the TFDS data dir '
-    '(default $TFDS_DATA_DIR, else ~/tensorflow_datasets).')
+    'data_dir',
+    None,
+    'Shortcut for --config.data.dir: the TFDS data dir '
+    '(default $TFDS_DATA_DIR, else ~/tensorflow_datasets).',
+)
 _SEED = flags.DEFINE_integer('seed', None, 'Shortcut for --config.seed.')
 _WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'Output directory (default runs/<variant>_<dataset>_'
-    'seed<seed>); an existing one is resumed.')
+    'workdir',
+    None,
+    'Output directory (default runs/<variant>_<dataset>_'
+    'seed<seed>); an existing one is resumed.',
+)
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
 _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
-    'allow_config_change', False, 'Resume a --workdir whose saved config '
+    'allow_config_change',
+    False,
+    'Resume a --workdir whose saved config '
     'differs from this one in a field that changes the run (otherwise '
-    'refused, naming the fields).')
+    'refused, naming the fields).',
+)
 
 
 def _config_file_error(error: Exception) -> str:
   """One line for a --config file that cannot be loaded."""
-  path = next((arg.split('=', 1)[1] for arg in sys.argv
-               if arg.startswith('--config=')), '--config')
-  reason = [line.strip() for line in str(error).splitlines()
-            if line.strip()][-1]
-  return (f'error: --config={path}: cannot load it ({reason}); give a Python '
-          'file whose get_config() returns a ConfigDict')
+  path = next(
+      (arg.split('=', 1)[1] for arg in sys.argv if arg.startswith('--config=')),
+      '--config',
+  )
+  reason = [line.strip() for line in str(error).splitlines() if line.strip()][
+      -1
+  ]
+  return (
+      f'error: --config={path}: cannot load it ({reason}); give a Python '
+      'file whose get_config() returns a ConfigDict'
+  )
 
 
 def _base_config():
@@ -114,11 +148,15 @@ def _note_replaced_file_choices(base, config, command_line) -> None:
     return
   layers = ([f'--variant={_VARIANT.value}'] if _VARIANT.value else []) + (
       [f"dataset {config.dataset}'s defaults"]
-      if 'dataset' in command_line else [])
-  print(f'note: {" and ".join(layers)} replaced what '
-        f'{config_flags.get_config_filename(FLAGS["config"])} set: '
-        f'{", ".join(replaced)}; a --config.FIELD=VALUE flag keeps a value',
-        file=sys.stderr)
+      if 'dataset' in command_line
+      else []
+  )
+  print(
+      f'note: {" and ".join(layers)} replaced what '
+      f'{config_flags.get_config_filename(FLAGS["config"])} set: '
+      f'{", ".join(replaced)}; a --config.FIELD=VALUE flag keeps a value',
+      file=sys.stderr,
+  )
 
 
 def main(argv):
@@ -126,13 +164,18 @@ def main(argv):
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)  # Keep JAX's backend notes quiet.
   if len(argv) > 1:
-    sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags '
-             '(--variant=..., --config.train.steps=...)')
+    sys.exit(
+        f'error: unexpected arguments {argv[1:]}; options are flags '
+        '(--variant=..., --config.train.steps=...)'
+    )
   try:
     base = _base_config()
     command_line = with_shortcuts(
-        config_flags.get_override_values(FLAGS['config']), _DATASET.value,
-        _SEED.value, _DATA_DIR.value)
+        config_flags.get_override_values(FLAGS['config']),
+        _DATASET.value,
+        _SEED.value,
+        _DATA_DIR.value,
+    )
     config = resolve_config(base, _VARIANT.value, command_line)
     gan_config.validate(config, 1)  # Fast, before joining other hosts.
     launch.start()
@@ -143,16 +186,23 @@ def main(argv):
       raise gan_config.ConfigError(
           f'train.num_devices={requested!r} is not allowed with '
           f'{jax.process_count()} processes: 0 or {available}, every '
-          'host\'s devices')
+          "host's devices"
+      )
     if not 0 <= requested <= available:
       raise gan_config.ConfigError(
           f'train.num_devices={requested!r} is not allowed: an integer from 0 '
-          f'(all) to {available}, the devices here')
+          f'(all) to {available}, the devices here'
+      )
     gan_config.validate(config, requested or available)
     workdir = _WORKDIR.value or default_workdir(config)
     check_resume(workdir, config, _ALLOW_CONFIG_CHANGE.value)
-  except (gan_config.ConfigError, launch.LaunchError, TypeError, KeyError,
-          AttributeError) as e:
+  except (
+      gan_config.ConfigError,
+      launch.LaunchError,
+      TypeError,
+      KeyError,
+      AttributeError,
+  ) as e:
     # TypeError/KeyError: a value of the wrong type or an unknown field met
     # by ConfigDict; the message names it (and may quote a value holding a
     # line break: kept on one line).
@@ -160,12 +210,15 @@ def main(argv):
 
   # Imported late so that `--help` and config errors stay fast.
   from experiments.storage.checkpoints import CheckpointError
-  from experiments.storage.failed_writes import (exit_after_failed_write,
-                                                 writing_failed)
+  from experiments.storage.failed_writes import (
+      exit_after_failed_write,
+      writing_failed,
+  )
   from experiments.storage.workdir_lock import hold_for_job
   from experiments.runner.preemption import Interrupted
   from experiments.runner.train import summary_screen, train_and_evaluate
   from gan_jax.data.images import DatasetNotPrepared
+
   with hold_for_job(workdir):  # One live process per workdir.
     try:
       summary = train_and_evaluate(config, workdir, progress=_PROGRESS.value)
@@ -179,8 +232,7 @@ def main(argv):
       exit_after_failed_write(f'error: {writing_failed(workdir, error)}')
   if summary['status'] == 'interrupted':
     # 128 + the signal's number: a scheduler sees an interrupted job.
-    sys.exit(Interrupted(summary['interrupted_by'],
-                         summary['step']).exit_code)
+    sys.exit(Interrupted(summary['interrupted_by'], summary['step']).exit_code)
   if jax.process_index() == 0:
     print(summary_screen(summary))
   if summary['status'] != 'completed':

@@ -29,23 +29,34 @@ from experiments.sweeps import spec as sweep_spec
 from experiments.sweeps.spec import SweepError
 
 _SWEEP = flags.DEFINE_string(
-    'sweep', None, 'Sweep file: Python with get_sweep() -> dict of '
-    f'{", ".join(sweep_spec.SPEC_KEYS)}.')
-_VARIANTS = flags.DEFINE_list('variants', None,
-                              'Variants, comma separated.')
+    'sweep',
+    None,
+    'Sweep file: Python with get_sweep() -> dict of '
+    f'{", ".join(sweep_spec.SPEC_KEYS)}.',
+)
+_VARIANTS = flags.DEFINE_list('variants', None, 'Variants, comma separated.')
 _SEEDS = flags.DEFINE_string(
-    'seeds', None, 'Seeds: a count S (0..S-1) or a comma separated list.')
+    'seeds', None, 'Seeds: a count S (0..S-1) or a comma separated list.'
+)
 _DATASET = flags.DEFINE_string('dataset', None, 'Dataset of every run.')
 _GRID = flags.DEFINE_multi_string(
-    'grid', [], 'field=v1,v2,...: a swept config field (repeat the flag for '
-    'more; every combination runs).')
+    'grid',
+    [],
+    'field=v1,v2,...: a swept config field (repeat the flag for '
+    'more; every combination runs).',
+)
 _SET = flags.DEFINE_multi_string(
-    'set', [], 'field=value: a config value for every run (repeatable).')
+    'set', [], 'field=value: a config value for every run (repeatable).'
+)
 _WORKDIR = flags.DEFINE_string(
-    'workdir', None, 'Sweep directory (default sweeps/<sweep file name>, or '
-    'sweeps/<dataset>_<variants>).')
+    'workdir',
+    None,
+    'Sweep directory (default sweeps/<sweep file name>, or '
+    'sweeps/<dataset>_<variants>).',
+)
 _GROUP_SIZE = flags.DEFINE_integer(
-    'group_size', 0, 'Most runs in one vmapped program (0: no limit).')
+    'group_size', 0, 'Most runs in one vmapped program (0: no limit).'
+)
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
 
 
@@ -58,13 +69,16 @@ def _load_file(path: str) -> Dict[str, Any]:
     module_spec.loader.exec_module(module)
     spec = module.get_sweep()
   except Exception as error:  # Whatever the file raised.
-    raise SweepError(f'--sweep={path}: cannot load it ({error}); give a '
-                     'Python file whose get_sweep() returns a dict') from None
+    raise SweepError(
+        f'--sweep={path}: cannot load it ({error}); give a '
+        'Python file whose get_sweep() returns a dict'
+    ) from None
   if hasattr(spec, 'to_dict'):
     spec = spec.to_dict()
   if not isinstance(spec, dict):
-    raise SweepError(f'--sweep={path}: get_sweep() returned {spec!r}, not a '
-                     'dict')
+    raise SweepError(
+        f'--sweep={path}: get_sweep() returned {spec!r}, not a dict'
+    )
   return spec
 
 
@@ -78,8 +92,9 @@ def _pairs(values: List[str], flag: str) -> Dict[str, str]:
   return pairs
 
 
-def spec_from_flags(file_spec: Optional[Dict[str, Any]] = None
-                    ) -> Dict[str, Any]:
+def spec_from_flags(
+    file_spec: Optional[Dict[str, Any]] = None,
+) -> Dict[str, Any]:
   """The sweep file's spec with the flags on top."""
   spec = dict(file_spec or {})
   if _VARIANTS.value:
@@ -87,11 +102,14 @@ def spec_from_flags(file_spec: Optional[Dict[str, Any]] = None
   if _SEEDS.value is not None:
     text = _SEEDS.value.strip()
     try:
-      spec['seeds'] = ([int(s) for s in text.split(',')] if ',' in text
-                       else int(text))
+      spec['seeds'] = (
+          [int(s) for s in text.split(',')] if ',' in text else int(text)
+      )
     except ValueError:
-      raise SweepError(f'--seeds={text}: give a count or a comma separated '
-                       'list of integers') from None
+      raise SweepError(
+          f'--seeds={text}: give a count or a comma separated '
+          'list of integers'
+      ) from None
   if _DATASET.value:
     spec['dataset'] = _DATASET.value
   if _SET.value:
@@ -117,15 +135,18 @@ def main(argv):
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   if len(argv) > 1:
-    sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags '
-             '(--variants=..., --grid=field=v1,v2)')
+    sys.exit(
+        f'error: unexpected arguments {argv[1:]}; options are flags '
+        '(--variants=..., --grid=field=v1,v2)'
+    )
   try:
-    spec = spec_from_flags(_load_file(_SWEEP.value) if _SWEEP.value
-                           else None)
+    spec = spec_from_flags(_load_file(_SWEEP.value) if _SWEEP.value else None)
     spec = sweep_spec.normalize(spec)
     if _GROUP_SIZE.value < 0:
-      raise SweepError(f'--group_size={_GROUP_SIZE.value}: give 0 (no '
-                       'limit) or a positive number')
+      raise SweepError(
+          f'--group_size={_GROUP_SIZE.value}: give 0 (no '
+          'limit) or a positive number'
+      )
     sweep_spec.expand(spec)  # Every run's config validated up front.
     workdir = _WORKDIR.value or default_workdir(spec, _SWEEP.value)
     # On a CPU, one device per core by default: the run axis is split over
@@ -136,21 +157,27 @@ def main(argv):
 
   import jax
   from experiments.storage.checkpoints import CheckpointError
-  from experiments.storage.failed_writes import (exit_after_failed_write,
-                                                 writing_failed)
+  from experiments.storage.failed_writes import (
+      exit_after_failed_write,
+      writing_failed,
+  )
   from experiments.storage.workdir_lock import hold_for_job
   from experiments.runner.preemption import Interrupted
   from experiments.sweeps.results import counted
   from experiments.sweeps.driver import run_sweep
   from gan_jax.data.images import DatasetNotPrepared
+
   with hold_for_job(workdir):  # One live process per workdir.
     try:
-      summaries = run_sweep(spec, workdir, _GROUP_SIZE.value,
-                            progress=_PROGRESS.value)
+      summaries = run_sweep(
+          spec, workdir, _GROUP_SIZE.value, progress=_PROGRESS.value
+      )
     except Interrupted as stopped:
-      print(f'{stopped.signal_name} at step {stopped.step}: the group\'s '
-            'checkpoint is saved; run the same command to resume',
-            file=sys.stderr)
+      print(
+          f"{stopped.signal_name} at step {stopped.step}: the group's "
+          'checkpoint is saved; run the same command to resume',
+          file=sys.stderr,
+      )
       sys.exit(stopped.exit_code)
     except SweepError as error:
       sys.exit(f'error: {error}')
@@ -165,9 +192,14 @@ def main(argv):
   with open(os.path.join(workdir, 'results.md')) as f:
     print(f.read())
   diverged = sum(s['status'] == 'diverged' for s in summaries)
-  print(f'runs, results.csv, results.md and figures/ in {workdir}'
-        + (f' ({counted(diverged, "run")} diverged: a result, not an error)'
-           if diverged else ''))
+  print(
+      f'runs, results.csv, results.md and figures/ in {workdir}'
+      + (
+          f' ({counted(diverged, "run")} diverged: a result, not an error)'
+          if diverged
+          else ''
+      )
+  )
 
 
 def parse_flags(argv):
@@ -175,9 +207,11 @@ def parse_flags(argv):
   ``--config.FIELD=V`` is pointed to the sweep's way of saying it."""
   for arg in argv[1:]:
     if arg.startswith('--config.'):
-      setting = arg[len('--config.'):]
-      sys.exit(f'error: {arg}: a sweep sets config fields with '
-               f'--set={setting} (every run) or --grid=FIELD=V1,V2 (swept)')
+      setting = arg[len('--config.') :]
+      sys.exit(
+          f'error: {arg}: a sweep sets config fields with '
+          f'--set={setting} (every run) or --grid=FIELD=V1,V2 (swept)'
+      )
   return cli.parse_flags(argv)
 
 

@@ -31,8 +31,9 @@ from experiments import cli
 from experiments.runner import compilation_cache
 
 _WORKDIR = flags.DEFINE_string('workdir', 'theory', 'Output directory.')
-_SEEDS = flags.DEFINE_integer('seeds', 3, 'Seeds per variant in claims 3 '
-                              'and 5 (the training runs).')
+_SEEDS = flags.DEFINE_integer(
+    'seeds', 3, 'Seeds per variant in claims 3 and 5 (the training runs).'
+)
 _SEED = flags.DEFINE_integer('seed', 0, 'Seed of claims 1, 2 and 4.')
 
 
@@ -51,10 +52,10 @@ def main(argv):
   from experiments.theory_lab import driver as theory_lab
   from experiments.sweeps.spec import SweepError
   from experiments.storage.workdir_lock import hold_for_job
+
   with hold_for_job(_WORKDIR.value):  # One live process per workdir.
     try:
-      claims = theory_lab.run_theory(_WORKDIR.value, _SEEDS.value,
-                                     _SEED.value)
+      claims = theory_lab.run_theory(_WORKDIR.value, _SEEDS.value, _SEED.value)
     except SweepError as error:  # E.g. the workdir's runs had other seeds.
       sys.exit(f'error: {error}')
   print(theory_claims.summarize(claims))

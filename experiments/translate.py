@@ -30,47 +30,74 @@ from experiments.runner.config_layers import check_resume, one_line
 from experiments.translation.layers import resolve
 from gan_jax.config import ConfigError
 
-_DEFAULT_CONFIG = os.path.join(os.path.dirname(__file__), 'configs',
-                               'translate.py')
+_DEFAULT_CONFIG = os.path.join(
+    os.path.dirname(__file__), 'configs', 'translate.py'
+)
 
 
 def _define_config_flag():
   try:
     return config_flags.DEFINE_config_file(
-        'config', _DEFAULT_CONFIG, 'Config file (get_config() -> '
-        'ConfigDict).', lock_config=True)
+        'config',
+        _DEFAULT_CONFIG,
+        'Config file (get_config() -> ConfigDict).',
+        lock_config=True,
+    )
   except (AttributeError, KeyError) as error:
     found = re.search(r"'([^'\\]+)", str(error))
     field = found.group(1) if found else str(error)
-    culprit = next((arg.split('=')[0] for arg in sys.argv
-                    if arg.startswith('--config.') and field in arg),
-                   '--config')
-    sys.exit(f'error: {culprit}: unknown config field {field!r}; the fields '
-             'are those of experiments/configs/translate.py')
+    culprit = next(
+        (
+            arg.split('=')[0]
+            for arg in sys.argv
+            if arg.startswith('--config.') and field in arg
+        ),
+        '--config',
+    )
+    sys.exit(
+        f'error: {culprit}: unknown config field {field!r}; the fields '
+        'are those of experiments/configs/translate.py'
+    )
 
 
 _CONFIG = _define_config_flag()
-_PAIR = flags.DEFINE_string('pair', None, 'Shortcut for --config.pair: '
-                            'digits_rot, grid25_shear, a CycleGAN dataset '
-                            '(horse2zebra, ...) or A:B of image datasets.')
+_PAIR = flags.DEFINE_string(
+    'pair',
+    None,
+    'Shortcut for --config.pair: '
+    'digits_rot, grid25_shear, a CycleGAN dataset '
+    '(horse2zebra, ...) or A:B of image datasets.',
+)
 _SEED = flags.DEFINE_integer('seed', None, 'Shortcut for --config.seed.')
-_DATA_DIR = flags.DEFINE_string('data_dir', None,
-                                'Shortcut for --config.data.dir.')
+_DATA_DIR = flags.DEFINE_string(
+    'data_dir', None, 'Shortcut for --config.data.dir.'
+)
 _WORKDIR = flags.DEFINE_string('workdir', None, 'Output directory.')
 _SEEDS = flags.DEFINE_string(
-    'seeds', None, 'A sweep over seeds: a count S (0..S-1) or a comma '
-    'separated list.')
+    'seeds',
+    None,
+    'A sweep over seeds: a count S (0..S-1) or a comma separated list.',
+)
 _GRID = flags.DEFINE_multi_string(
-    'grid', [], 'field=v1,v2,...: a swept config field (repeatable; every '
-    'combination runs).')
+    'grid',
+    [],
+    'field=v1,v2,...: a swept config field (repeatable; every '
+    'combination runs).',
+)
 _GROUP_SIZE = flags.DEFINE_integer(
-    'group_size', -1, 'A sweep\'s most runs in one vmapped program (0: no '
+    'group_size',
+    -1,
+    "A sweep's most runs in one vmapped program (0: no "
     'limit; -1: 1 for image pairs on a CPU, where vmapped convolutions are '
-    'slower than one run after another, else no limit).')
+    'slower than one run after another, else no limit).',
+)
 _PROGRESS = flags.DEFINE_bool('progress', True, 'Show a progress bar.')
 _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
-    'allow_config_change', False, 'Resume a --workdir whose saved config '
-    'differs in a field that changes the run.')
+    'allow_config_change',
+    False,
+    'Resume a --workdir whose saved config '
+    'differs in a field that changes the run.',
+)
 
 
 def _seeds(text):
@@ -79,10 +106,16 @@ def _seeds(text):
   except ValueError:
     values = []
   count_only = len(values) == 1 and ',' not in text
-  if (not values or any(v < 0 for v in values) or len(set(values)) != len(
-      values) or (count_only and values[0] < 1)):
-    raise ConfigError(f'--seeds={text!r} is not allowed: a count >= 1 or a '
-                      'comma separated list of distinct seeds >= 0')
+  if (
+      not values
+      or any(v < 0 for v in values)
+      or len(set(values)) != len(values)
+      or (count_only and values[0] < 1)
+  ):
+    raise ConfigError(
+        f'--seeds={text!r} is not allowed: a count >= 1 or a '
+        'comma separated list of distinct seeds >= 0'
+    )
   return list(range(values[0])) if count_only else values
 
 
@@ -91,56 +124,77 @@ def main(argv):
   if not FLAGS['verbosity'].present:
     logging.set_verbosity(logging.WARNING)
   if len(argv) > 1:
-    sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags '
-             '(--pair=..., --config.train.steps=...)')
+    sys.exit(
+        f'error: unexpected arguments {argv[1:]}; options are flags '
+        '(--pair=..., --config.train.steps=...)'
+    )
   from gan_jax.translation import config as translation_config
+
   try:
     base = _CONFIG.value
     command_line = config_flags.get_override_values(FLAGS['config'])
-    config = resolve(base, command_line, _PAIR.value, _SEED.value,
-                     _DATA_DIR.value)
+    config = resolve(
+        base, command_line, _PAIR.value, _SEED.value, _DATA_DIR.value
+    )
     sweeping = _SEEDS.value is not None or _GRID.value
     if _GROUP_SIZE.value < -1:
-      raise ConfigError(f'--group_size={_GROUP_SIZE.value} is not allowed: '
-                        '-1 (automatic), 0 (no limit) or a count >= 1')
+      raise ConfigError(
+          f'--group_size={_GROUP_SIZE.value} is not allowed: '
+          '-1 (automatic), 0 (no limit) or a count >= 1'
+      )
     if sweeping:
       from experiments.translation import sweep
+
       seeds = _seeds(_SEEDS.value) if _SEEDS.value else [config.seed]
       runs = sweep.expand(config, seeds, sweep.parse_grid(_GRID.value))
-      workdir = _WORKDIR.value or os.path.join('sweeps',
-                                               f'cyclegan_{_safe(config)}')
+      workdir = _WORKDIR.value or os.path.join(
+          'sweeps', f'cyclegan_{_safe(config)}'
+      )
     else:
       import jax
+
       translation_config.validate(config, 1)
       available = jax.device_count()
       requested = config.train.num_devices
       if not 0 <= requested <= available:
-        raise ConfigError(f'train.num_devices={requested!r} is not allowed: '
-                          f'an integer from 0 (all) to {available}, the '
-                          'devices here')
+        raise ConfigError(
+            f'train.num_devices={requested!r} is not allowed: '
+            f'an integer from 0 (all) to {available}, the '
+            'devices here'
+        )
       translation_config.validate(config, requested or available)
       workdir = _WORKDIR.value or os.path.join(
-          'runs', f'cyclegan_{_safe(config)}_seed{config.seed}')
+          'runs', f'cyclegan_{_safe(config)}_seed{config.seed}'
+      )
       check_resume(workdir, config, _ALLOW_CONFIG_CHANGE.value)
   except (ConfigError, TypeError, KeyError, AttributeError) as error:
     sys.exit(f'error: {one_line(str(error))}')
 
   from experiments.runner.preemption import Interrupted
   from experiments.storage.checkpoints import CheckpointError
-  from experiments.storage.failed_writes import (exit_after_failed_write,
-                                                 writing_failed)
+  from experiments.storage.failed_writes import (
+      exit_after_failed_write,
+      writing_failed,
+  )
   from experiments.storage.workdir_lock import hold_for_job
   from gan_jax.data.images import DatasetNotPrepared
+
   with hold_for_job(workdir):
     try:
       if sweeping:
-        summary = sweep.run_sweep(runs, workdir, progress=_PROGRESS.value,
-                                  group_size=_GROUP_SIZE.value)
+        summary = sweep.run_sweep(
+            runs,
+            workdir,
+            progress=_PROGRESS.value,
+            group_size=_GROUP_SIZE.value,
+        )
       else:
-        from experiments.translation.train import (summary_screen,
-                                                   train_and_evaluate)
-        summary = train_and_evaluate(config, workdir,
-                                     progress=_PROGRESS.value)
+        from experiments.translation.train import (
+            summary_screen,
+            train_and_evaluate,
+        )
+
+        summary = train_and_evaluate(config, workdir, progress=_PROGRESS.value)
     except DatasetNotPrepared as error:
       sys.exit(f'error: --pair={config.pair}: {error}')
     except ConfigError as error:

@@ -16,5 +16,12 @@ from gan_jax.losses import OBJECTIVES, Objective, get_objective
 from gan_jax.state import GANSpec, GANState, init_state
 from gan_jax.steps import make_steps
 
-__all__ = ['OBJECTIVES', 'Objective', 'get_objective', 'GANSpec', 'GANState',
-           'init_state', 'make_steps']
+__all__ = [
+    'OBJECTIVES',
+    'Objective',
+    'get_objective',
+    'GANSpec',
+    'GANState',
+    'init_state',
+    'make_steps',
+]

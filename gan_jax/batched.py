@@ -25,16 +25,24 @@ from gan_jax import optim
 from gan_jax.state import GANSpec, GANState, compiled_init
 from gan_jax.steps import Steps
 
-
 # Config fields that only set numbers in the train state (see the module
 # docstring). Runs whose configs agree on everything else share a program.
 BATCHABLE_FIELDS = (
-    'variant', 'seed',  # The variant's name is a label; its fields count.
-    'objective.real_target', 'objective.fake_target',
-    'objective.penalty_weight', 'objective.gp_target',
-    'objective.clip_value', 'ema.decay',
-    'optim.g.lr', 'optim.g.b1', 'optim.g.b2',
-    'optim.d.lr', 'optim.d.b1', 'optim.d.b2')
+    'variant',
+    'seed',  # The variant's name is a label; its fields count.
+    'objective.real_target',
+    'objective.fake_target',
+    'objective.penalty_weight',
+    'objective.gp_target',
+    'objective.clip_value',
+    'ema.decay',
+    'optim.g.lr',
+    'optim.g.b1',
+    'optim.g.b2',
+    'optim.d.lr',
+    'optim.d.b1',
+    'optim.d.b2',
+)
 
 
 def group_key(config) -> str:
@@ -43,8 +51,9 @@ def group_key(config) -> str:
   SGD's momentum is the exception among the betas: zero means no momentum
   state at all (gan_jax.optim), so whether it is zero is part of the key.
   """
-  flat = flatten(config.to_dict() if hasattr(config, 'to_dict')
-                  else dict(config))
+  flat = flatten(
+      config.to_dict() if hasattr(config, 'to_dict') else dict(config)
+  )
   for side in ('g', 'd'):
     if flat[f'optim.{side}.name'] == 'sgd':
       flat[f'optim.{side}.momentum'] = bool(flat[f'optim.{side}.b1'])
@@ -69,8 +78,11 @@ def stack(states: Sequence[GANState]) -> GANState:
   return jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
 
 
-def init_group(specs: Sequence[GANSpec], keys: jax.Array,
-               hparams: Sequence[Dict[str, float]]) -> GANState:
+def init_group(
+    specs: Sequence[GANSpec],
+    keys: jax.Array,
+    hparams: Sequence[Dict[str, float]],
+) -> GANState:
   """The stacked initial states of runs with these specs (one group), keys
   [R] and hparams: ``stack([init_state(s, k, h) ...])``, as one compiled
   initialisation (``compiled_init``) called R times and stacked on the host
@@ -87,12 +99,14 @@ def init_group(specs: Sequence[GANSpec], keys: jax.Array,
   def own_optimizers(net, side):
     numbers = jax.tree.map(
         lambda *leaves: np.stack(leaves),
-        *(optim.hyperparams_of(getattr(spec, side)) for spec in specs))
-    return net.replace(opt_state=optim.with_hyperparams(net.opt_state,
-                                                        numbers))
+        *(optim.hyperparams_of(getattr(spec, side)) for spec in specs),
+    )
+    return net.replace(opt_state=optim.with_hyperparams(net.opt_state, numbers))
 
-  return states.replace(g=own_optimizers(states.g, 'g_optimizer'),
-                        d=own_optimizers(states.d, 'd_optimizer'))
+  return states.replace(
+      g=own_optimizers(states.g, 'g_optimizer'),
+      d=own_optimizers(states.d, 'd_optimizer'),
+  )
 
 
 def unstack(states: GANState, index: int) -> GANState:
@@ -106,15 +120,19 @@ def num_runs(states: GANState) -> int:
 
 def _select(keep_new: jax.Array, new, old):
   """Per run: ``new`` where keep_new, else ``old``."""
+
   def pick(n, o):
     return jnp.where(keep_new.reshape((-1,) + (1,) * (n.ndim - 1)), n, o)
+
   return jax.tree.map(pick, new, old)
 
 
-def make_group_loop(steps: Steps, sample_batch: Callable[..., Any],
-                    num_steps: int, runs_axis: Optional[str] = None
-                    ) -> Callable[..., Tuple[
-                        GANState, Dict[str, jax.Array], jax.Array]]:
+def make_group_loop(
+    steps: Steps,
+    sample_batch: Callable[..., Any],
+    num_steps: int,
+    runs_axis: Optional[str] = None,
+) -> Callable[..., Tuple[GANState, Dict[str, jax.Array], jax.Array]]:
   """A jitted ``loop(states, rngs, data, alive) -> (states, metrics,
   alive)`` that runs ``num_steps`` train steps of every live run.
 
@@ -132,18 +150,23 @@ def make_group_loop(steps: Steps, sample_batch: Callable[..., Any],
   [R, num_steps]; a run that produced a non-finite metric in this call
   returns its state from before the call and ``alive`` False.
   """
-  loop = functools.partial(steps.train_loop, sample_batch=sample_batch,
-                           num_steps=num_steps)
+  loop = functools.partial(
+      steps.train_loop, sample_batch=sample_batch, num_steps=num_steps
+  )
   vmapped = jax.vmap(loop, in_axes=(0, 0, None), spmd_axis_name=runs_axis)
 
   def group_loop(states, rngs, data, alive):
     new_states, metrics = vmapped(states, rngs, data)
-    finite = jnp.stack([jnp.all(jnp.isfinite(m), axis=1)
-                        for m in jax.tree.leaves(metrics)]).all(axis=0)
-    finite &= jnp.stack([jnp.all(jnp.isfinite(p.reshape(p.shape[0], -1)),
-                                 axis=1)
-                         for p in jax.tree.leaves(new_states.g.params)
-                         + jax.tree.leaves(new_states.d.params)]).all(axis=0)
+    finite = jnp.stack(
+        [jnp.all(jnp.isfinite(m), axis=1) for m in jax.tree.leaves(metrics)]
+    ).all(axis=0)
+    finite &= jnp.stack(
+        [
+            jnp.all(jnp.isfinite(p.reshape(p.shape[0], -1)), axis=1)
+            for p in jax.tree.leaves(new_states.g.params)
+            + jax.tree.leaves(new_states.d.params)
+        ]
+    ).all(axis=0)
     keep = alive & finite
     return _select(keep, new_states, states), metrics, keep
 

@@ -34,6 +34,7 @@ STACKED = 'stacked_digits'
 
 class FeatureExtractor(NamedTuple):
   """Images in [-1, 1] -> (features [N, F], class probabilities [N, K])."""
+
   classifier: gan_classifier.Classifier
   per_channel: bool  # stacked_digits: the digit classifier on each channel.
   description: str
@@ -42,7 +43,7 @@ class FeatureExtractor(NamedTuple):
   def __call__(self, x: jax.Array) -> Tuple[jax.Array, jax.Array]:
     if not self.per_channel:
       return self.classifier(x)
-    outputs = [self.classifier(x[..., c:c + 1]) for c in range(x.shape[-1])]
+    outputs = [self.classifier(x[..., c : c + 1]) for c in range(x.shape[-1])]
     features = jnp.concatenate([f for f, _ in outputs], axis=-1)
     p0, p1, p2 = (p for _, p in outputs)
     # Channels are read independently: p(a, b, c) = p(a) p(b) p(c), mode
@@ -51,23 +52,25 @@ class FeatureExtractor(NamedTuple):
     return features, joint.reshape((x.shape[0], -1))
 
 
-def build_feature_extractor(name: str, data_dir: str,
-                            settings=gan_classifier.TrainSettings()
-                            ) -> FeatureExtractor:
+def build_feature_extractor(
+    name: str, data_dir: str, settings=gan_classifier.TrainSettings()
+) -> FeatureExtractor:
   """The cached (or newly trained) classifier for dataset ``name``."""
   base = 'digits' if name == STACKED else name
   source = image_data.IMAGE_SOURCES[base]
   train = image_data.load_split(base, source.train_split, data_dir)
   held_out = image_data.load_split(base, source.held_out_split, data_dir)
-  classifier = gan_classifier.load_or_train(base, data_dir,
-                                            source.num_classes, train,
-                                            held_out, settings)
+  classifier = gan_classifier.load_or_train(
+      base, data_dir, source.num_classes, train, held_out, settings
+  )
   extractor = FeatureExtractor(
-      classifier, name == STACKED,
+      classifier,
+      name == STACKED,
       f'{base} classifier (3 conv + 128-unit feature layer), trained on '
       f'{base}/{source.train_split}'
       + (', applied to each channel' if name == STACKED else ''),
-      classifier.accuracy)
+      classifier.accuracy,
+  )
   if name == STACKED:
     images, labels = image_data.load_split(STACKED, 'test', data_dir)
     _, probs = extractor(gan_classifier.to_network(jnp.asarray(images)))
@@ -76,18 +79,26 @@ def build_feature_extractor(name: str, data_dir: str,
   return extractor
 
 
-def _metrics(reference: np.ndarray, reference_radii: jax.Array,
-             features: np.ndarray, probs: np.ndarray,
-             mode_probs: np.ndarray) -> Dict[str, float]:
+def _metrics(
+    reference: np.ndarray,
+    reference_radii: jax.Array,
+    features: np.ndarray,
+    probs: np.ndarray,
+    mode_probs: np.ndarray,
+) -> Dict[str, float]:
   results = {
       'fd': feature_metrics.frechet_distance(features, reference),
       'kid': feature_metrics.kernel_distance(features, reference),
       **feature_metrics.nearest_neighbour_metrics(
-          reference, features, real_radii=reference_radii),
+          reference, features, real_radii=reference_radii
+      ),
       'classifier_score': feature_metrics.classifier_score(probs),
   }
-  results.update(feature_metrics.class_histogram_metrics(
-      np.argmax(mode_probs, -1), mode_probs.shape[-1]))
+  results.update(
+      feature_metrics.class_histogram_metrics(
+          np.argmax(mode_probs, -1), mode_probs.shape[-1]
+      )
+  )
   return results
 
 
@@ -95,30 +106,43 @@ class ImageEvaluator:
   """Holds the reference features and the real-vs-real values, computed
   once; :meth:`evaluate` scores a generator (see the module docstring)."""
 
-  def __init__(self, extractor: FeatureExtractor, held_out: np.ndarray,
-               train: np.ndarray, num_samples: int, mode_samples: int):
+  def __init__(
+      self,
+      extractor: FeatureExtractor,
+      held_out: np.ndarray,
+      train: np.ndarray,
+      num_samples: int,
+      mode_samples: int,
+  ):
     self.extractor = extractor
     self.num_samples = min(num_samples, len(held_out), len(train))
     self.mode_samples = max(self.num_samples, mode_samples)
     self.held_out_size = len(held_out)
-    self._reference = self._features(held_out[:self.num_samples])[0]
+    self._reference = self._features(held_out[: self.num_samples])[0]
     self._radii = feature_metrics.knn_radii(jnp.asarray(self._reference), 5)
     # Real vs real: train images in place of generated ones.
     rng = np.random.default_rng(0)
-    pick = rng.choice(len(train), min(self.mode_samples, len(train)),
-                      replace=False)
+    pick = rng.choice(
+        len(train), min(self.mode_samples, len(train)), replace=False
+    )
     features, probs = self._features(train[pick])
-    self.real_vs_real = _metrics(self._reference, self._radii,
-                                 features[:self.num_samples],
-                                 probs[:self.num_samples], probs)
+    self.real_vs_real = _metrics(
+        self._reference,
+        self._radii,
+        features[: self.num_samples],
+        probs[: self.num_samples],
+        probs,
+    )
 
   def _features(self, images_uint8: np.ndarray):
     features, probs = self.extractor(
-        gan_classifier.to_network(jnp.asarray(images_uint8)))
+        gan_classifier.to_network(jnp.asarray(images_uint8))
+    )
     return np.asarray(features), np.asarray(probs)
 
-  def evaluate(self, generate: Callable[[jax.Array, int], jax.Array],
-               rng: jax.Array) -> Tuple[Dict[str, float], jax.Array]:
+  def evaluate(
+      self, generate: Callable[[jax.Array, int], jax.Array], rng: jax.Array
+  ) -> Tuple[Dict[str, float], jax.Array]:
     """Metrics of ``generate(rng, count)`` (images in [-1, 1]; values
     outside are clipped) and the images themselves."""
     # As they would be shown or saved: a G without a final tanh may step
@@ -126,27 +150,34 @@ class ImageEvaluator:
     samples = jnp.clip(generate(rng, self.mode_samples), -1.0, 1.0)
     features, probs = jax.device_get(self.extractor(samples))
     n = self.num_samples
-    return _metrics(self._reference, self._radii, features[:n], probs[:n],
-                    probs), samples
+    return (
+        _metrics(self._reference, self._radii, features[:n], probs[:n], probs),
+        samples,
+    )
 
   def protocol(self, dataset: str) -> Dict[str, Any]:
     return {
         'num_samples': self.num_samples,
         'mode_samples': self.mode_samples,
         'reference': f'{dataset} held-out split, {self.num_samples} of '
-                     f'{self.held_out_size} images',
+        f'{self.held_out_size} images',
         'feature_extractor': self.extractor.description,
         'feature_extractor_held_out_accuracy': self.extractor.accuracy,
         'knn_k': 5,
         'kid': 'unbiased MMD^2, cubic polynomial kernel, mean of 100 subsets '
-               'of min(1000, n)',
+        'of min(1000, n)',
         'real_vs_real': self.real_vs_real,
     }
 
 
-def generate_images(spec, state, rng: jax.Array, count: int,
-                    labels: Optional[jax.Array] = None,
-                    batch_size: int = 500) -> jax.Array:
+def generate_images(
+    spec,
+    state,
+    rng: jax.Array,
+    count: int,
+    labels: Optional[jax.Array] = None,
+    batch_size: int = 500,
+) -> jax.Array:
   """``count`` images in [-1, 1] from G in inference mode (EMA params when
   kept), in batches of one jitted call each; a conditional G gets labels
   drawn from ``labels`` (the train labels: the data's class frequencies).
@@ -158,8 +189,9 @@ def generate_images(spec, state, rng: jax.Array, count: int,
   """
   batch_size = min(batch_size, count)
   keys = jax.random.split(rng, -(-count // batch_size))
-  batches = [_generate_batch(spec, state, key, labels, batch_size)
-             for key in keys]
+  batches = [
+      _generate_batch(spec, state, key, labels, batch_size) for key in keys
+  ]
   return jnp.concatenate(batches)[:count]
 
 
@@ -168,7 +200,8 @@ def _generate_batch(spec, state, key, labels, batch_size):
   z_key, label_key = jax.random.split(key)
   batch_labels = None
   if labels is not None:
-    batch_labels = labels[jax.random.randint(label_key, (batch_size,), 0,
-                                             labels.shape[0])]
+    batch_labels = labels[
+        jax.random.randint(label_key, (batch_size,), 0, labels.shape[0])
+    ]
   images = generate(spec, state, z_key, batch_size, batch_labels)
   return jnp.clip(images, -1.0, 1.0)

@@ -42,23 +42,34 @@ SPLITS = 10  # Inception score splits, as the reference code.
 class Protocol(NamedTuple):
   """The usual FID protocol of a dataset: generated images against as many
   of the reference split's images."""
+
   num_samples: int
   reference_split: str
   source: str
 
 
 PROTOCOLS = {
-    'cifar10': Protocol(50_000, 'train', 'SNGAN (Miyato et al. 2018), '
-                        'compare_gan, StudioGAN: 50k vs the train split'),
-    'celeb_a': Protocol(50_000, 'train', 'StudioGAN, compare_gan: 50k vs '
-                        'the train split'),
+    'cifar10': Protocol(
+        50_000,
+        'train',
+        'SNGAN (Miyato et al. 2018), '
+        'compare_gan, StudioGAN: 50k vs the train split',
+    ),
+    'celeb_a': Protocol(
+        50_000, 'train', 'StudioGAN, compare_gan: 50k vs the train split'
+    ),
 }
 
 
 def usual_protocol(dataset: str) -> Protocol:
-  return PROTOCOLS.get(dataset, Protocol(
-      DEFAULT_SAMPLES, image_data.IMAGE_SOURCES[dataset].train_split,
-      'no published protocol: 10k vs the train split'))
+  return PROTOCOLS.get(
+      dataset,
+      Protocol(
+          DEFAULT_SAMPLES,
+          image_data.IMAGE_SOURCES[dataset].train_split,
+          'no published protocol: 10k vs the train split',
+      ),
+  )
 
 
 def default_num_samples(dataset: str, platform: str) -> Tuple[int, str]:
@@ -66,9 +77,11 @@ def default_num_samples(dataset: str, platform: str) -> Tuple[int, str]:
   saying so where it was capped ('' otherwise)."""
   usual = usual_protocol(dataset).num_samples
   if platform == 'cpu' and usual > CPU_SAMPLES:
-    return CPU_SAMPLES, (f'{CPU_SAMPLES} samples instead of the usual '
-                         f'{usual}: the Inception network reads about 11 '
-                         'images a second on a 2-core CPU (docs/images.md)')
+    return CPU_SAMPLES, (
+        f'{CPU_SAMPLES} samples instead of the usual '
+        f'{usual}: the Inception network reads about 11 '
+        'images a second on a 2-core CPU (docs/images.md)'
+    )
   return usual, ''
 
 
@@ -77,12 +90,15 @@ def to_uint8_rgb(images) -> np.ndarray:
   [N, H, W, 3], as they would be saved and read back."""
   images = np.asarray(images)
   if images.ndim != 4 or images.shape[-1] not in (1, 3):
-    raise ValueError(f'images of shape {images.shape}: expected '
-                     '[N, H, W, 1 or 3]')
+    raise ValueError(
+        f'images of shape {images.shape}: expected [N, H, W, 1 or 3]'
+    )
   if images.dtype != np.uint8:
     if not np.issubdtype(images.dtype, np.floating):
-      raise ValueError(f'images of dtype {images.dtype}: expected floats '
-                       'in [-1, 1] or uint8')
+      raise ValueError(
+          f'images of dtype {images.dtype}: expected floats '
+          'in [-1, 1] or uint8'
+      )
     pixels = DeviceImages.from_network(jnp.asarray(images, jnp.float32))
     images = np.round(np.asarray(pixels)).astype(np.uint8)
   if images.shape[-1] == 1:
@@ -90,38 +106,52 @@ def to_uint8_rgb(images) -> np.ndarray:
   return images
 
 
-def inception_features(variables, images: np.ndarray, batch_size: int,
-                       advance: Callable[[int], None] = lambda n: None
-                       ) -> Dict[str, np.ndarray]:
+def inception_features(
+    variables,
+    images: np.ndarray,
+    batch_size: int,
+    advance: Callable[[int], None] = lambda n: None,
+) -> Dict[str, np.ndarray]:
   """pool3 and logits_unbiased of uint8 RGB images, in batches of
   ``batch_size`` (the last padded: one compilation)."""
   out = {'pool3': [], 'logits_unbiased': []}
   for start in range(0, len(images), batch_size):
-    batch = images[start:start + batch_size]
-    padded = np.concatenate([batch, np.zeros(
-        (batch_size - len(batch), *batch.shape[1:]), np.uint8)])
+    batch = images[start : start + batch_size]
+    padded = np.concatenate(
+        [batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), np.uint8)]
+    )
     got = jax.device_get(inception.features(variables, jnp.asarray(padded)))
     for name in out:
-      out[name].append(got[name][:len(batch)])
+      out[name].append(got[name][: len(batch)])
     advance(len(batch))
   return {name: np.concatenate(parts) for name, parts in out.items()}
 
 
-def reference_features(dataset: str, split: str, count: int, data_dir: str,
-                       variables, digest: str, batch_size: int,
-                       advance: Callable[[int], None] = lambda n: None
-                       ) -> np.ndarray:
+def reference_features(
+    dataset: str,
+    split: str,
+    count: int,
+    data_dir: str,
+    variables,
+    digest: str,
+    batch_size: int,
+    advance: Callable[[int], None] = lambda n: None,
+) -> np.ndarray:
   """pool3 of the first ``count`` images of ``split``, cached under
   ``data_dir`` (written whole or not at all, also by several writers)."""
-  path = os.path.join(data_dir, REFERENCE_CACHE,
-                      f'{dataset}_{split}_{count}_inception_{digest[:16]}_'
-                      'tf1bilinear299.npy')
+  path = os.path.join(
+      data_dir,
+      REFERENCE_CACHE,
+      f'{dataset}_{split}_{count}_inception_{digest[:16]}_'
+      'tf1bilinear299.npy',
+  )
   if os.path.isfile(path):
     advance(count)
     return np.load(path)
   images, _ = image_data.load_split(dataset, split, data_dir, limit=count)
-  pool3 = inception_features(variables, to_uint8_rgb(images), batch_size,
-                             advance)['pool3']
+  pool3 = inception_features(
+      variables, to_uint8_rgb(images), batch_size, advance
+  )['pool3']
   os.makedirs(os.path.dirname(path), exist_ok=True)
   tmp = path + f'.tmp{os.getpid()}'
   with open(tmp, 'wb') as f:
@@ -134,9 +164,15 @@ class InceptionEvaluator:
   """Holds the network and the reference features; :meth:`evaluate` scores
   a generator (see the module docstring). Build it with :func:`build`."""
 
-  def __init__(self, variables, weights_path: str, digest: str,
-               reference: np.ndarray, reference_description: str,
-               batch_size: int):
+  def __init__(
+      self,
+      variables,
+      weights_path: str,
+      digest: str,
+      reference: np.ndarray,
+      reference_description: str,
+      batch_size: int,
+  ):
     self.num_samples = len(reference)
     self._variables, self._reference = variables, reference
     self._radii = feature_metrics.knn_radii(jnp.asarray(reference), 5)
@@ -145,38 +181,38 @@ class InceptionEvaluator:
         'num_samples': self.num_samples,
         'reference': reference_description,
         'feature_extractor': 'FID Inception-v3 (2015-12-05 TF graph), '
-                             'pool3 2048',
+        'pool3 2048',
         'weights': os.path.abspath(weights_path),
         'weights_sha256': digest,
-        'standard_weights': digest.startswith(
-            inception_weights.SHA256_PREFIX),
+        'standard_weights': digest.startswith(inception_weights.SHA256_PREFIX),
         'resize': 'TF1 bilinear to 299x299 (align_corners=False), from '
-                  'uint8 images; one channel repeated to RGB',
+        'uint8 images; one channel repeated to RGB',
         'knn_k': 5,
         'kid': 'unbiased MMD^2, cubic polynomial kernel, mean of 100 '
-               'subsets of min(1000, n)',
+        'subsets of min(1000, n)',
         'inception_score': f'{min(SPLITS, self.num_samples)} splits, '
-                           'logits without bias',
+        'logits without bias',
     }
 
-  def evaluate(self, generate: Callable[[jax.Array, int], jax.Array],
-               rng: jax.Array,
-               advance: Callable[[int], None] = lambda n: None
-               ) -> Tuple[Dict[str, float], np.ndarray]:
+  def evaluate(
+      self,
+      generate: Callable[[jax.Array, int], jax.Array],
+      rng: jax.Array,
+      advance: Callable[[int], None] = lambda n: None,
+  ) -> Tuple[Dict[str, float], np.ndarray]:
     """Metrics of ``generate(rng, count)`` (images in [-1, 1]) and the
     images as uint8 RGB."""
     images = to_uint8_rgb(jax.device_get(generate(rng, self.num_samples)))
-    got = inception_features(self._variables, images, self._batch_size,
-                             advance)
+    got = inception_features(self._variables, images, self._batch_size, advance)
     score, score_std = feature_metrics.inception_score(
-        got['logits_unbiased'], min(SPLITS, self.num_samples))
+        got['logits_unbiased'], min(SPLITS, self.num_samples)
+    )
     knn = feature_metrics.nearest_neighbour_metrics(
-        self._reference, got['pool3'], real_radii=self._radii)
+        self._reference, got['pool3'], real_radii=self._radii
+    )
     return {
-        'fid': feature_metrics.frechet_distance(got['pool3'],
-                                                self._reference),
-        'kid': feature_metrics.kernel_distance(got['pool3'],
-                                               self._reference),
+        'fid': feature_metrics.frechet_distance(got['pool3'], self._reference),
+        'kid': feature_metrics.kernel_distance(got['pool3'], self._reference),
         'inception_score': score,
         'inception_score_std': score_std,
         'precision': knn['precision'],
@@ -188,27 +224,47 @@ class InceptionEvaluator:
     return dict(self._protocol)
 
 
-def build(dataset: str, data_dir: str, weights_path: str,
-          num_samples: int, batch_size: int, any_weights: bool = False,
-          progress: Callable[[int, str], Callable[[int], None]]
-          = lambda total, what: (lambda n: None)) -> InceptionEvaluator:
+def build(
+    dataset: str,
+    data_dir: str,
+    weights_path: str,
+    num_samples: int,
+    batch_size: int,
+    any_weights: bool = False,
+    progress: Callable[
+        [int, str], Callable[[int], None]
+    ] = lambda total, what: (lambda n: None),
+) -> InceptionEvaluator:
   """An evaluator of ``min(num_samples, split size)`` images against the
   dataset's reference split, the weights read from ``weights_path``
   (their SHA-256 checked unless ``any_weights``; BadWeights if wrong).
   ``progress(total, what)`` returns a callback told how many reference
   images were read."""
   variables, digest = inception_weights.load_variables(
-      weights_path, None if any_weights else inception_weights.SHA256_PREFIX)
+      weights_path, None if any_weights else inception_weights.SHA256_PREFIX
+  )
   split = usual_protocol(dataset).reference_split
   available = len(image_data.RecordReader(dataset, split, data_dir))
   n = min(num_samples, available)
-  reference = reference_features(dataset, split, n, data_dir, variables,
-                                 digest, batch_size,
-                                 progress(n, f'{dataset}/{split} features'))
+  reference = reference_features(
+      dataset,
+      split,
+      n,
+      data_dir,
+      variables,
+      digest,
+      batch_size,
+      progress(n, f'{dataset}/{split} features'),
+  )
   return InceptionEvaluator(
-      variables, weights_path, digest, reference,
+      variables,
+      weights_path,
+      digest,
+      reference,
       f'{dataset}/{split}, {n} of {available} images (pool3 cached under '
-      f'the data dir, {REFERENCE_CACHE}/)', batch_size)
+      f'the data dir, {REFERENCE_CACHE}/)',
+      batch_size,
+  )
 
 
 def default_batch_size(platform: str) -> int:

@@ -32,15 +32,18 @@ def binary_cross_entropy(logits: Array, target) -> Array:
   ``target`` may be any value in [0, 1] (a smoothed label), broadcast over the
   batch.
   """
-  return jnp.mean(target * jax.nn.softplus(-logits)
-                  + (1.0 - target) * jax.nn.softplus(logits))
+  return jnp.mean(
+      target * jax.nn.softplus(-logits)
+      + (1.0 - target) * jax.nn.softplus(logits)
+  )
 
 
 # --- The cross-entropy game (Goodfellow et al., 2014) ----------------------
 
 
-def cross_entropy_d_loss(real_logits: Array, fake_logits: Array,
-                         hparams: HParams) -> Array:
+def cross_entropy_d_loss(
+    real_logits: Array, fake_logits: Array, hparams: HParams
+) -> Array:
   r"""Discriminator loss of the minimax game, with optional label smoothing.
 
   D maximises :math:`E_x[\log D(x)] + E_z[\log(1 - D(G(z)))]`, i.e. minimises
@@ -53,8 +56,9 @@ def cross_entropy_d_loss(real_logits: Array, fake_logits: Array,
   This is *not* TensorFlow's ``label_smoothing=s``, which moves both targets
   toward 1/2 (real 1 - s/2, fake s/2).
   """
-  return (binary_cross_entropy(real_logits, hparams.get('real_target', 1.0))
-          + binary_cross_entropy(fake_logits, hparams.get('fake_target', 0.0)))
+  return binary_cross_entropy(
+      real_logits, hparams.get('real_target', 1.0)
+  ) + binary_cross_entropy(fake_logits, hparams.get('fake_target', 0.0))
 
 
 def saturating_g_loss(fake_logits: Array, hparams: HParams) -> Array:
@@ -84,8 +88,9 @@ def non_saturating_g_loss(fake_logits: Array, hparams: HParams) -> Array:
 # --- Wasserstein (Arjovsky et al., 2017; Gulrajani et al., 2017) ----------
 
 
-def wasserstein_d_loss(real_values: Array, fake_values: Array,
-                       hparams: HParams) -> Array:
+def wasserstein_d_loss(
+    real_values: Array, fake_values: Array, hparams: HParams
+) -> Array:
   r"""Critic loss :math:`E_z[f(G(z))] - E_x[f(x)]`.
 
   Minimising it maximises the Kantorovich-Rubinstein estimate of the
@@ -106,8 +111,9 @@ def wasserstein_g_loss(fake_values: Array, hparams: HParams) -> Array:
 # --- Hinge (Lim & Ye, 2017; Miyato et al., 2018) --------------------------
 
 
-def hinge_d_loss(real_values: Array, fake_values: Array,
-                 hparams: HParams) -> Array:
+def hinge_d_loss(
+    real_values: Array, fake_values: Array, hparams: HParams
+) -> Array:
   r"""Discriminator hinge loss
   :math:`E_x[\max(0, 1 - D(x))] + E_z[\max(0, 1 + D(G(z)))]`.
 
@@ -115,15 +121,17 @@ def hinge_d_loss(real_values: Array, fake_values: Array,
   generator loss is :func:`wasserstein_g_loss`.
   """
   del hparams
-  return (jnp.mean(jax.nn.relu(1.0 - real_values))
-          + jnp.mean(jax.nn.relu(1.0 + fake_values)))
+  return jnp.mean(jax.nn.relu(1.0 - real_values)) + jnp.mean(
+      jax.nn.relu(1.0 + fake_values)
+  )
 
 
 # --- Least squares (Mao et al., 2017) -------------------------------------
 
 
-def least_squares_d_loss(real_values: Array, fake_values: Array,
-                         hparams: HParams) -> Array:
+def least_squares_d_loss(
+    real_values: Array, fake_values: Array, hparams: HParams
+) -> Array:
   r"""LSGAN discriminator loss
   :math:`\tfrac12 E_x[(D(x) - b)^2] + \tfrac12 E_z[(D(G(z)) - a)^2]`.
 
@@ -132,8 +140,9 @@ def least_squares_d_loss(real_values: Array, fake_values: Array,
   """
   b = hparams.get('real_target', 1.0)
   a = hparams.get('fake_target', 0.0)
-  return (0.5 * jnp.mean(jnp.square(real_values - b))
-          + 0.5 * jnp.mean(jnp.square(fake_values - a)))
+  return 0.5 * jnp.mean(jnp.square(real_values - b)) + 0.5 * jnp.mean(
+      jnp.square(fake_values - a)
+  )
 
 
 def least_squares_g_loss(fake_values: Array, hparams: HParams) -> Array:
@@ -162,6 +171,7 @@ class Objective(NamedTuple):
       game's value, whose real-data term depends on G through D's
       look-ahead params (Metz et al. 2017).
   """
+
   d_loss: Callable[[Array, Array, HParams], Array]
   g_loss: Callable[[Array, HParams], Array]
   outputs_are_logits: bool
@@ -169,15 +179,19 @@ class Objective(NamedTuple):
 
 
 OBJECTIVES = {
-    'minimax': Objective(cross_entropy_d_loss, saturating_g_loss, True,
-                         zero_sum=True),
-    'non_saturating': Objective(cross_entropy_d_loss, non_saturating_g_loss,
-                                True),
-    'wasserstein': Objective(wasserstein_d_loss, wasserstein_g_loss, False,
-                             zero_sum=True),
+    'minimax': Objective(
+        cross_entropy_d_loss, saturating_g_loss, True, zero_sum=True
+    ),
+    'non_saturating': Objective(
+        cross_entropy_d_loss, non_saturating_g_loss, True
+    ),
+    'wasserstein': Objective(
+        wasserstein_d_loss, wasserstein_g_loss, False, zero_sum=True
+    ),
     'hinge': Objective(hinge_d_loss, wasserstein_g_loss, False),
-    'least_squares': Objective(least_squares_d_loss, least_squares_g_loss,
-                               False),
+    'least_squares': Objective(
+        least_squares_d_loss, least_squares_g_loss, False
+    ),
 }
 
 
@@ -186,5 +200,7 @@ def get_objective(name: str) -> Objective:
   try:
     return OBJECTIVES[name]
   except KeyError:
-    raise ValueError(f'unknown objective {name!r}; valid: '
-                     f'{", ".join(sorted(OBJECTIVES))}') from None
+    raise ValueError(
+        f'unknown objective {name!r}; valid: '
+        f'{", ".join(sorted(OBJECTIVES))}'
+    ) from None

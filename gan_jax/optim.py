@@ -17,8 +17,9 @@ SCHEDULES = ('constant', 'linear', 'cosine', 'constant_then_linear')
 OPTIMIZERS = ('adam', 'rmsprop', 'sgd')
 
 
-def make_schedule(lr: float, schedule: str,
-                  total_steps: int) -> Callable[[Any], Any]:
+def make_schedule(
+    lr: float, schedule: str, total_steps: int
+) -> Callable[[Any], Any]:
   """Learning rate as a function of the optimizer's update count.
 
   ``linear`` decays to 0 at ``total_steps`` (the WGAN-GP image code's
@@ -35,16 +36,20 @@ def make_schedule(lr: float, schedule: str,
   if schedule == 'constant_then_linear':
     half = max(total_steps, 1) // 2
     return optax.join_schedules(
-        [optax.constant_schedule(lr),
-         optax.linear_schedule(lr, 0.0, max(total_steps, 1) - half)],
-        [half])
-  raise ValueError(f'unknown schedule {schedule!r}; valid: '
-                   f'{", ".join(SCHEDULES)}')
+        [
+            optax.constant_schedule(lr),
+            optax.linear_schedule(lr, 0.0, max(total_steps, 1) - half),
+        ],
+        [half],
+    )
+  raise ValueError(
+      f'unknown schedule {schedule!r}; valid: {", ".join(SCHEDULES)}'
+  )
 
 
-def make_optimizer(config: Mapping[str, Any], total_updates: int,
-                   differentiable: bool = False
-                   ) -> optax.GradientTransformation:
+def make_optimizer(
+    config: Mapping[str, Any], total_updates: int, differentiable: bool = False
+) -> optax.GradientTransformation:
   """An optax optimizer from one side's config.
 
   Args:
@@ -63,17 +68,23 @@ def make_optimizer(config: Mapping[str, Any], total_updates: int,
   name = config['name']
   if name == 'adam':
     base = optax.inject_hyperparams(optax.adam)(
-        learning_rate=lr, b1=config['b1'], b2=config['b2'],
-        eps_root=1e-16 if differentiable else 0.0)
+        learning_rate=lr,
+        b1=config['b1'],
+        b2=config['b2'],
+        eps_root=1e-16 if differentiable else 0.0,
+    )
   elif name == 'rmsprop':
     base = optax.inject_hyperparams(optax.rmsprop)(
-        learning_rate=lr, decay=config['b2'])
+        learning_rate=lr, decay=config['b2']
+    )
   elif name == 'sgd':
     base = optax.inject_hyperparams(optax.sgd)(
-        learning_rate=lr, momentum=config['b1'] or None)
+        learning_rate=lr, momentum=config['b1'] or None
+    )
   else:
-    raise ValueError(f'unknown optimizer {name!r}; valid: '
-                     f'{", ".join(OPTIMIZERS)}')
+    raise ValueError(
+        f'unknown optimizer {name!r}; valid: {", ".join(OPTIMIZERS)}'
+    )
   if config['schedule'] == 'constant':
     return base
   factor = make_schedule(1.0, config['schedule'], total_updates)
@@ -82,8 +93,11 @@ def make_optimizer(config: Mapping[str, Any], total_updates: int,
 
 def base_state(opt_state) -> Any:
   """The optimizer's own state, without a schedule's factor after it."""
-  return opt_state[0] if isinstance(opt_state, tuple) and not hasattr(
-      opt_state, 'hyperparams') else opt_state
+  return (
+      opt_state[0]
+      if isinstance(opt_state, tuple) and not hasattr(opt_state, 'hyperparams')
+      else opt_state
+  )
 
 
 def learning_rate_of(opt_state) -> Any:

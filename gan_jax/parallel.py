@@ -42,7 +42,7 @@ def data_mesh(num_devices: int = 0) -> Mesh:
   hold a contiguous part of the batch and it reads only that part.
   """
   devices = jax.devices()
-  return Mesh(np.array(devices[:num_devices or len(devices)]), (DATA_AXIS,))
+  return Mesh(np.array(devices[: num_devices or len(devices)]), (DATA_AXIS,))
 
 
 def axis_name(route: str) -> Optional[str]:
@@ -53,12 +53,12 @@ def axis_name(route: str) -> Optional[str]:
 
 def check_route(route: str) -> None:
   if route not in ROUTES:
-    raise ValueError(f'unknown parallel route {route!r}; valid: '
-                     f'{", ".join(ROUTES)}')
+    raise ValueError(
+        f'unknown parallel route {route!r}; valid: {", ".join(ROUTES)}'
+    )
 
 
-def take_part(x: jax.Array, name: str = DATA_AXIS, axis: int = 0
-              ) -> jax.Array:
+def take_part(x: jax.Array, name: str = DATA_AXIS, axis: int = 0) -> jax.Array:
   """This device's slice of ``x`` along ``axis``, inside shard_map or pmap
   over ``name``: device i of n keeps block i of n."""
   count, index = lax.psum(1, name), lax.axis_index(name)
@@ -66,8 +66,9 @@ def take_part(x: jax.Array, name: str = DATA_AXIS, axis: int = 0
   return lax.dynamic_slice_in_dim(x, index * size, size, axis)
 
 
-def parallel_loop(loop: Loop, route: str, mesh: Mesh,
-                  data_spec: P = P()) -> Loop:
+def parallel_loop(
+    loop: Loop, route: str, mesh: Mesh, data_spec: P = P()
+) -> Loop:
   """``loop(state, rng, data) -> (state, metrics)`` compiled for ``route``.
 
   ``state`` and ``rng`` are replicated; ``data`` (whatever the input's
@@ -84,22 +85,34 @@ def parallel_loop(loop: Loop, route: str, mesh: Mesh,
   if route == 'shard_map':
     # check_vma=False: pmap's semantics, where the steps' own pmean does the
     # averaging (see gan_jax.steps).
-    return jax.jit(jax.shard_map(
-        loop, mesh=mesh, in_specs=(P(), P(), data_spec),
-        out_specs=(P(), P()), check_vma=False), donate_argnums=0)
+    return jax.jit(
+        jax.shard_map(
+            loop,
+            mesh=mesh,
+            in_specs=(P(), P(), data_spec),
+            out_specs=(P(), P()),
+            check_vma=False,
+        ),
+        donate_argnums=0,
+    )
   if data_spec != P():
-    raise ValueError("route 'pmap' takes replicated data only (in_axes "
-                     'None); shard the data with the jit or shard_map route')
+    raise ValueError(
+        "route 'pmap' takes replicated data only (in_axes "
+        'None); shard the data with the jit or shard_map route'
+    )
   # pmap needs one mapped argument: the key, broadcast to every device of
   # this host (each host feeds its own devices).
-  count = sum(d.process_index == jax.process_index()
-              for d in mesh.devices.flat)
-  mapped = jax.pmap(loop, axis_name=DATA_AXIS, in_axes=(None, 0, None),
-                    out_axes=(None, None), devices=list(mesh.devices.flat))
+  count = sum(d.process_index == jax.process_index() for d in mesh.devices.flat)
+  mapped = jax.pmap(
+      loop,
+      axis_name=DATA_AXIS,
+      in_axes=(None, 0, None),
+      out_axes=(None, None),
+      devices=list(mesh.devices.flat),
+  )
 
   def run(state, rng, data):
-    out = mapped(state, jax.numpy.broadcast_to(rng, (count, *rng.shape)),
-                 data)
+    out = mapped(state, jax.numpy.broadcast_to(rng, (count, *rng.shape)), data)
     if jax.process_count() == 1:
       return out
     # pmap returns each host its local copy; make them one global array.

@@ -35,8 +35,14 @@ def per_example_grad_norm(critic: Critic, x: Array) -> Array:
   return jnp.sqrt(per_example_grad_sq_norm(critic, x) + 1e-12)
 
 
-def gradient_penalty(critic: Critic, real: Array, fake: Array, eps: Array,
-                     target: float = 1.0, one_sided: bool = False) -> Array:
+def gradient_penalty(
+    critic: Critic,
+    real: Array,
+    fake: Array,
+    eps: Array,
+    target: float = 1.0,
+    one_sided: bool = False,
+) -> Array:
   r"""The WGAN-GP penalty (Gulrajani et al., 2017, Algorithm 1).
 
   .. math:: E_{\hat x}\big[(\lVert\nabla_{\hat x} f(\hat x)\rVert_2
@@ -62,7 +68,8 @@ def gradient_penalty(critic: Critic, real: Array, fake: Array, eps: Array,
     The unweighted penalty, a scalar; the caller multiplies by lambda.
   """
   eps = eps.reshape((real.shape[0],) + (1,) * (real.ndim - 1)).astype(
-      real.dtype)
+      real.dtype
+  )
   interpolates = eps * real + (1.0 - eps) * fake
   excess = per_example_grad_norm(critic, interpolates) - target
   if one_sided:
@@ -86,8 +93,12 @@ PENALTIES = ('none', 'gradient_penalty', 'r1')
 G_PENALTIES = ('none', 'path_length')
 
 
-def path_lengths(synthesis: Callable[[Array], Array], ws: Array,
-                 rng: Array, draw=jax.random.normal) -> Array:
+def path_lengths(
+    synthesis: Callable[[Array], Array],
+    ws: Array,
+    rng: Array,
+    draw=jax.random.normal,
+) -> Array:
   """[B]: sqrt(mean over layers of ||(J_w^T y)_layer||^2), y drawn with
   ``draw(rng, shape)`` (see :func:`path_length_penalty`)."""
   images, vjp = jax.vjp(synthesis, ws)
@@ -97,9 +108,15 @@ def path_lengths(synthesis: Callable[[Array], Array], ws: Array,
   return jnp.sqrt(jnp.mean(jnp.sum(jnp.square(grads), axis=-1), axis=-1))
 
 
-def path_length_penalty(synthesis: Callable[[Array], Array], ws: Array,
-                        rng: Array, pl_mean: Array, decay: float = 0.01,
-                        draw=jax.random.normal, mean=lambda x: x):
+def path_length_penalty(
+    synthesis: Callable[[Array], Array],
+    ws: Array,
+    rng: Array,
+    pl_mean: Array,
+    decay: float = 0.01,
+    draw=jax.random.normal,
+    mean=lambda x: x,
+):
   r"""StyleGAN2's path-length regulariser (Karras et al. 2020, Sec. 3.2).
 
   .. math:: \big(\lVert J_w^T y\rVert_2 - a\big)^2,\qquad
@@ -126,5 +143,6 @@ def path_length_penalty(synthesis: Callable[[Array], Array], ws: Array,
   """
   lengths = path_lengths(synthesis, ws, rng, draw)
   new_mean = jax.lax.stop_gradient(
-      pl_mean + decay * (mean(jnp.mean(lengths)) - pl_mean))
+      pl_mean + decay * (mean(jnp.mean(lengths)) - pl_mean)
+  )
   return jnp.mean(jnp.square(lengths - new_mean)), new_mean

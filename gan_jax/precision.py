@@ -27,6 +27,7 @@ def _cast(tree, dtype):
     if jnp.issubdtype(jnp.asarray(x).dtype, jnp.floating):
       return jnp.asarray(x).astype(dtype)
     return x
+
   return jax.tree.map(cast, tree)
 
 

@@ -50,6 +50,7 @@ class GANSpec:
     unroll_steps: G's loss through D after this many differentiable
       look-ahead updates (Unrolled GAN); 0: through the current D.
   """
+
   generator: nn.Module
   discriminator: nn.Module
   g_optimizer: optax.GradientTransformation
@@ -80,29 +81,34 @@ class GANSpec:
   def __post_init__(self):
     losses.get_objective(self.objective)
     if self.penalty not in penalties.PENALTIES:
-      raise ValueError(f'unknown penalty {self.penalty!r}; valid: '
-                       f'{", ".join(penalties.PENALTIES)}')
+      raise ValueError(
+          f'unknown penalty {self.penalty!r}; valid: '
+          f'{", ".join(penalties.PENALTIES)}'
+      )
     if self.n_critic < 1:
       raise ValueError(f'n_critic must be >= 1, got {self.n_critic}')
     if self.pack < 1 or self.unroll_steps < 0:
-      raise ValueError(f'pack must be >= 1 and unroll_steps >= 0, got '
-                       f'{self.pack} and {self.unroll_steps}')
+      raise ValueError(
+          f'pack must be >= 1 and unroll_steps >= 0, got '
+          f'{self.pack} and {self.unroll_steps}'
+      )
 
 
 # Scalars a step reads from the state; defaults are the plain game's.
 DEFAULT_HPARAMS = {
-    'real_target': 1.0,     # D's target on real data (1 - s with smoothing).
-    'fake_target': 0.0,     # D's target on fakes (> 0: two-sided smoothing).
+    'real_target': 1.0,  # D's target on real data (1 - s with smoothing).
+    'fake_target': 0.0,  # D's target on fakes (> 0: two-sided smoothing).
     'penalty_weight': 0.0,  # lambda of the gradient penalty, gamma of R1.
-    'gp_target': 1.0,       # the norm the gradient penalty pulls toward.
-    'clip_value': 0.01,     # WGAN weight clipping bound.
-    'ema_decay': 0.999,     # G's EMA: ema <- decay * ema + (1 - decay) * g.
+    'gp_target': 1.0,  # the norm the gradient penalty pulls toward.
+    'clip_value': 0.01,  # WGAN weight clipping bound.
+    'ema_decay': 0.999,  # G's EMA: ema <- decay * ema + (1 - decay) * g.
 }
 
 
 @struct.dataclass
 class NetState:
   """One network's trainable params, other variables and optimizer state."""
+
   params: Any
   model_state: Any  # Non-param collections (batch_stats, ...); {} if none.
   opt_state: Any
@@ -111,25 +117,32 @@ class NetState:
 @struct.dataclass
 class GANState:
   """Everything that changes during training, as one pytree."""
-  step: jax.Array        # Completed train steps (G updates), int32 scalar.
+
+  step: jax.Array  # Completed train steps (G updates), int32 scalar.
   g: NetState
   d: NetState
-  g_ema: Optional[Any]   # EMA of G's params, or None when disabled.
+  g_ema: Optional[Any]  # EMA of G's params, or None when disabled.
   hparams: Dict[str, jax.Array]
 
 
-def _init_net(module: nn.Module, tx: optax.GradientTransformation,
-              rng: jax.Array, example: jax.Array, num_classes: int
-              ) -> NetState:
+def _init_net(
+    module: nn.Module,
+    tx: optax.GradientTransformation,
+    rng: jax.Array,
+    example: jax.Array,
+    num_classes: int,
+) -> NetState:
   labels = (jnp.zeros((1,), jnp.int32),) if num_classes else ()
   variables = dict(module.init(rng, example, *labels, train=False))
   params = variables.pop('params')
-  return NetState(params=params, model_state=variables,
-                  opt_state=tx.init(params))
+  return NetState(
+      params=params, model_state=variables, opt_state=tx.init(params)
+  )
 
 
-def init_state(spec: GANSpec, rng: jax.Array,
-               hparams: Optional[Dict[str, float]] = None) -> GANState:
+def init_state(
+    spec: GANSpec, rng: jax.Array, hparams: Optional[Dict[str, float]] = None
+) -> GANState:
   """Initialises both networks, their optimizers and the hyperparameters.
 
   Args:
@@ -140,22 +153,35 @@ def init_state(spec: GANSpec, rng: jax.Array,
   hparams = dict(hparams or {})
   unknown = set(hparams) - set(DEFAULT_HPARAMS)
   if unknown:
-    raise ValueError(f'unknown hparams {sorted(unknown)}; valid: '
-                     f'{", ".join(DEFAULT_HPARAMS)}')
-  values = {k: jnp.asarray(hparams.get(k, v), jnp.float32)
-            for k, v in DEFAULT_HPARAMS.items()}
+    raise ValueError(
+        f'unknown hparams {sorted(unknown)}; valid: '
+        f'{", ".join(DEFAULT_HPARAMS)}'
+    )
+  values = {
+      k: jnp.asarray(hparams.get(k, v), jnp.float32)
+      for k, v in DEFAULT_HPARAMS.items()
+  }
   g_rng, d_rng = jax.random.split(rng)
-  g = _init_net(spec.generator, spec.g_optimizer, g_rng,
-                jnp.zeros((1, spec.latent_dim), jnp.float32),
-                spec.num_classes)
-  d = _init_net(spec.discriminator, spec.d_optimizer, d_rng,
-                jnp.zeros((1, *spec.d_input_shape), jnp.float32),
-                spec.num_classes)
+  g = _init_net(
+      spec.generator,
+      spec.g_optimizer,
+      g_rng,
+      jnp.zeros((1, spec.latent_dim), jnp.float32),
+      spec.num_classes,
+  )
+  d = _init_net(
+      spec.discriminator,
+      spec.d_optimizer,
+      d_rng,
+      jnp.zeros((1, *spec.d_input_shape), jnp.float32),
+      spec.num_classes,
+  )
   # The EMA starts as a copy: sharing buffers with g.params would break
   # buffer donation in the jitted steps.
   g_ema = jax.tree.map(jnp.copy, g.params) if spec.use_ema else None
-  return GANState(step=jnp.zeros((), jnp.int32), g=g, d=d, g_ema=g_ema,
-                  hparams=values)
+  return GANState(
+      step=jnp.zeros((), jnp.int32), g=g, d=d, g_ema=g_ema, hparams=values
+  )
 
 
 def compiled_init(spec: GANSpec) -> Callable[..., GANState]:
@@ -171,12 +197,18 @@ def with_numbers_of(restored: GANState, fresh: GANState) -> GANState:
   scalar hyperparameters and its optimizers' learning rates and betas, which
   the state holds (gan_jax.optim) and the config sets. Works on stacked
   states too (a sweep group)."""
+
   def net(restored_net, fresh_net):
     numbers = optim.base_state(fresh_net.opt_state).hyperparams
-    return restored_net.replace(opt_state=optim.with_hyperparams(
-        restored_net.opt_state, numbers))
-  return restored.replace(g=net(restored.g, fresh.g),
-                          d=net(restored.d, fresh.d), hparams=fresh.hparams)
+    return restored_net.replace(
+        opt_state=optim.with_hyperparams(restored_net.opt_state, numbers)
+    )
+
+  return restored.replace(
+      g=net(restored.g, fresh.g),
+      d=net(restored.d, fresh.d),
+      hparams=fresh.hparams,
+  )
 
 
 def generator_params(state: GANState) -> Any:

@@ -66,6 +66,7 @@ Step = Callable[[GANState, Array, Array], Tuple[GANState, Metrics]]
 
 class Steps(NamedTuple):
   """The step functions of one GANSpec (see the module docstring)."""
+
   d_step: Step
   g_step: Step
   train_step: Step
@@ -80,10 +81,17 @@ def split_batch(batch) -> Tuple[Array, Optional[Array]]:
   return batch, None
 
 
-def apply_model(module, net: NetState, params, x: Array,
-                train: bool = True, labels: Optional[Array] = None,
-                compute_dtype: str = 'float32', rng: Optional[Array] = None,
-                method: Optional[str] = None) -> Tuple[Array, Any]:
+def apply_model(
+    module,
+    net: NetState,
+    params,
+    x: Array,
+    train: bool = True,
+    labels: Optional[Array] = None,
+    compute_dtype: str = 'float32',
+    rng: Optional[Array] = None,
+    method: Optional[str] = None,
+) -> Tuple[Array, Any]:
   """Runs ``module`` (or its ``method``) and returns (outputs, updated
   model_state), float32; its products run in ``compute_dtype``
   (gan_jax.precision). ``rng`` feeds a module's ``noise`` stream
@@ -93,11 +101,16 @@ def apply_model(module, net: NetState, params, x: Array,
   # Only conditional models take labels; unconditional ones keep the plain
   # two-argument call of any flax module.
   extra = () if labels is None else (labels,)
-  kwargs = dict(rngs=None if rng is None else {'noise': rng},
-                method=method)
+  kwargs = dict(rngs=None if rng is None else {'noise': rng}, method=method)
   if train and net.model_state:
-    out, updated = module.apply(variables, x, *extra, train=True,
-                                mutable=list(net.model_state), **kwargs)
+    out, updated = module.apply(
+        variables,
+        x,
+        *extra,
+        train=True,
+        mutable=list(net.model_state),
+        **kwargs,
+    )
     return precision.to_float32((out, dict(updated)))
   out = module.apply(variables, x, *extra, train=train, **kwargs)
   return precision.to_float32(out), net.model_state
@@ -110,11 +123,17 @@ def pack(x: Array, m: int) -> Array:
     return x
   grouped = x.reshape(x.shape[0] // m, m, *x.shape[1:])
   return jnp.moveaxis(grouped, 1, -2).reshape(
-      x.shape[0] // m, *x.shape[1:-1], m * x.shape[-1])
+      x.shape[0] // m, *x.shape[1:-1], m * x.shape[-1]
+  )
 
 
-def lazily(compute: Callable[[], Any], every: int, step: Array,
-           skipped: Any, branchless: bool = False) -> Any:
+def lazily(
+    compute: Callable[[], Any],
+    every: int,
+    step: Array,
+    skipped: Any,
+    branchless: bool = False,
+) -> Any:
   """``compute()`` on the steps where ``step % every == 0``, else
   ``skipped`` (of the same structure), in one compiled program: a
   ``lax.cond``, or with ``branchless`` computed on every step and selected
@@ -124,8 +143,9 @@ def lazily(compute: Callable[[], Any], every: int, step: Array,
     return compute()
   fire = step % every == 0
   if branchless:
-    return jax.tree.map(lambda done, kept: jnp.where(fire, done, kept),
-                        compute(), skipped)
+    return jax.tree.map(
+        lambda done, kept: jnp.where(fire, done, kept), compute(), skipped
+    )
   return lax.cond(fire, compute, lambda: skipped)
 
 
@@ -141,8 +161,9 @@ def _scan(body, carry, xs, unroll: bool):
   return carry, jax.tree.map(lambda *o: jnp.stack(o), *outputs)
 
 
-def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
-               unroll: bool = False) -> Steps:
+def make_steps(
+    spec: GANSpec, axis_name: Optional[str] = None, unroll: bool = False
+) -> Steps:
   """Builds the step functions for ``spec``; see the module docstring.
 
   ``unroll`` writes the n_critic D steps, and a ``train_loop`` of one step,
@@ -164,32 +185,56 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     if axis_name is None:
       return draw(rng, shape)
     count = lax.psum(1, axis_name)
-    return parallel.take_part(draw(rng, (count * shape[0], *shape[1:])),
-                              axis_name)
+    return parallel.take_part(
+        draw(rng, (count * shape[0], *shape[1:])), axis_name
+    )
 
-  def generate(state: GANState, params, rng: Array, batch_size: int,
-               labels: Optional[Array]):
+  def generate(
+      state: GANState,
+      params,
+      rng: Array,
+      batch_size: int,
+      labels: Optional[Array],
+  ):
     z = sample(jax.random.normal, rng, (batch_size, spec.latent_dim))
-    return apply_model(spec.generator, state.g, params, z, labels=labels,
-                       compute_dtype=spec.compute_dtype,
-                       rng=jax.random.fold_in(rng, 1))
+    return apply_model(
+        spec.generator,
+        state.g,
+        params,
+        z,
+        labels=labels,
+        compute_dtype=spec.compute_dtype,
+        rng=jax.random.fold_in(rng, 1),
+    )
 
   def to_probability(outputs: Array) -> Array:
     # What a reader charts: D(x) for logit games, the raw value for critics.
     return jax.nn.sigmoid(outputs) if objective.outputs_are_logits else outputs
 
-  def discriminate(d: NetState, params, packed: Array,
-                   labels: Optional[Array]):
-    return apply_model(spec.discriminator, d, params, packed, labels=labels,
-                       compute_dtype=spec.compute_dtype)
+  def discriminate(d: NetState, params, packed: Array, labels: Optional[Array]):
+    return apply_model(
+        spec.discriminator,
+        d,
+        params,
+        packed,
+        labels=labels,
+        compute_dtype=spec.compute_dtype,
+    )
 
   # --- D's loss on packed real data and fakes -----------------------------
-  def d_loss_fn(state: GANState, params, real: Array, fake: Array,
-                labels: Optional[Array], eps: Array):
+  def d_loss_fn(
+      state: GANState,
+      params,
+      real: Array,
+      fake: Array,
+      labels: Optional[Array],
+      eps: Array,
+  ):
     hp = state.hparams
     real_out, model_state = discriminate(state.d, params, real, labels)
     fake_out, model_state = discriminate(
-        state.d.replace(model_state=model_state), params, fake, labels)
+        state.d.replace(model_state=model_state), params, fake, labels
+    )
     loss = objective.d_loss(real_out, fake_out, hp)
 
     def critic(x):
@@ -197,9 +242,9 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
 
     def penalty_value():
       if spec.penalty == 'gradient_penalty':
-        return penalties.gradient_penalty(critic, real, fake, eps,
-                                          hp['gp_target'],
-                                          spec.one_sided_penalty)
+        return penalties.gradient_penalty(
+            critic, real, fake, eps, hp['gp_target'], spec.one_sided_penalty
+        )
       if spec.penalty == 'r1':
         return penalties.r1_penalty(critic, real)
       return jnp.zeros(())
@@ -207,8 +252,7 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     # Lazy regularisation: computed on every penalty_every-th step only,
     # its weight scaled up to keep the same mean (Karras et al. 2020).
     every = spec.penalty_every
-    penalty = lazily(penalty_value, every, state.step, jnp.zeros(()),
-                     unroll)
+    penalty = lazily(penalty_value, every, state.step, jnp.zeros(()), unroll)
     total = loss + hp['penalty_weight'] * every * penalty
     return total, (model_state, loss, penalty, real_out, fake_out)
 
@@ -224,21 +268,24 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
   def d_step(state: GANState, batch, rng: Array):
     real, labels = split_batch(batch)
     z_rng, eps_rng = jax.random.split(rng)
-    fake, g_model_state = generate(state, state.g.params, z_rng,
-                                   real.shape[0], labels)
+    fake, g_model_state = generate(
+        state, state.g.params, z_rng, real.shape[0], labels
+    )
     fake = pack(lax.stop_gradient(fake), spec.pack)
     real = pack(real, spec.pack)
     eps = sample(jax.random.uniform, eps_rng, (real.shape[0],))
 
     grads, (model_state, loss, penalty, real_out, fake_out) = jax.grad(
-        lambda p: d_loss_fn(state, p, real, fake, labels, eps),
-        has_aux=True)(state.d.params)
+        lambda p: d_loss_fn(state, p, real, fake, labels, eps), has_aux=True
+    )(state.d.params)
     grads = pmean(grads)
-    params, opt_state = d_update(state, state.d.params, state.d.opt_state,
-                                 grads)
+    params, opt_state = d_update(
+        state, state.d.params, state.d.opt_state, grads
+    )
     state = state.replace(
         g=state.g.replace(model_state=pmean(g_model_state)),
-        d=NetState(params, pmean(model_state), opt_state))
+        d=NetState(params, pmean(model_state), opt_state),
+    )
     metrics = {
         'd_loss': loss,
         'd_penalty': penalty,
@@ -248,8 +295,14 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     }
     return state, pmean(metrics)
 
-  def path_length(g: NetState, params, rng: Array, batch_size: int,
-                  labels: Optional[Array], pl_mean: Array):
+  def path_length(
+      g: NetState,
+      params,
+      rng: Array,
+      batch_size: int,
+      labels: Optional[Array],
+      pl_mean: Array,
+  ):
     # StyleGAN2's regulariser on half a batch of fresh z (gan_jax.penalties),
     # with every second label: on any even per-device batch the same
     # (z, label) pairs as on one device, since z is drawn globally.
@@ -257,21 +310,43 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     z_key, map_key, syn_key, noise_key = jax.random.split(rng, 4)
     z = sample(jax.random.normal, z_key, (half, spec.latent_dim))
     part = None if labels is None else labels[::2][:half]
-    ws, _ = apply_model(spec.generator, g, params, z,
-                        labels=part, compute_dtype=spec.compute_dtype,
-                        rng=map_key, method='mapping_ws')
+    ws, _ = apply_model(
+        spec.generator,
+        g,
+        params,
+        z,
+        labels=part,
+        compute_dtype=spec.compute_dtype,
+        rng=map_key,
+        method='mapping_ws',
+    )
     synthesis = lambda ws: apply_model(
-        spec.generator, g, params, ws, train=False,
-        compute_dtype=spec.compute_dtype, rng=syn_key,
-        method='synthesis')[0]
+        spec.generator,
+        g,
+        params,
+        ws,
+        train=False,
+        compute_dtype=spec.compute_dtype,
+        rng=syn_key,
+        method='synthesis',
+    )[0]
     return penalties.path_length_penalty(
-        synthesis, ws, noise_key, pl_mean,
+        synthesis,
+        ws,
+        noise_key,
+        pl_mean,
         draw=lambda key, shape: sample(jax.random.normal, key, shape),
-        mean=pmean)
+        mean=pmean,
+    )
 
   # --- Unrolled GAN: D's params after k look-ahead updates -----------------
-  def lookahead(state: GANState, real: Array, fake: Array,
-                labels: Optional[Array], rng: Array):
+  def lookahead(
+      state: GANState,
+      real: Array,
+      fake: Array,
+      labels: Optional[Array],
+      rng: Array,
+  ):
     """D's params after ``spec.unroll_steps`` updates on (real, fake),
     differentiable in ``fake``; D's optimizer state and batch statistics
     are not kept."""
@@ -279,12 +354,17 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
 
     def update(carry, _):
       params, opt_state = carry
-      grads = jax.grad(lambda p: d_loss_fn(state, p, real, fake, labels,
-                                           eps)[0])(params)
+      grads = jax.grad(
+          lambda p: d_loss_fn(state, p, real, fake, labels, eps)[0]
+      )(params)
       return d_update(state, params, opt_state, pmean(grads)), None
 
-    (params, _), _ = _scan(update, (state.d.params, state.d.opt_state),
-                           jnp.arange(spec.unroll_steps), unroll)
+    (params, _), _ = _scan(
+        update,
+        (state.d.params, state.d.opt_state),
+        jnp.arange(spec.unroll_steps),
+        unroll,
+    )
     return params
 
   # --- G: through the current D (or the look-ahead one) --------------------
@@ -298,8 +378,9 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
       fake = pack(fake, spec.pack)
       d_params = state.d.params
       if spec.unroll_steps:
-        d_params = lookahead(state, real, fake, labels,
-                             jax.random.fold_in(rng, 3))
+        d_params = lookahead(
+            state, real, fake, labels, jax.random.fold_in(rng, 3)
+        )
       # D's batch statistics are updated by D steps only.
       fake_out, _ = discriminate(state.d, d_params, fake, labels)
       loss = objective.g_loss(fake_out, state.hparams)
@@ -310,19 +391,33 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
       if spec.g_penalty == 'path_length':
         pl_mean = model_state['stylegan']['pl_mean']
         penalty, pl_mean = lazily(
-            lambda: path_length(state.g, params, jax.random.fold_in(rng, 2),
-                                batch_size, labels, pl_mean),
-            spec.g_penalty_every, state.step, (penalty, pl_mean), unroll)
-        model_state = {**model_state, 'stylegan': {
-            **model_state['stylegan'], 'pl_mean': pl_mean}}
+            lambda: path_length(
+                state.g,
+                params,
+                jax.random.fold_in(rng, 2),
+                batch_size,
+                labels,
+                pl_mean,
+            ),
+            spec.g_penalty_every,
+            state.step,
+            (penalty, pl_mean),
+            unroll,
+        )
+        model_state = {
+            **model_state,
+            'stylegan': {**model_state['stylegan'], 'pl_mean': pl_mean},
+        }
       total = loss + spec.g_penalty_weight * spec.g_penalty_every * penalty
       return total, (model_state, fake_out, loss, penalty)
 
     (_, (model_state, fake_out, loss, penalty)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True)(state.g.params)
+        loss_fn, has_aux=True
+    )(state.g.params)
     grads = pmean(grads)
-    updates, opt_state = spec.g_optimizer.update(grads, state.g.opt_state,
-                                                 state.g.params)
+    updates, opt_state = spec.g_optimizer.update(
+        grads, state.g.opt_state, state.g.params
+    )
     params = optax.apply_updates(state.g.params, updates)
     state = state.replace(g=NetState(params, pmean(model_state), opt_state))
     metrics = {
@@ -342,23 +437,29 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
       real, i = inputs
       return d_step(state, real, jax.random.fold_in(d_rng, i))
 
-    state, d_metrics = _scan(critic_iteration, state,
-                             (batch, jnp.arange(spec.n_critic)), unroll)
+    state, d_metrics = _scan(
+        critic_iteration, state, (batch, jnp.arange(spec.n_critic)), unroll
+    )
     last = jax.tree.map(lambda b: b[-1], batch)
     state, g_metrics = g_step(state, last, g_rng)
     g_ema = state.g_ema
     if g_ema is not None:
-      g_ema = optax.incremental_update(state.g.params, g_ema,
-                                       1.0 - state.hparams['ema_decay'])
+      g_ema = optax.incremental_update(
+          state.g.params, g_ema, 1.0 - state.hparams['ema_decay']
+      )
     state = state.replace(step=state.step + 1, g_ema=g_ema)
     # D metrics are averaged over the n_critic iterations of this step.
     metrics = {k: jnp.mean(v) for k, v in d_metrics.items()}
     metrics.update(g_metrics)
     return state, metrics
 
-  def train_loop(state: GANState, rng: Array, data: Any,
-                 sample_batch: Callable[[Array, Any, Array], Any],
-                 num_steps: int):
+  def train_loop(
+      state: GANState,
+      rng: Array,
+      data: Any,
+      sample_batch: Callable[[Array, Any, Array], Any],
+      num_steps: int,
+  ):
     """Runs ``num_steps`` train steps; metrics come back stacked [num_steps].
 
     ``sample_batch(key, data, i)`` returns the real data of the loop's
@@ -368,12 +469,11 @@ def make_steps(spec: GANSpec, axis_name: Optional[str] = None,
     the program: a sampler draws from it with ``key``, a streamed chunk of
     batches is indexed with ``i``, and a 2-D sampler needs neither.
     """
+
     def body(state, i):
-      data_rng, step_rng = jax.random.split(
-          jax.random.fold_in(rng, state.step))
+      data_rng, step_rng = jax.random.split(jax.random.fold_in(rng, state.step))
       return train_step(state, sample_batch(data_rng, data, i), step_rng)
 
-    return _scan(body, state, jnp.arange(num_steps),
-                 unroll and num_steps == 1)
+    return _scan(body, state, jnp.arange(num_steps), unroll and num_steps == 1)
 
   return Steps(d_step, g_step, train_step, train_loop)

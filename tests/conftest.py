@@ -19,11 +19,17 @@ import tempfile
 # of its memory (out of memory from the second worker on).
 os.environ.setdefault('JAX_PLATFORMS', 'cpu')
 # Must happen before any JAX computation initialises the CPU backend.
-os.environ['XLA_FLAGS'] = (os.environ.get('XLA_FLAGS', '') +
-                           ' --xla_force_host_platform_device_count=8')
+os.environ['XLA_FLAGS'] = (
+    os.environ.get('XLA_FLAGS', '')
+    + ' --xla_force_host_platform_device_count=8'
+)
 # Before JAX is imported (it reads these once); subprocesses inherit them.
-os.environ.setdefault('JAX_COMPILATION_CACHE_DIR', os.path.join(
-    tempfile.gettempdir(), f'gan_jax_test_xla_cache_{os.getuid()}'))
+os.environ.setdefault(
+    'JAX_COMPILATION_CACHE_DIR',
+    os.path.join(
+        tempfile.gettempdir(), f'gan_jax_test_xla_cache_{os.getuid()}'
+    ),
+)
 os.environ['JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS'] = '0'
 os.environ['JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES'] = '0'
 
@@ -41,6 +47,7 @@ def digits_dir(tmp_path_factory):
   every test that needs them -- and by every pytest-xdist worker: the first
   builds it under a lock, the others wait and reuse it."""
   from gan_jax import image_evaluation
+
   shared = tmp_path_factory.getbasetemp()
   if os.environ.get('PYTEST_XDIST_WORKER'):
     shared = shared.parent  # This session's directory, common to workers.
@@ -58,4 +65,5 @@ def _stderr_unmuted():
   back."""
   yield
   from experiments.storage import failed_writes
+
   failed_writes.unmute_stderr()

@@ -11,13 +11,18 @@ from experiments.configs import default
 from gan_jax.metrics import inception
 from gan_jax.variants import get_variant
 
-
 # experiments.run's flags for a tiny run (4 steps, one evaluation).
-SMALL_RUN_FLAGS = ['--config.model.width=16', '--config.model.depth=2',
-                   '--config.train.batch_size=16', '--config.train.steps=4',
-                   '--config.train.log_every=2', '--config.train.eval_every=4',
-                   '--config.train.checkpoint_every=4',
-                   '--config.eval.num_samples=100', '--progress=false']
+SMALL_RUN_FLAGS = [
+    '--config.model.width=16',
+    '--config.model.depth=2',
+    '--config.train.batch_size=16',
+    '--config.train.steps=4',
+    '--config.train.log_every=2',
+    '--config.train.eval_every=4',
+    '--config.train.checkpoint_every=4',
+    '--config.eval.num_samples=100',
+    '--progress=false',
+]
 
 
 def small_config(variant: str = 'non_saturating', **overrides):
@@ -29,13 +34,22 @@ def small_config(variant: str = 'non_saturating', **overrides):
   config = default.get_config()
   config.variant = variant
   config.update_from_flattened_dict(dict(get_variant(variant).overrides))
-  config.update_from_flattened_dict({
-      'model.width': 16, 'model.depth': 2, 'train.batch_size': 16,
-      'train.steps': 8, 'train.log_every': 2, 'train.eval_every': 4,
-      'train.checkpoint_every': 4, 'eval.num_samples': 200,
-      'train.num_devices': 1})
   config.update_from_flattened_dict(
-      {k.replace('__', '.'): v for k, v in overrides.items()})
+      {
+          'model.width': 16,
+          'model.depth': 2,
+          'train.batch_size': 16,
+          'train.steps': 8,
+          'train.log_every': 2,
+          'train.eval_every': 4,
+          'train.checkpoint_every': 4,
+          'eval.num_samples': 200,
+          'train.num_devices': 1,
+      }
+  )
+  config.update_from_flattened_dict(
+      {k.replace('__', '.'): v for k, v in overrides.items()}
+  )
   return config
 
 
@@ -45,9 +59,12 @@ def random_inception_state_dict(seed: int = 0):
   convolutions, batch norm statistics and affine terms away from the
   identity)."""
   rng = np.random.default_rng(seed)
-  shapes = inception.state_dict_from_variables(jax.tree.map(
-      lambda x: np.zeros(x.shape, np.float32),
-      inception.abstract_variables()))
+  shapes = inception.state_dict_from_variables(
+      jax.tree.map(
+          lambda x: np.zeros(x.shape, np.float32),
+          inception.abstract_variables(),
+      )
+  )
   state = collections.OrderedDict()
   for name, like in sorted(shapes.items()):
     shape = like.shape

@@ -2,8 +2,11 @@
 
 import pytest
 
-from experiments.runner.config_layers import (replaced_file_choices,
-                                              resolve_config, unknown_field)
+from experiments.runner.config_layers import (
+    replaced_file_choices,
+    resolve_config,
+    unknown_field,
+)
 from experiments.configs import default
 from gan_jax import config as gan_config
 from gan_jax.data import DATASETS
@@ -14,13 +17,13 @@ from tests.helpers import small_config
 @pytest.mark.parametrize('variant', sorted(VARIANTS))
 def test_every_variant_validates_and_builds(variant):
   images = get_variant(variant).images_only
-  config = small_config(variant, **(dict(dataset='digits') if images
-                                    else {}))
+  config = small_config(variant, **(dict(dataset='digits') if images else {}))
   gan_config.validate(config)
   spec, hparams, dataset = gan_config.build(config)
   assert spec.n_critic == config.objective.n_critic
   assert (dataset.tfds_name if images else dataset.name) == (
-      'digits' if images else 'grid25')
+      'digits' if images else 'grid25'
+  )
 
 
 def test_seed_variants_carry_published_defaults():
@@ -28,19 +31,23 @@ def test_seed_variants_carry_published_defaults():
   assert wgan['objective.n_critic'] == 5
   assert wgan['optim.d.lr'] == 1e-4 and wgan['optim.d.b2'] == 0.9
   assert wgan['objective.penalty_weight'] == 0.1  # gan_toy.py's lambda.
-  assert get_variant('label_smoothing').overrides[
-      'objective.real_target'] == 0.9
+  assert (
+      get_variant('label_smoothing').overrides['objective.real_target'] == 0.9
+  )
   assert get_variant('vanilla').overrides['objective.name'] == 'minimax'
   assert set(SEED_VARIANTS) <= set(VARIANTS)
 
 
-@pytest.mark.parametrize('field, hint', [
-    ('train.num_steps', "(did you mean 'train.steps'?)"),  # Near a name.
-    ('trian.steps', "(did you mean 'train.steps'?)"),  # A misspelt section.
-    ('optim.d.momentum', '(optim.d has b1, b2, lr, name, schedule)'),
-    ('sed', "(did you mean 'seed'?)"),
-    ('nothing_like_it', "'nothing_like_it'; the fields are those of"),
-])
+@pytest.mark.parametrize(
+    'field, hint',
+    [
+        ('train.num_steps', "(did you mean 'train.steps'?)"),  # Near a name.
+        ('trian.steps', "(did you mean 'train.steps'?)"),  # A misspelt section.
+        ('optim.d.momentum', '(optim.d has b1, b2, lr, name, schedule)'),
+        ('sed', "(did you mean 'seed'?)"),
+        ('nothing_like_it', "'nothing_like_it'; the fields are those of"),
+    ],
+)
 def test_unknown_config_field_names_what_is_near(field, hint):
   message = unknown_field(field)
   assert message.startswith(f'unknown config field {field!r}')
@@ -52,8 +59,9 @@ def test_no_variant_on_the_default_file_is_non_saturating(dataset):
   # experiments.run without --variant leaves the variant layer out; the
   # default file holds non_saturating's settings, so nothing changes there.
   without = resolve_config(default.get_config(), None, {}, dataset=dataset)
-  named = resolve_config(default.get_config(), 'non_saturating', {},
-                         dataset=dataset)
+  named = resolve_config(
+      default.get_config(), 'non_saturating', {}, dataset=dataset
+  )
   assert without.to_dict() == named.to_dict()
   assert without.variant == 'non_saturating'
 
@@ -83,7 +91,9 @@ def test_the_file_choices_a_named_variant_replaces_are_named():
   base.optim.g.lr = 1e-3  # Also set on the command line: kept, not named.
   named = resolve_config(base, 'wgan_gp', {'optim.g.lr': 1e-3})
   assert replaced_file_choices(base, named, ['optim.g.lr']) == [
-      "objective.name 'hinge' -> 'wasserstein'", 'optim.d.lr 0.005 -> 0.01']
+      "objective.name 'hinge' -> 'wasserstein'",
+      'optim.d.lr 0.005 -> 0.01',
+  ]
   assert replaced_file_choices(base, resolve_config(base, None, {}), []) == []
   # The default file has no choices of its own to replace.
   plain = default.get_config()
@@ -95,8 +105,10 @@ def test_the_file_choices_a_named_variant_replaces_are_named():
 def test_a_run_label_that_cannot_name_a_directory_is_refused(label):
   base = default.get_config()
   base.variant = label
-  with pytest.raises(gan_config.ConfigError,
-                     match=r'^variant=.* is not allowed: it names the run'):
+  with pytest.raises(
+      gan_config.ConfigError,
+      match=r'^variant=.* is not allowed: it names the run',
+  ):
     resolve_config(base, None, {})
 
 
@@ -105,10 +117,17 @@ def test_unknown_variant_lists_valid_ones():
     get_variant('wgan')
 
 
-@pytest.mark.parametrize('name, meant', [
-    ('wgan-gp', 'wgan_gp'), ('WGAN_GP', 'wgan_gp'), (' Hinge ', 'hinge'),
-    ('non-saturating', 'non_saturating'), ('least_square', 'least_squares'),
-    ('wgan', 'wgan_gp')])
+@pytest.mark.parametrize(
+    'name, meant',
+    [
+        ('wgan-gp', 'wgan_gp'),
+        ('WGAN_GP', 'wgan_gp'),
+        (' Hinge ', 'hinge'),
+        ('non-saturating', 'non_saturating'),
+        ('least_square', 'least_squares'),
+        ('wgan', 'wgan_gp'),
+    ],
+)
 def test_an_unknown_variant_suggests_the_one_meant(name, meant):
   # Refused all the same: a suggestion, not a silent correction.
   with pytest.raises(ValueError, match=rf"'{name}' \(did you mean {meant}\?\)"):
@@ -127,27 +146,45 @@ BAD_VALUES = [
     ('optim.g.lr', 0.0, r'optim.g.lr=0.0 .*\(0, inf\)'),
     ('optim.g.lr', float('nan'), 'optim.g.lr=nan'),
     ('objective.n_critic', 0, 'objective.n_critic=0 .*an integer from 1 to'),
-    ('objective.n_critic', 2**40,
-     'objective.n_critic=1099511627776 .*to 2147483647'),
-    ('objective.n_critic', 2**30,  # x 8 steps: D's update count overflows.
-     'objective.n_critic=1073741824 .*at most 268435455 with train.steps=8'),
+    (
+        'objective.n_critic',
+        2**40,
+        'objective.n_critic=1099511627776 .*to 2147483647',
+    ),
+    (
+        'objective.n_critic',
+        2**30,  # x 8 steps: D's update count overflows.
+        'objective.n_critic=1073741824 .*at most 268435455 with train.steps=8',
+    ),
     ('objective.real_target', 1.5, r'real_target=1.5 .*\[0, 1\]'),
-    ('objective.penalty_weight', 1e300,
-     r'penalty_weight=1e\+300 .*float32 range'),
+    (
+        'objective.penalty_weight',
+        1e300,
+        r'penalty_weight=1e\+300 .*float32 range',
+    ),
     ('objective.name', 'wgan', 'objective.name=.*one of'),
     ('optim.d.b1', 1.0, r'optim.d.b1=1.0 .*\[0, 1\)'),
     ('optim.d.schedule', 'step', 'schedule=.*constant, linear, cosine'),
     ('model.d_norm', 'group', 'model.d_norm=.*none, batch, layer'),
     ('train.steps', 0, 'train.steps=0'),
-    ('train.eval_every', 3, 'train.eval_every=3 .*multiple of '
-     r'train.log_every \(2\)'),
+    (
+        'train.eval_every',
+        3,
+        r'train.eval_every=3 .*multiple of train.log_every \(2\)',
+    ),
     ('ema.decay', 1.0, r'ema.decay=1.0 .*\[0, 1\)'),
     ('model.pack', 0, 'model.pack=0 .*an integer from 1'),
-    ('objective.unroll_steps', 101,
-     r'objective.unroll_steps=101 .*from 0 \(no unrolling\) to 100'),
+    (
+        'objective.unroll_steps',
+        101,
+        r'objective.unroll_steps=101 .*from 0 \(no unrolling\) to 100',
+    ),
     ('model.activation', 'gelu', 'model.activation=.*one of relu, tanh'),
-    ('model.weight_init', 'xavier',
-     'model.weight_init=.*one of default, normal, orthogonal'),
+    (
+        'model.weight_init',
+        'xavier',
+        'model.weight_init=.*one of default, normal, orthogonal',
+    ),
     ('model.init_scale', 0.0, r'model.init_scale=0.0 .*\(0, inf\)'),
 ]
 
@@ -164,9 +201,11 @@ def test_bad_value_is_one_line_naming_the_field(field, value, message):
 
 def test_batch_norm_refused_in_a_penalised_critic():
   config = small_config('wgan_gp', model__d_norm='batch')
-  with pytest.raises(gan_config.ConfigError,
-                     match="d_norm='batch' is not allowed with "
-                           "objective.penalty='gradient_penalty'"):
+  with pytest.raises(
+      gan_config.ConfigError,
+      match="d_norm='batch' is not allowed with "
+      "objective.penalty='gradient_penalty'",
+  ):
     gan_config.validate(config)
   gan_config.validate(small_config('wgan_gp', model__d_norm='layer'))
   gan_config.validate(small_config('non_saturating', model__d_norm='batch'))
@@ -174,7 +213,8 @@ def test_batch_norm_refused_in_a_penalised_critic():
 
 def test_batch_must_divide_over_devices():
   config = small_config('non_saturating', train__batch_size=10)
-  with pytest.raises(gan_config.ConfigError,
-                     match=r'train.batch_size=10 .*device count \(4\)'):
+  with pytest.raises(
+      gan_config.ConfigError, match=r'train.batch_size=10 .*device count \(4\)'
+  ):
     gan_config.validate(config, num_devices=4)
   gan_config.validate(config, num_devices=2)

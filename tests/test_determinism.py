@@ -14,7 +14,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Trains every variant for 3 steps of the train loop on one device and prints
 # a SHA-256 of the final state and the metrics.
-PROBE = r'''
+PROBE = r"""
 import json, sys
 import jax
 jax.config.update('jax_num_cpu_devices', 1)
@@ -36,23 +36,40 @@ for variant in sys.argv[1:]:
           state, train_rng)
   digests[variant] = state_digests.digest((state, metrics))
 print(json.dumps(digests))
-'''
+"""
 
 
 # ~2.5 s of compilation per variant and process: wgan_gp in the default run
 # (non_saturating is compared across processes by tests/test_faults.py's
 # resumed runs), the other objectives with -m slow.
-@pytest.mark.parametrize('variants', [
-    ('wgan_gp',),
-    pytest.param(tuple(v for v in VARIANTS_2D if v != 'wgan_gp'
-                       and v != 'non_saturating'), marks=pytest.mark.slow)])
+@pytest.mark.parametrize(
+    'variants',
+    [
+        ('wgan_gp',),
+        pytest.param(
+            tuple(
+                v
+                for v in VARIANTS_2D
+                if v != 'wgan_gp' and v != 'non_saturating'
+            ),
+            marks=pytest.mark.slow,
+        ),
+    ],
+)
 def test_every_variant_is_bit_identical_across_processes(variants):
   env = dict(os.environ, XLA_FLAGS='')  # One CPU device, as the probe says.
   env.pop('JAX_COMPILATION_CACHE_DIR', None)  # Each compiles on its own.
-  probes = [subprocess.Popen([sys.executable, '-c', PROBE, *variants],
-                             cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                             stderr=subprocess.PIPE, text=True)
-            for _ in range(2)]
+  probes = [
+      subprocess.Popen(
+          [sys.executable, '-c', PROBE, *variants],
+          cwd=ROOT,
+          env=env,
+          stdout=subprocess.PIPE,
+          stderr=subprocess.PIPE,
+          text=True,
+      )
+      for _ in range(2)
+  ]
   outputs = []
   for probe in probes:
     stdout, stderr = probe.communicate(timeout=600)

@@ -13,26 +13,39 @@ import pytest
 
 from experiments.runner import evaluate_run
 from gan_jax.metrics import inception_weights
-from tests.helpers import (SMALL_RUN_FLAGS, random_inception_state_dict,
-                           small_config)
+from tests.helpers import (
+    SMALL_RUN_FLAGS,
+    random_inception_state_dict,
+    small_config,
+)
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-IMAGE_FLAGS = ['--config.model.width=8', '--config.model.latent_dim=8',
-               *SMALL_RUN_FLAGS[2:]]
+IMAGE_FLAGS = [
+    '--config.model.width=8',
+    '--config.model.latent_dim=8',
+    *SMALL_RUN_FLAGS[2:],
+]
 
 
 def _python(*args, timeout=300):
-  return subprocess.run([sys.executable, '-m', *args], cwd=ROOT,
-                        capture_output=True, text=True, timeout=timeout)
+  return subprocess.run(
+      [sys.executable, '-m', *args],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+  )
 
 
 def _no_weights_anywhere(root) -> dict:
   """An environment where the Inception weights are found nowhere: an
   empty cache and a download source that does not exist."""
-  env = {k: v for k, v in os.environ.items()
-         if k != inception_weights.ENV_PATH}
-  return {**env, 'GAN_JAX_CACHE': str(root / 'empty_cache'),
-          inception_weights.ENV_URL: (root / 'gone.pth').as_uri()}
+  env = {k: v for k, v in os.environ.items() if k != inception_weights.ENV_PATH}
+  return {
+      **env,
+      'GAN_JAX_CACHE': str(root / 'empty_cache'),
+      inception_weights.ENV_URL: (root / 'gone.pth').as_uri(),
+  }
 
 
 @pytest.fixture(scope='module')
@@ -46,11 +59,23 @@ def digits_run(digits_dir, tmp_path_factory):
   root = tmp_path_factory.mktemp('evaluate')
   workdir = root / 'run'
   done = subprocess.run(
-      [sys.executable, '-m', 'experiments.run', '--variant=non_saturating',
-       '--dataset=digits', f'--data_dir={digits_dir}',
-       f'--workdir={workdir}', '--config.eval.features=inception',
-       *IMAGE_FLAGS], cwd=ROOT, capture_output=True, text=True,
-      timeout=300, env=_no_weights_anywhere(root))
+      [
+          sys.executable,
+          '-m',
+          'experiments.run',
+          '--variant=non_saturating',
+          '--dataset=digits',
+          f'--data_dir={digits_dir}',
+          f'--workdir={workdir}',
+          '--config.eval.features=inception',
+          *IMAGE_FLAGS,
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+      env=_no_weights_anywhere(root),
+  )
   assert done.returncode == 0, done.stderr[-2000:]
   (root / 'run.stderr').write_text(done.stderr)
   weights = root / 'random_inception.npz'
@@ -59,16 +84,22 @@ def digits_run(digits_dir, tmp_path_factory):
 
 
 def test_a_run_without_the_weights_falls_back_to_the_classifier_and_says_so(
-    digits_run):
+    digits_run,
+):
   workdir, _ = digits_run
-  notes = [line for line in (workdir.parent / 'run.stderr').read_text()
-           .splitlines() if line.startswith('note: ')]
+  notes = [
+      line
+      for line in (workdir.parent / 'run.stderr').read_text().splitlines()
+      if line.startswith('note: ')
+  ]
   assert len(notes) == 1, notes
-  assert (f'no Inception weights: put {inception_weights.WEIGHTS_FILE}'
-          in notes[0] and 'evaluated in classifier features' in notes[0])
+  assert (
+      f'no Inception weights: put {inception_weights.WEIGHTS_FILE}' in notes[0]
+      and 'evaluated in classifier features' in notes[0]
+  )
   summary = json.loads((workdir / 'summary.json').read_text())
   protocol = summary['eval_protocol']
-  assert protocol['features_note'] == notes[0][len('note: '):]
+  assert protocol['features_note'] == notes[0][len('note: ') :]
   assert protocol['feature_extractor'].startswith('digits classifier')
   assert 'fd' in summary['final_eval'] and summary['status'] == 'completed'
 
@@ -85,12 +116,24 @@ def test_a_run_is_evaluated_with_inception_features(digits_run):
   # Few images: the network reads 299x299 whatever the input size, ~11
   # GFLOP an image (about 5 a second on 2 CPU cores).
   report = evaluate_run.evaluate_workdir(
-      str(workdir), 'inception', num_samples=8, weights=weights,
-      any_weights=True, batch_size=8, progress=progress)
+      str(workdir),
+      'inception',
+      num_samples=8,
+      weights=weights,
+      any_weights=True,
+      batch_size=8,
+      progress=progress,
+  )
   assert report['step'] == 4 and set(report['results']) == {'ema', 'live'}
   for values in report['results'].values():
-    assert set(values) == {'fid', 'kid', 'inception_score',
-                           'inception_score_std', 'precision', 'recall'}
+    assert set(values) == {
+        'fid',
+        'kid',
+        'inception_score',
+        'inception_score_std',
+        'precision',
+        'recall',
+    }
     assert all(np.isfinite(v) for v in values.values()), values
     assert values['fid'] > 0 and 1 <= values['inception_score'] <= 1008
   protocol = report['protocol']
@@ -99,55 +142,83 @@ def test_a_run_is_evaluated_with_inception_features(digits_run):
   assert protocol['num_samples'] == 8
   assert protocol['reference'].startswith('digits/train, 8 of 1437')
   assert ('digits/train features', 8) in seen
-  assert json.loads((workdir / 'evaluation_inception.json').read_text()
-                    )['results'] == json.loads(json.dumps(report['results']))
+  assert json.loads((workdir / 'evaluation_inception.json').read_text())[
+      'results'
+  ] == json.loads(json.dumps(report['results']))
   # The reference features are cached beside the data: the second
   # evaluation reads them, and gives the same numbers.
   again = evaluate_run.evaluate_workdir(
-      str(workdir), 'inception', num_samples=8, weights=weights,
-      any_weights=True, batch_size=8)
+      str(workdir),
+      'inception',
+      num_samples=8,
+      weights=weights,
+      any_weights=True,
+      batch_size=8,
+  )
   assert again['results'] == report['results']
 
 
 @pytest.mark.slow  # Inception compiles once and reads 30 images.
 def test_a_run_evaluates_in_inception_features_while_it_trains(
-    digits_run, digits_dir, tmp_path):
+    digits_run, digits_dir, tmp_path
+):
   _, weights = digits_run
   workdir = tmp_path / 'run'
-  done = _python('experiments.run', '--variant=non_saturating',
-                 '--dataset=digits', f'--data_dir={digits_dir}',
-                 f'--workdir={workdir}', '--config.eval.features=inception',
-                 f'--config.eval.inception.weights={weights}',
-                 '--config.eval.inception.any_weights=True',
-                 '--config.eval.inception.num_samples=10',
-                 '--config.eval.inception.batch_size=10', *IMAGE_FLAGS)
+  done = _python(
+      'experiments.run',
+      '--variant=non_saturating',
+      '--dataset=digits',
+      f'--data_dir={digits_dir}',
+      f'--workdir={workdir}',
+      '--config.eval.features=inception',
+      f'--config.eval.inception.weights={weights}',
+      '--config.eval.inception.any_weights=True',
+      '--config.eval.inception.num_samples=10',
+      '--config.eval.inception.batch_size=10',
+      *IMAGE_FLAGS,
+  )
   assert done.returncode == 0, done.stderr[-2000:]
   assert 'note:' not in done.stderr
   summary = json.loads((workdir / 'summary.json').read_text())
   final = summary['final_eval']
-  assert set(final) == {'fid', 'kid', 'inception_score',
-                        'inception_score_std', 'precision', 'recall'}
+  assert set(final) == {
+      'fid',
+      'kid',
+      'inception_score',
+      'inception_score_std',
+      'precision',
+      'recall',
+  }
   protocol = summary['eval_protocol']
   assert protocol['weights_sha256'] == inception_weights.sha256(weights)
   assert protocol['num_samples'] == 10
   assert protocol['reference'].startswith('digits/train, 10 of 1437')
   assert 'FID Inception-v3' in done.stdout
-  logged = [json.loads(line) for line in
-            (workdir / 'metrics.jsonl').read_text().splitlines()]
+  logged = [
+      json.loads(line)
+      for line in (workdir / 'metrics.jsonl').read_text().splitlines()
+  ]
   assert [r['step'] for r in logged if 'fid' in r] == [4]
   # After the fact, at the same key and count: the same numbers.
   report = evaluate_run.evaluate_workdir(
-      str(workdir), 'inception', num_samples=10, weights=weights,
-      any_weights=True, batch_size=10)
+      str(workdir),
+      'inception',
+      num_samples=10,
+      weights=weights,
+      any_weights=True,
+      batch_size=10,
+  )
   for name, value in final.items():
     assert report['results']['ema'][name] == pytest.approx(
-        value, rel=1e-4, abs=1e-6), name
+        value, rel=1e-4, abs=1e-6
+    ), name
 
 
 def test_a_run_is_evaluated_with_the_classifier_as_it_trains(digits_run):
   workdir, _ = digits_run
-  report = evaluate_run.evaluate_workdir(str(workdir), 'classifier',
-                                         num_samples=100)
+  report = evaluate_run.evaluate_workdir(
+      str(workdir), 'classifier', num_samples=100
+  )
   summary = json.loads((workdir / 'summary.json').read_text())
   assert set(report['results']) == {'ema', 'live'}
   # The EMA generator at the run's step, key and sample count: what the
@@ -162,9 +233,15 @@ def test_a_run_is_evaluated_with_the_classifier_as_it_trains(digits_run):
 @pytest.mark.slow  # ~11 GFLOP an image: 20 s of Inception on 2 cores.
 def test_the_command_prints_the_table_and_writes_the_json(digits_run):
   workdir, weights = digits_run
-  done = _python('experiments.evaluate', f'--workdir={workdir}',
-                 f'--inception_weights={weights}', '--any_weights',
-                 '--num_samples=4', '--batch_size=4', '--progress=false')
+  done = _python(
+      'experiments.evaluate',
+      f'--workdir={workdir}',
+      f'--inception_weights={weights}',
+      '--any_weights',
+      '--num_samples=4',
+      '--batch_size=4',
+      '--progress=false',
+  )
   assert done.returncode == 0, done.stderr[-2000:]
   assert '| G | fid | kid | inception_score |' in done.stdout
   assert f'written to {workdir}/evaluation_inception.json' in done.stdout
@@ -177,35 +254,57 @@ def test_bad_input_is_one_line_and_overwrites_nothing(digits_run, tmp_path):
   no_checkpoint = tmp_path / 'no_checkpoint'
   no_checkpoint.mkdir()
   (no_checkpoint / 'config.json').write_text(
-      (workdir / 'config.json').read_text())
+      (workdir / 'config.json').read_text()
+  )
   truncated = tmp_path / 'truncated.pth'
   truncated.write_bytes(b'PK\x03\x04 not really a zip')
   before = {p: p.stat().st_mtime_ns for p in workdir.iterdir()}
   cases = [
       (dict(workdir=str(empty)), f'--workdir={empty} holds no run'),
-      (dict(workdir=str(no_checkpoint), weights=weights),
-       f'--workdir={no_checkpoint} has no checkpoint to evaluate'),
-      (dict(workdir=str(workdir), features='fid'),
-       '--features=fid: give inception or classifier'),
-      (dict(workdir=str(workdir), weights='/nowhere.pth'),
-       'no Inception weights file at /nowhere.pth'),
-      (dict(workdir=str(workdir), weights=weights),
-       'is not the FID Inception weights file'),
-      (dict(workdir=str(workdir), weights=str(truncated), any_weights=True),
-       'cannot read the Inception weights'),
+      (
+          dict(workdir=str(no_checkpoint), weights=weights),
+          f'--workdir={no_checkpoint} has no checkpoint to evaluate',
+      ),
+      (
+          dict(workdir=str(workdir), features='fid'),
+          '--features=fid: give inception or classifier',
+      ),
+      (
+          dict(workdir=str(workdir), weights='/nowhere.pth'),
+          'no Inception weights file at /nowhere.pth',
+      ),
+      (
+          dict(workdir=str(workdir), weights=weights),
+          'is not the FID Inception weights file',
+      ),
+      (
+          dict(workdir=str(workdir), weights=str(truncated), any_weights=True),
+          'cannot read the Inception weights',
+      ),
       (dict(workdir=str(workdir), num_samples=1), '--num_samples must be'),
   ]
   for kwargs, message in cases:
-    with pytest.raises((evaluate_run.EvaluationError,
-                        inception_weights.BadWeights,
-                        inception_weights.WeightsNotFound)) as error:
+    with pytest.raises(
+        (
+            evaluate_run.EvaluationError,
+            inception_weights.BadWeights,
+            inception_weights.WeightsNotFound,
+        )
+    ) as error:
       evaluate_run.evaluate_workdir(**kwargs)
     assert message in str(error.value) and '\n' not in str(error.value)
   # The command line says them in one line, exit 1.
   for args, message in [
-      ([f'--workdir={workdir}', f'--inception_weights={truncated}',
-        '--any_weights'], 'cannot read the Inception weights'),
-      (['--features=inception'], '--workdir: give the run directory')]:
+      (
+          [
+              f'--workdir={workdir}',
+              f'--inception_weights={truncated}',
+              '--any_weights',
+          ],
+          'cannot read the Inception weights',
+      ),
+      (['--features=inception'], '--workdir: give the run directory'),
+  ]:
     done = _python('experiments.evaluate', *args, '--progress=false')
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert done.returncode == 1 and len(lines) == 1, (args, done.stderr)
@@ -219,6 +318,7 @@ def test_a_2d_run_is_refused_in_one_line(tmp_path):
   workdir = tmp_path / 'grid'
   workdir.mkdir()
   (workdir / 'config.json').write_text(json.dumps(small_config().to_dict()))
-  with pytest.raises(evaluate_run.EvaluationError,
-                     match='trained on grid25, a 2-D benchmark'):
+  with pytest.raises(
+      evaluate_run.EvaluationError, match='trained on grid25, a 2-D benchmark'
+  ):
     evaluate_run.evaluate_workdir(str(workdir), 'classifier')

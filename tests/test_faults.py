@@ -18,8 +18,12 @@ import numpy as np
 import orbax.checkpoint as ocp
 import pytest
 
-from experiments.storage import (checkpoints, failed_writes, state_digests,
-                                 writers)
+from experiments.storage import (
+    checkpoints,
+    failed_writes,
+    state_digests,
+    writers,
+)
 from experiments.runner import config_layers
 from experiments.runner.loop import divergence
 from experiments.runner.train import train_and_evaluate
@@ -32,19 +36,34 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # is spent saving (~0.2 s a save, 20 steps ~10 ms), so a kill often lands
 # in the middle of a save.
 CHECKPOINTING_FLAGS = [
-    '--config=experiments/configs/default.py', '--config.model.width=16',
-    '--config.model.depth=2', '--config.train.batch_size=16',
-    '--config.train.num_devices=1', '--config.train.log_every=20',
-    '--config.train.checkpoint_every=20', '--config.eval.num_samples=100',
-    '--progress=false']
+    '--config=experiments/configs/default.py',
+    '--config.model.width=16',
+    '--config.model.depth=2',
+    '--config.train.batch_size=16',
+    '--config.train.num_devices=1',
+    '--config.train.log_every=20',
+    '--config.train.checkpoint_every=20',
+    '--config.eval.num_samples=100',
+    '--progress=false',
+]
 
 
 def _start(workdir, steps):
   return subprocess.Popen(
-      [sys.executable, '-m', 'experiments.run', f'--workdir={workdir}',
-       *CHECKPOINTING_FLAGS, f'--config.train.steps={steps}',
-       f'--config.train.eval_every={steps}'],
-      cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+      [
+          sys.executable,
+          '-m',
+          'experiments.run',
+          f'--workdir={workdir}',
+          *CHECKPOINTING_FLAGS,
+          f'--config.train.steps={steps}',
+          f'--config.train.eval_every={steps}',
+      ],
+      cwd=ROOT,
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+  )
 
 
 def _steps_saved(workdir):
@@ -81,47 +100,63 @@ def _final_state(workdir, steps):
 
 # --- Divergence ------------------------------------------------------------
 
+
 def test_divergence_names_the_first_bad_step_and_every_bad_quantity():
   finite = np.ones(5, np.float32)
-  metrics = {'d_loss': finite.copy(), 'g_loss': finite.copy(),
-             'g_grad_norm': finite.copy()}
+  metrics = {
+      'd_loss': finite.copy(),
+      'g_loss': finite.copy(),
+      'g_grad_norm': finite.copy(),
+  }
   assert divergence(metrics, [True, True], 101) is None
   metrics['g_loss'][3] = np.inf
   metrics['g_grad_norm'][2:] = np.nan
-  assert (divergence(metrics, [True, True], 101)
-          == 'g_grad_norm not finite at step 103')
+  assert (
+      divergence(metrics, [True, True], 101)
+      == 'g_grad_norm not finite at step 103'
+  )
   metrics['d_loss'][2] = np.nan
-  assert (divergence(metrics, [True, True], 101)
-          == 'd_loss, g_grad_norm not finite at step 103')
+  assert (
+      divergence(metrics, [True, True], 101)
+      == 'd_loss, g_grad_norm not finite at step 103'
+  )
   # Parameters are checked at the interval's end.
-  assert (divergence({'d_loss': finite}, [True, False], 101)
-          == 'D parameters not finite at step 105')
+  assert (
+      divergence({'d_loss': finite}, [True, False], 101)
+      == 'D parameters not finite at step 105'
+  )
 
 
 def test_diverged_run_names_the_step_and_keeps_its_last_checkpoint(tmp_path):
-  constant = dict(optim__g__schedule='constant',
-                  optim__d__schedule='constant', train__eval_every=40,
-                  train__checkpoint_every=4)
-  train_and_evaluate(small_config(train__steps=4, **constant),
-                     str(tmp_path), progress=False)
+  constant = dict(
+      optim__g__schedule='constant',
+      optim__d__schedule='constant',
+      train__eval_every=40,
+      train__checkpoint_every=4,
+  )
+  train_and_evaluate(
+      small_config(train__steps=4, **constant), str(tmp_path), progress=False
+  )
   # Resumed at step 4 with learning rates of 1e38: step 5's D update moves
   # D's params by ~1e38 (Adam's first steps are ~lr), so G's loss in the
   # same step overflows through D's two hidden layers on any machine. (At
   # 1e30 whether step 5 or 6 overflowed depended on the CPU.)
-  config = small_config(optim__d__lr=1e38, optim__g__lr=1e38,
-                        train__steps=40, **constant)
+  config = small_config(
+      optim__d__lr=1e38, optim__g__lr=1e38, train__steps=40, **constant
+  )
   summary = train_and_evaluate(config, str(tmp_path), progress=False)
   assert summary['status'] == 'diverged' and summary['step'] == 4
   assert summary['reason'].startswith('diverged: ')
   assert summary['reason'].endswith(
-      ' not finite at step 5; last good checkpoint: step 4')
+      ' not finite at step 5; last good checkpoint: step 4'
+  )
   saved = json.loads((tmp_path / 'summary.json').read_text())
-  assert saved['status'] == 'diverged' and saved['reason'] == summary[
-      'reason']
+  assert saved['status'] == 'diverged' and saved['reason'] == summary['reason']
   assert _steps_saved(tmp_path) == [4]
 
 
 # --- Pre-emption and kill -9 -------------------------------------------------
+
 
 def _stop_and_resume(tmp_path, signum, kills, steps):
   """Runs ``steps`` steps in a process stopped once by ``signum`` (if any)
@@ -145,8 +180,9 @@ def _stop_and_resume(tmp_path, signum, kills, steps):
   while True:
     process = _start(workdir, steps)
     latest = max(_steps_saved(workdir), default=-1)
-    if killed == kills or not _wait_for_new_checkpoint(process, workdir,
-                                                       latest):
+    if killed == kills or not _wait_for_new_checkpoint(
+        process, workdir, latest
+    ):
       _, stderr = process.communicate(timeout=300)
       assert process.returncode == 0, stderr[-2000:]
       break
@@ -157,10 +193,14 @@ def _stop_and_resume(tmp_path, signum, kills, steps):
   straight.communicate(timeout=300)
   assert straight.returncode == 0
   assert killed == kills, f'the run finished after {killed} kills'
-  chex.assert_trees_all_equal(_final_state(tmp_path / 'straight', steps),
-                              _final_state(workdir, steps))
-  logged = [r['step'] for r in writers.read_metrics(str(workdir))
-            if r['split'] == 'train']
+  chex.assert_trees_all_equal(
+      _final_state(tmp_path / 'straight', steps), _final_state(workdir, steps)
+  )
+  logged = [
+      r['step']
+      for r in writers.read_metrics(str(workdir))
+      if r['split'] == 'train'
+  ]
   assert logged == sorted(set(logged)) and logged[-1] == steps
 
 
@@ -181,31 +221,44 @@ def test_kill_9_twenty_times_resumes_bit_identical(tmp_path):
 
 # --- Resume with another config ---------------------------------------------
 
+
 def test_resume_changes_lists_the_fields_that_change_the_run():
-  saved = small_config(optim__g__schedule='constant',
-                       optim__d__schedule='constant').to_dict()
-  same_run = small_config(optim__g__schedule='constant',
-                          optim__d__schedule='constant', train__steps=80,
-                          eval__num_samples=50, train__checkpoint_every=8)
+  saved = small_config(
+      optim__g__schedule='constant', optim__d__schedule='constant'
+  ).to_dict()
+  same_run = small_config(
+      optim__g__schedule='constant',
+      optim__d__schedule='constant',
+      train__steps=80,
+      eval__num_samples=50,
+      train__checkpoint_every=8,
+  )
   assert config_layers.resume_changes(saved, same_run.to_dict()) == []
-  other = small_config(optim__g__schedule='constant',
-                       optim__d__schedule='constant', optim__d__lr=1e-3,
-                       seed=3)
+  other = small_config(
+      optim__g__schedule='constant',
+      optim__d__schedule='constant',
+      optim__d__lr=1e-3,
+      seed=3,
+  )
   assert config_layers.resume_changes(saved, other.to_dict()) == [
-      ('optim.d.lr', 2e-4, 1e-3), ('seed', 0, 3)]
+      ('optim.d.lr', 2e-4, 1e-3),
+      ('seed', 0, 3),
+  ]
   # A learning-rate schedule is stretched over train.steps.
   linear = small_config()
   assert config_layers.resume_changes(
-      linear.to_dict(), small_config(train__steps=80).to_dict()) == [
-          ('train.steps', 8, 80)]
+      linear.to_dict(), small_config(train__steps=80).to_dict()
+  ) == [('train.steps', 8, 80)]
   # A field the saved run did not have (an older version) counts too.
   del saved['ema']['decay']
   assert config_layers.resume_changes(saved, same_run.to_dict()) == [
-      ('ema.decay', '(absent)', 0.99)]
+      ('ema.decay', '(absent)', 0.99)
+  ]
 
 
-def test_resume_with_another_config_is_refused_in_one_line(trained_workdir,
-                                                          tmp_path):
+def test_resume_with_another_config_is_refused_in_one_line(
+    trained_workdir, tmp_path
+):
   config, source = trained_workdir
   workdir = tmp_path / 'run'
   subprocess.run(['cp', '-r', str(source), str(workdir)], check=True)
@@ -215,7 +268,8 @@ def test_resume_with_another_config_is_refused_in_one_line(trained_workdir,
   assert str(error.value) == (
       f'--workdir={workdir} holds a run with another config: optim.d.lr '
       '0.0002 -> 0.001, seed 0 -> 2; use another --workdir, or '
-      '--allow_config_change to resume it with the new values')
+      '--allow_config_change to resume it with the new values'
+  )
   config_layers.check_resume(str(workdir), config, allow=False)  # Same.
   # With --allow_config_change the config's numbers win over the
   # checkpoint's: test_diverged_run_names_the_step_and_keeps_its_last_...
@@ -224,31 +278,45 @@ def test_resume_with_another_config_is_refused_in_one_line(trained_workdir,
   # many fields): one line, exit 1, the workdir untouched.
   before = {p: p.stat().st_mtime_ns for p in workdir.rglob('*')}
   refused = subprocess.run(
-      [sys.executable, '-m', 'experiments.run', f'--workdir={workdir}',
-       *CHECKPOINTING_FLAGS], cwd=ROOT, capture_output=True, text=True,
-      timeout=300)
+      [
+          sys.executable,
+          '-m',
+          'experiments.run',
+          f'--workdir={workdir}',
+          *CHECKPOINTING_FLAGS,
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert refused.returncode == 1
   lines = [line for line in refused.stderr.splitlines() if line.strip()]
   assert len(lines) == 1, refused.stderr
-  assert lines[0].startswith(f'error: --workdir={workdir} holds a run with '
-                             'another config: ')
+  assert lines[0].startswith(
+      f'error: --workdir={workdir} holds a run with another config: '
+  )
   assert {p: p.stat().st_mtime_ns for p in workdir.rglob('*')} == before
 
 
 # --- Damaged checkpoints ------------------------------------------------------
 
+
 def _damage(step_dir, how):
-  files = sorted((p for p in step_dir.rglob('*') if p.is_file()),
-                 key=lambda p: p.stat().st_size)
+  files = sorted(
+      (p for p in step_dir.rglob('*') if p.is_file()),
+      key=lambda p: p.stat().st_size,
+  )
   biggest = files[-1]
   data = bytearray(biggest.read_bytes())
   if how == 'flipped':  # Silent for orbax: only the digest sees it.
     middle = len(data) // 2
-    data[middle:middle + 64] = bytes(b ^ 0xFF for b in
-                                     data[middle:middle + 64])
+    data[middle : middle + 64] = bytes(
+        b ^ 0xFF for b in data[middle : middle + 64]
+    )
     biggest.write_bytes(bytes(data))
   elif how == 'truncated':
-    biggest.write_bytes(bytes(data[:len(data) // 3]))
+    biggest.write_bytes(bytes(data[: len(data) // 3]))
   elif how == 'metadata':
     for path in files:
       if path.name == '_METADATA':
@@ -271,7 +339,8 @@ def _like(config):
 
 @pytest.mark.parametrize('how', ['flipped', 'truncated', 'metadata'])
 def test_damaged_checkpoint_is_moved_aside_and_the_one_before_used(
-    how, trained_workdir, tmp_path):
+    how, trained_workdir, tmp_path
+):
   config, source = trained_workdir
   workdir = tmp_path / 'run'
   subprocess.run(['cp', '-r', str(source), str(workdir)], check=True)
@@ -290,7 +359,8 @@ def test_damaged_checkpoint_is_moved_aside_and_the_one_before_used(
   chex.assert_trees_all_equal(restored, intact_4)
   assert len(warnings) == 1
   assert f'checkpoint {workdir}/checkpoints/8 cannot be restored' in (
-      warnings[0])
+      warnings[0]
+  )
   assert (workdir / 'damaged_checkpoints' / '8').is_dir()  # Kept.
   # The run goes on from step 4 and saves step 8 again.
   summary = train_and_evaluate(config, str(workdir), progress=False)
@@ -298,7 +368,8 @@ def test_damaged_checkpoint_is_moved_aside_and_the_one_before_used(
 
 
 def test_no_readable_checkpoint_is_one_error_naming_the_files(
-    trained_workdir, tmp_path):
+    trained_workdir, tmp_path
+):
   config, source = trained_workdir
   workdir = tmp_path / 'run'
   subprocess.run(['cp', '-r', str(source), str(workdir)], check=True)
@@ -306,8 +377,10 @@ def test_no_readable_checkpoint_is_one_error_naming_the_files(
     _damage(workdir / 'checkpoints' / str(step), 'truncated')
   ckpt = checkpoints.Checkpointer(str(workdir), 2)
   try:
-    with pytest.raises(checkpoints.CheckpointError,
-                       match='no checkpoint under .* can be restored'):
+    with pytest.raises(
+        checkpoints.CheckpointError,
+        match='no checkpoint under .* can be restored',
+    ):
       ckpt.restore(_like(config), warn=lambda line: None)
   finally:
     ckpt.close()
@@ -320,15 +393,22 @@ def _sharded_tree(rows, devices=4):
   mesh = jax.sharding.Mesh(np.array(jax.devices()[:devices]), ('runs',))
   by_run = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec('runs'))
   every = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
-  return {'w': jax.device_put(np.asarray(rows, np.float32), by_run),
-          'n': jax.device_put(np.int32(7), every)}
+  return {
+      'w': jax.device_put(np.asarray(rows, np.float32), by_run),
+      'n': jax.device_put(np.int32(7), every),
+  }
 
 
 def test_piece_digests_name_each_shard_once_by_its_place():
   rows = np.arange(24).reshape(8, 3)
   pieces = state_digests.piece_digests(_sharded_tree(rows))
-  assert sorted(pieces) == ["['n'][]", "['w'][0:2, 0:3]", "['w'][2:4, 0:3]",
-                            "['w'][4:6, 0:3]", "['w'][6:8, 0:3]"]
+  assert sorted(pieces) == [
+      "['n'][]",
+      "['w'][0:2, 0:3]",
+      "['w'][2:4, 0:3]",
+      "['w'][4:6, 0:3]",
+      "['w'][6:8, 0:3]",
+  ]
   changed = rows.copy()
   changed[5, 1] += 1
   other = state_digests.piece_digests(_sharded_tree(changed))
@@ -340,7 +420,8 @@ def test_piece_digests_name_each_shard_once_by_its_place():
 
 
 def test_a_state_split_over_hosts_is_checked_piece_by_piece(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
   """As on several hosts, where no host holds all of a sweep's state: each
   writes and checks the digests of its own pieces (the two-process sweep
   itself: tests/test_multihost.py, -m slow)."""
@@ -357,10 +438,16 @@ def test_a_state_split_over_hosts_is_checked_piece_by_piece(
     assert sorted(json.load(f)) == ['4', '8']
   # Step 8's files replaced by step 4's: well-formed, so only the digest
   # of the one piece that differs can tell.
-  subprocess.run(['rm', '-r', str(tmp_path / 'checkpoints' / '8')],
-                 check=True)
-  subprocess.run(['cp', '-r', str(tmp_path / 'checkpoints' / '4'),
-                  str(tmp_path / 'checkpoints' / '8')], check=True)
+  subprocess.run(['rm', '-r', str(tmp_path / 'checkpoints' / '8')], check=True)
+  subprocess.run(
+      [
+          'cp',
+          '-r',
+          str(tmp_path / 'checkpoints' / '4'),
+          str(tmp_path / 'checkpoints' / '8'),
+      ],
+      check=True,
+  )
 
   warnings = []
   ckpt = checkpoints.Checkpointer(str(tmp_path), 2)
@@ -373,8 +460,10 @@ def test_a_state_split_over_hosts_is_checked_piece_by_piece(
   finally:
     ckpt.close()
   np.testing.assert_array_equal(restored['w'], rows)
-  assert len(warnings) == 1 and ('differ from the digests written when it '
-                                 'was saved') in warnings[0], warnings
+  assert (
+      len(warnings) == 1
+      and ('differ from the digests written when it was saved') in warnings[0]
+  ), warnings
   with open(tmp_path / 'checkpoint_digests.process0.json') as f:
     assert sorted(json.load(f)) == ['4']
   with open(tmp_path / checkpoints.DIGESTS) as f:
@@ -383,17 +472,23 @@ def test_a_state_split_over_hosts_is_checked_piece_by_piece(
 
 # --- Disk full, unwritable workdir ---------------------------------------------
 
+
 def test_a_workdir_without_room_is_refused_before_anything_is_written(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
   state = _like(small_config())
   checkpoints.check_room(str(tmp_path / 'run'), state, 2)  # Room here.
   usage = checkpoints.shutil.disk_usage(tmp_path)
-  monkeypatch.setattr(checkpoints.shutil, 'disk_usage',
-                      lambda path: usage._replace(free=1 << 20))
-  with pytest.raises(checkpoints.NoRoom, match=r'1 MiB free, the run needs '
-                     r'about 16 MiB \(2 checkpoints of'):
-    train_and_evaluate(small_config(), str(tmp_path / 'run'),
-                       progress=False)
+  monkeypatch.setattr(
+      checkpoints.shutil,
+      'disk_usage',
+      lambda path: usage._replace(free=1 << 20),
+  )
+  with pytest.raises(
+      checkpoints.NoRoom,
+      match=r'1 MiB free, the run needs about 16 MiB \(2 checkpoints of',
+  ):
+    train_and_evaluate(small_config(), str(tmp_path / 'run'), progress=False)
   assert not (tmp_path / 'run').exists()
 
 
@@ -401,17 +496,28 @@ def test_a_workdir_inside_a_file_is_one_line_and_exit_1(tmp_path):
   blocker = tmp_path / 'file'
   blocker.write_text('')
   result = subprocess.run(
-      [sys.executable, '-m', 'experiments.run',
-       f'--workdir={blocker}/run', *CHECKPOINTING_FLAGS],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
+      [
+          sys.executable,
+          '-m',
+          'experiments.run',
+          f'--workdir={blocker}/run',
+          *CHECKPOINTING_FLAGS,
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert result.returncode == 1
   lines = [line for line in result.stderr.splitlines() if line.strip()]
-  assert lines == [f'error: --workdir={blocker}/run: {blocker} is a file, '
-                   'not a directory']
+  assert lines == [
+      f'error: --workdir={blocker}/run: {blocker} is a file, not a directory'
+  ]
 
 
 def test_a_failing_save_is_one_error_and_the_earlier_checkpoint_survives(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
   config = small_config(train__checkpoint_every=4)
   real_save = ocp.CheckpointManager.save
 
@@ -425,7 +531,8 @@ def test_a_failing_save_is_one_error_and_the_earlier_checkpoint_survives(
     train_and_evaluate(config, str(tmp_path), progress=False)
   assert str(error.value) == (
       f'cannot write the checkpoint of step 8 under {tmp_path}/checkpoints: '
-      'No space left on device; the checkpoint of step 4 is intact')
+      'No space left on device; the checkpoint of step 4 is intact'
+  )
   monkeypatch.setattr(ocp.CheckpointManager, 'save', real_save)
   ckpt = checkpoints.Checkpointer(str(tmp_path), 2)
   try:
@@ -440,8 +547,10 @@ def small_disk(tmp_path):
   """A 40 MiB tmpfs (needs root and mount; skipped elsewhere)."""
   mount_point = tmp_path / 'disk'
   mount_point.mkdir()
-  mounted = subprocess.run(['mount', '-t', 'tmpfs', '-o', 'size=40m', 'tmpfs',
-                            str(mount_point)], capture_output=True)
+  mounted = subprocess.run(
+      ['mount', '-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', str(mount_point)],
+      capture_output=True,
+  )
   if mounted.returncode != 0:
     pytest.skip('cannot mount a tmpfs here (needs root)')
   try:
@@ -472,7 +581,9 @@ def _fill_the_disk_mid_run(disk, name):
   assert len(last) == 1 and re.fullmatch(
       rf'error: cannot write the checkpoint of step \d+ under {workdir}/'
       r'checkpoints: No space left on device; the checkpoint of step \d+ is '
-      r'intact', last[0]), stderr[-3000:]
+      r'intact',
+      last[0],
+  ), stderr[-3000:]
   intact = int(last[0].rsplit('step ', 1)[1].split()[0])
   assert not (workdir / '.lock').exists()  # Released before the exit.
   (disk / 'filler').unlink()  # Room again: it resumes from there.
@@ -486,17 +597,19 @@ def _fill_the_disk_mid_run(disk, name):
 
 
 def test_a_disk_filling_up_mid_run_is_one_error_and_keeps_the_checkpoint(
-    small_disk):
+    small_disk,
+):
   _fill_the_disk_mid_run(small_disk, 'run')
 
 
 @pytest.mark.slow
-def test_a_disk_filling_up_is_one_line_on_a_busy_machine_20_times(
-    small_disk):
+def test_a_disk_filling_up_is_one_line_on_a_busy_machine_20_times(small_disk):
   # The line once came after tracebacks that orbax's threads printed late,
   # on a loaded machine only: every core kept busy meanwhile.
-  busy = [subprocess.Popen([sys.executable, '-c', 'while True: pass'])
-          for _ in range(os.cpu_count() or 1)]
+  busy = [
+      subprocess.Popen([sys.executable, '-c', 'while True: pass'])
+      for _ in range(os.cpu_count() or 1)
+  ]
   try:
     for attempt in range(20):
       _fill_the_disk_mid_run(small_disk, f'run{attempt}')
@@ -506,12 +619,16 @@ def test_a_disk_filling_up_is_one_line_on_a_busy_machine_20_times(
       process.wait()
 
 
-@pytest.mark.parametrize('failure,shown', [
-    (OSError(28, 'No space left on device'), False),  # Said in one line.
-    (RuntimeError('barrier timed out'), True),  # Unexplained: details kept.
-])
+@pytest.mark.parametrize(
+    'failure,shown',
+    [
+        (OSError(28, 'No space left on device'), False),  # Said in one line.
+        (RuntimeError('barrier timed out'), True),  # Unexplained: details kept.
+    ],
+)
 def test_what_a_failing_save_printed_is_shown_unless_the_os_explains_it(
-    failure, shown, tmp_path, monkeypatch, capfd):
+    failure, shown, tmp_path, monkeypatch, capfd
+):
   def printing_then_failing(self, step, *args, **kwargs):
     os.write(2, b'orbax thread: traceback\n')
     raise failure
@@ -539,9 +656,15 @@ def test_after_a_refused_save_late_prints_are_muted_and_the_line_shows():
       'os.write(2, b"late, from C\\n")\n'
       'thread = threading.Thread(target=lambda: 1 / 0)\n'
       'thread.start(); thread.join()  # A traceback, through sys.stderr.\n'
-      'failed_writes.exit_after_failed_write("error: one line")\n')
-  done = subprocess.run([sys.executable, '-c', code], cwd=ROOT,
-                        capture_output=True, text=True, timeout=60)
+      'failed_writes.exit_after_failed_write("error: one line")\n'
+  )
+  done = subprocess.run(
+      [sys.executable, '-c', code],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=60,
+  )
   assert (done.returncode, done.stderr) == (1, 'error: one line\n')
 
 

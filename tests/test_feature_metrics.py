@@ -15,8 +15,9 @@ def test_frechet_distance_of_gaussians_matches_the_closed_form():
   mu1, mu2 = np.array([0.0, 1.0, -2.0]), np.array([1.0, 1.0, 0.0])
   s1, s2 = np.array([1.0, 2.0, 0.5]), np.array([3.0, 1.0, 0.5])
   expected = np.sum((mu1 - mu2) ** 2) + np.sum((s1 - s2) ** 2)
-  got = fm.frechet_distance_from_moments(mu1, np.diag(s1**2), mu2,
-                                         np.diag(s2**2))
+  got = fm.frechet_distance_from_moments(
+      mu1, np.diag(s1**2), mu2, np.diag(s2**2)
+  )
   assert got == pytest.approx(expected, rel=1e-10)
   # From samples: the estimate converges to it.
   rng = np.random.default_rng(0)
@@ -32,9 +33,10 @@ def test_frechet_distance_with_correlated_covariances_matches_sqrtm():
   mu1, mu2 = rng.standard_normal((2, 5))
   # Independent route: scipy's general matrix square root of c1 c2.
   cross = np.real(np.trace(scipy.linalg.sqrtm(c1 @ c2)))
-  expected = np.sum((mu1 - mu2)**2) + np.trace(c1) + np.trace(c2) - 2 * cross
+  expected = np.sum((mu1 - mu2) ** 2) + np.trace(c1) + np.trace(c2) - 2 * cross
   assert fm.frechet_distance_from_moments(mu1, c1, mu2, c2) == pytest.approx(
-      expected, rel=1e-8)
+      expected, rel=1e-8
+  )
 
 
 def test_frechet_distance_of_a_set_with_itself_is_zero():
@@ -57,7 +59,8 @@ def test_kernel_distance_is_the_unbiased_mmd():
   x, y = rng.standard_normal((12, 4)), rng.standard_normal((12, 4)) + 0.5
   # One subset of all the points: exactly the estimator on the two sets.
   assert fm.kernel_distance(x, y, num_subsets=1) == pytest.approx(
-      _mmd2_by_definition(x, y), rel=1e-4)
+      _mmd2_by_definition(x, y), rel=1e-4
+  )
 
 
 def test_kernel_distance_is_near_zero_for_one_distribution_only():
@@ -78,8 +81,12 @@ def test_nearest_neighbour_metrics_on_hand_made_sets():
   # count it among their k nearest: (M + kM) / kM = 1 + 1/k, with k = 5.
   assert identical['density'] == pytest.approx(1.2)
   far = fm.nearest_neighbour_metrics(real, real + 100.0)
-  assert far == {'precision': 0.0, 'recall': 0.0, 'density': 0.0,
-                 'coverage': 0.0}
+  assert far == {
+      'precision': 0.0,
+      'recall': 0.0,
+      'density': 0.0,
+      'coverage': 0.0,
+  }
   # Fakes collapsed onto one real point: precise, but cover little.
   collapsed = fm.nearest_neighbour_metrics(real, np.repeat(real[:1], 300, 0))
   assert collapsed['precision'] == 1.0
@@ -88,14 +95,19 @@ def test_nearest_neighbour_metrics_on_hand_made_sets():
 
 def _nearest_neighbour_metrics_by_definition(real, fake, k):
   """The four metrics from whole distance matrices, in exact integers."""
+
   def kth_other(x):  # Row i's sorted distances start with itself (0).
     return np.sort(((x[:, None] - x[None]) ** 2).sum(-1), 1)[:, k]
+
   d = ((fake[:, None] - real[None]) ** 2).sum(-1)  # [M, N]
   in_real = d <= kth_other(real)[None]
   in_fake = d <= kth_other(fake)[:, None]
-  return {'precision': in_real.any(1).mean(), 'recall': in_fake.any(0).mean(),
-          'density': in_real.sum() / (k * len(fake)),
-          'coverage': in_real.any(0).mean()}
+  return {
+      'precision': in_real.any(1).mean(),
+      'recall': in_fake.any(0).mean(),
+      'density': in_real.sum() / (k * len(fake)),
+      'coverage': in_real.any(0).mean(),
+  }
 
 
 def test_nearest_neighbour_metrics_match_their_definitions():
@@ -124,9 +136,9 @@ def test_classifier_score_bounds():
   confident = np.eye(k)[np.arange(1000) % k]
   assert fm.classifier_score(confident) == pytest.approx(k)
   assert fm.classifier_score(np.eye(k)[np.zeros(1000, int)]) == pytest.approx(
-      1.0)
-  assert fm.classifier_score(np.full((1000, k), 1.0 / k)) == pytest.approx(
-      1.0)
+      1.0
+  )
+  assert fm.classifier_score(np.full((1000, k), 1.0 / k)) == pytest.approx(1.0)
 
 
 def test_class_histogram_metrics():
@@ -146,6 +158,6 @@ def test_frechet_distance_with_fewer_samples_than_dimensions(n, m, d):
   x = rng.normal(size=(n, d)) @ rng.normal(size=(d, d))
   y = rng.normal(1.0, 2.0, size=(m, d))
   expected = fm.frechet_distance_from_moments(
-      x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False))
-  assert fm.frechet_distance(x, y) == pytest.approx(
-      expected, rel=1e-7)
+      x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
+  )
+  assert fm.frechet_distance(x, y) == pytest.approx(expected, rel=1e-7)

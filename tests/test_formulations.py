@@ -13,12 +13,18 @@ from tests.helpers import small_config
 
 
 def _image_config(model: str, formulation: str):
-  config = small_config('wgan_gp', dataset='digits', model__name=model,
-                        model__width=8, model__latent_dim=8,
-                        model__d_norm='layer' if model == 'dcgan'
-                        else 'spectral', model__g_norm='batch',
-                        train__batch_size=4, objective__n_critic=2,
-                        train__formulation=formulation)
+  config = small_config(
+      'wgan_gp',
+      dataset='digits',
+      model__name=model,
+      model__width=8,
+      model__latent_dim=8,
+      model__d_norm='layer' if model == 'dcgan' else 'spectral',
+      model__g_norm='batch',
+      train__batch_size=4,
+      objective__n_critic=2,
+      train__formulation=formulation,
+  )
   if model != 'dcgan':
     config.data.image_size = 16  # SNGAN's smallest side.
   gan_config.validate(config, 1)
@@ -42,12 +48,14 @@ def test_both_formulations_train_the_same_steps(model):
   spec_a, state_a, steps_a = _state_and_steps(cpu, unroll=True)
   spec_b, state_b, steps_b = _state_and_steps(standard, unroll=False)
   assert type(spec_a.generator.conv_transpose) is not type(
-      spec_b.generator.conv_transpose)
+      spec_b.generator.conv_transpose
+  )
   chex.assert_trees_all_equal(state_a, state_b)  # Same init, same names.
 
   side = spec_a.data_shape[0]
-  batch = jax.random.uniform(jax.random.PRNGKey(1),
-                             (2, 4, side, side, 1), minval=-1, maxval=1)
+  batch = jax.random.uniform(
+      jax.random.PRNGKey(1), (2, 4, side, side, 1), minval=-1, maxval=1
+  )
   rng = jax.random.PRNGKey(2)
   for _ in range(2):
     state_a, metrics_a = jax.jit(steps_a.train_step)(state_a, batch, rng)
@@ -75,7 +83,9 @@ def test_the_loop_follows_the_formulation_on_every_backend():
 
 def test_an_unknown_formulation_is_one_line():
   config = small_config(train__formulation='cuda')
-  with pytest.raises(gan_config.ConfigError,
-                     match="train.formulation='cuda' is not allowed: one of "
-                     'auto, cpu, standard'):
+  with pytest.raises(
+      gan_config.ConfigError,
+      match="train.formulation='cuda' is not allowed: one of "
+      'auto, cpu, standard',
+  ):
     gan_config.validate(config, 1)

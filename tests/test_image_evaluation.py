@@ -14,29 +14,37 @@ from gan_jax.data import embedded, images
 from gan_jax.metrics import classifier
 
 
-@pytest.mark.parametrize('shape,stride', [((8, 8, 1), 1), ((8, 8, 32), 2),
-                                          ((7, 9, 2), 2), ((5, 6, 3), 1)])
+@pytest.mark.parametrize(
+    'shape,stride',
+    [((8, 8, 1), 1), ((8, 8, 32), 2), ((7, 9, 2), 2), ((5, 6, 3), 1)],
+)
 def test_conv3x3_is_flax_conv(shape, stride):
   """Same parameters from the same key, same outputs and gradients (to
   float rounding: the kernel's gradient sums in another order), also on
   odd sizes where 'SAME' pads both sides."""
-  x = jnp.asarray(np.random.default_rng(0).normal(size=(4, *shape)),
-                  jnp.float32)
+  x = jnp.asarray(
+      np.random.default_rng(0).normal(size=(4, *shape)), jnp.float32
+  )
   ours = classifier.Conv3x3(16, stride)
   flax_conv = nn.Conv(16, (3, 3), strides=stride)
   params = ours.init(jax.random.PRNGKey(1), x)
   chex.assert_trees_all_equal(params, flax_conv.init(jax.random.PRNGKey(1), x))
   params = jax.tree.map(lambda p: p + 0.1, params)  # A nonzero bias too.
-  cotangent = jnp.asarray(np.random.default_rng(2).normal(
-      size=flax_conv.apply(params, x).shape), jnp.float32)
+  cotangent = jnp.asarray(
+      np.random.default_rng(2).normal(size=flax_conv.apply(params, x).shape),
+      jnp.float32,
+  )
 
   def outputs_and_gradients(layer):
     out, vjp = jax.vjp(lambda p, x: layer.apply(p, x), params, x)
     return out, vjp(cotangent)
 
-  chex.assert_trees_all_close(outputs_and_gradients(ours),
-                              outputs_and_gradients(flax_conv),
-                              rtol=1e-5, atol=1e-5)
+  chex.assert_trees_all_close(
+      outputs_and_gradients(ours),
+      outputs_and_gradients(flax_conv),
+      rtol=1e-5,
+      atol=1e-5,
+  )
 
 
 def test_digits_classifier_is_accurate_and_cached(digits_dir):
@@ -44,8 +52,9 @@ def test_digits_classifier_is_accurate_and_cached(digits_dir):
   assert extractor.accuracy >= 0.97  # Held-out split, reported in summaries.
   # Measured again here, not trusted from the cache file.
   test_images, test_labels = images.load_split('digits', 'test', digits_dir)
-  assert classifier.accuracy(extractor.classifier, test_images,
-                             test_labels) == pytest.approx(extractor.accuracy)
+  assert classifier.accuracy(
+      extractor.classifier, test_images, test_labels
+  ) == pytest.approx(extractor.accuracy)
 
 
 def test_stacked_modes_are_read_channel_by_channel(digits_dir):
@@ -65,8 +74,9 @@ def test_evaluator_scores_real_data_as_real_and_noise_as_noise(digits_dir):
   extractor = image_evaluation.build_feature_extractor('digits', digits_dir)
   held_out = images.load_split('digits', 'test', digits_dir)[0]
   train = images.load_split('digits', 'train', digits_dir)[0]
-  evaluator = image_evaluation.ImageEvaluator(extractor, held_out, train,
-                                              num_samples=300, mode_samples=0)
+  evaluator = image_evaluation.ImageEvaluator(
+      extractor, held_out, train, num_samples=300, mode_samples=0
+  )
   real = evaluator.real_vs_real
   assert real['modes'] == 10 and real['precision'] > 0.9
   assert real['classifier_score'] > 7
@@ -85,12 +95,15 @@ def test_evaluator_scores_real_data_as_real_and_noise_as_noise(digits_dir):
 
 
 def test_classifier_cache_writers_use_temporary_files_of_their_own(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
   # The hosts of a multi-host job sharing a data dir all train and write
   # the classifier on first use: their temporary files must not collide.
   rng = np.random.default_rng(0)
-  train = (rng.integers(0, 256, (64, 8, 8, 1), np.uint8),
-           rng.integers(0, 2, 64))
+  train = (
+      rng.integers(0, 256, (64, 8, 8, 1), np.uint8),
+      rng.integers(0, 2, 64),
+  )
   settings = classifier.TrainSettings(steps=2, batch_size=16)
   path = classifier.cache_path(str(tmp_path), 'toy', settings)
   opened = []
@@ -103,16 +116,20 @@ def test_classifier_cache_writers_use_temporary_files_of_their_own(
     return real_open(name, mode, *args, **kwargs)
 
   monkeypatch.setattr('builtins.open', recording_open)
-  first = classifier.load_or_train('toy', str(tmp_path), 2, train, train,
-                                   settings)
-  (tmp_path / 'gan_jax_classifiers' / (os.path.basename(path) + '.json')
-   ).unlink()  # As if a second host had not seen the first one's files.
+  first = classifier.load_or_train(
+      'toy', str(tmp_path), 2, train, train, settings
+  )
+  (
+      tmp_path / 'gan_jax_classifiers' / (os.path.basename(path) + '.json')
+  ).unlink()  # As if a second host had not seen the first one's files.
   classifier.load_or_train('toy', str(tmp_path), 2, train, train, settings)
   assert len(set(opened)) == 4  # Two writers x two files, no name shared.
   assert sorted(os.listdir(tmp_path / 'gan_jax_classifiers')) == sorted(
-      os.path.basename(path) + s for s in ('.json', '.msgpack'))
-  loaded = classifier.load_or_train('toy', str(tmp_path), 2, train, train,
-                                    settings)
+      os.path.basename(path) + s for s in ('.json', '.msgpack')
+  )
+  loaded = classifier.load_or_train(
+      'toy', str(tmp_path), 2, train, train, settings
+  )
   assert loaded.accuracy == pytest.approx(first.accuracy)
   # The cached params come back as trained, into the tree the net expects.
   chex.assert_trees_all_equal(loaded.params, first.params)

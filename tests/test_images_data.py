@@ -29,6 +29,7 @@ def test_digits_builds_once_with_a_held_out_split(data_dir):
     assert set(labels.tolist()) == set(range(10))
   # The same images as scikit-learn's, every fifth held out.
   from sklearn.datasets import load_digits
+
   expected = np.round(load_digits().images[::5] * 255 / 16)
   order = lambda a: a[np.lexsort(a.reshape(len(a), -1).T)]
   np.testing.assert_array_equal(order(test_images[..., 0]), order(expected))
@@ -42,21 +43,29 @@ def test_digits_builds_once_with_a_held_out_split(data_dir):
 def test_stacked_digits_has_1000_modes_from_independent_channels():
   train_images, train_labels = embedded.digit_splits()['train']
   rng = np.random.default_rng(0)
-  stacked, modes = embedded.stack_digits(train_images, train_labels, 60_000,
-                                         rng)
+  stacked, modes = embedded.stack_digits(
+      train_images, train_labels, 60_000, rng
+  )
   assert stacked.shape == (60_000, 8, 8, 3) and stacked.dtype == np.uint8
   assert len(np.unique(modes)) == 1000
   # Each channel is a real digit whose label is that decimal place.
-  lookup = {image.tobytes(): int(label)
-            for image, label in zip(train_images, train_labels)}
+  lookup = {
+      image.tobytes(): int(label)
+      for image, label in zip(train_images, train_labels)
+  }
   for image, mode in zip(stacked[:50], modes[:50]):
     digits = [lookup[image[..., c].tobytes()] for c in range(3)]
     assert mode == 100 * digits[0] + 10 * digits[1] + digits[2]
 
 
-@pytest.mark.parametrize('name,shape', [('mnist', (28, 28, 1)),
-                                        ('fashion_mnist', (28, 28, 1)),
-                                        ('cifar10', (32, 32, 3))])
+@pytest.mark.parametrize(
+    'name,shape',
+    [
+        ('mnist', (28, 28, 1)),
+        ('fashion_mnist', (28, 28, 1)),
+        ('cifar10', (32, 32, 3)),
+    ],
+)
 def test_public_datasets_read_through_data_source(name, shape, tmp_path):
   with tfds.testing.mock_data(num_examples=6):
     x, labels = images.load_split(name, 'train', str(tmp_path))
@@ -77,8 +86,7 @@ def test_unprepared_public_dataset_says_how_to_prepare_it(tmp_path):
 
 def test_device_images_gather_batches_inside_jit():
   train_images, train_labels = embedded.digit_splits()['train']
-  data = on_device.DeviceImages.from_host(train_images[..., None],
-                                          train_labels)
+  data = on_device.DeviceImages.from_host(train_images[..., None], train_labels)
   assert data.shape == (8, 8, 1)
 
   @jax.jit
@@ -91,14 +99,17 @@ def test_device_images_gather_batches_inside_jit():
   assert x.dtype == jnp.float32 and -1.0 <= x.min() and x.max() <= 1.0
   # Each image is a real one, with its own label.
   pixels = np.asarray(data.from_network(x)).round().astype(np.uint8)
-  lookup = {image.tobytes(): int(label)
-            for image, label in zip(train_images, train_labels)}
+  lookup = {
+      image.tobytes(): int(label)
+      for image, label in zip(train_images, train_labels)
+  }
   for image, label in zip(pixels.reshape(10, 8, 8), np.ravel(labels)):
     assert lookup[image.tobytes()] == label
   # The data is an argument, not a constant baked into the program.
   program = batch.lower(data, jax.random.PRNGKey(0)).as_text()
-  main = next(line for line in program.splitlines()
-              if 'func.func public @main' in line)
+  main = next(
+      line for line in program.splitlines() if 'func.func public @main' in line
+  )
   assert 'tensor<1437x8x8x1xui8>' in main  # A parameter of the program.
   assert len(program) < 100_000  # Not 92 KB of pixels as a hex constant.
 
@@ -111,8 +122,10 @@ def test_celeb_a_is_cropped_to_64x64_with_attribute_labels(tmp_path):
 
 
 def test_celeb_a_label_packs_three_attributes():
-  record = {'image': np.zeros((218, 178, 3), np.uint8),
-            'attributes': {'Male': True, 'Smiling': False, 'Young': True}}
+  record = {
+      'image': np.zeros((218, 178, 3), np.uint8),
+      'attributes': {'Male': True, 'Smiling': False, 'Young': True},
+  }
   image, label = images.IMAGE_SOURCES['celeb_a'].decode(record)
   assert image.shape == (64, 64, 3)
   assert label == 0b101  # Male, not Smiling, Young.
@@ -148,8 +161,9 @@ def test_stream_gives_each_step_the_same_records_however_chunked():
       np.testing.assert_array_equal(images_1[0], images_4[step])
       np.testing.assert_array_equal(labels_1[0], labels_4[step])
     # The prefetched next chunk is the one asked for next.
-    np.testing.assert_array_equal(four.get(4, 4)[1][0],
-                                  streaming.step_indices(7, 4, 100, (2, 3)))
+    np.testing.assert_array_equal(
+        four.get(4, 4)[1][0], streaming.step_indices(7, 4, 100, (2, 3))
+    )
   finally:
     one.close()
     four.close()

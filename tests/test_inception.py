@@ -32,8 +32,12 @@ def random_weights(tmp_path_factory):
   torch = pytest.importorskip('torch')
   state = random_inception_state_dict()
   path = tmp_path_factory.mktemp('inception') / 'random_inception.pth'
-  torch.save(collections.OrderedDict(
-      (k, torch.from_numpy(v)) for k, v in state.items()), str(path))
+  torch.save(
+      collections.OrderedDict(
+          (k, torch.from_numpy(v)) for k, v in state.items()
+      ),
+      str(path),
+  )
   return state, str(path)
 
 
@@ -45,22 +49,33 @@ def _torch_fidelity_inception(path):
   __init__."""
   spec = importlib.util.find_spec('torch_fidelity')
   if spec is None:
-    pytest.skip('torch-fidelity is not installed (pip install --no-deps '
-                'torch-fidelity==0.4.0)')
+    pytest.skip(
+        'torch-fidelity is not installed (pip install --no-deps '
+        'torch-fidelity==0.4.0)'
+    )
   package = types.ModuleType('torch_fidelity')
   package.__path__ = list(spec.submodule_search_locations)
-  saved = {k: v for k, v in sys.modules.items()
-           if k == 'torch_fidelity' or k.startswith('torch_fidelity.')}
+  saved = {
+      k: v
+      for k, v in sys.modules.items()
+      if k == 'torch_fidelity' or k.startswith('torch_fidelity.')
+  }
   sys.modules['torch_fidelity'] = package
   try:
     module = importlib.import_module(
-        'torch_fidelity.feature_extractor_inceptionv3')
+        'torch_fidelity.feature_extractor_inceptionv3'
+    )
     return module.FeatureExtractorInceptionV3(
-        'inception-v3-compat', ['2048', 'logits_unbiased', 'logits'],
-        feature_extractor_weights_path=path)
+        'inception-v3-compat',
+        ['2048', 'logits_unbiased', 'logits'],
+        feature_extractor_weights_path=path,
+    )
   finally:
-    for name in [k for k in sys.modules if k == 'torch_fidelity'
-                 or k.startswith('torch_fidelity.')]:
+    for name in [
+        k
+        for k in sys.modules
+        if k == 'torch_fidelity' or k.startswith('torch_fidelity.')
+    ]:
       del sys.modules[name]
     sys.modules.update(saved)
 
@@ -70,23 +85,32 @@ def test_pool3_and_logits_equal_the_reference(random_weights, size):
   torch = pytest.importorskip('torch')
   state, path = random_weights
   reference = _torch_fidelity_inception(path)
-  images = np.random.default_rng(size).integers(0, 256, (3, size, size, 3),
-                                                dtype=np.uint8)
+  images = np.random.default_rng(size).integers(
+      0, 256, (3, size, size, 3), dtype=np.uint8
+  )
   with torch.no_grad():
-    theirs = reference(torch.from_numpy(images).permute(0, 3, 1, 2)
-                       .contiguous())
+    theirs = reference(
+        torch.from_numpy(images).permute(0, 3, 1, 2).contiguous()
+    )
   variables, _ = weights.load_variables(path, sha256_prefix=None)
   ours = jax.device_get(inception.features(variables, jnp.asarray(images)))
-  for name, expected in zip(('pool3', 'logits_unbiased', 'logits'),
-                            (t.numpy() for t in theirs)):
+  for name, expected in zip(
+      ('pool3', 'logits_unbiased', 'logits'), (t.numpy() for t in theirs)
+  ):
     assert ours[name].shape == expected.shape
     # Relative to the output's scale (entries near zero carry no
     # relative precision of their own).
-    np.testing.assert_allclose(ours[name], expected, rtol=1e-4,
-                               atol=1e-4 * np.abs(expected).max(),
-                               err_msg=name)
+    np.testing.assert_allclose(
+        ours[name],
+        expected,
+        rtol=1e-4,
+        atol=1e-4 * np.abs(expected).max(),
+        err_msg=name,
+    )
   # The weights matter: another draw gives other features.
-  other = inception.variables_from_state_dict(random_inception_state_dict(seed=1))
+  other = inception.variables_from_state_dict(
+      random_inception_state_dict(seed=1)
+  )
   moved = jax.device_get(inception.features(other, jnp.asarray(images)))
   assert np.abs(moved['pool3'] - ours['pool3']).max() > 1e-2
 
@@ -97,10 +121,15 @@ def test_the_fid_pools_differ_from_the_published_network(random_weights):
   # pool3.
   state, _ = random_weights
   variables = inception.variables_from_state_dict(state)
-  x = inception.preprocess(jnp.asarray(np.random.default_rng(0).integers(
-      0, 256, (1, 32, 32, 3)), jnp.float32))
-  fid, plain = (jax.jit(inception.FIDInceptionV3(fid=fid).apply)(
-      variables, x)['pool3'] for fid in (True, False))
+  x = inception.preprocess(
+      jnp.asarray(
+          np.random.default_rng(0).integers(0, 256, (1, 32, 32, 3)), jnp.float32
+      )
+  )
+  fid, plain = (
+      jax.jit(inception.FIDInceptionV3(fid=fid).apply)(variables, x)['pool3']
+      for fid in (True, False)
+  )
   assert np.abs(np.asarray(fid) - np.asarray(plain)).max() > 1e-3
 
 
@@ -110,7 +139,8 @@ def test_tf1_bilinear_resize_samples_i_times_in_over_out():
   row = jnp.arange(4.0).reshape(1, 4, 1, 1) * jnp.ones((1, 1, 4, 1))
   resized = inception.resize_bilinear_tf1(row, size=8)[0, :, 0, 0]
   np.testing.assert_allclose(
-      resized, [0, 0.5, 1, 1.5, 2, 2.5, 3, 3], rtol=0, atol=1e-6)
+      resized, [0, 0.5, 1, 1.5, 2, 2.5, 3, 3], rtol=0, atol=1e-6
+  )
   shrunk = inception.resize_bilinear_tf1(row, size=3)[0, :, 0, 0]
   np.testing.assert_allclose(shrunk, [0, 4 / 3, 8 / 3], atol=1e-6)
 
@@ -119,9 +149,12 @@ def test_tf1_bilinear_resize_samples_i_times_in_over_out():
 def test_pytorch_files_are_read_without_pytorch(legacy, tmp_path):
   torch = pytest.importorskip('torch')
   state = collections.OrderedDict(
-      a=torch.randn(3, 4), b=torch.randn(5, 2, 3, 3),
+      a=torch.randn(3, 4),
+      b=torch.randn(5, 2, 3, 3),
       strided=torch.arange(6.0).reshape(2, 3).t(),  # A transposed view.
-      half=torch.randn(4).half(), count=torch.tensor(7))
+      half=torch.randn(4).half(),
+      count=torch.tensor(7),
+  )
   path = tmp_path / 'state.pth'
   torch.save(state, str(path), _use_new_zipfile_serialization=not legacy)
   read = weights.read_state_dict(str(path))
@@ -132,7 +165,8 @@ def test_pytorch_files_are_read_without_pytorch(legacy, tmp_path):
 
 
 def test_missing_truncated_and_wrong_weights_are_one_line_each(
-    random_weights, tmp_path, monkeypatch):
+    random_weights, tmp_path, monkeypatch
+):
   state, path = random_weights
   monkeypatch.setenv('GAN_JAX_CACHE', str(tmp_path / 'cache'))
   monkeypatch.delenv(weights.ENV_PATH, raising=False)
@@ -141,36 +175,46 @@ def test_missing_truncated_and_wrong_weights_are_one_line_each(
   assert str(missing.value) == (
       f'no Inception weights: put {weights.WEIGHTS_FILE} (from '
       f'{weights.WEIGHTS_URL}) in {tmp_path / "cache"}, or name the file '
-      f'with ${weights.ENV_PATH}')
-  with pytest.raises(weights.WeightsNotFound, match='no Inception weights '
-                     'file at /nowhere.pth'):
+      f'with ${weights.ENV_PATH}'
+  )
+  with pytest.raises(
+      weights.WeightsNotFound,
+      match='no Inception weights file at /nowhere.pth',
+  ):
     weights.find_weights('/nowhere.pth')
   monkeypatch.setenv(weights.ENV_PATH, path)
   assert weights.find_weights(download=False) == path
   # Not the standard file: its digest does not begin with 6726825d.
-  with pytest.raises(weights.BadWeights, match=r'is not the FID Inception '
-                     r'weights file: its SHA-256 begins [0-9a-f]{8}, '
-                     'expected 6726825d'):
+  with pytest.raises(
+      weights.BadWeights,
+      match=r'is not the FID Inception '
+      r'weights file: its SHA-256 begins [0-9a-f]{8}, '
+      'expected 6726825d',
+  ):
     weights.load_variables(path)
   with open(path, 'rb') as f:
     data = f.read()
   truncated = tmp_path / 'truncated.pth'
-  truncated.write_bytes(data[:len(data) // 2])
-  with pytest.raises(weights.BadWeights, match='cannot read the Inception '
-                     'weights'):
+  truncated.write_bytes(data[: len(data) // 2])
+  with pytest.raises(
+      weights.BadWeights, match='cannot read the Inception weights'
+  ):
     weights.load_variables(str(truncated), sha256_prefix=None)
-  np.savez(tmp_path / 'partial.npz', **{k: v for k, v in state.items()
-                                        if not k.startswith('fc.')})
-  with pytest.raises(weights.BadWeights, match=r"the weights have no "
-                     r"\['params'\]\['fc'\]"):
-    weights.load_variables(str(tmp_path / 'partial.npz'),
-                           sha256_prefix=None)
+  np.savez(
+      tmp_path / 'partial.npz',
+      **{k: v for k, v in state.items() if not k.startswith('fc.')},
+  )
+  with pytest.raises(
+      weights.BadWeights, match=r"the weights have no \['params'\]\['fc'\]"
+  ):
+    weights.load_variables(str(tmp_path / 'partial.npz'), sha256_prefix=None)
   for error in (missing.value,):
     assert '\n' not in str(error)
 
 
 def test_the_cached_file_is_found_first_after_the_environment(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
   monkeypatch.setenv('GAN_JAX_CACHE', str(tmp_path))
   monkeypatch.delenv(weights.ENV_PATH, raising=False)
   cached = tmp_path / weights.WEIGHTS_FILE
@@ -180,7 +224,8 @@ def test_the_cached_file_is_found_first_after_the_environment(
 
 
 def test_the_download_lands_whole_in_the_cache_or_not_at_all(
-    tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
   # A file:// mirror stands in for the network: the real download code.
   source = tmp_path / 'mirror.pth'
   source.write_bytes(b'weights' * 1000)
@@ -213,6 +258,7 @@ def test_inception_score_over_splits_follows_its_formula():
   # Parts are cut as the reference code cuts them: i * n // splits.
   uneven = np.concatenate([eye[[0, 1]], eye[[2, 2, 3]]])
   assert feature_metrics.inception_score(uneven, 2)[0] == pytest.approx(
-      (2.0 + feature_metrics.classifier_score(np.eye(4)[[2, 2, 3]])) / 2)
+      (2.0 + feature_metrics.classifier_score(np.eye(4)[[2, 2, 3]])) / 2
+  )
   with pytest.raises(ValueError, match='splits=0: give 1 to 5'):
     feature_metrics.inception_score(np.zeros((5, 3)), 0)

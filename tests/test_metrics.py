@@ -31,12 +31,15 @@ def test_collapsed_samples():
 def test_reverse_kl_by_hand_and_low_quality_excluded():
   centers = jnp.array([[0.0, 0.0], [10.0, 0.0]])
   # 3 samples in mode 0, 1 in mode 1, 4 far from both (low quality).
-  samples = jnp.array([[0, 0], [0, 0.1], [0.1, 0], [10, 0],
-                       [5, 5], [5, 5], [5, 5], [5, 5]], jnp.float32)
+  samples = jnp.array(
+      [[0, 0], [0, 0.1], [0.1, 0], [10, 0], [5, 5], [5, 5], [5, 5], [5, 5]],
+      jnp.float32,
+  )
   m = mode_metrics(samples, centers, sigma=0.1)
   p = np.array([0.75, 0.25])
-  np.testing.assert_allclose(m['reverse_kl'], np.sum(p * np.log(2 * p)),
-                             rtol=1e-5)
+  np.testing.assert_allclose(
+      m['reverse_kl'], np.sum(p * np.log(2 * p)), rtol=1e-5
+  )
   assert m['high_quality_pct'] == 50.0 and m['modes'] == 2
   none = mode_metrics(jnp.full((4, 2), 5.0), centers, sigma=0.1)
   assert none['modes'] == 0 and np.isnan(none['reverse_kl'])
@@ -55,8 +58,9 @@ def test_sliced_wasserstein_of_a_translation():
   """SW1 of x and x + v in 2-D is E_theta |theta . v| = 2 ||v|| / pi."""
   x = jax.random.normal(jax.random.PRNGKey(0), (500, 2))
   v = jnp.array([3.0, 4.0])
-  sw = sliced_wasserstein(x, x + v, jax.random.PRNGKey(1),
-                          num_projections=20000)
+  sw = sliced_wasserstein(
+      x, x + v, jax.random.PRNGKey(1), num_projections=20000
+  )
   np.testing.assert_allclose(sw, 2 * 5.0 / math.pi, rtol=0.02)
   assert sliced_wasserstein(x, x, jax.random.PRNGKey(1)) == 0.0
 
@@ -66,10 +70,10 @@ def test_sort_floats_matches_numpy_float_sort():
   infinities and subnormals included (XLA:CPU's own sort flushes
   subnormals to zero, so NumPy is the reference), under vmap too."""
   x = jax.random.normal(jax.random.PRNGKey(0), (3, 4, 50)) * 1e3
-  special = jnp.array([0.0, -0.0, jnp.inf, -jnp.inf, 1e-42, -1e-42,
-                       3.4e38, -3.4e38])
+  special = jnp.array(
+      [0.0, -0.0, jnp.inf, -jnp.inf, 1e-42, -1e-42, 3.4e38, -3.4e38]
+  )
   x = x.at[:, 0, :8].set(special)
   expected = np.sort(np.asarray(x), axis=-1)
   np.testing.assert_array_equal(sort_floats(x[0]), expected[0])
-  np.testing.assert_array_equal(jax.jit(jax.vmap(sort_floats))(x),
-                                expected)
+  np.testing.assert_array_equal(jax.jit(jax.vmap(sort_floats))(x), expected)

@@ -21,15 +21,21 @@ from gan_jax import config as gan_config, state as gan_state
 from tests.helpers import small_config
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-FLAGS = ['--variant=wgan_gp', '--config.model.width=16',
-         '--config.model.depth=2', '--config.train.batch_size=16',
-         '--config.train.log_every=2', '--config.train.eval_every=4',
-         '--config.train.checkpoint_every=4', '--config.eval.num_samples=100',
-         '--progress=false',
-         # Constant rates: a linear decay would depend on train.steps,
-         # which the resume below raises from 4 to 8.
-         '--config.optim.g.schedule=constant',
-         '--config.optim.d.schedule=constant']
+FLAGS = [
+    '--variant=wgan_gp',
+    '--config.model.width=16',
+    '--config.model.depth=2',
+    '--config.train.batch_size=16',
+    '--config.train.log_every=2',
+    '--config.train.eval_every=4',
+    '--config.train.checkpoint_every=4',
+    '--config.eval.num_samples=100',
+    '--progress=false',
+    # Constant rates: a linear decay would depend on train.steps,
+    # which the resume below raises from 4 to 8.
+    '--config.optim.g.schedule=constant',
+    '--config.optim.d.schedule=constant',
+]
 TIMEOUT = 240  # Seconds for any one process: a hang fails the test.
 
 
@@ -46,9 +52,14 @@ def _free_port() -> int:
 
 
 def _start(args):
-  return subprocess.Popen([sys.executable, '-m', 'experiments.run', *args],
-                          cwd=ROOT, env=_env(), stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True)
+  return subprocess.Popen(
+      [sys.executable, '-m', 'experiments.run', *args],
+      cwd=ROOT,
+      env=_env(),
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+  )
 
 
 def _finish(process):
@@ -62,10 +73,19 @@ def _finish(process):
 
 def _start_two(extra, timeout=60):
   port = _free_port()
-  return [_start([*extra, f'--coordinator_address=127.0.0.1:{port}',
-                  '--num_processes=2', f'--process_id={i}',
-                  '--cpu_devices=2', f'--distributed_timeout={timeout}'])
-          for i in range(2)]
+  return [
+      _start(
+          [
+              *extra,
+              f'--coordinator_address=127.0.0.1:{port}',
+              '--num_processes=2',
+              f'--process_id={i}',
+              '--cpu_devices=2',
+              f'--distributed_timeout={timeout}',
+          ]
+      )
+      for i in range(2)
+  ]
 
 
 def _errors(stderr):
@@ -74,9 +94,13 @@ def _errors(stderr):
 
 def _final_state(workdir):
   """The last checkpoint, restored on this process's first device."""
-  spec, hparams, _ = gan_config.build(small_config(
-      'wgan_gp', optim__g__schedule='constant',
-      optim__d__schedule='constant'))
+  spec, hparams, _ = gan_config.build(
+      small_config(
+          'wgan_gp',
+          optim__g__schedule='constant',
+          optim__d__schedule='constant',
+      )
+  )
   like = gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
   ckpt = checkpoints.Checkpointer(str(workdir), 2)
   try:
@@ -96,25 +120,33 @@ def _replace_contents(step_dir, other_step_dir):
 @pytest.mark.slow  # End to end: in .ci/run's second pass.
 def test_two_hosts_train_and_resume_like_one_host_with_four_devices(tmp_path):
   two, one = tmp_path / 'two_hosts', tmp_path / 'one_host'
-  single = _start([*FLAGS, '--config.train.steps=8', '--cpu_devices=4',
-                   f'--workdir={one}'])
-  for process in _start_two([*FLAGS, '--config.train.steps=8',
-                             f'--workdir={two}']):
+  single = _start(
+      [*FLAGS, '--config.train.steps=8', '--cpu_devices=4', f'--workdir={one}']
+  )
+  for process in _start_two(
+      [*FLAGS, '--config.train.steps=8', f'--workdir={two}']
+  ):
     code, _, err = _finish(process)
     assert code == 0, err[-2000:]
   assert sorted(os.listdir(two / 'checkpoints')) == ['4', '8']
   # A damaged last checkpoint: both hosts see it through its digest, set it
   # aside, resume from step 4 and train to 8 again.
   _replace_contents(two / 'checkpoints' / '8', two / 'checkpoints' / '4')
-  results = [_finish(p) for p in _start_two(
-      [*FLAGS, '--config.train.steps=8', f'--workdir={two}'])]
+  results = [
+      _finish(p)
+      for p in _start_two(
+          [*FLAGS, '--config.train.steps=8', f'--workdir={two}']
+      )
+  ]
   for code, _, err in [*results, _finish(single)]:
     assert code == 0, err[-2000:]
     assert 'taking over the lock' not in err  # Released by the first job.
   assert not (two / '.lock').exists()  # One lock per job, released.
   for _, out, _ in results:
-    assert (f'warning: checkpoint {two}/checkpoints/8 cannot be restored '
-            '(its contents differ from the digest') in out, out[-2000:]
+    assert (
+        f'warning: checkpoint {two}/checkpoints/8 cannot be restored '
+        '(its contents differ from the digest'
+    ) in out, out[-2000:]
   assert os.listdir(two / 'damaged_checkpoints') == ['8']
 
   # Only process 0 reports and writes: one summary, one record per step.
@@ -124,17 +156,23 @@ def test_two_hosts_train_and_resume_like_one_host_with_four_devices(tmp_path):
     summary = json.load(f)
   assert (summary['processes'], summary['devices']) == (2, '4 x cpu')
   with open(two / 'metrics.jsonl') as f:
-    train_steps = [r['step'] for r in map(json.loads, f)
-                   if r['split'] == 'train']
+    train_steps = [
+        r['step'] for r in map(json.loads, f) if r['split'] == 'train'
+    ]
   assert train_steps == [2, 4, 6, 8]  # Steps 6 and 8 written again.
 
-  (step_two, state_two), (step_one, state_one) = (_final_state(two),
-                                                  _final_state(one))
+  (step_two, state_two), (step_one, state_one) = (
+      _final_state(two),
+      _final_state(one),
+  )
   assert step_two == step_one == 8
   # The same numbers to float rounding (the all-reduces sum in another
   # order across processes).
-  jax.tree.map(lambda a, b: np.testing.assert_allclose(
-      a, b, rtol=1e-4, atol=1e-5), state_two, state_one)
+  jax.tree.map(
+      lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-5),
+      state_two,
+      state_one,
+  )
 
 
 def _wait_for_training(processes, workdir, metrics_glob):
@@ -142,8 +180,7 @@ def _wait_for_training(processes, workdir, metrics_glob):
   a process ends first or TIMEOUT passes."""
   deadline = time.time() + TIMEOUT
   while not any(p.read_text().strip() for p in workdir.glob(metrics_glob)):
-    assert time.time() < deadline and all(p.poll() is None
-                                          for p in processes)
+    assert time.time() < deadline and all(p.poll() is None for p in processes)
     time.sleep(0.2)
 
 
@@ -153,9 +190,13 @@ def test_a_signal_to_one_host_stops_both_at_one_step(tmp_path):
   log interval), save one checkpoint at the same step and exit 143; the
   same command resumes there."""
   workdir = tmp_path / 'run'
-  long_run = [*FLAGS, f'--workdir={workdir}', '--config.train.steps=1000000',
-              '--config.train.eval_every=1000000',
-              '--config.train.checkpoint_every=1000000']
+  long_run = [
+      *FLAGS,
+      f'--workdir={workdir}',
+      '--config.train.steps=1000000',
+      '--config.train.eval_every=1000000',
+      '--config.train.checkpoint_every=1000000',
+  ]
   processes = _start_two(long_run)
   _wait_for_training(processes, workdir, 'metrics.jsonl')
   processes[1].send_signal(signal.SIGTERM)
@@ -164,13 +205,17 @@ def test_a_signal_to_one_host_stops_both_at_one_step(tmp_path):
   with open(workdir / 'summary.json') as f:
     summary = json.load(f)
   step = summary['step']
-  assert (summary['status'], summary['interrupted_by']) == ('interrupted',
-                                                            'SIGTERM')
+  assert (summary['status'], summary['interrupted_by']) == (
+      'interrupted',
+      'SIGTERM',
+  )
   assert 0 < step < 1000000 and step % 2 == 0  # On the log grid.
   assert os.listdir(workdir / 'checkpoints') == [str(step)]
 
-  resumed = [_finish(p) for p in _start_two(
-      [*long_run, f'--config.train.steps={step + 2}'])]
+  resumed = [
+      _finish(p)
+      for p in _start_two([*long_run, f'--config.train.steps={step + 2}'])
+  ]
   for code, _, err in resumed:
     assert code == 0, err[-2000:]
   assert f'completed after {step + 2} steps' in resumed[0][1]
@@ -178,10 +223,18 @@ def test_a_signal_to_one_host_stops_both_at_one_step(tmp_path):
 
 def test_a_missing_process_ends_in_one_line_not_a_hang(tmp_path):
   port = _free_port()
-  code, _, err = _finish(_start([
-      *FLAGS, f'--workdir={tmp_path / "run"}',
-      f'--coordinator_address=127.0.0.1:{port}', '--num_processes=2',
-      '--process_id=1', '--distributed_timeout=3']))
+  code, _, err = _finish(
+      _start(
+          [
+              *FLAGS,
+              f'--workdir={tmp_path / "run"}',
+              f'--coordinator_address=127.0.0.1:{port}',
+              '--num_processes=2',
+              '--process_id=1',
+              '--distributed_timeout=3',
+          ]
+      )
+  )
   assert code == 1
   assert _errors(err) == [line for line in err.splitlines() if line.strip()]
   assert 'not every process connected within 3 s' in err
@@ -190,27 +243,52 @@ def test_a_missing_process_ends_in_one_line_not_a_hang(tmp_path):
 
 def test_processes_that_disagree_on_the_count_all_stop(tmp_path):
   port = _free_port()
-  procs = [_start([*FLAGS, f'--workdir={tmp_path / "run"}',
-                   f'--coordinator_address=127.0.0.1:{port}',
-                   f'--num_processes={count}', f'--process_id={i}',
-                   '--distributed_timeout=30'])
-           for i, count in enumerate((2, 3))]
+  procs = [
+      _start(
+          [
+              *FLAGS,
+              f'--workdir={tmp_path / "run"}',
+              f'--coordinator_address=127.0.0.1:{port}',
+              f'--num_processes={count}',
+              f'--process_id={i}',
+              '--distributed_timeout=30',
+          ]
+      )
+      for i, count in enumerate((2, 3))
+  ]
   for code, _, err in map(_finish, procs):
     assert code == 1
     assert 'the processes asked for [2, 3] but 2 joined' in err, err[-2000:]
   assert not (tmp_path / 'run').exists()
 
 
-@pytest.mark.parametrize('args,message', [
-    (['--coordinator_address=127.0.0.1:1', '--num_processes=2',
-      '--process_id=2'], '--process_id=2: give 0 .. 1'),
-    (['--coordinator_address=node0', '--num_processes=2', '--process_id=0'],
-     "--coordinator_address='node0': give host:port"),
-    (['--num_processes=2'], 'need --coordinator_address'),
-    (['--coordinator_address=127.0.0.1:1'], 'also give --num_processes'),
-    (['--distributed', '--distributed_timeout=5'],
-     '--distributed: cannot join the job'),
-])
+@pytest.mark.parametrize(
+    'args,message',
+    [
+        (
+            [
+                '--coordinator_address=127.0.0.1:1',
+                '--num_processes=2',
+                '--process_id=2',
+            ],
+            '--process_id=2: give 0 .. 1',
+        ),
+        (
+            [
+                '--coordinator_address=node0',
+                '--num_processes=2',
+                '--process_id=0',
+            ],
+            "--coordinator_address='node0': give host:port",
+        ),
+        (['--num_processes=2'], 'need --coordinator_address'),
+        (['--coordinator_address=127.0.0.1:1'], 'also give --num_processes'),
+        (
+            ['--distributed', '--distributed_timeout=5'],
+            '--distributed: cannot join the job',
+        ),
+    ],
+)
 def test_bad_launch_options_are_one_line(args, message, tmp_path):
   code, _, err = _finish(_start([*args, f'--workdir={tmp_path / "run"}']))
   assert code == 1
@@ -219,27 +297,53 @@ def test_bad_launch_options_are_one_line(args, message, tmp_path):
   assert not (tmp_path / 'run').exists()
 
 
-SWEEP_FLAGS = ['--variants=wgan_gp,non_saturating', '--seeds=3',
-               '--dataset=grid25', '--set=model.width=16',
-               '--set=model.depth=2', '--set=train.batch_size=16',
-               '--set=train.steps=8', '--set=train.log_every=2',
-               '--set=train.eval_every=4', '--set=train.checkpoint_every=4',
-               '--set=eval.num_samples=200', '--progress=false']
+SWEEP_FLAGS = [
+    '--variants=wgan_gp,non_saturating',
+    '--seeds=3',
+    '--dataset=grid25',
+    '--set=model.width=16',
+    '--set=model.depth=2',
+    '--set=train.batch_size=16',
+    '--set=train.steps=8',
+    '--set=train.log_every=2',
+    '--set=train.eval_every=4',
+    '--set=train.checkpoint_every=4',
+    '--set=eval.num_samples=200',
+    '--progress=false',
+]
 
 
 def _sweep(args):
-  return subprocess.Popen([sys.executable, '-m', 'experiments.sweep',
-                           *SWEEP_FLAGS, *args], cwd=ROOT, env=_env(),
-                          stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+  return subprocess.Popen(
+      [sys.executable, '-m', 'experiments.sweep', *SWEEP_FLAGS, *args],
+      cwd=ROOT,
+      env=_env(),
+      stdout=subprocess.PIPE,
+      stderr=subprocess.PIPE,
+      text=True,
+  )
 
 
 def _results(workdir):
   with open(workdir / 'results.csv') as f:
     rows = list(csv.DictReader(f))
-  return [{k: v for k, v in row.items()
-           if k in ('run', 'status', 'step', 'modes', 'high_quality_pct',
-                    'reverse_kl', 'sliced_w1')} for row in rows]
+  return [
+      {
+          k: v
+          for k, v in row.items()
+          if k
+          in (
+              'run',
+              'status',
+              'step',
+              'modes',
+              'high_quality_pct',
+              'reverse_kl',
+              'sliced_w1',
+          )
+      }
+      for row in rows
+  ]
 
 
 @pytest.mark.slow
@@ -247,10 +351,18 @@ def test_two_host_sweep_matches_one_host(tmp_path):
   """A sweep's runs spread over two processes' devices: the same table as
   one process with 4 devices, also after a damaged checkpoint (~60 s)."""
   port = _free_port()
-  procs = [_sweep([f'--workdir={tmp_path / "two"}',
-                   f'--coordinator_address=127.0.0.1:{port}',
-                   '--num_processes=2', f'--process_id={i}',
-                   '--cpu_devices=2']) for i in range(2)]
+  procs = [
+      _sweep(
+          [
+              f'--workdir={tmp_path / "two"}',
+              f'--coordinator_address=127.0.0.1:{port}',
+              '--num_processes=2',
+              f'--process_id={i}',
+              '--cpu_devices=2',
+          ]
+      )
+      for i in range(2)
+  ]
   single = _sweep([f'--workdir={tmp_path / "one"}', '--cpu_devices=4'])
   for process in [*procs, single]:
     code, _, err = _finish(process)
@@ -275,14 +387,27 @@ def test_two_host_sweep_matches_one_host(tmp_path):
   for summary in (two / 'runs').glob('*/summary.json'):
     summary.unlink()  # The runs look interrupted at step 8.
   port = _free_port()
-  results = [_finish(p) for p in [
-      _sweep([f'--workdir={two}', f'--coordinator_address=127.0.0.1:{port}',
-              '--num_processes=2', f'--process_id={i}', '--cpu_devices=2'])
-      for i in range(2)]]
+  results = [
+      _finish(p)
+      for p in [
+          _sweep(
+              [
+                  f'--workdir={two}',
+                  f'--coordinator_address=127.0.0.1:{port}',
+                  '--num_processes=2',
+                  f'--process_id={i}',
+                  '--cpu_devices=2',
+              ]
+          )
+          for i in range(2)
+      ]
+  ]
   for code, out, err in results:
     assert code == 0, err[-2000:]
-    assert (f'warning: checkpoint {group}/checkpoints/8 cannot be restored '
-            '(its contents differ from the digests') in out, out[-2000:]
+    assert (
+        f'warning: checkpoint {group}/checkpoints/8 cannot be restored '
+        '(its contents differ from the digests'
+    ) in out, out[-2000:]
   assert os.listdir(group / 'damaged_checkpoints') == ['8']
   assert _results(two) == _results(tmp_path / 'one')
 
@@ -296,12 +421,21 @@ def test_a_signal_to_one_host_stops_a_two_host_sweep_at_one_step(tmp_path):
 
   def start_two():
     port = _free_port()
-    return [_sweep([f'--workdir={workdir}', '--num_processes=2',
-                    '--cpu_devices=2', f'--coordinator_address=127.0.0.1:{port}',
-                    f'--process_id={i}', f'--set=train.steps={steps}',
-                    f'--set=train.eval_every={steps}',
-                    f'--set=train.checkpoint_every={steps}'])
-            for i in range(2)]
+    return [
+        _sweep(
+            [
+                f'--workdir={workdir}',
+                '--num_processes=2',
+                '--cpu_devices=2',
+                f'--coordinator_address=127.0.0.1:{port}',
+                f'--process_id={i}',
+                f'--set=train.steps={steps}',
+                f'--set=train.eval_every={steps}',
+                f'--set=train.checkpoint_every={steps}',
+            ]
+        )
+        for i in range(2)
+    ]
 
   procs = start_two()
   _wait_for_training(procs, workdir, 'runs/*/metrics.jsonl')

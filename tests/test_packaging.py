@@ -16,24 +16,53 @@ def test_the_wheel_imports_and_steps_outside_the_repository(tmp_path):
   # sources. No network and no build isolation: this environment's
   # setuptools.
   source = tmp_path / 'source'
-  shutil.copytree(os.path.join(ROOT, 'gan_jax'), source / 'gan_jax',
-                  ignore=shutil.ignore_patterns('__pycache__'))
+  shutil.copytree(
+      os.path.join(ROOT, 'gan_jax'),
+      source / 'gan_jax',
+      ignore=shutil.ignore_patterns('__pycache__'),
+  )
   for name in ('pyproject.toml', 'README.md'):
     shutil.copy(os.path.join(ROOT, name), source / name)
   subprocess.run(
-      [sys.executable, '-m', 'pip', 'wheel', '--no-deps',
-       '--no-build-isolation', '--quiet', '-w', str(tmp_path / 'dist'),
-       str(source)], check=True, capture_output=True, timeout=300)
-  wheel, = (tmp_path / 'dist').glob('gan_jax-*.whl')
+      [
+          sys.executable,
+          '-m',
+          'pip',
+          'wheel',
+          '--no-deps',
+          '--no-build-isolation',
+          '--quiet',
+          '-w',
+          str(tmp_path / 'dist'),
+          str(source),
+      ],
+      check=True,
+      capture_output=True,
+      timeout=300,
+  )
+  (wheel,) = (tmp_path / 'dist').glob('gan_jax-*.whl')
   names = zipfile.ZipFile(wheel).namelist()
   assert 'gan_jax/steps.py' in names and 'gan_jax/translation/steps.py' in (
-      names)
+      names
+  )
   assert not any(n.startswith(('experiments/', 'tests/')) for n in names)
   site = tmp_path / 'site'
   subprocess.run(
-      [sys.executable, '-m', 'pip', 'install', '--no-deps', '--quiet',
-       '--target', str(site), str(wheel)], check=True, capture_output=True,
-      timeout=300)
+      [
+          sys.executable,
+          '-m',
+          'pip',
+          'install',
+          '--no-deps',
+          '--quiet',
+          '--target',
+          str(site),
+          str(wheel),
+      ],
+      check=True,
+      capture_output=True,
+      timeout=300,
+  )
   script = (
       'import jax, optax, gan_jax\n'
       'from gan_jax import losses, state, steps\n'
@@ -45,12 +74,18 @@ def test_the_wheel_imports_and_steps_outside_the_repository(tmp_path):
       'x = jax.random.normal(jax.random.PRNGKey(1), (1, 4, 2))\n'
       's, m = jax.jit(steps.make_steps(spec).train_step)(\n'
       '    s, x, jax.random.PRNGKey(2))\n'
-      'print(gan_jax.__file__, int(s.step), sorted(m)[0])\n')
+      'print(gan_jax.__file__, int(s.step), sorted(m)[0])\n'
+  )
   env = {k: v for k, v in os.environ.items() if k != 'PYTHONPATH'}
   env['PYTHONPATH'] = str(site)
-  result = subprocess.run([sys.executable, '-c', script], cwd=tmp_path,
-                          env=env, capture_output=True, text=True,
-                          timeout=300)
+  result = subprocess.run(
+      [sys.executable, '-c', script],
+      cwd=tmp_path,
+      env=env,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert result.returncode == 0, result.stderr[-2000:]
   path, step, first = result.stdout.split()
   assert path.startswith(str(site)) and step == '1' and first == 'd_fake'

@@ -22,16 +22,24 @@ NUM_STEPS = 20
 # norm, G's output bias, since a batch-normalised D ignores a shift of every
 # fake), and Adam's first steps turn their float noise into full-size steps of
 # random sign. SGD compares the averaged gradients themselves.
-_SGD = {'optim.g.name': 'sgd', 'optim.d.name': 'sgd', 'optim.g.lr': 0.05,
-        'optim.d.lr': 0.05}
+_SGD = {
+    'optim.g.name': 'sgd',
+    'optim.d.name': 'sgd',
+    'optim.g.lr': 0.05,
+    'optim.d.lr': 0.05,
+}
 CONFIGS = {
     'wgan_gp': ('wgan_gp', _SGD),
-    'batch_norm': ('non_saturating',
-                   {'model.g_norm': 'batch', 'model.d_norm': 'batch', **_SGD}),
+    'batch_norm': (
+        'non_saturating',
+        {'model.g_norm': 'batch', 'model.d_norm': 'batch', **_SGD},
+    ),
     # Packs of 2 (2 packs per device), the gradient penalty per pack, and
     # G's look-ahead through a penalised D update averaged over devices.
-    'packed_unrolled': ('wgan_gp', {'model.pack': 2,
-                                    'objective.unroll_steps': 1, **_SGD}),
+    'packed_unrolled': (
+        'wgan_gp',
+        {'model.pack': 2, 'objective.unroll_steps': 1, **_SGD},
+    ),
 }
 
 
@@ -50,15 +58,23 @@ def _train(config, route, num_devices):
   spec, hparams, dataset = gan_config.build(config, parallel.axis_name(route))
   steps = gan_steps.make_steps(spec, parallel.axis_name(route))
   train_input = inputs.make_input(
-      config, dataset, (config.objective.n_critic, config.train.batch_size),
-      layout)
+      config,
+      dataset,
+      (config.objective.n_critic, config.train.batch_size),
+      layout,
+  )
   loop = parallel.parallel_loop(
-      functools.partial(steps.train_loop,
-                        sample_batch=train_input.sample_batch, num_steps=1),
-      route, mesh, train_input.data_spec)
+      functools.partial(
+          steps.train_loop, sample_batch=train_input.sample_batch, num_steps=1
+      ),
+      route,
+      mesh,
+      train_input.data_spec,
+  )
   state = jax.device_put(
       gan_state.init_state(spec, jax.random.PRNGKey(0), hparams),
-      layout.replicated)
+      layout.replicated,
+  )
   rng = jax.random.PRNGKey(1)
   history = []
   for step in range(NUM_STEPS):
@@ -74,8 +90,13 @@ def _single_device(name):
 
 
 def _assert_close(a, b, rtol, atol):
-  jax.tree.map(lambda x, y: np.testing.assert_allclose(
-      np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
+  jax.tree.map(
+      lambda x, y: np.testing.assert_allclose(
+          np.asarray(x), np.asarray(y), rtol=rtol, atol=atol
+      ),
+      a,
+      b,
+  )
 
 
 @pytest.mark.parametrize('route', parallel.ROUTES)
@@ -109,7 +130,8 @@ def test_loop_does_not_retrace_or_transfer_and_keeps_the_state_replicated():
   loop = parallel.parallel_loop(traced_loop, 'shard_map', mesh)
   state = jax.device_put(
       gan_state.init_state(spec, jax.random.PRNGKey(0), hparams),
-      layout.replicated)
+      layout.replicated,
+  )
   rng = jax.device_put(jax.random.PRNGKey(1), layout.replicated)
   # No transfer between steps: everything the loop needs is on the mesh.
   with jax.transfer_guard('disallow'):
@@ -123,9 +145,14 @@ def test_loop_does_not_retrace_or_transfer_and_keeps_the_state_replicated():
 def test_image_batches_are_split_like_the_global_batch(digits_dir):
   """An image batch (indices, labels, random flips) drawn per device is the
   device's slice of the batch that one device draws."""
-  config = small_config('non_saturating', dataset='digits',
-                        data__dir=digits_dir, data__random_flip=True,
-                        model__conditional=True, train__batch_size=16)
+  config = small_config(
+      'non_saturating',
+      dataset='digits',
+      data__dir=digits_dir,
+      data__random_flip=True,
+      model__conditional=True,
+      train__batch_size=16,
+  )
   source = gan_config.build(config)[2]
   mesh = parallel.data_mesh(NUM_DEVICES)
   key = jax.random.PRNGKey(3)
@@ -137,9 +164,15 @@ def test_image_batches_are_split_like_the_global_batch(digits_dir):
     data = train_input.data(0, 1)
     if route == 'jit':
       return jax.jit(sample)(key, data)
-    return jax.jit(jax.shard_map(
-        sample, mesh=mesh, in_specs=(P(), P()),
-        out_specs=P(None, parallel.DATA_AXIS), check_vma=False))(key, data)
+    return jax.jit(
+        jax.shard_map(
+            sample,
+            mesh=mesh,
+            in_specs=(P(), P()),
+            out_specs=P(None, parallel.DATA_AXIS),
+            check_vma=False,
+        )
+    )(key, data)
 
   (x, labels), (x_parts, label_parts) = batch('jit'), batch('shard_map')
   chex.assert_shape(x, (2, 16, 8, 8, 1))
@@ -149,8 +182,12 @@ def test_image_batches_are_split_like_the_global_batch(digits_dir):
 
 def test_pmap_refuses_a_sharded_data_layout():
   with pytest.raises(ValueError, match='pmap'):
-    parallel.parallel_loop(lambda s, r, d: (s, {}), 'pmap',
-                           parallel.data_mesh(2), P(None, None, 'data'))
+    parallel.parallel_loop(
+        lambda s, r, d: (s, {}),
+        'pmap',
+        parallel.data_mesh(2),
+        P(None, None, 'data'),
+    )
 
 
 def test_unknown_route_lists_the_valid_ones():

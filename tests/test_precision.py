@@ -19,31 +19,44 @@ def _config(dtype: str, **overrides):
   # SGD: an update is the gradient times the rate, so the updates compare
   # the gradients (Adam's first update is +-lr whatever the gradient).
   config = small_config(
-      'wgan_gp', dataset='digits', model__name='dcgan', model__width=16,
-      model__latent_dim=16, model__d_norm='layer', model__g_norm='batch',
-      train__batch_size=32, objective__n_critic=1,
-      train__compute_dtype=dtype, optim__g__name='sgd',
-      optim__d__name='sgd', optim__g__lr=1e-2, optim__d__lr=1e-2,
-      **overrides)
+      'wgan_gp',
+      dataset='digits',
+      model__name='dcgan',
+      model__width=16,
+      model__latent_dim=16,
+      model__d_norm='layer',
+      model__g_norm='batch',
+      train__batch_size=32,
+      objective__n_critic=1,
+      train__compute_dtype=dtype,
+      optim__g__name='sgd',
+      optim__d__name='sgd',
+      optim__g__lr=1e-2,
+      optim__d__lr=1e-2,
+      **overrides,
+  )
   gan_config.validate(config, 1)
   return config
 
 
 def _relative(a, b) -> float:
-  return float(optax.tree.norm(jax.tree.map(jnp.subtract, a, b))
-               / optax.tree.norm(b))
+  return float(
+      optax.tree.norm(jax.tree.map(jnp.subtract, a, b)) / optax.tree.norm(b)
+  )
 
 
 def test_a_bfloat16_dcgan_step_matches_float32():
-  batch = jax.random.uniform(jax.random.PRNGKey(1), (1, 32, 8, 8, 1),
-                             minval=-1, maxval=1)
+  batch = jax.random.uniform(
+      jax.random.PRNGKey(1), (1, 32, 8, 8, 1), minval=-1, maxval=1
+  )
   results = {}
   for dtype in ('float32', 'bfloat16'):
     spec, hparams, _ = gan_config.build(_config(dtype))
     assert spec.compute_dtype == dtype
     state = gan_state.compiled_init(spec)(jax.random.PRNGKey(0), hparams)
     new, metrics = jax.jit(steps.make_steps(spec).train_step)(
-        state, batch, jax.random.PRNGKey(2))
+        state, batch, jax.random.PRNGKey(2)
+    )
     results[dtype] = state, new, metrics
   start, exact, metrics = results['float32']
   _, half, half_metrics = results['bfloat16']
@@ -52,8 +65,11 @@ def test_a_bfloat16_dcgan_step_matches_float32():
   chex.assert_trees_all_close(half_metrics, metrics, rtol=2e-2, atol=1e-3)
   for side in ('g', 'd'):
     update = functools.partial(
-        lambda name, s: jax.tree.map(jnp.subtract, getattr(s, name).params,
-                                     getattr(start, name).params), side)
+        lambda name, s: jax.tree.map(
+            jnp.subtract, getattr(s, name).params, getattr(start, name).params
+        ),
+        side,
+    )
     # Measured 1.1% (G) and 1.9% (D) on 2026-11-29: bfloat16's 8-bit
     # significand, ~0.4% per rounding.
     assert _relative(update(half), update(exact)) < 0.05, side
@@ -71,8 +87,9 @@ def test_the_gradient_penalty_double_backward_in_bfloat16():
   eps = jax.random.uniform(keys[2], (32,))
 
   def penalty(params, dtype):
-    critic = lambda x: steps.apply_model(spec.discriminator, state.d, params,
-                                         x, compute_dtype=dtype)[0]
+    critic = lambda x: steps.apply_model(
+        spec.discriminator, state.d, params, x, compute_dtype=dtype
+    )[0]
     return penalties.gradient_penalty(critic, real, fake, eps, 1.0, False)
 
   value_and_grad = jax.jit(jax.value_and_grad(penalty), static_argnums=1)
@@ -93,19 +110,24 @@ def test_casts_touch_floats_only_and_come_back_float32():
   assert back['w'].dtype == jnp.float32 and back['count'].dtype == jnp.int32
   # The cast's derivative brings a bfloat16 product's gradient back to
   # float32 params.
-  grad = jax.grad(lambda w: jnp.sum(precision.to_compute(
-      w, None, 'bfloat16')[0] ** 2))(jnp.ones(3))
+  grad = jax.grad(
+      lambda w: jnp.sum(precision.to_compute(w, None, 'bfloat16')[0] ** 2)
+  )(jnp.ones(3))
   assert grad.dtype == jnp.float32
 
 
-@pytest.mark.parametrize('dtype, message', [
-    ('float16', 'float16 needs loss scaling'),
-    ('float64', 'one of float32, bfloat16'),
-])
+@pytest.mark.parametrize(
+    'dtype, message',
+    [
+        ('float16', 'float16 needs loss scaling'),
+        ('float64', 'one of float32, bfloat16'),
+    ],
+)
 def test_unsupported_compute_dtypes_are_one_line(dtype, message):
-  with pytest.raises(gan_config.ConfigError,
-                     match=f"train.compute_dtype='{dtype}' is not allowed: "
-                     f'.*{message}') as error:
+  with pytest.raises(
+      gan_config.ConfigError,
+      match=f"train.compute_dtype='{dtype}' is not allowed: .*{message}",
+  ) as error:
     gan_config.validate(small_config(train__compute_dtype=dtype), 1)
   assert '\n' not in str(error.value)
 
@@ -115,12 +137,23 @@ def test_a_bfloat16_wgan_gp_run_finds_every_grid25_mode(tmp_path):
   import json
   import subprocess
   import sys
+
   root = __file__.rsplit('/tests/', 1)[0]
   done = subprocess.run(
-      [sys.executable, '-m', 'experiments.run', '--variant=wgan_gp',
-       f'--workdir={tmp_path / "run"}', '--config.train.compute_dtype=bfloat16',
-       '--progress=false'], cwd=root, capture_output=True, text=True,
-      timeout=600)
+      [
+          sys.executable,
+          '-m',
+          'experiments.run',
+          '--variant=wgan_gp',
+          f'--workdir={tmp_path / "run"}',
+          '--config.train.compute_dtype=bfloat16',
+          '--progress=false',
+      ],
+      cwd=root,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
   assert done.returncode == 0, done.stderr[-2000:]
   assert 'float32 products' not in done.stdout + done.stderr
   assert 'bfloat16 products' in done.stdout + done.stderr

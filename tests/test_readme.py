@@ -16,8 +16,9 @@ from tests.helpers import SMALL_RUN_FLAGS
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 PAGES = ['README.md'] + sorted(
-    os.path.relpath(p, ROOT) for p in glob.glob(os.path.join(ROOT, 'docs',
-                                                             '*.md')))
+    os.path.relpath(p, ROOT)
+    for p in glob.glob(os.path.join(ROOT, 'docs', '*.md'))
+)
 # A block that is a file of the user's own starts by naming it.
 _FILE_BLOCK = re.compile(r'# [\w.]+\.py:')
 
@@ -28,13 +29,21 @@ def _read(page):
 
 
 def _blocks(language):
-  return [(page, block) for page in PAGES for block in re.findall(
-      rf'```{language}\n(.*?)```', _read(page), flags=re.S)]
+  return [
+      (page, block)
+      for page in PAGES
+      for block in re.findall(
+          rf'```{language}\n(.*?)```', _read(page), flags=re.S
+      )
+  ]
 
 
 def test_every_python_example_runs(capsys):
-  examples = [(page, block) for page, block in _blocks('python')
-              if not _FILE_BLOCK.match(block)]
+  examples = [
+      (page, block)
+      for page, block in _blocks('python')
+      if not _FILE_BLOCK.match(block)
+  ]
   assert examples, 'the README has a python example'
   for page, block in examples:
     try:
@@ -47,15 +56,25 @@ def test_every_python_example_runs(capsys):
 def test_the_config_file_example_trains_its_own_objective(tmp_path):
   # The README's config file, run as the README says (no --variant): its
   # objective and its name stand; the variant layer would have replaced them.
-  config_file, = [block for _, block in _blocks('python')
-                  if block.startswith('# my_gan.py')]
+  (config_file,) = [
+      block for _, block in _blocks('python') if block.startswith('# my_gan.py')
+  ]
   (tmp_path / 'my_gan.py').write_text(config_file)
   workdir = tmp_path / 'run'
   result = subprocess.run(
-      [sys.executable, '-m', 'experiments.run',
-       f'--config={tmp_path / "my_gan.py"}', f'--workdir={workdir}',
-       *SMALL_RUN_FLAGS],
-      cwd=ROOT, capture_output=True, text=True, timeout=300)
+      [
+          sys.executable,
+          '-m',
+          'experiments.run',
+          f'--config={tmp_path / "my_gan.py"}',
+          f'--workdir={workdir}',
+          *SMALL_RUN_FLAGS,
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+  )
   assert result.returncode == 0, result.stderr[-2000:]
   summary = json.loads((workdir / 'summary.json').read_text())
   assert summary['status'] == 'completed'
@@ -69,8 +88,9 @@ def _commands():
   block (continuation lines joined)."""
   commands = {}
   for _, block in _blocks('bash'):
-    for module, args in re.findall(r'python -m ([\w.]+)([^\n#;&|"]*)',
-                                   block.replace('\\\n', ' ')):
+    for module, args in re.findall(
+        r'python -m ([\w.]+)([^\n#;&|"]*)', block.replace('\\\n', ' ')
+    ):
       names = commands.setdefault(module, set())
       names.update(re.findall(r'(?:^|\s)--([\w]+)(?=[=\s]|$)', args))
   return commands
@@ -78,32 +98,53 @@ def _commands():
 
 def test_every_command_shown_names_a_module_and_flags_that_exist():
   commands = _commands()
-  assert {'experiments.run', 'experiments.sweep', 'experiments.theory',
-          'experiments.benchmark', 'pytest'} <= set(commands), commands
+  assert {
+      'experiments.run',
+      'experiments.sweep',
+      'experiments.theory',
+      'experiments.benchmark',
+      'pytest',
+  } <= set(commands), commands
   for module, names in commands.items():
     if module == 'pytest':
       continue
     # Each in a process of its own: the commands define flags of one name.
     listed = subprocess.run(
-        [sys.executable, '-c', f'import {module}\nfrom absl import flags\n'
-         'print(" ".join(flags.FLAGS))'],
-        cwd=ROOT, capture_output=True, text=True, timeout=120, check=True)
+        [
+            sys.executable,
+            '-c',
+            f'import {module}\nfrom absl import flags\n'
+            'print(" ".join(flags.FLAGS))',
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     defined = set(listed.stdout.split())
-    unknown = {n for n in names if n not in defined
-               and not (n.startswith('no') and n[2:] in defined)}
+    unknown = {
+        n
+        for n in names
+        if n not in defined and not (n.startswith('no') and n[2:] in defined)
+    }
     assert not unknown, f'python -m {module}: no flag {sorted(unknown)}'
 
 
 def test_every_link_and_repository_file_the_docs_name_exists():
   # A command copied from the docs or a --help text must not name a file
   # that is not there (a sweep file once was: configs/sweeps/lr_grid.py).
-  pattern = re.compile(r'\b((?:experiments|gan_jax|benchmarks|tests|docs)/'
-                       r'[\w./-]*\w\.(?:py|md|json|csv|png))\b')
+  pattern = re.compile(
+      r'\b((?:experiments|gan_jax|benchmarks|tests|docs)/'
+      r'[\w./-]*\w\.(?:py|md|json|csv|png))\b'
+  )
   sources = PAGES + [
       os.path.relpath(os.path.join(folder, name), ROOT)
       for package in ('experiments', 'gan_jax', 'benchmarks')
       for folder, _, names in os.walk(os.path.join(ROOT, package))
-      for name in names if name.endswith('.py')]
+      for name in names
+      if name.endswith('.py')
+  ]
   named = {}
   for source in sources:
     for path in pattern.findall(_read(source)):
@@ -112,20 +153,24 @@ def test_every_link_and_repository_file_the_docs_name_exists():
   for page in PAGES:
     for target in re.findall(r'\]\(([^)#\s]+)(?:#[^)]*)?\)', _read(page)):
       if '://' not in target:
-        named.setdefault(os.path.normpath(
-            os.path.join(os.path.dirname(page), target)), page)
+        named.setdefault(
+            os.path.normpath(os.path.join(os.path.dirname(page), target)), page
+        )
   assert len(named) > 10, named  # The patterns still find what docs name.
-  missing = {path: source for path, source in named.items()
-             if not os.path.exists(os.path.join(ROOT, path))}
+  missing = {
+      path: source
+      for path, source in named.items()
+      if not os.path.exists(os.path.join(ROOT, path))
+  }
   assert not missing, f'named but missing (path: where): {missing}'
 
 
 @pytest.mark.parametrize('page', PAGES)
 def test_every_anchor_link_names_a_heading(page):
-  for target, anchor in re.findall(r'\]\(([^)#\s]*)#([^)\s]+)\)',
-                                   _read(page)):
+  for target, anchor in re.findall(r'\]\(([^)#\s]*)#([^)\s]+)\)', _read(page)):
     linked = os.path.normpath(os.path.join(os.path.dirname(page), target))
     headings = re.findall(r'(?m)^#+ (.+)$', _read(linked if target else page))
-    slugs = {re.sub(r'[^\w\- ]', '', h.lower()).replace(' ', '-')
-             for h in headings}
+    slugs = {
+        re.sub(r'[^\w\- ]', '', h.lower()).replace(' ', '-') for h in headings
+    }
     assert anchor in slugs, f'{page}: #{anchor} is not a heading of {linked}'

@@ -24,9 +24,13 @@ SMALL_FLAGS = ['--config=experiments/configs/default.py', *SMALL_RUN_FLAGS]
 
 
 def _run(*args, timeout=300):
-  return subprocess.run([sys.executable, '-m', 'experiments.run', *args],
-                        cwd=ROOT, capture_output=True, text=True,
-                        timeout=timeout)
+  return subprocess.run(
+      [sys.executable, '-m', 'experiments.run', *args],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=timeout,
+  )
 
 
 @pytest.mark.parametrize('variant', SEED_VARIANTS)
@@ -43,8 +47,10 @@ def test_seed_variant_smoke_run_through_main(variant, tmp_path):
   assert [r['step'] for r in records if r['split'] == 'train'] == [2, 4]
   assert any(r['split'] == 'eval' for r in records)
   assert (workdir / 'samples_0000004.png').stat().st_size > 1000
-  assert any(name.startswith('events.out.tfevents')
-             for name in os.listdir(workdir / 'tensorboard'))
+  assert any(
+      name.startswith('events.out.tfevents')
+      for name in os.listdir(workdir / 'tensorboard')
+  )
   assert (workdir / 'checkpoints' / '4').is_dir()
   assert 'modes' in result.stdout  # The one-screen summary.
 
@@ -64,48 +70,71 @@ def test_steps_per_dispatch_does_not_change_results(tmp_path):
   scan = small_config('non_saturating', train__steps_per_dispatch=2)
   train_and_evaluate(one, str(tmp_path / 'one'), progress=False)
   train_and_evaluate(scan, str(tmp_path / 'scan'), progress=False)
-  _assert_trees_close = functools.partial(chex.assert_trees_all_close,
-                                          rtol=1e-5, atol=1e-6)
-  _assert_trees_close(_final_state(one, tmp_path / 'one'),
-                      _final_state(scan, tmp_path / 'scan'))
+  _assert_trees_close = functools.partial(
+      chex.assert_trees_all_close, rtol=1e-5, atol=1e-6
+  )
+  _assert_trees_close(
+      _final_state(one, tmp_path / 'one'), _final_state(scan, tmp_path / 'scan')
+  )
 
 
 BAD_INPUTS = [
     (['--variant=wgan'], 'unknown variant'),
-    (['--variant=wgan-gp'], "unknown variant 'wgan-gp' (did you mean "
-     'wgan_gp?); valid: vanilla, non_saturating, wgan_gp'),
-    (['--variant=WGAN_GP'], "unknown variant 'WGAN_GP' (did you mean "
-     'wgan_gp?)'),
+    (
+        ['--variant=wgan-gp'],
+        "unknown variant 'wgan-gp' (did you mean "
+        'wgan_gp?); valid: vanilla, non_saturating, wgan_gp',
+    ),
+    (
+        ['--variant=WGAN_GP'],
+        "unknown variant 'WGAN_GP' (did you mean wgan_gp?)",
+    ),
     (['--dataset=mnist9'], 'dataset='),
-    (['--config.train.stepz=5'],
-     "unknown config field 'train.stepz' (did you mean 'train.steps'?)"),
+    (
+        ['--config.train.stepz=5'],
+        "unknown config field 'train.stepz' (did you mean 'train.steps'?)",
+    ),
     (['--config.optim.d.lr=-0.1'], 'optim.d.lr=-0.1'),
     (['--config.optim.g.lr=0'], 'optim.g.lr=0'),
     (['--config.objective.n_critic=0'], 'objective.n_critic=0'),
     (['--config.train.batch_size=10'], 'device count (8)'),
-    (['--variant=wgan_gp', '--config.model.d_norm=batch'],
-     "d_norm='batch' is not allowed"),
+    (
+        ['--variant=wgan_gp', '--config.model.d_norm=batch'],
+        "d_norm='batch' is not allowed",
+    ),
     (['--config.train.steps=abc'], 'train.steps'),
     (['--config.train.num_devices=9'], 'train.num_devices=9'),
     (['--config.train.parallel=pjit'], "train.parallel='pjit' is not allowed"),
-    (['--config.train.compute_dtype=float16'],
-     "train.compute_dtype='float16' is not allowed: float16 needs loss "
-     'scaling'),
-    (['--config.train.formulation=cudnn'],
-     "train.formulation='cudnn' is not allowed: one of auto, cpu, standard"),
-    (['--config.eval.features=inception'],
-     "eval.features='inception' is not allowed with dataset='grid25'"),
+    (
+        ['--config.train.compute_dtype=float16'],
+        "train.compute_dtype='float16' is not allowed: float16 needs loss "
+        'scaling',
+    ),
+    (
+        ['--config.train.formulation=cudnn'],
+        "train.formulation='cudnn' is not allowed: one of auto, cpu, standard",
+    ),
+    (
+        ['--config.eval.features=inception'],
+        "eval.features='inception' is not allowed with dataset='grid25'",
+    ),
     (['--config=experiments/configs/missing.py'], 'cannot load it'),
     (['--config=tests/helpers.py'], 'cannot load it'),  # No get_config().
     (['--config.model.conditional=true'], 'it has no labels'),
     (['--config.model.name=dcgan'], "it takes images; use 'mlp'"),
-    (['--dataset=digits', '--config.data.image_size=7'],
-     "data.image_size=7 is not allowed with model.name='dcgan'"),
+    (
+        ['--dataset=digits', '--config.data.image_size=7'],
+        "data.image_size=7 is not allowed with model.name='dcgan'",
+    ),
     (['--config.data.image_size=16'], 'it resizes images'),
-    (['--dataset=digits', '--config.train.steps_per_dispatch=3'],
-     'a divisor of train.log_every'),
-    (['--dataset=mnist', '--data_dir=/nonexistent/tfds'],
-     'tfds build mnist --file_format=array_record'),
+    (
+        ['--dataset=digits', '--config.train.steps_per_dispatch=3'],
+        'a divisor of train.log_every',
+    ),
+    (
+        ['--dataset=mnist', '--data_dir=/nonexistent/tfds'],
+        'tfds build mnist --file_format=array_record',
+    ),
 ]
 
 
@@ -120,16 +149,24 @@ def test_bad_input_is_one_line_and_writes_nothing(args, message, tmp_path):
   assert not workdir.exists()
 
 
-IMAGE_FLAGS = ['--config.model.width=8', '--config.model.latent_dim=8',
-               *SMALL_RUN_FLAGS[2:]]  # DCGAN's depth follows the image size.
+IMAGE_FLAGS = [
+    '--config.model.width=8',
+    '--config.model.latent_dim=8',
+    *SMALL_RUN_FLAGS[2:],
+]  # DCGAN's depth follows the image size.
 
 
 @pytest.mark.slow  # End to end: in .ci/run's second pass.
 def test_conditional_image_run_through_main(digits_dir, tmp_path):
   workdir = tmp_path / 'digits'
-  result = _run('--variant=wgan_gp', '--dataset=digits',
-                f'--data_dir={digits_dir}', f'--workdir={workdir}',
-                '--config.model.conditional=true', *IMAGE_FLAGS)
+  result = _run(
+      '--variant=wgan_gp',
+      '--dataset=digits',
+      f'--data_dir={digits_dir}',
+      f'--workdir={workdir}',
+      '--config.model.conditional=true',
+      *IMAGE_FLAGS,
+  )
   assert result.returncode == 0, result.stderr[-2000:]
   summary = json.loads((workdir / 'summary.json').read_text())
   assert summary['status'] == 'completed' and summary['step'] == 4
@@ -141,9 +178,21 @@ def test_conditional_image_run_through_main(digits_dir, tmp_path):
   protocol = summary['eval_protocol']
   assert protocol['num_samples'] == 100
   assert protocol['feature_extractor_held_out_accuracy'] >= 0.97
-  assert set(protocol['real_vs_real']) == set(summary['final_eval']) >= {
-      'fd', 'kid', 'precision', 'recall', 'density', 'coverage',
-      'classifier_score', 'modes', 'mode_kl'}
+  assert (
+      set(protocol['real_vs_real'])
+      == set(summary['final_eval'])
+      >= {
+          'fd',
+          'kid',
+          'precision',
+          'recall',
+          'density',
+          'coverage',
+          'classifier_score',
+          'modes',
+          'mode_kl',
+      }
+  )
   assert 'in device memory' in summary['input']
   assert (workdir / 'samples_0000004.png').stat().st_size > 1000
   assert 'real vs real' in result.stdout
@@ -152,11 +201,18 @@ def test_conditional_image_run_through_main(digits_dir, tmp_path):
 def test_streamed_input_trains_like_the_in_memory_one(digits_dir, tmp_path):
   """Same records per step either way (the streamed indices are drawn on the
   host, the in-memory ones on device, so the batches differ; both run)."""
-  config = small_config('non_saturating', dataset='digits',
-                        model__name='dcgan', model__width=8,
-                        model__g_norm='batch', model__d_norm='layer',
-                        data__dir=digits_dir, data__in_memory_limit_mb=0,
-                        eval__num_samples=50, eval__classifier_steps=2000)
+  config = small_config(
+      'non_saturating',
+      dataset='digits',
+      model__name='dcgan',
+      model__width=8,
+      model__g_norm='batch',
+      model__d_norm='layer',
+      data__dir=digits_dir,
+      data__in_memory_limit_mb=0,
+      eval__num_samples=50,
+      eval__classifier_steps=2000,
+  )
   summary = train_and_evaluate(config, str(tmp_path), progress=False)
   assert summary['status'] == 'completed' and summary['step'] == 8
   assert 'streamed' in summary['input']
@@ -164,9 +220,14 @@ def test_streamed_input_trains_like_the_in_memory_one(digits_dir, tmp_path):
 
 def test_diverging_run_stops_and_keeps_good_checkpoints(tmp_path):
   # Learning rates of 1e30 overflow D's outputs within a few steps.
-  config = small_config('non_saturating', optim__d__lr=1e30,
-                        optim__g__lr=1e30, train__steps=40,
-                        train__eval_every=40, train__checkpoint_every=2)
+  config = small_config(
+      'non_saturating',
+      optim__d__lr=1e30,
+      optim__g__lr=1e30,
+      train__steps=40,
+      train__eval_every=40,
+      train__checkpoint_every=2,
+  )
   summary = train_and_evaluate(config, str(tmp_path), progress=False)
   assert summary['status'] == 'diverged'
   assert summary['step'] < 40
@@ -182,13 +243,19 @@ def test_diverging_run_stops_and_keeps_good_checkpoints(tmp_path):
         restored = ckpt.restore(like, step=int(name))
       finally:
         ckpt.close()
-      assert all(bool(jax.numpy.all(jax.numpy.isfinite(leaf)))
-                 for leaf in jax.tree.leaves(restored))
+      assert all(
+          bool(jax.numpy.all(jax.numpy.isfinite(leaf)))
+          for leaf in jax.tree.leaves(restored)
+      )
 
 
 def test_finished_run_rerun_reports_again(tmp_path):
-  config = small_config('non_saturating', train__steps=2,
-                        train__eval_every=2, train__checkpoint_every=2)
+  config = small_config(
+      'non_saturating',
+      train__steps=2,
+      train__eval_every=2,
+      train__checkpoint_every=2,
+  )
   first = train_and_evaluate(config, str(tmp_path), progress=False)
   again = train_and_evaluate(config, str(tmp_path), progress=False)
   assert again['step'] == first['step'] == 2
@@ -198,8 +265,12 @@ def test_finished_run_rerun_reports_again(tmp_path):
 @pytest.mark.slow
 def test_default_wgan_gp_covers_all_modes(tmp_path):
   """The README's first command, in full: all 25 modes of grid25."""
-  result = _run('--variant=wgan_gp', f'--workdir={tmp_path}',
-                '--progress=false', timeout=1800)  # About 7 minutes here.
+  result = _run(
+      '--variant=wgan_gp',
+      f'--workdir={tmp_path}',
+      '--progress=false',
+      timeout=1800,
+  )  # About 7 minutes here.
   assert result.returncode == 0, result.stderr[-2000:]
   summary = json.loads((tmp_path / 'summary.json').read_text())
   assert summary['final_eval']['modes'] == 25
@@ -210,18 +281,28 @@ def test_celeb_a_streams_through_the_runner_at_64x64(tmp_path):
   """CelebA's code path end to end on mock records: crop and resize,
   streamed batches, 64x64 DCGAN, metrics with a freshly trained classifier."""
   import tensorflow_datasets as tfds
-  config = small_config('hinge', dataset='celeb_a', model__name='dcgan',
-                        model__width=4, model__latent_dim=8,
-                        model__g_norm='batch', model__d_norm='spectral',
-                        data__dir=str(tmp_path / 'tfds'),
-                        data__in_memory_limit_mb=0, data__random_flip=True,
-                        train__batch_size=8, train__steps=2,
-                        train__eval_every=2, train__checkpoint_every=2,
-                        eval__num_samples=16, eval__classifier_steps=2)
+
+  config = small_config(
+      'hinge',
+      dataset='celeb_a',
+      model__name='dcgan',
+      model__width=4,
+      model__latent_dim=8,
+      model__g_norm='batch',
+      model__d_norm='spectral',
+      data__dir=str(tmp_path / 'tfds'),
+      data__in_memory_limit_mb=0,
+      data__random_flip=True,
+      train__batch_size=8,
+      train__steps=2,
+      train__eval_every=2,
+      train__checkpoint_every=2,
+      eval__num_samples=16,
+      eval__classifier_steps=2,
+  )
   gan_config.validate(config, num_devices=1)
   with tfds.testing.mock_data(num_examples=24):
-    summary = train_and_evaluate(config, str(tmp_path / 'run'),
-                                 progress=False)
+    summary = train_and_evaluate(config, str(tmp_path / 'run'), progress=False)
   assert summary['status'] == 'completed' and summary['step'] == 2
   assert 'streamed' in summary['input']
   assert summary['eval_protocol']['num_samples'] == 16
@@ -232,14 +313,17 @@ def test_the_train_loop_refuses_implicit_transfers(tmp_path, monkeypatch):
   """The runner dispatches under jax.transfer_guard('disallow'): a host
   array slipped into the loop is an error, not a silent per-step copy."""
   from experiments.runner import inputs
+
   real_make_input = inputs.make_input
 
   def with_host_data(*args, **kwargs):
     made = real_make_input(*args, **kwargs)
     return dataclasses.replace(
-        made, data=lambda step, n: np.zeros(n, np.float32),
-        sample_batch=lambda key, data, i: made.sample_batch(
-            key, None, i) + data[i])  # Used, so jit cannot prune it.
+        made,
+        data=lambda step, n: np.zeros(n, np.float32),
+        sample_batch=lambda key, data, i: made.sample_batch(key, None, i)
+        + data[i],
+    )  # Used, so jit cannot prune it.
 
   monkeypatch.setattr(inputs, 'make_input', with_host_data)
   with pytest.raises(Exception, match='Disallowed host-to-device transfer'):
@@ -256,7 +340,11 @@ def test_metric_writers_do_not_import_torch(tmp_path):
       f'w = writers.MetricWriter({str(tmp_path)!r})\n'
       'w.write(1, "train", {"loss": 0.5}); w.close()\n'
       'if importlib.util.find_spec("torch"):\n'
-      '  import torch; torch.zeros(1)\n')
-  subprocess.run([sys.executable, '-c', script], check=True,
-                 cwd=os.path.dirname(os.path.dirname(__file__)))
+      '  import torch; torch.zeros(1)\n'
+  )
+  subprocess.run(
+      [sys.executable, '-c', script],
+      check=True,
+      cwd=os.path.dirname(os.path.dirname(__file__)),
+  )
   assert os.listdir(tmp_path / 'tensorboard')

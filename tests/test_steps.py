@@ -15,33 +15,44 @@ from gan_jax import state as gan_state, steps as gan_steps
 from tests.helpers import small_config
 
 
-
 def _setup(config, axis_name=None):
   spec, hparams, dataset = gan_config.build(config, axis_name=axis_name)
   state = gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
-  batch = dataset.to_network(dataset.sample(
-      jax.random.PRNGKey(1),
-      (config.objective.n_critic, config.train.batch_size)))
+  batch = dataset.to_network(
+      dataset.sample(
+          jax.random.PRNGKey(1),
+          (config.objective.n_critic, config.train.batch_size),
+      )
+  )
   return spec, state, batch
 
 
 def _assert_trees_close(a, b, rtol=1e-4, atol=1e-5):
-  jax.tree.map(lambda x, y: np.testing.assert_allclose(
-      np.asarray(x), np.asarray(y), rtol=rtol, atol=atol), a, b)
+  jax.tree.map(
+      lambda x, y: np.testing.assert_allclose(
+          np.asarray(x), np.asarray(y), rtol=rtol, atol=atol
+      ),
+      a,
+      b,
+  )
 
 
-@pytest.mark.parametrize('variant,overrides', [
-    ('non_saturating', dict(model__g_norm='batch', model__d_norm='layer')),
-    ('wgan_gp', {})])
+@pytest.mark.parametrize(
+    'variant,overrides',
+    [
+        ('non_saturating', dict(model__g_norm='batch', model__d_norm='layer')),
+        ('wgan_gp', {}),
+    ],
+)
 def test_a_compiled_initialisation_is_the_eager_one(variant, overrides):
   # experiments.run and batched.init_group initialise through one jitted
   # program instead of op by op: it must not change a single bit.
   spec, hparams, _ = gan_config.build(small_config(variant, **overrides))
   key = jax.random.PRNGKey(7)
   compiled = gan_state.compiled_init(spec)(key, hparams)
-  chex.assert_trees_all_equal(compiled,
-                              gan_state.init_state(spec, key, hparams),
-                              strict=True)
+  chex.assert_trees_all_equal(
+      compiled, gan_state.init_state(spec, key, hparams), strict=True
+  )
 
 
 def test_train_step_is_traced_once():
@@ -70,8 +81,16 @@ def test_d_and_g_updates_alternate(variant):
   # Optimizer step counters: D updated n_critic times, G once.
   assert int(optim.update_count_of(new.d.opt_state)) == n_critic
   assert int(optim.update_count_of(new.g.opt_state)) == 1
-  assert set(metrics) >= {'d_loss', 'g_loss', 'd_real', 'd_fake',
-                          'd_grad_norm', 'g_grad_norm', 'd_penalty', 'g_fake'}
+  assert set(metrics) >= {
+      'd_loss',
+      'g_loss',
+      'd_real',
+      'd_fake',
+      'd_grad_norm',
+      'g_grad_norm',
+      'd_penalty',
+      'g_fake',
+  }
   # d_step leaves G's params alone; g_step leaves D's alone.
   after_d, _ = steps.d_step(state, batch[0], jax.random.PRNGKey(4))
   chex.assert_trees_all_equal(after_d.g.params, state.g.params)
@@ -95,19 +114,24 @@ def test_g_step_goes_through_the_updated_discriminator():
 
 def test_weight_clipping_bounds_discriminator():
   spec, state, batch = _setup(small_config('wgan_clip'))
-  new, _ = gan_steps.make_steps(spec).train_step(state, batch,
-                                                 jax.random.PRNGKey(0))
-  assert max(float(jnp.max(jnp.abs(p)))
-             for p in jax.tree.leaves(new.d.params)) <= 0.01 + 1e-7
+  new, _ = gan_steps.make_steps(spec).train_step(
+      state, batch, jax.random.PRNGKey(0)
+  )
+  assert (
+      max(float(jnp.max(jnp.abs(p))) for p in jax.tree.leaves(new.d.params))
+      <= 0.01 + 1e-7
+  )
 
 
 def test_ema_tracks_generator():
   config = small_config('non_saturating', ema__enabled=True, ema__decay=0.5)
   spec, state, batch = _setup(config)
-  new, _ = gan_steps.make_steps(spec).train_step(state, batch,
-                                                 jax.random.PRNGKey(0))
-  expected = jax.tree.map(lambda old, g: 0.5 * old + 0.5 * g, state.g_ema,
-                          new.g.params)
+  new, _ = gan_steps.make_steps(spec).train_step(
+      state, batch, jax.random.PRNGKey(0)
+  )
+  expected = jax.tree.map(
+      lambda old, g: 0.5 * old + 0.5 * g, state.g_ema, new.g.params
+  )
   _assert_trees_close(new.g_ema, expected, rtol=1e-6, atol=1e-7)
 
 
@@ -118,8 +142,9 @@ def test_same_seed_same_parameters():
     spec, state, _ = _setup(config)
     steps = gan_steps.make_steps(spec)
     sample = lambda key, data, i: jax.random.normal(key, (5, 16, 2))
-    loop = jax.jit(functools.partial(steps.train_loop, sample_batch=sample,
-                                     num_steps=3))
+    loop = jax.jit(
+        functools.partial(steps.train_loop, sample_batch=sample, num_steps=3)
+    )
     results.append(loop(state, jax.random.PRNGKey(9), None)[0])
   chex.assert_trees_all_equal(results[0], results[1])
 
@@ -130,10 +155,12 @@ def test_conditional_steps_use_the_real_batch_labels():
   update."""
   config = small_config('wgan_gp')
   spec, hparams, _ = gan_config.build(config)
-  generator, discriminator = models.build_models(config.model, (2,),
-                                                 num_classes=3)
-  spec = dataclasses.replace(spec, generator=generator,
-                             discriminator=discriminator, num_classes=3)
+  generator, discriminator = models.build_models(
+      config.model, (2,), num_classes=3
+  )
+  spec = dataclasses.replace(
+      spec, generator=generator, discriminator=discriminator, num_classes=3
+  )
   state = gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
   steps = gan_steps.make_steps(spec)
   x = jax.random.normal(jax.random.PRNGKey(1), (5, 16, 2))
@@ -142,8 +169,9 @@ def test_conditional_steps_use_the_real_batch_labels():
   new, metrics = step(state, (x, jnp.zeros((5, 16), jnp.int32)), rng)
   other, _ = step(state, (x, jnp.ones((5, 16), jnp.int32)), rng)
   assert int(new.step) == 1 and np.isfinite(float(metrics['d_penalty']))
-  assert not np.allclose(new.g.params['Dense_0']['kernel'],
-                         other.g.params['Dense_0']['kernel'])
+  assert not np.allclose(
+      new.g.params['Dense_0']['kernel'], other.g.params['Dense_0']['kernel']
+  )
 
 
 def test_unrolled_steps_compute_the_same_and_have_no_loop():
@@ -155,8 +183,9 @@ def test_unrolled_steps_compute_the_same_and_have_no_loop():
   results, rolled_loops = [], None
   for unroll in (False, True):
     steps = gan_steps.make_steps(spec, unroll=unroll)
-    loop = jax.jit(functools.partial(steps.train_loop, sample_batch=sample,
-                                     num_steps=1))
+    loop = jax.jit(
+        functools.partial(steps.train_loop, sample_batch=sample, num_steps=1)
+    )
     rng = jax.random.PRNGKey(4)
     results.append(loop(state, rng, None))
     # Only threefry's own loops (random bits) stay.

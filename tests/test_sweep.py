@@ -20,9 +20,16 @@ from experiments.runner import preemption
 from experiments.sweeps import training as sweep_training
 from experiments.sweeps.spec import SweepError
 
-TINY = {'model.width': 16, 'model.depth': 2, 'train.batch_size': 16,
-        'train.steps': 8, 'train.log_every': 2, 'train.eval_every': 4,
-        'train.checkpoint_every': 4, 'eval.num_samples': 200}
+TINY = {
+    'model.width': 16,
+    'model.depth': 2,
+    'train.batch_size': 16,
+    'train.steps': 8,
+    'train.log_every': 2,
+    'train.eval_every': 4,
+    'train.checkpoint_every': 4,
+    'eval.num_samples': 200,
+}
 
 
 def _spec(**entries):
@@ -31,33 +38,61 @@ def _spec(**entries):
 
 # --- The spec -----------------------------------------------------------------
 
-@pytest.mark.parametrize('entries, message', [
-    ({'variants': ['wgan']}, "unknown variant 'wgan'"),
-    ({'variants': ['Non-Saturating']},
-     "unknown variant 'Non-Saturating' (did you mean non_saturating?)"),
-    ({'variants': []}, 'variants: none given'),
-    ({'variants': ['vanilla'], 'grid': {'optim.d.lrr': [1e-4]}},
-     "unknown config field 'optim.d.lrr' (did you mean 'optim.d.lr'?)"),
-    ({'variants': ['vanilla'], 'grid': {'optim.d.lr': []}},
-     'grid: optim.d.lr: no values'),
-    ({'variants': ['vanilla'], 'grid': {'optim.d.lr': ['fast']}},
-     "optim.d.lr='fast' is not a float"),
-    ({'variants': ['vanilla'], 'set': {'train.steps': 10.5}},
-     'train.steps=10.5 is a float; expected an integer'),
-    ({'variants': ['vanilla'], 'set': {'ema.enabled': 1}},
-     'ema.enabled=1 is an integer; expected a bool (true or false)'),
-    ({'variants': ['vanilla'], 'grid': {'train.steps': ['10', 'abc']}},
-     "train.steps='abc' is not an integer"),
-    ({'variants': ['vanilla'], 'grid': {'seed': [1, 2]}},
-     "'seed' is set by the sweep's 'seeds'"),
-    ({'variants': ['vanilla'], 'seeds': 0}, 'seeds=0'),
-    ({'variants': ['vanilla'], 'configs': []}, 'configs: an empty list'),
-    ({'variants': ['vanilla'], 'colour': 1}, "unknown sweep key 'colour'"),
-    ({'variants': ['vanilla'], 'published': 'ALI'},
-     "published='ALI': choose from VEEGAN, PacGAN"),
-    ({'variants': ['vanilla'], 'published': 'PacGAN', 'dataset': 'digits'},
-     "published='PacGAN' has no table for dataset 'digits'"),
-])
+
+@pytest.mark.parametrize(
+    'entries, message',
+    [
+        ({'variants': ['wgan']}, "unknown variant 'wgan'"),
+        (
+            {'variants': ['Non-Saturating']},
+            "unknown variant 'Non-Saturating' (did you mean non_saturating?)",
+        ),
+        ({'variants': []}, 'variants: none given'),
+        (
+            {'variants': ['vanilla'], 'grid': {'optim.d.lrr': [1e-4]}},
+            "unknown config field 'optim.d.lrr' (did you mean 'optim.d.lr'?)",
+        ),
+        (
+            {'variants': ['vanilla'], 'grid': {'optim.d.lr': []}},
+            'grid: optim.d.lr: no values',
+        ),
+        (
+            {'variants': ['vanilla'], 'grid': {'optim.d.lr': ['fast']}},
+            "optim.d.lr='fast' is not a float",
+        ),
+        (
+            {'variants': ['vanilla'], 'set': {'train.steps': 10.5}},
+            'train.steps=10.5 is a float; expected an integer',
+        ),
+        (
+            {'variants': ['vanilla'], 'set': {'ema.enabled': 1}},
+            'ema.enabled=1 is an integer; expected a bool (true or false)',
+        ),
+        (
+            {'variants': ['vanilla'], 'grid': {'train.steps': ['10', 'abc']}},
+            "train.steps='abc' is not an integer",
+        ),
+        (
+            {'variants': ['vanilla'], 'grid': {'seed': [1, 2]}},
+            "'seed' is set by the sweep's 'seeds'",
+        ),
+        ({'variants': ['vanilla'], 'seeds': 0}, 'seeds=0'),
+        ({'variants': ['vanilla'], 'configs': []}, 'configs: an empty list'),
+        ({'variants': ['vanilla'], 'colour': 1}, "unknown sweep key 'colour'"),
+        (
+            {'variants': ['vanilla'], 'published': 'ALI'},
+            "published='ALI': choose from VEEGAN, PacGAN",
+        ),
+        (
+            {
+                'variants': ['vanilla'],
+                'published': 'PacGAN',
+                'dataset': 'digits',
+            },
+            "published='PacGAN' has no table for dataset 'digits'",
+        ),
+    ],
+)
 def test_bad_specs_are_one_line_errors(entries, message):
   with pytest.raises(SweepError) as error:
     sweep_spec.normalize(entries)
@@ -66,56 +101,87 @@ def test_bad_specs_are_one_line_errors(entries, message):
 
 
 def test_strings_from_flags_take_the_fields_types():
-  spec = sweep_spec.normalize({
-      'variants': ['vanilla'], 'seeds': [3, 1],
-      'grid': {'optim.d.lr': ['1e-4', '3e-4'], 'objective.n_critic': ['2']},
-      'set': {'ema.enabled': 'false', 'optim.g.lr': 1}})
-  assert spec['grid'] == {'optim.d.lr': [1e-4, 3e-4],
-                          'objective.n_critic': [2]}
+  spec = sweep_spec.normalize(
+      {
+          'variants': ['vanilla'],
+          'seeds': [3, 1],
+          'grid': {'optim.d.lr': ['1e-4', '3e-4'], 'objective.n_critic': ['2']},
+          'set': {'ema.enabled': 'false', 'optim.g.lr': 1},
+      }
+  )
+  assert spec['grid'] == {'optim.d.lr': [1e-4, 3e-4], 'objective.n_critic': [2]}
   assert spec['set'] == {'ema.enabled': False, 'optim.g.lr': 1.0}
   assert spec['seeds'] == [3, 1]
 
 
 def test_a_config_the_runner_would_refuse_names_the_run():
   spec = _spec(variants=['wgan_gp'], grid={'model.d_norm': ['batch']})
-  with pytest.raises(SweepError, match=r"run wgan_gp__model.d_norm=batch__"
-                     r"seed0: model.d_norm='batch' is not allowed"):
+  with pytest.raises(
+      SweepError,
+      match=r'run wgan_gp__model.d_norm=batch__'
+      r"seed0: model.d_norm='batch' is not allowed",
+  ):
     sweep_spec.expand(spec)
 
 
 def test_runs_that_differ_only_in_state_numbers_share_a_group():
-  spec = _spec(variants=['vanilla', 'non_saturating', 'label_smoothing',
-                         'wgan_gp'], seeds=2,
-               grid={'optim.d.lr': [1e-4, 3e-4]})
+  spec = _spec(
+      variants=['vanilla', 'non_saturating', 'label_smoothing', 'wgan_gp'],
+      seeds=2,
+      grid={'optim.d.lr': [1e-4, 3e-4]},
+  )
   runs = sweep_spec.expand(spec)
   assert len(runs) == 4 * 2 * 2
   groups = sweep_spec.groups(runs)
   # label_smoothing is non_saturating with another real target; the lr is
   # a number in the optimizer state.
   assert [sorted({r.variant for r in g}) for g in groups] == [
-      ['vanilla'], ['label_smoothing', 'non_saturating'], ['wgan_gp']]
+      ['vanilla'],
+      ['label_smoothing', 'non_saturating'],
+      ['wgan_gp'],
+  ]
   assert [len(g) for g in groups] == [4, 8, 4]
   assert [len(g) for g in sweep_spec.groups(runs, max_size=3)] == [
-      3, 1, 3, 3, 2, 3, 1]
+      3,
+      1,
+      3,
+      3,
+      2,
+      3,
+      1,
+  ]
 
 
 def test_graph_changes_split_groups():
-  spec = _spec(variants=['wgan_gp'],
-               grid={'objective.n_critic': [1, 5], 'model.width': [8, 16]})
+  spec = _spec(
+      variants=['wgan_gp'],
+      grid={'objective.n_critic': [1, 5], 'model.width': [8, 16]},
+  )
   assert len(sweep_spec.groups(sweep_spec.expand(spec))) == 4
   sgd = {f'optim.{s}.name': 'sgd' for s in 'gd'}
-  spec = _spec(variants=['vanilla'], set={**TINY, **sgd},
-               grid={'optim.g.b1': [0.0, 0.9]})  # No momentum, or some.
+  spec = _spec(
+      variants=['vanilla'], set={**TINY, **sgd}, grid={'optim.g.b1': [0.0, 0.9]}
+  )  # No momentum, or some.
   assert len(sweep_spec.groups(sweep_spec.expand(spec))) == 2
 
 
 # --- Tables -----------------------------------------------------------------
 
+
 def _summary(variant, seed, status='completed', **final):
-  return {'variant': variant, 'seed': seed, 'status': status, 'swept': {},
-          'final_eval': final, 'config': {'train': {'steps': 10}},
-          'run': f'{variant}{seed}', 'step': 10, 'wall_seconds': 1.0,
-          'group_wall_seconds': 3.0, 'group_size': 3}
+  return {
+      'variant': variant,
+      'seed': seed,
+      'status': status,
+      'swept': {},
+      'final_eval': final,
+      'config': {'train': {'steps': 10}},
+      'run': f'{variant}{seed}',
+      'step': 10,
+      'wall_seconds': 1.0,
+      'group_wall_seconds': 3.0,
+      'group_size': 3,
+  }
 
 
 def test_mean_and_standard_error_by_hand():
@@ -128,14 +194,18 @@ def test_mean_and_standard_error_by_hand():
 
 
 def test_aggregate_excludes_diverged_runs_and_marks_the_best():
-  summaries = [_summary('a', 0, modes=20.0, reverse_kl=0.5),
-               _summary('a', 1, modes=24.0, reverse_kl=0.3),
-               _summary('a', 2, 'diverged'),
-               _summary('b', 0, modes=25.0, reverse_kl=0.1),
-               _summary('b', 1, modes=25.0, reverse_kl=0.2)]
+  summaries = [
+      _summary('a', 0, modes=20.0, reverse_kl=0.5),
+      _summary('a', 1, modes=24.0, reverse_kl=0.3),
+      _summary('a', 2, 'diverged'),
+      _summary('b', 0, modes=25.0, reverse_kl=0.1),
+      _summary('b', 1, modes=25.0, reverse_kl=0.2),
+  ]
   rows = sweep_results.aggregate(summaries, [])
   assert [(r['variant'], r['runs'], r['diverged']) for r in rows] == [
-      ('a', 3, 1), ('b', 2, 0)]
+      ('a', 3, 1),
+      ('b', 2, 0),
+  ]
   assert rows[0]['modes'] == (22.0, pytest.approx(2.0))  # s.d. 2.83 / sqrt 2
   table = sweep_results.markdown(rows, 'grid25', [], 3)
   assert '| `a` | 10 | 3 | 1 | 22.0 ± 2.0 | 0.40 ± 0.10 |' in table
@@ -148,30 +218,42 @@ def test_aggregate_excludes_diverged_runs_and_marks_the_best():
 
 def test_measured_rows_sit_beside_their_published_rows():
   def packed(seed, pack, **final):
-    return {**_summary('non_saturating', seed, **final),
-            'config': {'train': {'steps': 10}, 'model': {'pack': pack},
-                       'objective': {'unroll_steps': 0}},
-            'swept': {'model.pack': pack}}
-  summaries = [packed(0, 1, modes=17.0, high_quality_pct=94.0,
-                      reverse_kl=0.5),
-               packed(1, 1, modes=19.0, high_quality_pct=94.2,
-                      reverse_kl=0.7),
-               packed(0, 2, modes=25.0, high_quality_pct=90.0,
-                      reverse_kl=0.02),
-               packed(1, 2, modes=25.0, high_quality_pct=92.0,
-                      reverse_kl=0.04)]
+    return {
+        **_summary('non_saturating', seed, **final),
+        'config': {
+            'train': {'steps': 10},
+            'model': {'pack': pack},
+            'objective': {'unroll_steps': 0},
+        },
+        'swept': {'model.pack': pack},
+    }
+
+  summaries = [
+      packed(0, 1, modes=17.0, high_quality_pct=94.0, reverse_kl=0.5),
+      packed(1, 1, modes=19.0, high_quality_pct=94.2, reverse_kl=0.7),
+      packed(0, 2, modes=25.0, high_quality_pct=90.0, reverse_kl=0.02),
+      packed(1, 2, modes=25.0, high_quality_pct=92.0, reverse_kl=0.04),
+  ]
   rows = sweep_results.aggregate(summaries, ['model.pack'])
-  table = sweep_results.markdown(rows, 'grid25', ['model.pack'], 2,
-                                 source='PacGAN')
+  table = sweep_results.markdown(
+      rows, 'grid25', ['model.pack'], 2, source='PacGAN'
+  )
   # GAN: modes 18 +- 1 holds 17.3 (|-0.7| <= 2); HQ 94.1 +- 0.1 holds 94.2;
   # KL 0.6 +- 0.1 holds 0.70 (|0.1| <= 0.2).
-  assert ('| GAN | measured (`non_saturating`) | 10 | 18.0 ± 1.0 | '
-          '94.1 ± 0.1 | 0.60 ± 0.10 | yes, yes, yes |') in table
-  assert '| GAN | published | 400000 | 17.3 ± 0.8 | 94.2 ± 0.1 | 0.70 ± 0.07 | |' in table
+  assert (
+      '| GAN | measured (`non_saturating`) | 10 | 18.0 ± 1.0 | '
+      '94.1 ± 0.1 | 0.60 ± 0.10 | yes, yes, yes |'
+  ) in table
+  assert (
+      '| GAN | published | 400000 | 17.3 ± 0.8 | 94.2 ± 0.1 | 0.70 ± 0.07 | |'
+      in table
+  )
   # PacGAN2: 25 +- 0 modes cannot hold 23.8; HQ 91 +- 1 holds 91.3; KL
   # 0.03 +- 0.01 does not hold 0.13 (off by +0.1).
-  assert ('| PacGAN2 | measured (`non_saturating`) | 10 | 25.0 ± 0.0 | '
-          '91.0 ± 1.0 | 0.03 ± 0.01 | no (-1.2), yes, no (+0.1) |') in table
+  assert (
+      '| PacGAN2 | measured (`non_saturating`) | 10 | 25.0 ± 0.0 | '
+      '91.0 ± 1.0 | 0.03 ± 0.01 | no (-1.2), yes, no (+0.1) |'
+  ) in table
   assert 'VEEGAN' not in table  # Only the named source.
 
 
@@ -181,8 +263,9 @@ def _run_with_evals(tmp_path, seed, evals):
   workdir.mkdir()
   with open(workdir / 'metrics.jsonl', 'w') as f:
     for step, modes in evals:
-      f.write(json.dumps({'split': 'eval', 'step': step, 'modes': modes}) +
-              '\n')
+      f.write(
+          json.dumps({'split': 'eval', 'step': step, 'modes': modes}) + '\n'
+      )
   return {**_summary('a', seed), 'workdir': str(workdir)}
 
 
@@ -191,14 +274,17 @@ def test_curves_of_a_single_evaluation_are_still_drawn(tmp_path):
   # point draws nothing, so the figure would be empty.
   from experiments.sweeps import figures as sweep_figures
   from experiments.runner.plots import plt
-  summaries = [_run_with_evals(tmp_path, 0, [(300, 3.0)]),
-               _run_with_evals(tmp_path, 1, [(300, 5.0)])]
+
+  summaries = [
+      _run_with_evals(tmp_path, 0, [(300, 3.0)]),
+      _run_with_evals(tmp_path, 1, [(300, 5.0)]),
+  ]
   fig, ax = plt.subplots()
   sweep_figures._band_plot(ax, summaries, 'eval', 'modes')
-  line, = ax.get_lines()
+  (line,) = ax.get_lines()
   assert line.get_marker() == 'o'
   assert list(line.get_ydata()) == [4.0]
-  band, = ax.collections  # the seeds' range as a bar at step 300
+  (band,) = ax.collections  # the seeds' range as a bar at step 300
   assert np.allclose(band.get_segments()[0], [[300, 3.0], [300, 5.0]])
   plt.close(fig)
 
@@ -206,8 +292,11 @@ def test_curves_of_a_single_evaluation_are_still_drawn(tmp_path):
 def test_single_evaluation_bars_of_settings_do_not_hide_each_other(tmp_path):
   from experiments.sweeps import figures as sweep_figures
   from experiments.runner.plots import plt
-  summaries = [_run_with_evals(tmp_path, 0, [(300, 3.0)]),
-               _run_with_evals(tmp_path, 1, [(300, 5.0)])]
+
+  summaries = [
+      _run_with_evals(tmp_path, 0, [(300, 3.0)]),
+      _run_with_evals(tmp_path, 1, [(300, 5.0)]),
+  ]
   summaries[1]['variant'] = 'wgan_gp'  # A second setting, the same range.
   fig, ax = plt.subplots()
   sweep_figures._band_plot(ax, summaries, 'eval', 'modes')
@@ -219,6 +308,7 @@ def test_single_evaluation_bars_of_settings_do_not_hide_each_other(tmp_path):
 
 
 # --- End to end ---------------------------------------------------------------
+
 
 @pytest.fixture(scope='module')
 def finished_sweep(tmp_path_factory):
@@ -234,10 +324,18 @@ def test_a_sweep_leaves_tables_figures_and_runs(finished_sweep):
   with open(os.path.join(workdir, 'results.csv')) as f:
     rows = list(csv.DictReader(f))
   assert [(r['variant'], r['seed']) for r in rows] == [
-      ('non_saturating', '0'), ('non_saturating', '1'), ('wgan_gp', '0'),
-      ('wgan_gp', '1')]
-  assert {'modes', 'high_quality_pct', 'reverse_kl', 'group_size',
-          'protocol.num_samples'} <= set(rows[0])
+      ('non_saturating', '0'),
+      ('non_saturating', '1'),
+      ('wgan_gp', '0'),
+      ('wgan_gp', '1'),
+  ]
+  assert {
+      'modes',
+      'high_quality_pct',
+      'reverse_kl',
+      'group_size',
+      'protocol.num_samples',
+  } <= set(rows[0])
   assert float(rows[0]['modes']) == summaries[0]['final_eval']['modes']
   with open(os.path.join(workdir, 'results.md')) as f:
     assert '| `wgan_gp` | 8 | 2 | 0 |' in f.read()
@@ -254,24 +352,25 @@ def _records(run_dir, split):
     return [r for r in map(json.loads, f) if r['split'] == split]
 
 
-def test_a_sweep_run_is_the_run_experiments_run_makes(finished_sweep,
-                                                        tmp_path):
+def test_a_sweep_run_is_the_run_experiments_run_makes(finished_sweep, tmp_path):
   from experiments.runner.train import train_and_evaluate
+
   _, _, summaries = finished_sweep
   run = sweep_spec.expand(finished_sweep[0])[3]  # wgan_gp, seed 1.
   single = train_and_evaluate(run.config, str(tmp_path), progress=False)
   for name, value in single['final_eval'].items():
     assert summaries[3]['final_eval'][name] == pytest.approx(
-        value, rel=1e-3, abs=1e-4), name
+        value, rel=1e-3, abs=1e-4
+    ), name
 
 
-def test_rerunning_a_finished_sweep_trains_nothing(finished_sweep,
-                                                    monkeypatch):
+def test_rerunning_a_finished_sweep_trains_nothing(finished_sweep, monkeypatch):
   spec, workdir, summaries = finished_sweep
   monkeypatch.setattr(sweep_training, 'train_group', _fail)
   again = sweep_driver.run_sweep(spec, workdir, progress=False)
-  assert [s['final_eval'] for s in again] == [s['final_eval']
-                                              for s in summaries]
+  assert [s['final_eval'] for s in again] == [
+      s['final_eval'] for s in summaries
+  ]
 
 
 def _fail(*args, **kwargs):
@@ -292,27 +391,37 @@ def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
     calls.append(step)
     return real_evaluate(self, state, step, *args, **kwargs)
 
-  monkeypatch.setattr(sweep_training.evaluators.ToyEvaluator, 'evaluate',
-                      evaluate_then_stop)
+  monkeypatch.setattr(
+      sweep_training.evaluators.ToyEvaluator, 'evaluate', evaluate_then_stop
+  )
   with pytest.raises(KeyboardInterrupt):
     sweep_driver.run_sweep(spec, workdir, progress=False)
-  first_group = [os.path.join(workdir, 'runs', s['workdir'].split('/')[-1],
-                              'summary.json') for s in summaries[:2]]
+  first_group = [
+      os.path.join(workdir, 'runs', s['workdir'].split('/')[-1], 'summary.json')
+      for s in summaries[:2]
+  ]
   stamps = [os.path.getmtime(p) for p in first_group]
-  monkeypatch.setattr(sweep_training.evaluators.ToyEvaluator, 'evaluate',
-                      real_evaluate)
+  monkeypatch.setattr(
+      sweep_training.evaluators.ToyEvaluator, 'evaluate', real_evaluate
+  )
   trained = []
   real_train_group = sweep_training.train_group
-  monkeypatch.setattr(sweep_training, 'train_group', lambda group, *a, **k: (
-      trained.append([r.name for r in group]) or real_train_group(
-          group, *a, **k)))
+  monkeypatch.setattr(
+      sweep_training,
+      'train_group',
+      lambda group, *a, **k: (
+          trained.append([r.name for r in group])
+          or real_train_group(group, *a, **k)
+      ),
+  )
   resumed = sweep_driver.run_sweep(spec, workdir, progress=False)
   assert [len(names) for names in trained] == [2]  # Only the second group.
   assert [os.path.getmtime(p) for p in first_group] == stamps
   for done, expected in zip(resumed, summaries):
     for name, value in expected['final_eval'].items():
       assert done['final_eval'][name] == pytest.approx(
-          value, rel=1e-3, abs=1e-4), name
+          value, rel=1e-3, abs=1e-4
+      ), name
   steps = [r['step'] for r in _records(resumed[3]['workdir'], 'train')]
   assert steps == [2, 4, 6, 8]  # Resumed from step 4, nothing repeated.
 
@@ -338,16 +447,20 @@ class _SignalAfter:
 
 
 def test_a_sigterm_saves_the_group_at_its_step_and_the_rerun_resumes(
-    finished_sweep, tmp_path, monkeypatch):
+    finished_sweep, tmp_path, monkeypatch
+):
   spec, _, summaries = finished_sweep
   # One step per dispatch, so that the signal, seen after the first
   # dispatch, stops the group between two log steps, at step 1.
-  spec = sweep_spec.normalize({
-      'set': dict(TINY, **{'train.steps_per_dispatch': 1}),
-      'variants': ['non_saturating', 'wgan_gp'], 'seeds': 2})
+  spec = sweep_spec.normalize(
+      {
+          'set': dict(TINY, **{'train.steps_per_dispatch': 1}),
+          'variants': ['non_saturating', 'wgan_gp'],
+          'seeds': 2,
+      }
+  )
   workdir = str(tmp_path)
-  monkeypatch.setattr(preemption, 'StopRequest',
-                      lambda: _SignalAfter(0))
+  monkeypatch.setattr(preemption, 'StopRequest', lambda: _SignalAfter(0))
   with pytest.raises(preemption.Interrupted) as stopped:
     sweep_driver.run_sweep(spec, workdir, progress=False)
   assert (stopped.value.signal_name, stopped.value.step) == ('SIGTERM', 1)
@@ -359,7 +472,8 @@ def test_a_sigterm_saves_the_group_at_its_step_and_the_rerun_resumes(
   for done, expected in zip(resumed, summaries):
     for name, value in expected['final_eval'].items():
       assert done['final_eval'][name] == pytest.approx(
-          value, rel=1e-3, abs=1e-4), name
+          value, rel=1e-3, abs=1e-4
+      ), name
   steps = [r['step'] for r in _records(resumed[0]['workdir'], 'train')]
   assert steps == [1, 2, 4, 6, 8]  # Back on the log grid after step 1.
 
@@ -367,41 +481,50 @@ def test_a_sigterm_saves_the_group_at_its_step_and_the_rerun_resumes(
 def test_a_diverging_run_is_isolated(tmp_path):
   # An absurd learning rate overflows within a few steps; nine runs on the
   # eight test devices also exercise the padding of the run axis.
-  spec = _spec(variants=['non_saturating'], seeds=[0],
-               grid={'optim.d.lr': [i * 1e-4 for i in range(1, 9)] + [1e30]})
+  spec = _spec(
+      variants=['non_saturating'],
+      seeds=[0],
+      grid={'optim.d.lr': [i * 1e-4 for i in range(1, 9)] + [1e30]},
+  )
   summaries = sweep_driver.run_sweep(spec, str(tmp_path), progress=False)
   assert [s['status'] for s in summaries] == ['completed'] * 8 + ['diverged']
   assert summaries[-1]['final_eval'] == {}
   assert summaries[-1]['step'] < 8
   # The runner's words: the first bad step and what was not finite there.
   reason = summaries[-1]['reason']
-  assert re.fullmatch(r'[a-z_, ]+ not finite at step \d+; frozen at step '
-                      + str(summaries[-1]['step']), reason), reason
+  assert re.fullmatch(
+      r'[a-z_, ]+ not finite at step \d+; frozen at step '
+      + str(summaries[-1]['step']),
+      reason,
+  ), reason
   assert 'reason' not in summaries[0]
   with open(tmp_path / 'groups' / 'group000' / 'divergence.json') as f:
     assert list(json.load(f).values()) == [reason]
   with open(tmp_path / 'results.csv') as f:
     rows = list(csv.DictReader(f))
   assert [r['reason'] for r in rows] == [''] * 8 + [reason]
-  assert all(np.isfinite(s['final_eval']['reverse_kl'])
-             for s in summaries[:8])
+  assert all(np.isfinite(s['final_eval']['reverse_kl']) for s in summaries[:8])
   with open(tmp_path / 'results.md') as f:
     assert '| `non_saturating` | 1e+30 | 8 | 1 | 1 | - |' in f.read()
 
 
 def test_the_command_line_refuses_bad_input_in_one_line(tmp_path):
   def run(*args):
-    return subprocess.run([sys.executable, '-m', 'experiments.sweep',
-                           '--progress=false', *args],
-                          capture_output=True, text=True)
+    return subprocess.run(
+        [sys.executable, '-m', 'experiments.sweep', '--progress=false', *args],
+        capture_output=True,
+        text=True,
+    )
 
-  done = run('--variants=vanilla', '--grid=optim.d.lrr=1e-4',
-             f'--workdir={tmp_path}/a')
+  done = run(
+      '--variants=vanilla', '--grid=optim.d.lrr=1e-4', f'--workdir={tmp_path}/a'
+  )
   assert done.returncode != 0
   assert done.stderr.strip().splitlines()[-1] == (
       "error: grid: unknown config field 'optim.d.lrr' (did you mean "
       "'optim.d.lr'?); the fields are those of "
-      "experiments/configs/default.py")
+      'experiments/configs/default.py'
+  )
   assert not os.path.exists(tmp_path / 'a')
 
   other = tmp_path / 'other'
@@ -415,24 +538,37 @@ def test_the_command_line_refuses_bad_input_in_one_line(tmp_path):
   # experiments.run's flags, given to the sweep: one line that says what
   # the sweep takes instead.
   for args, message in [
-      (['--config.train.steps=300'],
-       'error: --config.train.steps=300: a sweep sets config fields with '
-       '--set=train.steps=300 (every run) or --grid=FIELD=V1,V2 (swept)'),
-      (['--variant=wgan_gp'],
-       "error: Unknown command line flag 'variant'. Did you mean: variants "
-       '?')]:
+      (
+          ['--config.train.steps=300'],
+          'error: --config.train.steps=300: a sweep sets config fields with '
+          '--set=train.steps=300 (every run) or --grid=FIELD=V1,V2 (swept)',
+      ),
+      (
+          ['--variant=wgan_gp'],
+          "error: Unknown command line flag 'variant'. Did you mean: variants "
+          '?',
+      ),
+  ]:
     done = run(*args, f'--workdir={tmp_path}/b')
     assert (done.returncode, done.stderr.strip()) == (1, message)
   assert not os.path.exists(tmp_path / 'b')
 
 
-@pytest.mark.parametrize('name, runs, groups', [
-    ('seed_variants', 40, 3), ('wgan_gp_grid', 36, 2),
-    ('tune_wgan_gp_lr', 8, 1), ('protocol_pacgan', 40, 4),
-    ('protocol_unrolled', 20, 2), ('beat_2d', 10, 1)])
+@pytest.mark.parametrize(
+    'name, runs, groups',
+    [
+        ('seed_variants', 40, 3),
+        ('wgan_gp_grid', 36, 2),
+        ('tune_wgan_gp_lr', 8, 1),
+        ('protocol_pacgan', 40, 4),
+        ('protocol_unrolled', 20, 2),
+        ('beat_2d', 10, 1),
+    ],
+)
 def test_the_shipped_sweep_files_expand(name, runs, groups):
-  path = os.path.join(os.path.dirname(sweep.__file__), 'configs', 'sweeps',
-                      f'{name}.py')
+  path = os.path.join(
+      os.path.dirname(sweep.__file__), 'configs', 'sweeps', f'{name}.py'
+  )
   spec = sweep_spec.normalize(sweep._load_file(path))
   expanded = sweep_spec.expand(spec)
   assert len(expanded) == runs
@@ -442,12 +578,24 @@ def test_the_shipped_sweep_files_expand(name, runs, groups):
 def test_a_sweep_runs_on_images(digits_dir, tmp_path):
   # Two seeds of a small DCGAN on the embedded digits: one vmapped group,
   # evaluated with the image metrics, a grid per run in the panel.
-  spec = sweep_spec.normalize({
-      'variants': ['non_saturating'], 'seeds': 2, 'dataset': 'digits',
-      'set': {'data.dir': digits_dir, 'model.width': 8,
-              'model.latent_dim': 8, 'train.batch_size': 8,
-              'train.steps': 2, 'train.log_every': 1, 'train.eval_every': 2,
-              'train.checkpoint_every': 2, 'eval.num_samples': 20}})
+  spec = sweep_spec.normalize(
+      {
+          'variants': ['non_saturating'],
+          'seeds': 2,
+          'dataset': 'digits',
+          'set': {
+              'data.dir': digits_dir,
+              'model.width': 8,
+              'model.latent_dim': 8,
+              'train.batch_size': 8,
+              'train.steps': 2,
+              'train.log_every': 1,
+              'train.eval_every': 2,
+              'train.checkpoint_every': 2,
+              'eval.num_samples': 20,
+          },
+      }
+  )
   summaries = sweep_driver.run_sweep(spec, str(tmp_path), progress=False)
   assert [s['status'] for s in summaries] == ['completed'] * 2
   assert {'fd', 'kid', 'precision', 'modes'} <= set(summaries[0]['final_eval'])
@@ -458,17 +606,29 @@ def test_a_sweep_runs_on_images(digits_dir, tmp_path):
 def test_divergence_reasons_follow_the_restored_checkpoint(tmp_path):
   # A reason saved after the checkpoint a resume starts from belongs to a
   # run that trains again; a diverged run without one still gets a line.
-  runs = [sweep_spec.Run(name=f'run{i}', variant='vanilla', seed=i,
-                         point=(), config=None) for i in range(3)]
+  runs = [
+      sweep_spec.Run(
+          name=f'run{i}', variant='vanilla', seed=i, point=(), config=None
+      )
+      for i in range(3)
+  ]
   with open(tmp_path / 'divergence.json', 'w') as f:
-    json.dump({'run0': 'd_loss not finite at step 7; frozen at step 4',
-               'run1': 'g_loss not finite at step 9; frozen at step 8'}, f)
+    json.dump(
+        {
+            'run0': 'd_loss not finite at step 7; frozen at step 4',
+            'run1': 'g_loss not finite at step 9; frozen at step 8',
+        },
+        f,
+    )
   assert sweep_training._read_reasons(str(tmp_path), runs, {0: 4, 2: 12}) == {
       'run0': 'd_loss not finite at step 7; frozen at step 4',
-      'run2': 'not finite after step 12'}
+      'run2': 'not finite after step 12',
+  }
   assert sweep_training._reason(
-      {'d_loss': np.array([1., np.nan]), 'g_loss': np.array([1., 2.])},
-      first_step=40, num_steps=2) == (
-          'd_loss not finite at step 41; frozen at step 40')
-  assert sweep_training._reason({'d_loss': np.array([1., 2.])}, 40, 2) == (
-      'parameters not finite at step 41; frozen at step 40')
+      {'d_loss': np.array([1.0, np.nan]), 'g_loss': np.array([1.0, 2.0])},
+      first_step=40,
+      num_steps=2,
+  ) == ('d_loss not finite at step 41; frozen at step 40')
+  assert sweep_training._reason({'d_loss': np.array([1.0, 2.0])}, 40, 2) == (
+      'parameters not finite at step 41; frozen at step 40'
+  )

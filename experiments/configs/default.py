@@ -105,7 +105,8 @@ def get_config() -> ml_collections.ConfigDict:
   config.optim = ml_collections.ConfigDict()
   for side in ('g', 'd'):
     config.optim[side] = ml_collections.ConfigDict(
-        dict(name='adam', lr=2e-4, b1=0.5, b2=0.999, schedule='linear'))
+        dict(name='adam', lr=2e-4, b1=0.5, b2=0.999, schedule='linear')
+    )
 
   # Evaluate an exponential moving average of G's weights. On the 2-D
   # benchmarks the live generator oscillates around the modes and its
@@ -164,9 +165,12 @@ def get_config() -> ml_collections.ConfigDict:
   # a CPU, where one Inception evaluation of 10,000 images takes ~15 min.
   # Weights not found: the classifier, said in summary.json.
   config.eval.features = 'auto'
-  config.eval.inception = ml_collections.ConfigDict(dict(
-      weights='',  # '' looks them up (gan_jax/metrics/inception_weights.py).
-      any_weights=False,  # Accept a file that is not the standard one.
-      num_samples=0,  # 0: the dataset's usual protocol (10,000 on a CPU).
-      batch_size=0))  # Images per call; 0: 50 on a CPU, 250 elsewhere.
+  config.eval.inception = ml_collections.ConfigDict(
+      dict(
+          weights='',  # '' looks them up (gan_jax/metrics/inception_weights.py).
+          any_weights=False,  # Accept a file that is not the standard one.
+          num_samples=0,  # 0: the dataset's usual protocol (10,000 on a CPU).
+          batch_size=0,
+      )
+  )  # Images per call; 0: 50 on a CPU, 250 elsewhere.
   return config

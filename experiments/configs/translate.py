@@ -38,7 +38,7 @@ def get_config() -> ml_collections.ConfigDict:
   config.objective.fake_target = 0.0
 
   config.loss = ml_collections.ConfigDict()
-  config.loss.cycle_weight = 10.0    # lambda.
+  config.loss.cycle_weight = 10.0  # lambda.
   config.loss.identity_weight = 0.5  # Times lambda; 0 turns it off.
 
   config.history = ml_collections.ConfigDict()
@@ -47,14 +47,20 @@ def get_config() -> ml_collections.ConfigDict:
   config.model = ml_collections.ConfigDict()
   config.model.g_width = 64  # Channels of the first layer (the paper: 64).
   config.model.d_width = 64
-  config.model.blocks = 0    # Residual blocks of G; 0: from the image size.
-  config.model.depth = 3     # Hidden layers of the 2-D pairs' MLPs.
+  config.model.blocks = 0  # Residual blocks of G; 0: from the image size.
+  config.model.depth = 3  # Hidden layers of the 2-D pairs' MLPs.
 
   config.optim = ml_collections.ConfigDict()
   for side in ('g', 'd'):
-    config.optim[side] = ml_collections.ConfigDict(dict(
-        name='adam', lr=2e-4, b1=0.5, b2=0.999,
-        schedule='constant_then_linear'))
+    config.optim[side] = ml_collections.ConfigDict(
+        dict(
+            name='adam',
+            lr=2e-4,
+            b1=0.5,
+            b2=0.999,
+            schedule='constant_then_linear',
+        )
+    )
 
   config.train = ml_collections.ConfigDict()
   config.train.steps = 3000
@@ -80,15 +86,20 @@ def get_config() -> ml_collections.ConfigDict:
   # 'classifier', 'inception', 'none'.
   config.eval.features = 'auto'
   config.eval.classifier_steps = 2000
-  config.eval.inception = ml_collections.ConfigDict(dict(
-      weights='', any_weights=False, batch_size=0))
+  config.eval.inception = ml_collections.ConfigDict(
+      dict(weights='', any_weights=False, batch_size=0)
+  )
   return config
 
 
 _PUBLIC = {
-    'data.image_size': 256, 'data.load_size': 286, 'data.random_flip': True,
-    'train.batch_size': 1, 'train.steps': 200 * 1000,
-    'train.log_every': 100, 'train.eval_every': 10_000,
+    'data.image_size': 256,
+    'data.load_size': 286,
+    'data.random_flip': True,
+    'train.batch_size': 1,
+    'train.steps': 200 * 1000,
+    'train.log_every': 100,
+    'train.eval_every': 10_000,
     'train.checkpoint_every': 10_000,
 }
 
@@ -96,14 +107,23 @@ _PUBLIC = {
 # to minutes on a 2-core CPU (docs/translation.md). grid25_shear: the toy
 # GAN's MLPs and batch.
 PAIR_DEFAULTS: Dict[str, Dict[str, Any]] = {
-    'digits_rot': {'model.g_width': 32, 'model.d_width': 32,
-                   'train.steps': 3000},
-    'grid25_shear': {'train.batch_size': 256, 'train.steps': 5000,
-                     'model.g_width': 128, 'model.d_width': 128,
-                     'loss.identity_weight': 0.0,
-                     'optim.g.lr': 1e-3, 'optim.d.lr': 1e-3,
-                     'train.log_every': 500, 'train.eval_every': 1000,
-                     'train.checkpoint_every': 1000},
+    'digits_rot': {
+        'model.g_width': 32,
+        'model.d_width': 32,
+        'train.steps': 3000,
+    },
+    'grid25_shear': {
+        'train.batch_size': 256,
+        'train.steps': 5000,
+        'model.g_width': 128,
+        'model.d_width': 128,
+        'loss.identity_weight': 0.0,
+        'optim.g.lr': 1e-3,
+        'optim.d.lr': 1e-3,
+        'train.log_every': 500,
+        'train.eval_every': 1000,
+        'train.checkpoint_every': 1000,
+    },
 }
 
 
@@ -111,6 +131,7 @@ def pair_defaults(name: str) -> Dict[str, Any]:
   """Flat overrides for pair ``name`` ({} for A:B pairs of image datasets,
   the paper's setting for the CycleGAN datasets)."""
   from gan_jax.data.pairs import CYCLE_GAN  # Keep --help fast.
+
   if name in CYCLE_GAN:
     return dict(_PUBLIC)
   return PAIR_DEFAULTS.get(name, {})

@@ -22,9 +22,12 @@ from absl import flags
 from gan_jax.metrics.inception_weights import cache_dir
 
 COMPILATION_CACHE = flags.DEFINE_string(
-    'compilation_cache', None, 'Directory of the persistent compilation '
+    'compilation_cache',
+    None,
+    'Directory of the persistent compilation '
     'cache, or "none" to turn it off (default: $JAX_COMPILATION_CACHE_DIR, '
-    'else ~/.cache/gan_jax/xla).')
+    'else ~/.cache/gan_jax/xla).',
+)
 
 # Programs that compile faster than this are not worth a file each (JAX's
 # default is 1 s; the runners' evaluation programs take 0.2-1 s each).
@@ -48,7 +51,11 @@ def configure(value: Optional[str] = None) -> Optional[str]:
     return None
   jax.config.update('jax_enable_compilation_cache', True)
   jax.config.update('jax_compilation_cache_dir', value)
-  jax.config.update('jax_persistent_cache_min_compile_time_secs',
-                    min(MIN_COMPILE_SECONDS,
-                        jax.config.jax_persistent_cache_min_compile_time_secs))
+  jax.config.update(
+      'jax_persistent_cache_min_compile_time_secs',
+      min(
+          MIN_COMPILE_SECONDS,
+          jax.config.jax_persistent_cache_min_compile_time_secs,
+      ),
+  )
   return value

@@ -25,8 +25,14 @@ from gan_jax.data import IMAGE_SOURCES, is_image_dataset
 from gan_jax.variants import get_variant
 
 
-def resolve_config(base, variant: Optional[str], overrides, dataset=None,
-                   seed=None, data_dir=None):
+def resolve_config(
+    base,
+    variant: Optional[str],
+    overrides,
+    dataset=None,
+    seed=None,
+    data_dir=None,
+):
   """base config <- dataset defaults <- variant <- ``overrides``.
 
   ``overrides`` win over the variant's defaults (``experiments.run`` passes
@@ -58,10 +64,11 @@ def resolve_config(base, variant: Optional[str], overrides, dataset=None,
     if is_image_dataset(name):
       config.update_from_flattened_dict(dict(chosen.image_overrides))
       # The side the networks see: data.image_size resizes (0: as stored).
-      side = (overrides.get('data.image_size', config.data.image_size)
-              or IMAGE_SOURCES[name].shape[0])
-      config.update_from_flattened_dict(dict(chosen.overrides_for_side(
-          side)))
+      side = (
+          overrides.get('data.image_size', config.data.image_size)
+          or IMAGE_SOURCES[name].shape[0]
+      )
+      config.update_from_flattened_dict(dict(chosen.overrides_for_side(side)))
     else:
       config.update_from_flattened_dict(dict(chosen.toy_overrides))
   config.update_from_flattened_dict(overrides)
@@ -69,12 +76,19 @@ def resolve_config(base, variant: Optional[str], overrides, dataset=None,
   return config
 
 
-def with_shortcuts(overrides, dataset=None, seed=None, data_dir=None
-                   ) -> Dict[str, Any]:
+def with_shortcuts(
+    overrides, dataset=None, seed=None, data_dir=None
+) -> Dict[str, Any]:
   """``overrides`` (dotted fields) plus the shortcut flags that are set."""
   shortcuts = {'dataset': dataset, 'seed': seed, 'data.dir': data_dir}
-  return {**overrides, **{field: value for field, value in shortcuts.items()
-                          if value is not None}}
+  return {
+      **overrides,
+      **{
+          field: value
+          for field, value in shortcuts.items()
+          if value is not None
+      },
+  }
 
 
 def _check_run_label(label) -> None:
@@ -82,11 +96,13 @@ def _check_run_label(label) -> None:
   if not (isinstance(label, str) and re.fullmatch(r'[\w.-]+', label)):
     raise gan_config.ConfigError(
         f'variant={label!r} is not allowed: it names the run (runs/<variant>_'
-        '<dataset>_seed<seed>); give letters, digits, _, - or .')
+        '<dataset>_seed<seed>); give letters, digits, _, - or .'
+    )
 
 
-def replaced_file_choices(base, config, command_line: Iterable[str]
-                          ) -> List[str]:
+def replaced_file_choices(
+    base, config, command_line: Iterable[str]
+) -> List[str]:
   """What the dataset or variant layer replaced of the config file's own
   choices: the fields where ``base`` (the file) differs from default.py and
   the resolved ``config`` from the file, leaving out the fields the command
@@ -96,10 +112,14 @@ def replaced_file_choices(base, config, command_line: Iterable[str]
   file = flatten(base.to_dict())
   final = flatten(config.to_dict())
   skip = set(command_line) | {'variant'}
-  return [f'{field} {file[field]!r} -> {final[field]!r}'
-          for field in file
-          if field not in skip and field in defaults
-          and file[field] != defaults[field] and final[field] != file[field]]
+  return [
+      f'{field} {file[field]!r} -> {final[field]!r}'
+      for field in file
+      if field not in skip
+      and field in defaults
+      and file[field] != defaults[field]
+      and final[field] != file[field]
+  ]
 
 
 def default_fields() -> Dict[str, Any]:
@@ -112,8 +132,11 @@ def with_new_fields(saved: dict):
   default.py has gained since the run was written at their defaults."""
   config = ml_collections.ConfigDict(saved)
   present = flatten(saved)
-  missing = {field: value for field, value in default_fields().items()
-             if field not in present}
+  missing = {
+      field: value
+      for field, value in default_fields().items()
+      if field not in present
+  }
   with config.unlocked():
     for field, value in missing.items():
       *sections, name = field.split('.')
@@ -132,11 +155,16 @@ def unknown_field(field: str) -> str:
   closest dotted name (a misspelt section)."""
   fields = default_fields()
   section, _, name = field.rpartition('.')
-  siblings = [known.rpartition('.')[2] for known in fields
-              if known.rpartition('.')[0] == section]
+  siblings = [
+      known.rpartition('.')[2]
+      for known in fields
+      if known.rpartition('.')[0] == section
+  ]
   if siblings:
-    close = [f'{section}.{match}' if section else match for match in
-             difflib.get_close_matches(name, siblings, n=1)]
+    close = [
+        f'{section}.{match}' if section else match
+        for match in difflib.get_close_matches(name, siblings, n=1)
+    ]
   else:
     close = difflib.get_close_matches(field, fields, n=1)
   if close:
@@ -145,8 +173,10 @@ def unknown_field(field: str) -> str:
     hint = f' ({section} has {", ".join(siblings)})'
   else:
     hint = ''
-  return (f'unknown config field {field!r}{hint}; the fields are those of '
-          'experiments/configs/default.py')
+  return (
+      f'unknown config field {field!r}{hint}; the fields are those of '
+      'experiments/configs/default.py'
+  )
 
 
 def one_line(message: str) -> str:
@@ -156,8 +186,9 @@ def one_line(message: str) -> str:
 
 
 def default_workdir(config) -> str:
-  return os.path.join('runs',
-                      f'{config.variant}_{config.dataset}_seed{config.seed}')
+  return os.path.join(
+      'runs', f'{config.variant}_{config.dataset}_seed{config.seed}'
+  )
 
 
 # Fields a resumed run may change: they say how long to train, how often to
@@ -166,14 +197,27 @@ def default_workdir(config) -> str:
 # and the formulation change float rounding only.) train.steps is one unless a learning rate
 # follows a schedule, which is stretched over train.steps.
 RESUMABLE_CHANGES = (
-    'train.steps', 'train.log_every', 'train.eval_every',
-    'train.checkpoint_every', 'train.keep_checkpoints',
-    'train.steps_per_dispatch', 'train.num_devices', 'train.parallel',
-    'train.formulation', 'train.profile_steps',
-    'data.dir', 'eval.num_samples', 'eval.threshold', 'eval.mode_samples',
-    'eval.classifier_steps', 'eval.features', 'eval.inception.weights',
-    'eval.inception.any_weights', 'eval.inception.num_samples',
-    'eval.inception.batch_size')
+    'train.steps',
+    'train.log_every',
+    'train.eval_every',
+    'train.checkpoint_every',
+    'train.keep_checkpoints',
+    'train.steps_per_dispatch',
+    'train.num_devices',
+    'train.parallel',
+    'train.formulation',
+    'train.profile_steps',
+    'data.dir',
+    'eval.num_samples',
+    'eval.threshold',
+    'eval.mode_samples',
+    'eval.classifier_steps',
+    'eval.features',
+    'eval.inception.weights',
+    'eval.inception.any_weights',
+    'eval.inception.num_samples',
+    'eval.inception.batch_size',
+)
 
 
 def resume_changes(saved: dict, requested: dict):
@@ -182,14 +226,18 @@ def resume_changes(saved: dict, requested: dict):
   change the run (see RESUMABLE_CHANGES)."""
   old, new = flatten(saved), flatten(json.loads(json.dumps(requested)))
   allowed = set(RESUMABLE_CHANGES)
-  if any(new.get(f'optim.{side}.schedule', 'constant') != 'constant'
-         for side in ('g', 'd')):
+  if any(
+      new.get(f'optim.{side}.schedule', 'constant') != 'constant'
+      for side in ('g', 'd')
+  ):
     allowed.discard('train.steps')
   missing = '(absent)'
-  return [(field, old.get(field, missing), new.get(field, missing))
-          for field in sorted(set(old) | set(new))
-          if field not in allowed
-          and old.get(field, missing) != new.get(field, missing)]
+  return [
+      (field, old.get(field, missing), new.get(field, missing))
+      for field in sorted(set(old) | set(new))
+      if field not in allowed
+      and old.get(field, missing) != new.get(field, missing)
+  ]
 
 
 def check_resume(workdir: str, config, allow: bool) -> None:
@@ -204,13 +252,16 @@ def check_resume(workdir: str, config, allow: bool) -> None:
   except (OSError, ValueError) as error:
     raise gan_config.ConfigError(
         f'--workdir={workdir}: {path} cannot be read ({error}); move it away '
-        'to start afresh there') from error
+        'to start afresh there'
+    ) from error
   changes = resume_changes(saved, config.to_dict())
   if changes:
-    shown = ', '.join(f'{field} {old!r} -> {new!r}'
-                      for field, old, new in changes[:8])
+    shown = ', '.join(
+        f'{field} {old!r} -> {new!r}' for field, old, new in changes[:8]
+    )
     more = f' and {len(changes) - 8} more' if len(changes) > 8 else ''
     raise gan_config.ConfigError(
         f'--workdir={workdir} holds a run with another config: {shown}{more}'
         '; use another --workdir, or --allow_config_change to resume it '
-        'with the new values')
+        'with the new values'
+    )

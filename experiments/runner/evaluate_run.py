@@ -29,8 +29,7 @@ class EvaluationError(ValueError):
 def read_config(workdir: str):
   path = os.path.join(workdir, 'config.json')
   if not os.path.isfile(path):
-    raise EvaluationError(f'--workdir={workdir} holds no run (no '
-                          'config.json)')
+    raise EvaluationError(f'--workdir={workdir} holds no run (no config.json)')
   with open(path) as f:
     config = config_layers.with_new_fields(json.load(f))
   gan_config.validate(config, 1)
@@ -43,13 +42,13 @@ def restore_state(config, workdir: str):
   # On this process's first device, whatever devices the run trained on.
   like = gan_state.compiled_init(spec)(jax.random.PRNGKey(0), hparams)
   if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
-    raise EvaluationError(f'--workdir={workdir} has no checkpoint to '
-                          'evaluate')
+    raise EvaluationError(f'--workdir={workdir} has no checkpoint to evaluate')
   ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
   try:
     if ckpt.latest_step() is None:
-      raise EvaluationError(f'--workdir={workdir} has no checkpoint to '
-                            'evaluate')
+      raise EvaluationError(
+          f'--workdir={workdir} has no checkpoint to evaluate'
+      )
     state = ckpt.restore(like, set_aside=False)  # Changes nothing.
   finally:
     ckpt.close()
@@ -60,17 +59,24 @@ def generators(state) -> Dict[str, Any]:
   """{'ema': state, 'live': state without its EMA} (only 'live' when the
   run kept no EMA)."""
   live = state.replace(g_ema=None)
-  return ({'ema': state, 'live': live} if state.g_ema is not None
-          else {'live': live})
+  return (
+      {'ema': state, 'live': live}
+      if state.g_ema is not None
+      else {'live': live}
+  )
 
 
-def evaluate_workdir(workdir: str, features: str = 'inception',
-                     num_samples: int = 0,
-                     weights: Optional[str] = None,
-                     any_weights: bool = False, batch_size: int = 0,
-                     progress: Callable[[int, str], Callable[[int], None]]
-                     = lambda total, what: (lambda n: None)
-                     ) -> Dict[str, Any]:
+def evaluate_workdir(
+    workdir: str,
+    features: str = 'inception',
+    num_samples: int = 0,
+    weights: Optional[str] = None,
+    any_weights: bool = False,
+    batch_size: int = 0,
+    progress: Callable[
+        [int, str], Callable[[int], None]
+    ] = lambda total, what: (lambda n: None),
+) -> Dict[str, Any]:
   """Evaluates ``workdir``'s latest checkpoint; writes and returns the
   results (``evaluation_<features>.json`` beside the run).
 
@@ -81,17 +87,22 @@ def evaluate_workdir(workdir: str, features: str = 'inception',
   images were processed.
   """
   if features not in FEATURES:
-    raise EvaluationError(f'--features={features}: give '
-                          f'{" or ".join(FEATURES)}')
+    raise EvaluationError(
+        f'--features={features}: give {" or ".join(FEATURES)}'
+    )
   if num_samples < 0 or num_samples == 1 or batch_size < 0:
-    raise EvaluationError('--num_samples must be 0 (the usual protocol) or '
-                          'at least 2, and --batch_size 0 (chosen) or '
-                          'positive')
+    raise EvaluationError(
+        '--num_samples must be 0 (the usual protocol) or '
+        'at least 2, and --batch_size 0 (chosen) or '
+        'positive'
+    )
   config = read_config(workdir)
   if not is_image_dataset(config.dataset):
-    raise EvaluationError(f'--workdir={workdir} trained on '
-                          f'{config.dataset}, a 2-D benchmark: its metrics '
-                          'are in its summary.json')
+    raise EvaluationError(
+        f'--workdir={workdir} trained on '
+        f'{config.dataset}, a 2-D benchmark: its metrics '
+        'are in its summary.json'
+    )
   spec, state = restore_state(config, workdir)
   step = int(state.step)
   source = image_data.IMAGE_SOURCES[config.dataset]
@@ -99,24 +110,30 @@ def evaluate_workdir(workdir: str, features: str = 'inception',
   data_dir = config.data.dir or image_data.default_data_dir()
   labels = None
   if config.model.conditional:
-    labels = jnp.asarray(image_data.load_split(
-        config.dataset, source.train_split, data_dir)[1])
+    labels = jnp.asarray(
+        image_data.load_split(config.dataset, source.train_split, data_dir)[1]
+    )
 
   def generate(state, rng, count):  # At the dataset's size, as runs do.
-    images = image_evaluation.generate_images(spec, state, rng, count,
-                                              labels)
+    images = image_evaluation.generate_images(spec, state, rng, count, labels)
     return inputs.resize(images, source.shape[0])
 
   if features == 'inception':
     path = inception_weights.find_weights(weights)
     platform = jax.devices()[0].platform
-    usual, note = inception_evaluation.default_num_samples(config.dataset,
-                                                           platform)
+    usual, note = inception_evaluation.default_num_samples(
+        config.dataset, platform
+    )
     try:
       evaluator = inception_evaluation.build(
-          config.dataset, data_dir, path, num_samples or usual,
+          config.dataset,
+          data_dir,
+          path,
+          num_samples or usual,
           batch_size or inception_evaluation.default_batch_size(platform),
-          any_weights, progress)
+          any_weights,
+          progress,
+      )
     except ValueError as error:  # Images of a shape Inception cannot read.
       raise EvaluationError(str(error)) from None
     results = {}
@@ -124,7 +141,8 @@ def evaluate_workdir(workdir: str, features: str = 'inception',
       results[name], _ = evaluator.evaluate(
           lambda rng, count, g=generator: generate(g, rng, count),
           jax.random.fold_in(eval_rng, step),
-          progress(evaluator.num_samples, f'{name} G'))
+          progress(evaluator.num_samples, f'{name} G'),
+      )
     protocol = evaluator.protocol(config.dataset)
     if note and not num_samples:
       protocol['features_note'] = note
@@ -136,27 +154,41 @@ def evaluate_workdir(workdir: str, features: str = 'inception',
     results = {}
     for name, generator in generators(state).items():
       # As the run evaluates: its evaluation key folded with the step.
-      results[name] = evaluator.evaluate(generator, step, workdir,
-                                         writers.NoWriter(), picture=False)
+      results[name] = evaluator.evaluate(
+          generator, step, workdir, writers.NoWriter(), picture=False
+      )
       progress(1, f'{name} G')(1)
     protocol = evaluator.protocol()
-  report = {'workdir': os.path.abspath(workdir), 'step': step,
-            'dataset': config.dataset, 'variant': config.variant,
-            'features': features, 'results': results, 'protocol': protocol}
-  writers.write_json(os.path.join(workdir, f'evaluation_{features}.json'),
-                     report)
+  report = {
+      'workdir': os.path.abspath(workdir),
+      'step': step,
+      'dataset': config.dataset,
+      'variant': config.variant,
+      'features': features,
+      'results': results,
+      'protocol': protocol,
+  }
+  writers.write_json(
+      os.path.join(workdir, f'evaluation_{features}.json'), report
+  )
   return report
 
 
 def table(report: Dict[str, Any]) -> str:
   """The results as a Markdown table, a row per generator."""
   names = list(next(iter(report['results'].values())))
-  lines = [f"{report['variant']} on {report['dataset']} at step "
-           f"{report['step']}, {report['features']} features "
-           f"({report['protocol']['num_samples']} samples):", '',
-           '| G | ' + ' | '.join(names) + ' |',
-           '|---|' + '---|' * len(names)]
+  lines = [
+      f"{report['variant']} on {report['dataset']} at step "
+      f"{report['step']}, {report['features']} features "
+      f"({report['protocol']['num_samples']} samples):",
+      '',
+      '| G | ' + ' | '.join(names) + ' |',
+      '|---|' + '---|' * len(names),
+  ]
   for generator, values in report['results'].items():
-    lines.append(f'| {generator} | ' + ' | '.join(
-        f'{values[n]:.4g}' for n in names) + ' |')
+    lines.append(
+        f'| {generator} | '
+        + ' | '.join(f'{values[n]:.4g}' for n in names)
+        + ' |'
+    )
   return '\n'.join(lines)

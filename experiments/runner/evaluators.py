@@ -30,13 +30,26 @@ class ToyEvaluator:
 
   def __init__(self, config, spec, dataset, eval_rng):
     self._config, self._dataset, self._rng = config, dataset, eval_rng
-    self._evaluate = jax.jit(lambda state, rng: evaluation.evaluate_toy2d(
-        spec, state, dataset, rng, config.eval.num_samples,
-        config.eval.threshold))
+    self._evaluate = jax.jit(
+        lambda state, rng: evaluation.evaluate_toy2d(
+            spec,
+            state,
+            dataset,
+            rng,
+            config.eval.num_samples,
+            config.eval.threshold,
+        )
+    )
 
-  def evaluate(self, state, step: int, workdir: str, writer,
-               rng: Optional[jax.Array] = None,
-               picture: bool = True) -> Dict[str, float]:
+  def evaluate(
+      self,
+      state,
+      step: int,
+      workdir: str,
+      writer,
+      rng: Optional[jax.Array] = None,
+      picture: bool = True,
+  ) -> Dict[str, float]:
     """Metrics of ``state`` at ``step``; with ``picture``, also the samples
     as a scatter plot and as numbers (samples_STEP.png and .npy).
     ``rng`` replaces the evaluator's own key (a sweep evaluates many runs
@@ -48,8 +61,14 @@ class ToyEvaluator:
     if picture:
       path = os.path.join(workdir, f'samples_{step:07d}')
       np.save(path + '.npy', np.asarray(samples))
-      plots.save_samples(path + '.png', np.asarray(samples), self._dataset,
-                         step, results, self._config.eval.threshold)
+      plots.save_samples(
+          path + '.png',
+          np.asarray(samples),
+          self._dataset,
+          step,
+          results,
+          self._config.eval.threshold,
+      )
     return results
 
   def protocol(self) -> Dict[str, Any]:
@@ -59,7 +78,7 @@ class ToyEvaluator:
         'threshold': config.eval.threshold,
         'sigma': self._dataset.sigma,
         'reference': 'VEEGAN (Srivastava et al. 2017) and PacGAN (Lin et '
-                     'al. 2018) 2-D protocol',
+        'al. 2018) 2-D protocol',
     }
 
 
@@ -68,8 +87,13 @@ class ImageEvaluator:
   and a sample grid from a fixed noise batch, so the pictures compare
   across steps."""
 
-  def __init__(self, config, spec, eval_rng,
-               announce: Callable[[str], None] = lambda line: None):
+  def __init__(
+      self,
+      config,
+      spec,
+      eval_rng,
+      announce: Callable[[str], None] = lambda line: None,
+  ):
     self._config, self._spec, self._rng = config, spec, eval_rng
     name = config.dataset
     data_dir = config.data.dir or image_data.default_data_dir()
@@ -82,12 +106,16 @@ class ImageEvaluator:
     train_labels, self._labels = None, None
     if config.model.conditional:
       train_labels = image_data.load_split(
-          name, source.train_split, data_dir,
-          limit=max(config.eval.num_samples, config.eval.mode_samples))[1]
+          name,
+          source.train_split,
+          data_dir,
+          limit=max(config.eval.num_samples, config.eval.mode_samples),
+      )[1]
       self._labels = jnp.asarray(train_labels)
     self._grid_z_rng = jax.random.fold_in(eval_rng, 2**31 - 1)
     self._grid_labels, self._grid_columns = self._grid_layout(
-        source.num_classes, train_labels)
+        source.num_classes, train_labels
+    )
 
   def _grid_layout(self, num_classes: int, train_labels):
     if not self._config.model.conditional:
@@ -99,37 +127,52 @@ class ImageEvaluator:
 
   def _grid(self, state) -> np.ndarray:
     count = GRID_SIDE * self._grid_columns
-    images = _grid_samples(self._spec, state, self._grid_z_rng, count,
-                           self._grid_labels, self._grid_columns)
+    images = _grid_samples(
+        self._spec,
+        state,
+        self._grid_z_rng,
+        count,
+        self._grid_labels,
+        self._grid_columns,
+    )
     pixels = np.asarray(DeviceImages.from_network(images)).round()
     side = images.shape[1]
-    return plots.image_grid(pixels.astype(np.uint8), self._grid_columns,
-                            scale=max(1, 64 // side))
+    return plots.image_grid(
+        pixels.astype(np.uint8), self._grid_columns, scale=max(1, 64 // side)
+    )
 
-  def evaluate(self, state, step: int, workdir: str, writer,
-               rng: Optional[jax.Array] = None,
-               picture: bool = True) -> Dict[str, float]:
+  def evaluate(
+      self,
+      state,
+      step: int,
+      workdir: str,
+      writer,
+      rng: Optional[jax.Array] = None,
+      picture: bool = True,
+  ) -> Dict[str, float]:
     """Metrics of ``state`` at ``step``; with ``picture``, the sample grid
     too (samples_STEP.png and TensorBoard). ``rng`` as for ToyEvaluator."""
     rng = self._rng if rng is None else rng
 
     def generate(rng, count):
       # Metrics at the dataset's own size, whatever size G was trained at.
-      images = image_evaluation.generate_images(self._spec, state, rng,
-                                                count, self._labels)
+      images = image_evaluation.generate_images(
+          self._spec, state, rng, count, self._labels
+      )
       return inputs.resize(images, self._native_side)
 
-    results, _ = self._metrics.evaluate(generate,
-                                        jax.random.fold_in(rng, step))
+    results, _ = self._metrics.evaluate(generate, jax.random.fold_in(rng, step))
     if picture:
       grid = self._grid(state)
-      plots.save_image_grid(os.path.join(workdir, f'samples_{step:07d}.png'),
-                            grid)
+      plots.save_image_grid(
+          os.path.join(workdir, f'samples_{step:07d}.png'), grid
+      )
       writer.write_image(step, 'samples', grid)
       if self._config.model.name in STYLE_MODELS:
         mixing = self._style_mixing_grid(state)
         plots.save_image_grid(
-            os.path.join(workdir, f'style_mixing_{step:07d}.png'), mixing)
+            os.path.join(workdir, f'style_mixing_{step:07d}.png'), mixing
+        )
         writer.write_image(step, 'style_mixing', mixing)
     return results
 
@@ -141,52 +184,83 @@ class ImageEvaluator:
     truncation; the top-left cell is blank."""
     rows, columns = 4, 6
     images = _style_mixing_images(
-        self._spec, state, jax.random.fold_in(self._grid_z_rng, 1), rows,
-        columns, self._labels)
-    pixels = np.asarray(DeviceImages.from_network(
-        jnp.clip(images, -1.0, 1.0))).round().astype(np.uint8)
+        self._spec,
+        state,
+        jax.random.fold_in(self._grid_z_rng, 1),
+        rows,
+        columns,
+        self._labels,
+    )
+    pixels = (
+        np.asarray(DeviceImages.from_network(jnp.clip(images, -1.0, 1.0)))
+        .round()
+        .astype(np.uint8)
+    )
     blank = np.full((1, *pixels.shape[1:]), 255, np.uint8)
     layout = np.concatenate([blank, pixels])
-    return plots.image_grid(layout, columns + 1,
-                            scale=max(1, 64 // pixels.shape[1]))
+    return plots.image_grid(
+        layout, columns + 1, scale=max(1, 64 // pixels.shape[1])
+    )
 
   def protocol(self) -> Dict[str, Any]:
-    return {**self._metrics.protocol(self._config.dataset),
-            **({'features_note': self._note} if self._note else {})}
+    return {
+        **self._metrics.protocol(self._config.dataset),
+        **({'features_note': self._note} if self._note else {}),
+    }
 
 
 @jax.jit(static_argnums=(0, 3, 4))
-def _style_mixing_images(spec, state, rng, rows: int, columns: int,
-                         labels) -> jax.Array:
+def _style_mixing_images(
+    spec, state, rng, rows: int, columns: int, labels
+) -> jax.Array:
   """[columns + rows * (columns + 1)] images in the order of the grid
   (see ImageEvaluator._style_mixing_grid)."""
   z = jax.random.normal(rng, (rows + columns, spec.latent_dim))
   part = None
   if labels is not None:  # A conditional G: one class per source.
-    part = labels[jax.random.randint(rng, (rows + columns,), 0,
-                                     labels.shape[0])]
+    part = labels[
+        jax.random.randint(rng, (rows + columns,), 0, labels.shape[0])
+    ]
   params = generator_params(state)
-  ws, _ = apply_model(spec.generator, state.g, params, z, train=False,
-                      labels=part, compute_dtype=spec.compute_dtype,
-                      method='mapping_ws')
+  ws, _ = apply_model(
+      spec.generator,
+      state.g,
+      params,
+      z,
+      train=False,
+      labels=part,
+      compute_dtype=spec.compute_dtype,
+      method='mapping_ws',
+  )
   row_ws, column_ws = ws[:rows], ws[rows:]
   cut = ws.shape[1] // 2
-  mixed = jnp.concatenate([
-      jnp.broadcast_to(row_ws[:, None, :cut],
-                       (rows, columns, cut, ws.shape[2])),
-      jnp.broadcast_to(column_ws[None, :, cut:],
-                       (rows, columns, ws.shape[1] - cut, ws.shape[2]))],
-                          axis=2)
+  mixed = jnp.concatenate(
+      [
+          jnp.broadcast_to(
+              row_ws[:, None, :cut], (rows, columns, cut, ws.shape[2])
+          ),
+          jnp.broadcast_to(
+              column_ws[None, :, cut:],
+              (rows, columns, ws.shape[1] - cut, ws.shape[2]),
+          ),
+      ],
+      axis=2,
+  )
   synthesis = lambda ws: apply_model(
-      spec.generator, state.g, params, ws, train=False,
-      compute_dtype=spec.compute_dtype, method='synthesis')[0]
+      spec.generator,
+      state.g,
+      params,
+      ws,
+      train=False,
+      compute_dtype=spec.compute_dtype,
+      method='synthesis',
+  )[0]
   sources = synthesis(ws)
   cells = synthesis(mixed.reshape(rows * columns, *ws.shape[1:]))
   cells = cells.reshape(rows, columns, *cells.shape[1:])
   # Each row: its source, then its mixes.
   body = jnp.concatenate([sources[:rows, None], cells], axis=1)
-  return jnp.concatenate([sources[rows:],
-                          body.reshape(-1, *cells.shape[2:])])
+  return jnp.concatenate([sources[rows:], body.reshape(-1, *cells.shape[2:])])
 
 
 def image_metrics(config, data_dir: str, platform: Optional[str] = None):
@@ -206,10 +280,15 @@ def image_metrics(config, data_dir: str, platform: Optional[str] = None):
   platform = platform or jax.devices()[0].platform
   settings = config.eval.inception
   if features == 'auto' and platform == 'cpu':
-    return classifier_metrics(config, data_dir), (
-        "eval.features='auto' evaluates in classifier features on a CPU, "
-        'where one Inception evaluation of 10,000 images takes ~15 min; '
-        "eval.features='inception' asks for it"), False
+    return (
+        classifier_metrics(config, data_dir),
+        (
+            "eval.features='auto' evaluates in classifier features on a CPU, "
+            'where one Inception evaluation of 10,000 images takes ~15 min; '
+            "eval.features='inception' asks for it"
+        ),
+        False,
+    )
   if features == 'classifier':
     return classifier_metrics(config, data_dir), '', False
   named = settings.weights or os.environ.get(inception_weights.ENV_PATH)
@@ -218,38 +297,54 @@ def image_metrics(config, data_dir: str, platform: Optional[str] = None):
   except inception_weights.WeightsNotFound as error:
     if named:
       raise ConfigError(f'eval.inception.weights: {error}') from None
-    return classifier_metrics(config, data_dir), (
-        f'{error}; evaluated in classifier features instead'), True
+    return (
+        classifier_metrics(config, data_dir),
+        (f'{error}; evaluated in classifier features instead'),
+        True,
+    )
   num_samples, note = inception_evaluation.default_num_samples(
-      config.dataset, platform)
+      config.dataset, platform
+  )
   try:
     metrics = inception_evaluation.build(
-        config.dataset, data_dir, path,
+        config.dataset,
+        data_dir,
+        path,
         settings.num_samples or num_samples,
-        settings.batch_size or inception_evaluation.default_batch_size(
-            platform),
-        settings.any_weights)
+        settings.batch_size
+        or inception_evaluation.default_batch_size(platform),
+        settings.any_weights,
+    )
   except inception_weights.BadWeights as error:
     raise ConfigError(f'eval.inception.weights: {error}') from None
   return metrics, '' if settings.num_samples else note, False
 
 
-def classifier_metrics(config, data_dir: str
-                       ) -> image_evaluation.ImageEvaluator:
+def classifier_metrics(
+    config, data_dir: str
+) -> image_evaluation.ImageEvaluator:
   """The classifier-feature metrics of gan_jax.image_evaluation."""
   name = config.dataset
   source = image_data.IMAGE_SOURCES[name]
   extractor = image_evaluation.build_feature_extractor(
-      name, data_dir,
-      classifier.TrainSettings(steps=config.eval.classifier_steps))
+      name,
+      data_dir,
+      classifier.TrainSettings(steps=config.eval.classifier_steps),
+  )
   wanted = max(config.eval.num_samples, config.eval.mode_samples)
-  held_out = image_data.load_split(name, source.held_out_split, data_dir,
-                                   limit=config.eval.num_samples)
-  train_images, _ = image_data.load_split(name, source.train_split,
-                                          data_dir, limit=wanted)
+  held_out = image_data.load_split(
+      name, source.held_out_split, data_dir, limit=config.eval.num_samples
+  )
+  train_images, _ = image_data.load_split(
+      name, source.train_split, data_dir, limit=wanted
+  )
   return image_evaluation.ImageEvaluator(
-      extractor, held_out[0], train_images, config.eval.num_samples,
-      config.eval.mode_samples)
+      extractor,
+      held_out[0],
+      train_images,
+      config.eval.num_samples,
+      config.eval.mode_samples,
+  )
 
 
 def _grid_samples(spec, state, rng, count, labels, columns):
@@ -265,13 +360,24 @@ def _grid_samples(spec, state, rng, count, labels, columns):
 
 @jax.jit(static_argnums=0)
 def _apply_generator(spec, state, z, labels):
-  return apply_model(spec.generator, state.g, generator_params(state), z,
-                     train=False, labels=labels,
-                     compute_dtype=spec.compute_dtype)[0]
+  return apply_model(
+      spec.generator,
+      state.g,
+      generator_params(state),
+      z,
+      train=False,
+      labels=labels,
+      compute_dtype=spec.compute_dtype,
+  )[0]
 
 
-def make_evaluator(config, spec, dataset, eval_rng,
-                   announce: Callable[[str], None] = lambda line: None):
+def make_evaluator(
+    config,
+    spec,
+    dataset,
+    eval_rng,
+    announce: Callable[[str], None] = lambda line: None,
+):
   """The evaluator for ``dataset``: ToyEvaluator for a 2-D benchmark,
   ImageEvaluator for images (which tells ``announce`` when it falls back
   from Inception to classifier features)."""

@@ -53,6 +53,7 @@ class Layout:
   device; random draws are made for the global batch and each device keeps
   its part, so the data do not depend on the device count.
   """
+
   mesh: Mesh
   route: str = 'jit'
   shard_batch: bool = True
@@ -82,8 +83,11 @@ def toy_input(dataset: Toy2D, batch_shape, layout: Layout) -> Input:
     points = layout.part(dataset.sample(key, batch_shape))
     return layout.constrain(dataset.to_network(points))
 
-  return Input(lambda step, num_steps: None, sample_batch,
-               f'{dataset.name}, sampled on device')
+  return Input(
+      lambda step, num_steps: None,
+      sample_batch,
+      f'{dataset.name}, sampled on device',
+  )
 
 
 def resize(x: jax.Array, size: int) -> jax.Array:
@@ -91,8 +95,9 @@ def resize(x: jax.Array, size: int) -> jax.Array:
   unchanged when size is 0 or already theirs."""
   if not size or x.shape[-3:-1] == (size, size):
     return x
-  return jax.image.resize(x, (*x.shape[:-3], size, size, x.shape[-1]),
-                          'linear', antialias=True)
+  return jax.image.resize(
+      x, (*x.shape[:-3], size, size, x.shape[-1]), 'linear', antialias=True
+  )
 
 
 def _size_mb(reader, source) -> float:
@@ -103,8 +108,9 @@ def is_streamed(config) -> bool:
   """Whether the train split is too large for device memory and streams
   (raises DatasetNotPrepared when it cannot be read)."""
   source = image_data.IMAGE_SOURCES[config.dataset]
-  reader = image_data.RecordReader(config.dataset, source.train_split,
-                                   config.data.dir or None)
+  reader = image_data.RecordReader(
+      config.dataset, source.train_split, config.data.dir or None
+  )
   return _size_mb(reader, source) > config.data.in_memory_limit_mb
 
 
@@ -113,8 +119,7 @@ def _local_columns(sharding: NamedSharding, global_shape) -> slice:
   host's devices hold (everything on one host)."""
   parts = sharding.addressable_devices_indices_map(global_shape).values()
   starts = [p[2].start or 0 for p in parts]
-  stops = [global_shape[2] if p[2].stop is None else p[2].stop
-           for p in parts]
+  stops = [global_shape[2] if p[2].stop is None else p[2].stop for p in parts]
   return slice(min(starts), max(stops))
 
 
@@ -147,38 +152,51 @@ def image_input(config, batch_shape, layout: Layout) -> Input:
       index = layout.part(data.random_indices(pick_key, batch_shape))
       return finish(*data.take(index), flip_key)
 
-    return Input(lambda step, num_steps: on_device, sample_batch,
-                 f'{name}/{source.train_split}: {len(reader)} images '
-                 f'({size_mb:.0f} MiB) in device memory')
+    return Input(
+        lambda step, num_steps: on_device,
+        sample_batch,
+        f'{name}/{source.train_split}: {len(reader)} images '
+        f'({size_mb:.0f} MiB) in device memory',
+    )
 
   if layout.route == 'pmap':
     raise gan_config.ConfigError(
         f"train.parallel='pmap' is not allowed with {name}, which streams "
         f'({size_mb:.0f} MiB > data.in_memory_limit_mb='
-        f'{config.data.in_memory_limit_mb}): use jit or shard_map')
-  chunk_spec = P(None, None, parallel.DATA_AXIS if layout.shard_batch
-                 else None)
+        f'{config.data.in_memory_limit_mb}): use jit or shard_map'
+    )
+  chunk_spec = P(None, None, parallel.DATA_AXIS if layout.shard_batch else None)
   chunk_sharding = NamedSharding(layout.mesh, chunk_spec)
   columns = _local_columns(chunk_sharding, (1, *batch_shape))
-  stream = streaming.PrefetchStream(reader.read, len(reader), batch_shape,
-                                    seed=config.seed, columns=columns)
+  stream = streaming.PrefetchStream(
+      reader.read, len(reader), batch_shape, seed=config.seed, columns=columns
+  )
 
   def data(step, num_steps):
     # Each host reads its own columns; together they make the global chunk.
     images, labels = stream.get(step, num_steps)
     shape = (num_steps, *batch_shape)
-    return DeviceImages(*(
-        jax.make_array_from_process_local_data(
-            chunk_sharding, local, shape + local.shape[3:])
-        for local in (images, labels)))
+    return DeviceImages(
+        *(
+            jax.make_array_from_process_local_data(
+                chunk_sharding, local, shape + local.shape[3:]
+            )
+            for local in (images, labels)
+        )
+    )
 
   def sample_batch(key, data, i):
     # Under shard_map ``data`` is this device's part already.
     return finish(data.images[i], data.labels[i], key)
 
-  return Input(data, sample_batch,
-               f'{name}/{source.train_split}: {len(reader)} images '
-               f'({size_mb:.0f} MiB), streamed', stream.close, chunk_spec)
+  return Input(
+      data,
+      sample_batch,
+      f'{name}/{source.train_split}: {len(reader)} images '
+      f'({size_mb:.0f} MiB), streamed',
+      stream.close,
+      chunk_spec,
+  )
 
 
 def make_input(config, dataset, batch_shape, layout: Layout) -> Input:

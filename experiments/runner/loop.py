@@ -29,6 +29,7 @@ from gan_jax.models import IMAGE_MODELS
 @dataclasses.dataclass(frozen=True)
 class Cadence:
   """When the loop logs, evaluates and checkpoints (in train steps)."""
+
   total: int
   log_every: int
   eval_every: int
@@ -37,11 +38,13 @@ class Cadence:
 
   @classmethod
   def of(cls, config) -> 'Cadence':
-    return cls(total=config.train.steps, log_every=config.train.log_every,
-               eval_every=config.train.eval_every,
-               checkpoint_every=config.train.checkpoint_every,
-               per_dispatch=steps_per_dispatch(
-                   config, jax.devices()[0].platform))
+    return cls(
+        total=config.train.steps,
+        log_every=config.train.log_every,
+        eval_every=config.train.eval_every,
+        checkpoint_every=config.train.checkpoint_every,
+        per_dispatch=steps_per_dispatch(config, jax.devices()[0].platform),
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -57,6 +60,7 @@ class Hooks:
   evaluate(state, step, final) -> results: ``final`` at the last step.
   save(state, step): a checkpoint.
   """
+
   dispatch: Callable[[Any, int, int], Any]
   end_interval: Callable[[Any, List[Any], int, float], int]
   evaluate: Callable[[Any, int, bool], Any]
@@ -71,8 +75,13 @@ class Outcome:
   interrupted_by: Optional[str]  # 'SIGTERM' or 'SIGINT', or None.
 
 
-def train(state, step: int, cadence: Cadence, hooks: Hooks,
-          stop: Optional[preemption.StopRequest]) -> Outcome:
+def train(
+    state,
+    step: int,
+    cadence: Cadence,
+    hooks: Hooks,
+    stop: Optional[preemption.StopRequest],
+) -> Outcome:
   """Trains from ``step`` to ``cadence.total``; see the module docstring.
 
   An interrupted loop has saved at the step reached and returns without a
@@ -82,8 +91,9 @@ def train(state, step: int, cadence: Cadence, hooks: Hooks,
   several_hosts = jax.process_count() > 1
   last_eval = None
   while step < cadence.total:
-    num_steps = min(cadence.log_every - step % cadence.log_every,
-                    cadence.total - step)
+    num_steps = min(
+        cadence.log_every - step % cadence.log_every, cadence.total - step
+    )
     started, outputs = time.time(), []
     # Dispatches only: an implicit transfer here (a host array passed in, a
     # value read back) would be an error, not a silent per-step sync.
@@ -119,9 +129,14 @@ class Diverged(RuntimeError):
     self.step = step
 
 
-def train_to_outcome(state, step: int, cadence: Cadence, hooks: Hooks,
-                     stop: Optional[preemption.StopRequest],
-                     say: Callable[[str], None]):
+def train_to_outcome(
+    state,
+    step: int,
+    cadence: Cadence,
+    hooks: Hooks,
+    stop: Optional[preemption.StopRequest],
+    say: Callable[[str], None],
+):
   """:func:`train`, its end as a run's summary.json reports it: ({'status':
   'completed', 'interrupted' or 'diverged', and 'reason' (a divergence's)
   or 'interrupted_by' (the signal's name)}, the step reached); an
@@ -132,15 +147,20 @@ def train_to_outcome(state, step: int, cadence: Cadence, hooks: Hooks,
     say(str(error))
     return {'status': 'diverged', 'reason': str(error)}, error.step
   if outcome.interrupted_by:
-    say(f'{outcome.interrupted_by} at step {outcome.step}: checkpoint saved; '
-        'run the same command to resume')
-    return {'status': 'interrupted',
-            'interrupted_by': outcome.interrupted_by}, outcome.step
+    say(
+        f'{outcome.interrupted_by} at step {outcome.step}: checkpoint saved; '
+        'run the same command to resume'
+    )
+    return {
+        'status': 'interrupted',
+        'interrupted_by': outcome.interrupted_by,
+    }, outcome.step
   return {'status': 'completed'}, outcome.step
 
 
-def divergence(metrics: Dict[str, np.ndarray], params_finite, first_step: int
-               ) -> Optional[str]:
+def divergence(
+    metrics: Dict[str, np.ndarray], params_finite, first_step: int
+) -> Optional[str]:
   """What went non-finite in an interval, or None.
 
   ``metrics`` are the interval's per-step values ([num_steps] each, the
@@ -155,8 +175,10 @@ def divergence(metrics: Dict[str, np.ndarray], params_finite, first_step: int
     return f'{names} not finite at step {first_step + i}'
   sides = [name for name, ok in zip(('G', 'D'), params_finite) if not ok]
   if sides:
-    return (f'{" and ".join(sides)} parameters not finite at step '
-            f'{first_step + len(steps_bad) - 1}')
+    return (
+        f'{" and ".join(sides)} parameters not finite at step '
+        f'{first_step + len(steps_bad) - 1}'
+    )
   return None
 
 
@@ -172,8 +194,10 @@ def steps_per_dispatch(config, platform: str) -> int:
   formulation (one)."""
   if config.train.steps_per_dispatch:
     return config.train.steps_per_dispatch
-  if (gan_config.formulation(config, platform) == 'cpu'
-      and config.model.name in IMAGE_MODELS):
+  if (
+      gan_config.formulation(config, platform) == 'cpu'
+      and config.model.name in IMAGE_MODELS
+  ):
     return 1  # XLA:CPU convolutions in loop bodies: jax-ml/jax#12868.
   return config.train.log_every
 
@@ -181,5 +205,7 @@ def steps_per_dispatch(config, platform: str) -> int:
 def unroll_loops(config) -> bool:
   """Whether the steps unroll their loops (gan_jax.steps.make_steps):
   convolutional models in the CPU formulation, for the reason above."""
-  return (gan_config.formulation(config) == 'cpu'
-          and config.model.name in IMAGE_MODELS)
+  return (
+      gan_config.formulation(config) == 'cpu'
+      and config.model.name in IMAGE_MODELS
+  )

@@ -75,7 +75,6 @@ class StopRequest:
     host, e.g. once per log interval)."""
     if jax.process_count() == 1:
       return self.signal_name()
-    received = multihost_utils.process_allgather(
-        np.int32(self._received or 0))
+    received = multihost_utils.process_allgather(np.int32(self._received or 0))
     signum = int(np.max(received))
     return signal.Signals(signum).name if signum else None

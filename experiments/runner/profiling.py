@@ -49,22 +49,32 @@ def compiled_bytes(compiled) -> Optional[int]:
   backend does not say)."""
   try:
     plan = compiled.memory_analysis()
-    return int(plan.argument_size_in_bytes + plan.output_size_in_bytes
-               + plan.temp_size_in_bytes - plan.alias_size_in_bytes)
+    return int(
+        plan.argument_size_in_bytes
+        + plan.output_size_in_bytes
+        + plan.temp_size_in_bytes
+        - plan.alias_size_in_bytes
+    )
   except (AttributeError, NotImplementedError, TypeError):
     return None
 
 
-def start_line(config, devices: str, route: str, per_dispatch: int,
-               compiled) -> str:
+def start_line(
+    config, devices: str, route: str, per_dispatch: int, compiled
+) -> str:
   """The run's start line: devices, route, formulation, compute dtype,
   steps per dispatch and the compiled loop's memory."""
   chosen = gan_config.formulation(config)
   how = ' (auto)' if config.train.formulation == 'auto' else ''
   memory = compiled_bytes(compiled)
-  return (f'{devices}, {route}: {chosen} formulation{how}, '
-          f'{config.train.compute_dtype} products, {per_dispatch} steps per '
-          'dispatch; the compiled loop needs ' + (
-              'an unreported amount of memory' if memory is None else
-              f'{memory / 2**20:.1f} MiB (XLA: arguments, outputs and '
-              'temporaries, donated state counted once)'))
+  return (
+      f'{devices}, {route}: {chosen} formulation{how}, '
+      f'{config.train.compute_dtype} products, {per_dispatch} steps per '
+      'dispatch; the compiled loop needs '
+      + (
+          'an unreported amount of memory'
+          if memory is None
+          else f'{memory / 2**20:.1f} MiB (XLA: arguments, outputs and '
+          'temporaries, donated state counted once)'
+      )
+  )

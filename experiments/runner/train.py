@@ -26,9 +26,14 @@ from experiments.storage import checkpoints, writers
 @jax.jit
 def _params_finite(state) -> jax.Array:
   """Whether every parameter of G and D is finite (one bool per side)."""
+
   def finite(tree):
-    return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf))
-                              for leaf in jax.tree.leaves(tree)]))
+    return jnp.all(
+        jnp.stack(
+            [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
+        )
+    )
+
   return jnp.stack([finite(state.g.params), finite(state.d.params)])
 
 
@@ -36,29 +41,39 @@ def summary_screen(summary: Dict[str, Any]) -> str:
   """The one-screen summary printed at the end of a run."""
   protocol = summary['eval_protocol']
   real = protocol.get('real_vs_real')
-  lines = [f"{summary['variant']} on {summary['dataset']}, seed "
-           f"{summary['seed']}: {summary['status']} after {summary['step']} "
-           f"steps in {summary['wall_seconds']:.0f} s "
-           f"({summary['steps_per_second']:.1f} steps/s)"]
+  lines = [
+      f"{summary['variant']} on {summary['dataset']}, seed "
+      f"{summary['seed']}: {summary['status']} after {summary['step']} "
+      f"steps in {summary['wall_seconds']:.0f} s "
+      f"({summary['steps_per_second']:.1f} steps/s)"
+  ]
   if real:
     lines.append(f"  {'':>22}  {'generated':>10}  {'real vs real':>12}")
   for name, value in summary['final_eval'].items():
-    lines.append(f'  {name:>22}: {value:10.4g}' +
-                 (f"  {real.get(name, float('nan')):12.4g}" if real else ''))
+    lines.append(
+        f'  {name:>22}: {value:10.4g}'
+        + (f"  {real.get(name, float('nan')):12.4g}" if real else '')
+    )
   if 'feature_extractor' in protocol:
     accuracy = protocol.get('feature_extractor_held_out_accuracy')
-    lines.append(f"  ({protocol['num_samples']} samples against "
-                 f"{protocol['reference']}; features: "
-                 f"{protocol['feature_extractor']}" + (
-                     '' if accuracy is None else
-                     f', held-out accuracy {accuracy:.3f}') + ')')
+    lines.append(
+        f"  ({protocol['num_samples']} samples against "
+        f"{protocol['reference']}; features: "
+        f"{protocol['feature_extractor']}"
+        + ('' if accuracy is None else f', held-out accuracy {accuracy:.3f}')
+        + ')'
+    )
     if 'features_note' in protocol:
       lines.append(f"  ({protocol['features_note']})")
   else:
-    lines.append(f"  ({protocol['num_samples']} samples, high quality "
-                 f"within {protocol['threshold']:g} sigma)")
-  lines.append(f"  G params: {protocol['generator_params']}; workdir: "
-               f"{summary['workdir']}")
+    lines.append(
+        f"  ({protocol['num_samples']} samples, high quality "
+        f"within {protocol['threshold']:g} sigma)"
+    )
+  lines.append(
+      f"  G params: {protocol['generator_params']}; workdir: "
+      f"{summary['workdir']}"
+  )
   return '\n'.join(lines)
 
 
@@ -74,8 +89,7 @@ def open_workdir(workdir: str, config, state, with_numbers_of, primary: bool):
   if primary:
     checkpoints.check_room(workdir, state, config.train.keep_checkpoints)
     os.makedirs(workdir, exist_ok=True)
-    writers.write_json(os.path.join(workdir, 'config.json'),
-                       config.to_dict())
+    writers.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
   ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
   if ckpt.latest_step() is not None:
     state = with_numbers_of(ckpt.restore(state, warn=print), state)
@@ -85,8 +99,9 @@ def open_workdir(workdir: str, config, state, with_numbers_of, primary: bool):
   return state, ckpt, writer
 
 
-def train_and_evaluate(config, workdir: str,
-                       progress: bool = True) -> Dict[str, Any]:
+def train_and_evaluate(
+    config, workdir: str, progress: bool = True
+) -> Dict[str, Any]:
   """Trains, evaluates and checkpoints; resumes from ``workdir`` if it holds
   a checkpoint. Returns the summary also written to summary.json.
 
@@ -106,8 +121,9 @@ def train_and_evaluate(config, workdir: str,
     return _train_and_evaluate(config, workdir, progress, stop)
 
 
-def _train_and_evaluate(config, workdir: str, progress: bool,
-                        stop: preemption.StopRequest) -> Dict[str, Any]:
+def _train_and_evaluate(
+    config, workdir: str, progress: bool, stop: preemption.StopRequest
+) -> Dict[str, Any]:
   started = time.time()
 
   # --- Devices, model, data, evaluation -----------------------------------
@@ -119,55 +135,79 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
   mesh = parallel.data_mesh(config.train.num_devices)
   layout = inputs.Layout(mesh, route)
   primary = jax.process_index() == 0
-  spec, hparams, dataset = gan_config.build(config,
-                                            parallel.axis_name(route))
-  steps = gan_steps.make_steps(spec, parallel.axis_name(route),
-                               unroll=loop.unroll_loops(config))
+  spec, hparams, dataset = gan_config.build(config, parallel.axis_name(route))
+  steps = gan_steps.make_steps(
+      spec, parallel.axis_name(route), unroll=loop.unroll_loops(config)
+  )
   init_rng, train_rng, eval_rng = loop.run_keys(config.seed)
   # On the mesh once, not copied there at every dispatch.
   train_rng = jax.device_put(train_rng, layout.replicated)
   batch_shape = (config.objective.n_critic, config.train.batch_size)
   train_input = inputs.make_input(config, dataset, batch_shape, layout)
   evaluator = evaluators.make_evaluator(
-      config, spec, dataset, eval_rng,
-      announce=lambda line: primary and print(line, file=sys.stderr))
-  state = jax.device_put(gan_state.compiled_init(spec)(init_rng, hparams),
-                         layout.replicated)
+      config,
+      spec,
+      dataset,
+      eval_rng,
+      announce=lambda line: primary and print(line, file=sys.stderr),
+  )
+  state = jax.device_put(
+      gan_state.compiled_init(spec)(init_rng, hparams), layout.replicated
+  )
 
   # --- Outputs, resume ------------------------------------------------------
-  state, ckpt, writer = open_workdir(workdir, config, state,
-                                     gan_state.with_numbers_of, primary)
+  state, ckpt, writer = open_workdir(
+      workdir, config, state, gan_state.with_numbers_of, primary
+  )
   step = int(state.step)
 
   # --- The compiled loop, and what the shared loop (loop.py) calls --------
   @functools.lru_cache(maxsize=None)
   def compiled_loop(num_steps: int):
     return parallel.parallel_loop(
-        functools.partial(steps.train_loop,
-                          sample_batch=train_input.sample_batch,
-                          num_steps=num_steps),
-        route, mesh, train_input.data_spec)
+        functools.partial(
+            steps.train_loop,
+            sample_batch=train_input.sample_batch,
+            num_steps=num_steps,
+        ),
+        route,
+        mesh,
+        train_input.data_spec,
+    )
 
-  bar = tqdm(total=config.train.steps, initial=step,
-             disable=not (progress and primary), unit='step',
-             dynamic_ncols=True, desc=f'{config.variant}/{config.dataset}')
+  bar = tqdm(
+      total=config.train.steps,
+      initial=step,
+      disable=not (progress and primary),
+      unit='step',
+      dynamic_ncols=True,
+      desc=f'{config.variant}/{config.dataset}',
+  )
   cadence = loop.Cadence.of(config)
   devices = f'{mesh.size} x {jax.devices()[0].platform}'
   executables = {}  # Steps per call -> the loop compiled ahead of time.
   profiler = profiling.StepProfiler(
       os.path.join(workdir, 'profile'),
       step + config.train.log_every - step % config.train.log_every,
-      config.train.profile_steps if primary else 0)
+      config.train.profile_steps if primary else 0,
+  )
 
   def dispatch(state, first_step: int, num_steps: int):
     data = train_input.data(first_step, num_steps)
     if num_steps not in executables:
-      executables[num_steps] = compiled_loop(num_steps).lower(
-          state, train_rng, data).compile()
+      executables[num_steps] = (
+          compiled_loop(num_steps).lower(state, train_rng, data).compile()
+      )
       if len(executables) == 1 and primary:
-        bar.write(profiling.start_line(config, devices, route,
-                                       cadence.per_dispatch,
-                                       executables[num_steps]))
+        bar.write(
+            profiling.start_line(
+                config,
+                devices,
+                route,
+                cadence.per_dispatch,
+                executables[num_steps],
+            )
+        )
     profiler.before(first_step)
     state, outputs = executables[num_steps](state, train_rng, data)
     profiler.after(outputs, first_step + num_steps)
@@ -177,20 +217,30 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
     """One transfer of the interval's metrics [steps done]; stops the run
     on a NaN or infinity; logs means and the rate."""
     metrics, finite = jax.device_get(
-        (jax.tree.map(lambda *m: jnp.concatenate(m), *outputs),
-         _params_finite(state)))
+        (
+            jax.tree.map(lambda *m: jnp.concatenate(m), *outputs),
+            _params_finite(state),
+        )
+    )
     bad = loop.divergence(metrics, finite, first_step + 1)
     if bad:
       last = ckpt.latest_step()
-      raise loop.Diverged(f'diverged: {bad}; ' + (
-          'no checkpoint yet' if last is None else
-          f'last good checkpoint: step {last}'), first_step)
+      raise loop.Diverged(
+          f'diverged: {bad}; '
+          + (
+              'no checkpoint yet'
+              if last is None
+              else f'last good checkpoint: step {last}'
+          ),
+          first_step,
+      )
     num_steps = len(next(iter(metrics.values())))
     means = {k: float(np.mean(v)) for k, v in metrics.items()}
     means['steps_per_second'] = num_steps / (time.time() - interval_started)
     writer.write(first_step + num_steps, 'train', means)
-    bar.set_postfix(d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}",
-                    refresh=False)
+    bar.set_postfix(
+        d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", refresh=False
+    )
     bar.update(num_steps)
     return num_steps
 
@@ -199,25 +249,33 @@ def _train_and_evaluate(config, workdir: str, progress: bool,
   def evaluate(state, step: int, final: bool) -> Dict[str, float]:
     del final  # A run draws its samples' picture at every evaluation.
     nonlocal final_eval
-    final_eval = evaluator.evaluate(state, step, workdir, writer,
-                                    picture=primary)
+    final_eval = evaluator.evaluate(
+        state, step, workdir, writer, picture=primary
+    )
     writer.write(step, 'eval', final_eval)
     if primary:
-      bar.write(f'step {step}: ' + ', '.join(
-          f'{k} {v:.4g}' for k, v in final_eval.items()))
+      bar.write(
+          f'step {step}: '
+          + ', '.join(f'{k} {v:.4g}' for k, v in final_eval.items())
+      )
     return final_eval
 
-  hooks = loop.Hooks(dispatch=dispatch, end_interval=end_interval,
-                     evaluate=evaluate, save=lambda state, step:
-                     ckpt.save(step, state))
+  hooks = loop.Hooks(
+      dispatch=dispatch,
+      end_interval=end_interval,
+      evaluate=evaluate,
+      save=lambda state, step: ckpt.save(step, state),
+  )
 
   run_started, run_start_step = time.time(), step
   try:
     outcome, step = loop.train_to_outcome(
-        state, step, cadence, hooks, stop, bar.write)
+        state, step, cadence, hooks, stop, bar.write
+    )
   finally:
-    writers.close_all(profiler.close, bar.close, writer.close, ckpt.close,
-                      train_input.close)
+    writers.close_all(
+        profiler.close, bar.close, writer.close, ckpt.close, train_input.close
+    )
 
   elapsed = time.time() - run_started
   summary = {

@@ -35,8 +35,11 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from experiments.storage import state_digests, writers
-from experiments.storage.failed_writes import (failure_reason, held_stderr,
-                                               os_error_reason)
+from experiments.storage.failed_writes import (
+    failure_reason,
+    held_stderr,
+    os_error_reason,
+)
 
 DIGESTS = 'checkpoint_digests.json'
 PIECE_DIGESTS = 'checkpoint_digests.process{}.json'
@@ -52,8 +55,7 @@ class NoRoom(CheckpointError):
 
 
 def state_bytes(tree: Any) -> int:
-  return sum(leaf.size * leaf.dtype.itemsize
-             for leaf in jax.tree.leaves(tree))
+  return sum(leaf.size * leaf.dtype.itemsize for leaf in jax.tree.leaves(tree))
 
 
 def check_room(workdir: str, state: Any, keep: int) -> None:
@@ -65,17 +67,18 @@ def check_room(workdir: str, state: Any, keep: int) -> None:
   while not os.path.exists(existing):
     existing = os.path.dirname(existing)
   if not os.path.isdir(existing):
-    raise NoRoom(f'--workdir={workdir}: {existing} is a file, not a '
-                 'directory')
+    raise NoRoom(f'--workdir={workdir}: {existing} is a file, not a directory')
   if not os.access(existing, os.W_OK | os.X_OK):
     raise NoRoom(f'--workdir={workdir}: {existing} is not writable')
   needed = (keep + 1) * state_bytes(state) + (16 << 20)
   free = shutil.disk_usage(existing).free
   if free < needed:
-    raise NoRoom(f'--workdir={workdir}: {free / 2**20:.0f} MiB free, the '
-                 f'run needs about {needed / 2**20:.0f} MiB ({keep} '
-                 f'checkpoints of {state_bytes(state) / 2**20:.1f} MiB, one '
-                 'being written, logs)')
+    raise NoRoom(
+        f'--workdir={workdir}: {free / 2**20:.0f} MiB free, the '
+        f'run needs about {needed / 2**20:.0f} MiB ({keep} '
+        f'checkpoints of {state_bytes(state) / 2**20:.1f} MiB, one '
+        'being written, logs)'
+    )
 
 
 def _read_json(path: str) -> Dict[str, Any]:
@@ -86,22 +89,32 @@ def _read_json(path: str) -> Dict[str, Any]:
     return {}  # None yet, or unreadable: orbax's own checks remain.
 
 
-def _check_digests(restored: Any, expected: Optional[str],
-                   expected_pieces: Optional[Dict[str, str]]) -> None:
+def _check_digests(
+    restored: Any,
+    expected: Optional[str],
+    expected_pieces: Optional[Dict[str, str]],
+) -> None:
   """Raises ValueError if a restored state differs from the digests its
   step was saved with (None: saved without them, nothing to check)."""
   values = state_digests.host_values(restored) if expected else None
   # Every host reads the same bytes, so all decide alike.
   if values is not None and state_digests.digest(values) != expected:
-    raise ValueError('its contents differ from the digest written when it '
-                     f'was saved ({DIGESTS})')
+    raise ValueError(
+        'its contents differ from the digest written when it '
+        f'was saved ({DIGESTS})'
+    )
   # Each host checks the pieces it holds that were saved as such (in
   # another layout, the ones that coincide); all decide alike.
-  if expected_pieces and state_digests.any_host(any(
-      expected_pieces.get(key, value) != value
-      for key, value in state_digests.piece_digests(restored).items())):
-    raise ValueError('its contents differ from the digests written when it '
-                     f'was saved ({PIECE_DIGESTS.format("<i>")})')
+  if expected_pieces and state_digests.any_host(
+      any(
+          expected_pieces.get(key, value) != value
+          for key, value in state_digests.piece_digests(restored).items()
+      )
+  ):
+    raise ValueError(
+        'its contents differ from the digests written when it '
+        f'was saved ({PIECE_DIGESTS.format("<i>")})'
+    )
 
 
 class Checkpointer:
@@ -120,11 +133,13 @@ class Checkpointer:
       self._manager = ocp.CheckpointManager(
           self._directory,
           options=ocp.CheckpointManagerOptions(
-              max_to_keep=keep, create=True,
-              enable_async_checkpointing=False))
+              max_to_keep=keep, create=True, enable_async_checkpointing=False
+          ),
+      )
     except OSError as error:
-      raise CheckpointError(f'cannot open {self._directory}: '
-                            f'{error.strerror or error}') from error
+      raise CheckpointError(
+          f'cannot open {self._directory}: {error.strerror or error}'
+      ) from error
 
   def latest_step(self) -> Optional[int]:
     return self._manager.latest_step()
@@ -134,8 +149,9 @@ class Checkpointer:
 
   def _piece_digests_paths(self) -> Dict[int, str]:
     """The pieces' digest files there are, by the process that wrote each."""
-    pattern = re.compile(re.escape(PIECE_DIGESTS).replace(r'\{\}', r'(\d+)')
-                         + '$')
+    pattern = re.compile(
+        re.escape(PIECE_DIGESTS).replace(r'\{\}', r'(\d+)') + '$'
+    )
     found = {}
     for name in os.listdir(self._workdir):
       match = pattern.match(name)
@@ -158,8 +174,11 @@ class Checkpointer:
     if entry is None and not os.path.exists(path):
       return
     kept = {str(s) for s in self._manager.all_steps()}
-    digests = {s: d for s, d in _read_json(path).items()
-               if s in kept and s != str(step)}
+    digests = {
+        s: d
+        for s, d in _read_json(path).items()
+        if s in kept and s != str(step)
+    }
     if entry is not None:
       digests[str(step)] = entry
     writers.write_json(path, digests)
@@ -176,8 +195,11 @@ class Checkpointer:
         for path in self._piece_digests_paths().values():
           self._record(path, step, None)
       return
-    self._record(self._piece_digests_path(process), step,
-                 state_digests.piece_digests(state))
+    self._record(
+        self._piece_digests_path(process),
+        step,
+        state_digests.piece_digests(state),
+    )
     if process == 0:
       self._record(self._digests_path, step, None)
       for other, path in self._piece_digests_paths().items():
@@ -205,20 +227,30 @@ class Checkpointer:
     if failed is not None:
       raise self._save_error(step, failed) from failed
 
-  def _save_error(self, step: Optional[int],
-                  error: Exception) -> CheckpointError:
+  def _save_error(
+      self, step: Optional[int], error: Exception
+  ) -> CheckpointError:
     reason = failure_reason(error)
     self._manager.reload()  # What is on disk, finished.
     kept = [s for s in self._manager.all_steps() if s != step]
     which = f'of step {step} ' if step is not None else ''
     return CheckpointError(
         f'cannot write the checkpoint {which}under {self._directory}: '
-        f'{reason}; ' + (f'the checkpoint of step {max(kept)} is intact'
-                         if kept else 'no earlier checkpoint exists'))
+        f'{reason}; '
+        + (
+            f'the checkpoint of step {max(kept)} is intact'
+            if kept
+            else 'no earlier checkpoint exists'
+        )
+    )
 
-  def restore(self, like: Any, step: Optional[int] = None,
-              warn: Callable[[str], None] = print,
-              set_aside: bool = True) -> Any:
+  def restore(
+      self,
+      like: Any,
+      step: Optional[int] = None,
+      warn: Callable[[str], None] = print,
+      set_aside: bool = True,
+  ) -> Any:
     """Restores ``step`` (default: the newest readable one) into the
     structure of ``like``, with ``like``'s shardings. A step that fails to
     restore or to match its digest is moved to damaged_checkpoints/ with a
@@ -235,23 +267,30 @@ class Checkpointer:
       path = os.path.join(self._directory, str(candidate))
       try:
         restored = self._manager.restore(
-            candidate, args=ocp.args.StandardRestore(abstract))
-        _check_digests(restored, digests.get(str(candidate)),
-                       pieces.get(str(candidate)))
+            candidate, args=ocp.args.StandardRestore(abstract)
+        )
+        _check_digests(
+            restored, digests.get(str(candidate)), pieces.get(str(candidate))
+        )
         return restored
       except Exception as error:  # Whatever the damaged files raised.
         reason = str(error).splitlines()[0] if str(error) else repr(error)
         if not set_aside:
-          raise CheckpointError(f'checkpoint {path} cannot be restored '
-                                f'({reason[:300]})') from None
+          raise CheckpointError(
+              f'checkpoint {path} cannot be restored ({reason[:300]})'
+          ) from None
         damaged.append(path)
         aside = self._move_aside(candidate)
-        warn(f'warning: checkpoint {path} cannot be restored ({reason[:300]})'
-             f'; moved to {aside}' + ('; trying the one before' if
-                                      candidate != steps[-1] else ''))
-    raise CheckpointError(f'no checkpoint under {self._directory} can be '
-                          f'restored (damaged: {", ".join(damaged)}); move '
-                          'the workdir away to start afresh')
+        warn(
+            f'warning: checkpoint {path} cannot be restored ({reason[:300]})'
+            f'; moved to {aside}'
+            + ('; trying the one before' if candidate != steps[-1] else '')
+        )
+    raise CheckpointError(
+        f'no checkpoint under {self._directory} can be '
+        f'restored (damaged: {", ".join(damaged)}); move '
+        'the workdir away to start afresh'
+    )
 
   def _move_aside(self, step: int) -> str:
     """Moves a damaged step out of orbax's sight (a later save of the same

@@ -37,21 +37,23 @@ def failure_reason(error: Exception) -> str:
   """A short reason for a failed write: the OS's words, else the first
   line of the message."""
   lines = str(error).splitlines()
-  return os_error_reason(error) or (lines[0][:200] if lines
-                                    else repr(error))
+  return os_error_reason(error) or (lines[0][:200] if lines else repr(error))
 
 
 def writing_failed(workdir: str, error: OSError) -> str:
   """One line for a failed write of logs or pictures under ``workdir``."""
   where = f' ({error.filename})' if getattr(error, 'filename', None) else ''
-  return (f'writing under {workdir} failed: {failure_reason(error)}{where}; '
-          'its last complete checkpoint is kept: make room and run the same '
-          'command to resume')
+  return (
+      f'writing under {workdir} failed: {failure_reason(error)}{where}; '
+      'its last complete checkpoint is kept: make room and run the same '
+      'command to resume'
+  )
 
 
 class HeldText:
   """What :func:`held_stderr` held, once its block has ended. Setting
   ``mute_after`` inside the block leaves fd 2 muted after it."""
+
   text: str = ''
   mute_after: bool = False
 
@@ -153,6 +155,8 @@ def exit_after_failed_write(message: str) -> NoReturn:
       pass  # Exiting with the one line matters more.
   sys.stdout.flush()
   sys.stderr.flush()
-  os.write(2 if _real_stderr is None else _real_stderr,
-           (message + '\n').encode(errors='replace'))
+  os.write(
+      2 if _real_stderr is None else _real_stderr,
+      (message + '\n').encode(errors='replace'),
+  )
   os._exit(1)  # pylint: disable=protected-access

@@ -20,8 +20,12 @@ from jax.experimental import multihost_utils
 def split_over_hosts(tree: Any) -> bool:
   """Whether a leaf of the pytree is split over hosts: each holds only
   part of it (a sweep's runs spread over the devices of several hosts)."""
-  return any(isinstance(leaf, jax.Array) and not leaf.is_fully_addressable
-             and not leaf.is_fully_replicated for leaf in jax.tree.leaves(tree))
+  return any(
+      isinstance(leaf, jax.Array)
+      and not leaf.is_fully_addressable
+      and not leaf.is_fully_replicated
+      for leaf in jax.tree.leaves(tree)
+  )
 
 
 def host_values(tree: Any) -> Optional[Any]:
@@ -32,8 +36,11 @@ def host_values(tree: Any) -> Optional[Any]:
   if jax.process_count() == 1:
     return jax.device_get(tree)
   return jax.tree.map(
-      lambda leaf: np.asarray(leaf.addressable_data(0)
-                              if isinstance(leaf, jax.Array) else leaf), tree)
+      lambda leaf: np.asarray(
+          leaf.addressable_data(0) if isinstance(leaf, jax.Array) else leaf
+      ),
+      tree,
+  )
 
 
 def _hash_array(sha: Any, name: str, value: np.ndarray) -> None:
@@ -52,8 +59,13 @@ def digest(tree: Any) -> str:
 def _index_text(index: tuple, shape: tuple) -> str:
   """``[0:5, 0:16]``: a shard's place in its array, every bound explicit
   (jax gives whole axes as ``slice(None)``)."""
-  return '[' + ', '.join('{}:{}'.format(*s.indices(n)[:2])
-                         for s, n in zip(index, shape)) + ']'
+  return (
+      '['
+      + ', '.join(
+          '{}:{}'.format(*s.indices(n)[:2]) for s, n in zip(index, shape)
+      )
+      + ']'
+  )
 
 
 def piece_digests(tree: Any) -> Dict[str, str]:

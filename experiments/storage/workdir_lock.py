@@ -43,10 +43,15 @@ class WorkdirBusy(RuntimeError):
 
 def _describe(holder: dict) -> str:
   since = holder.get('since')
-  when = (time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(since))
-          if isinstance(since, (int, float)) else 'an unknown time')
-  return (f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
-          f"({holder.get('command', '?')}) since {when}")
+  when = (
+      time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime(since))
+      if isinstance(since, (int, float))
+      else 'an unknown time'
+  )
+  return (
+      f"pid {holder.get('pid', '?')} on {holder.get('host', '?')} "
+      f"({holder.get('command', '?')}) since {when}"
+  )
 
 
 def _read_holder(fd: int) -> dict:
@@ -65,8 +70,11 @@ def _this_command() -> str:
   """This process's command line as it was typed (``python -m NAME ...``
   for a module run with -m)."""
   spec = getattr(sys.modules.get('__main__'), '__spec__', None)
-  start = (['python', '-m', spec.name] if spec and spec.name
-           else ['python', sys.argv[0]])
+  start = (
+      ['python', '-m', spec.name]
+      if spec and spec.name
+      else ['python', sys.argv[0]]
+  )
   return ' '.join(start + sys.argv[1:])
 
 
@@ -79,9 +87,12 @@ class WorkdirLock:
   later (bad data, no room) leaves nothing behind.
   """
 
-  def __init__(self, workdir: str, command: Optional[str] = None,
-               note: Callable[[str], None] = lambda line: print(
-                   line, file=sys.stderr)):
+  def __init__(
+      self,
+      workdir: str,
+      command: Optional[str] = None,
+      note: Callable[[str], None] = lambda line: print(line, file=sys.stderr),
+  ):
     self._workdir = workdir
     self._path = os.path.join(workdir, LOCK_FILE)
     self._command = command or _this_command()
@@ -105,7 +116,8 @@ class WorkdirLock:
         self._release_dir()
         raise WorkdirBusy(
             f'--workdir={self._workdir} is in use by {_describe(holder)}; '
-            'wait for it to end, or give another --workdir') from None
+            'wait for it to end, or give another --workdir'
+        ) from None
       # The file may have been unlinked by a releasing holder between our
       # open and our lock: then we hold a lock nobody else can see. Again.
       try:
@@ -117,13 +129,23 @@ class WorkdirLock:
       os.close(fd)
     previous = _read_holder(fd)
     if previous:
-      self._note(f'note: --workdir={self._workdir}: taking over the lock '
-                 f'left by {_describe(previous)}, which is no longer running')
+      self._note(
+          f'note: --workdir={self._workdir}: taking over the lock '
+          f'left by {_describe(previous)}, which is no longer running'
+      )
     os.ftruncate(fd, 0)
     os.lseek(fd, 0, os.SEEK_SET)
-    os.write(fd, json.dumps({'pid': os.getpid(), 'host': socket.gethostname(),
-                             'command': self._command,
-                             'since': time.time()}).encode())
+    os.write(
+        fd,
+        json.dumps(
+            {
+                'pid': os.getpid(),
+                'host': socket.gethostname(),
+                'command': self._command,
+                'since': time.time(),
+            }
+        ).encode(),
+    )
     self._fd = fd
     return self
 
@@ -171,11 +193,14 @@ def hold_for_job(workdir: str) -> Iterator[Optional[WorkdirLock]]:
     except OSError:
       lock = None  # Not writable: checkpoints.check_room says so.
   if jax.process_count() > 1:
-    refused = int(multihost_utils.broadcast_one_to_all(
-        np.int32(busy is not None)))
+    refused = int(
+        multihost_utils.broadcast_one_to_all(np.int32(busy is not None))
+    )
     if refused and busy is None:
-      busy = (f'--workdir={workdir} is in use by another process (process '
-              '0 names it)')
+      busy = (
+          f'--workdir={workdir} is in use by another process (process '
+          '0 names it)'
+      )
   if busy:
     sys.exit(f'error: {busy}')
   if lock:

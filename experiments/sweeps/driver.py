@@ -13,8 +13,9 @@ from experiments.sweeps import spec as sweep_spec
 from experiments.sweeps.spec import SweepError
 
 
-def claim_directory(workdir: str, spec: Dict[str, Any],
-                    write: bool = True) -> None:
+def claim_directory(
+    workdir: str, spec: Dict[str, Any], write: bool = True
+) -> None:
   """Records the spec in sweep.json (if ``write``), or checks it is the one
   recorded."""
   path = os.path.join(workdir, 'sweep.json')
@@ -22,22 +23,31 @@ def claim_directory(workdir: str, spec: Dict[str, Any],
     with open(path) as f:
       recorded = json.load(f)
     if recorded != json.loads(json.dumps(spec)):
-      changed = sorted(k for k in set(recorded) | set(spec)
-                       if recorded.get(k) != json.loads(json.dumps(
-                           spec.get(k))))
-      raise SweepError(f'--workdir={workdir} holds a different sweep '
-                       f'(its {", ".join(changed)} differ); give another '
-                       '--workdir, or delete that one')
+      changed = sorted(
+          k
+          for k in set(recorded) | set(spec)
+          if recorded.get(k) != json.loads(json.dumps(spec.get(k)))
+      )
+      raise SweepError(
+          f'--workdir={workdir} holds a different sweep '
+          f'(its {", ".join(changed)} differ); give another '
+          '--workdir, or delete that one'
+      )
     return
   if not write:
     return
   from experiments.storage import writers
+
   os.makedirs(workdir, exist_ok=True)
   writers.write_json(path, spec)
 
 
-def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
-              progress: bool = True) -> List[Dict[str, Any]]:
+def run_sweep(
+    spec: Dict[str, Any],
+    workdir: str,
+    group_size: int = 0,
+    progress: bool = True,
+) -> List[Dict[str, Any]]:
   """Trains every unfinished run of ``spec`` (normalized) in ``workdir``,
   then writes results.csv, results.md and the figures. Returns the runs'
   summaries, in spec order."""
@@ -65,14 +75,21 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
       summaries[run.name] = done
   total = sum(r.config.train.steps for r in runs)
   finished = sum(r.config.train.steps for r in runs if r.name in summaries)
-  bar = tqdm(total=total, initial=finished, unit='step',
-             disable=not (progress and primary), dynamic_ncols=True,
-             desc='sweep')
+  bar = tqdm(
+      total=total,
+      initial=finished,
+      unit='step',
+      disable=not (progress and primary),
+      dynamic_ncols=True,
+      desc='sweep',
+  )
 
   def show():
     diverged = sum(s['status'] == 'diverged' for s in summaries.values())
-    bar.set_postfix_str(f'runs {len(summaries)}/{len(runs)} done'
-                        + (f', {diverged} diverged' if diverged else ''))
+    bar.set_postfix_str(
+        f'runs {len(summaries)}/{len(runs)} done'
+        + (f', {diverged} diverged' if diverged else '')
+    )
 
   started = time.time()
   # SIGTERM / Ctrl-C: the group in training saves its checkpoint at the step
@@ -83,11 +100,14 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
         if all(run.name in summaries for run in group):
           continue
         show()
-        bar.set_description(f'sweep, group {index + 1}/{len(groups)} '
-                            f'({results.counted(len(group), "run")})')
+        bar.set_description(
+            f'sweep, group {index + 1}/{len(groups)} '
+            f'({results.counted(len(group), "run")})'
+        )
         group_dir = os.path.join(workdir, 'groups', f'group{index:03d}')
-        for summary in training.train_group(group, group_dir, runs_dir,
-                                               bar.update, stop):
+        for summary in training.train_group(
+            group, group_dir, runs_dir, bar.update, stop
+        ):
           summaries[os.path.basename(summary['workdir'])] = summary
     finally:
       show()
@@ -97,17 +117,28 @@ def run_sweep(spec: Dict[str, Any], workdir: str, group_size: int = 0,
   if not primary:
     return ordered
   swept = list(dict.fromkeys(f for r in runs for f, _ in r.point))
-  results.write_csv(os.path.join(workdir, 'results.csv'), ordered,
-                          swept)
+  results.write_csv(os.path.join(workdir, 'results.csv'), ordered, swept)
   rows = results.aggregate(ordered, swept)
-  header = (f'{results.counted(len(runs), "run")} in '
-            f'{results.counted(len(groups), "vmapped group")}; this '
-            f'invocation trained for {time.time() - started:.0f} s.')
+  header = (
+      f'{results.counted(len(runs), "run")} in '
+      f'{results.counted(len(groups), "vmapped group")}; this '
+      f'invocation trained for {time.time() - started:.0f} s.'
+  )
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
-    f.write(results.markdown(rows, spec['dataset'], swept,
-                             len(spec['seeds']), header,
-                             spec.get('published', '')))
-  figures.save_figures(os.path.join(workdir, 'figures'), ordered,
-                             spec['dataset'],
-                             runs[0].config.eval.threshold)
+    f.write(
+        results.markdown(
+            rows,
+            spec['dataset'],
+            swept,
+            len(spec['seeds']),
+            header,
+            spec.get('published', ''),
+        )
+    )
+  figures.save_figures(
+      os.path.join(workdir, 'figures'),
+      ordered,
+      spec['dataset'],
+      runs[0].config.eval.threshold,
+  )
   return ordered

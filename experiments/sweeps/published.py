@@ -16,6 +16,7 @@ class Source(NamedTuple):
   """A paper's table: its citation, its training budget in G steps (as
   the protocol configs state it; None where unknown), trials per row, and
   rows per dataset."""
+
   citation: str
   steps: Optional[int]
   trials: int
@@ -24,39 +25,60 @@ class Source(NamedTuple):
 
 # VEEGAN's budget is in the appendix that could not be read here (see
 # experiments/configs/protocols/unrolled.py).
-VEEGAN = Source('VEEGAN (Srivastava et al. 2017), Table 1', None, 5, {
-    'ring8': [('GAN', 1.0, None, 99.3, None, None, None),
-              ('ALI', 2.8, None, 0.13, None, None, None),
-              ('Unrolled GAN', 7.6, None, 35.6, None, None, None),
-              ('VEEGAN', 8.0, None, 52.9, None, None, None)],
-    'grid25': [('GAN', 3.3, None, 0.5, None, None, None),
-               ('ALI', 15.8, None, 1.6, None, None, None),
-               ('Unrolled GAN', 23.6, None, 16.0, None, None, None),
-               ('VEEGAN', 24.6, None, 40.0, None, None, None)],
-})
+VEEGAN = Source(
+    'VEEGAN (Srivastava et al. 2017), Table 1',
+    None,
+    5,
+    {
+        'ring8': [
+            ('GAN', 1.0, None, 99.3, None, None, None),
+            ('ALI', 2.8, None, 0.13, None, None, None),
+            ('Unrolled GAN', 7.6, None, 35.6, None, None, None),
+            ('VEEGAN', 8.0, None, 52.9, None, None, None),
+        ],
+        'grid25': [
+            ('GAN', 3.3, None, 0.5, None, None, None),
+            ('ALI', 15.8, None, 1.6, None, None, None),
+            ('Unrolled GAN', 23.6, None, 16.0, None, None, None),
+            ('VEEGAN', 24.6, None, 40.0, None, None, None),
+        ],
+    },
+)
 
-PACGAN = Source('PacGAN (Lin et al. 2018), Table 1', 400_000, 10, {
-    'ring8': [('GAN', 6.3, 0.5, 98.2, 0.2, 0.45, 0.09),
-              ('ALI', 6.6, 0.3, 97.6, 0.4, 0.36, 0.04),
-              ('Minibatch Disc.', 4.3, 0.8, 36.6, 8.8, 1.93, 0.11),
-              ('PacGAN2', 7.9, 0.1, 95.6, 2.0, 0.07, 0.03),
-              ('PacGAN3', 7.8, 0.1, 97.7, 0.3, 0.10, 0.02),
-              ('PacGAN4', 7.8, 0.1, 95.9, 1.4, 0.07, 0.02)],
-    'grid25': [('GAN', 17.3, 0.8, 94.2, 0.1, 0.70, 0.07),
-               ('ALI', 24.1, 0.4, 95.7, 0.6, 0.14, 0.03),
-               ('Minibatch Disc.', 23.8, 0.5, 79.9, 3.2, 0.17, 0.03),
-               ('PacGAN2', 23.8, 0.7, 91.3, 0.8, 0.13, 0.04),
-               ('PacGAN3', 24.6, 0.4, 94.2, 0.4, 0.06, 0.02),
-               ('PacGAN4', 24.8, 0.2, 93.6, 0.6, 0.04, 0.01)],
-})
+PACGAN = Source(
+    'PacGAN (Lin et al. 2018), Table 1',
+    400_000,
+    10,
+    {
+        'ring8': [
+            ('GAN', 6.3, 0.5, 98.2, 0.2, 0.45, 0.09),
+            ('ALI', 6.6, 0.3, 97.6, 0.4, 0.36, 0.04),
+            ('Minibatch Disc.', 4.3, 0.8, 36.6, 8.8, 1.93, 0.11),
+            ('PacGAN2', 7.9, 0.1, 95.6, 2.0, 0.07, 0.03),
+            ('PacGAN3', 7.8, 0.1, 97.7, 0.3, 0.10, 0.02),
+            ('PacGAN4', 7.8, 0.1, 95.9, 1.4, 0.07, 0.02),
+        ],
+        'grid25': [
+            ('GAN', 17.3, 0.8, 94.2, 0.1, 0.70, 0.07),
+            ('ALI', 24.1, 0.4, 95.7, 0.6, 0.14, 0.03),
+            ('Minibatch Disc.', 23.8, 0.5, 79.9, 3.2, 0.17, 0.03),
+            ('PacGAN2', 23.8, 0.7, 91.3, 0.8, 0.13, 0.04),
+            ('PacGAN3', 24.6, 0.4, 94.2, 0.4, 0.06, 0.02),
+            ('PacGAN4', 24.8, 0.2, 93.6, 0.6, 0.04, 0.01),
+        ],
+    },
+)
 
 SOURCES = {'VEEGAN': VEEGAN, 'PacGAN': PACGAN}
 
 
 def rows_for(dataset: str):
   """[(citation, rows)] of the published tables that report ``dataset``."""
-  return [(source.citation, source.tables[dataset])
-          for source in SOURCES.values() if dataset in source.tables]
+  return [
+      (source.citation, source.tables[dataset])
+      for source in SOURCES.values()
+      if dataset in source.tables
+  ]
 
 
 def method_of(config: Mapping[str, Any]) -> str:

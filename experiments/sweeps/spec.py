@@ -27,16 +27,26 @@ import itertools
 import json
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
-from experiments.runner.config_layers import (default_fields, resolve_config,
-                                              unknown_field)
+from experiments.runner.config_layers import (
+    default_fields,
+    resolve_config,
+    unknown_field,
+)
 from experiments.configs import default
 from experiments.sweeps import published
 from gan_jax import batched, config as gan_config
 from gan_jax.data import DATASETS
 from gan_jax.variants import VARIANTS, unknown_variant
 
-SPEC_KEYS = ('variants', 'seeds', 'dataset', 'set', 'grid', 'configs',
-             'published')
+SPEC_KEYS = (
+    'variants',
+    'seeds',
+    'dataset',
+    'set',
+    'grid',
+    'configs',
+    'published',
+)
 
 
 class SweepError(ValueError):
@@ -46,6 +56,7 @@ class SweepError(ValueError):
 @dataclasses.dataclass(frozen=True)
 class Run:
   """One run of a sweep."""
+
   name: str  # Its directory under <sweep>/runs/.
   variant: str
   point: Tuple[Tuple[str, Any], ...]  # The swept fields' values, in order.
@@ -69,14 +80,20 @@ def _format_value(value: Any) -> str:
 
 def _check_field(field: Any, where: str) -> None:
   if field in _RESERVED:
-    raise SweepError(f'{where}: {field!r} is set by the sweep\'s '
-                     f'{_RESERVED[field]!r}, not here')
+    raise SweepError(
+        f"{where}: {field!r} is set by the sweep's "
+        f'{_RESERVED[field]!r}, not here'
+    )
   if field not in _FIELDS:
     raise SweepError(f'{where}: {unknown_field(str(field))}')
 
 
-_TYPE_NAMES = {bool: 'a bool (true or false)', int: 'an integer',
-               float: 'a float', str: 'a string'}
+_TYPE_NAMES = {
+    bool: 'a bool (true or false)',
+    int: 'an integer',
+    float: 'a float',
+    str: 'a string',
+}
 
 
 def _type_name(kind: type) -> str:
@@ -96,15 +113,21 @@ def _typed(field: str, value: Any, where: str) -> Any:
         return text.lower() == 'true'
       return expected(text)  # int('1.5') and float('x') raise.
     except ValueError:
-      raise SweepError(f'{where}: {field}={value!r} is not '
-                       f'{_type_name(expected)}') from None
-  if expected is float and isinstance(value, int) and not isinstance(
-      value, bool):
+      raise SweepError(
+          f'{where}: {field}={value!r} is not {_type_name(expected)}'
+      ) from None
+  if (
+      expected is float
+      and isinstance(value, int)
+      and not isinstance(value, bool)
+  ):
     return float(value)
   if type(value) is not expected:  # bool is not an int here.
-    raise SweepError(f'{where}: {field}={value!r} is '
-                     f'{_type_name(type(value))}; expected '
-                     f'{_type_name(expected)}')
+    raise SweepError(
+        f'{where}: {field}={value!r} is '
+        f'{_type_name(type(value))}; expected '
+        f'{_type_name(expected)}'
+    )
   return value
 
 
@@ -118,15 +141,22 @@ def _mapping(spec, key: str) -> Mapping[str, Any]:
 def _seeds(value: Any) -> List[int]:
   if isinstance(value, int) and not isinstance(value, bool):
     if value < 1:
-      raise SweepError(f'seeds={value!r}: give a count >= 1 or a list of '
-                       'seeds')
+      raise SweepError(f'seeds={value!r}: give a count >= 1 or a list of seeds')
     return list(range(value))
-  if (isinstance(value, (list, tuple)) and value and all(
-      isinstance(s, int) and not isinstance(s, bool) and s >= 0
-      for s in value) and len(set(value)) == len(value)):
+  if (
+      isinstance(value, (list, tuple))
+      and value
+      and all(
+          isinstance(s, int) and not isinstance(s, bool) and s >= 0
+          for s in value
+      )
+      and len(set(value)) == len(value)
+  ):
     return list(value)
-  raise SweepError(f'seeds={value!r}: give a count >= 1 or a list of '
-                   'distinct integers >= 0')
+  raise SweepError(
+      f'seeds={value!r}: give a count >= 1 or a list of '
+      'distinct integers >= 0'
+  )
 
 
 def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
@@ -134,14 +164,15 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
   what sweep.json records and what a resumed sweep must match."""
   unknown = sorted(set(spec) - set(SPEC_KEYS))
   if unknown:
-    raise SweepError(f'unknown sweep key {unknown[0]!r}; the keys are '
-                     + ', '.join(SPEC_KEYS))
+    raise SweepError(
+        f'unknown sweep key {unknown[0]!r}; the keys are '
+        + ', '.join(SPEC_KEYS)
+    )
   variants = spec.get('variants')
   if isinstance(variants, str):
     variants = [variants]
   if not variants:
-    raise SweepError('variants: none given; choose from '
-                     + ', '.join(VARIANTS))
+    raise SweepError('variants: none given; choose from ' + ', '.join(VARIANTS))
   for name in variants:
     if name not in VARIANTS:
       raise SweepError(f'variants: {unknown_variant(name)}')
@@ -149,8 +180,9 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
     raise SweepError(f'variants: {list(variants)} names one twice')
   dataset = spec.get('dataset') or default.get_config().dataset
   if dataset not in DATASETS:
-    raise SweepError(f'dataset: unknown dataset {dataset!r}; valid: '
-                     + ', '.join(DATASETS))
+    raise SweepError(
+        f'dataset: unknown dataset {dataset!r}; valid: ' + ', '.join(DATASETS)
+    )
 
   fixed = {}
   for field, value in _mapping(spec, 'set').items():
@@ -160,8 +192,9 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
   for field, values in _mapping(spec, 'grid').items():
     _check_field(field, 'grid')
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-      raise SweepError(f'grid: {field}: expected a list of values, got '
-                       f'{values!r}')
+      raise SweepError(
+          f'grid: {field}: expected a list of values, got {values!r}'
+      )
     if not values:
       raise SweepError(f'grid: {field}: no values; give at least one')
     typed = [_typed(field, v, 'grid') for v in values]
@@ -170,32 +203,42 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
     grid[field] = typed
   configs = spec.get('configs') or []
   if not isinstance(configs, Sequence) or isinstance(configs, str):
-    raise SweepError(f'configs: expected a list of {{field: value}}, got '
-                     f'{configs!r}')
+    raise SweepError(
+        f'configs: expected a list of {{field: value}}, got {configs!r}'
+    )
   listed = []
   for i, entry in enumerate(configs):
     if not isinstance(entry, Mapping):
-      raise SweepError(f'configs[{i}]: expected {{field: value}}, got '
-                       f'{entry!r}')
+      raise SweepError(
+          f'configs[{i}]: expected {{field: value}}, got {entry!r}'
+      )
     for field in entry:
       _check_field(field, f'configs[{i}]')
-    listed.append({f: _typed(f, v, f'configs[{i}]')
-                   for f, v in entry.items()})
+    listed.append({f: _typed(f, v, f'configs[{i}]') for f, v in entry.items()})
   if 'configs' in spec and not listed:
-    raise SweepError('configs: an empty list; give at least one entry or '
-                     'leave it out')
-  normalized = {'variants': list(variants),
-                'seeds': _seeds(spec.get('seeds', 1)), 'dataset': dataset,
-                'set': fixed, 'grid': grid, 'configs': listed}
+    raise SweepError(
+        'configs: an empty list; give at least one entry or leave it out'
+    )
+  normalized = {
+      'variants': list(variants),
+      'seeds': _seeds(spec.get('seeds', 1)),
+      'dataset': dataset,
+      'set': fixed,
+      'grid': grid,
+      'configs': listed,
+  }
   source = spec.get('published')
   if source:  # Only when given: sweep.json of older sweeps stays valid.
     if source not in published.SOURCES:
-      raise SweepError(f'published={source!r}: choose from '
-                       + ', '.join(published.SOURCES))
+      raise SweepError(
+          f'published={source!r}: choose from ' + ', '.join(published.SOURCES)
+      )
     if dataset not in published.SOURCES[source].tables:
-      raise SweepError(f'published={source!r} has no table for dataset '
-                       f'{dataset!r}; it reports '
-                       + ', '.join(published.SOURCES[source].tables))
+      raise SweepError(
+          f'published={source!r} has no table for dataset '
+          f'{dataset!r}; it reports '
+          + ', '.join(published.SOURCES[source].tables)
+      )
     normalized['published'] = source
   return normalized
 
@@ -203,15 +246,20 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
 def _points(spec: Mapping[str, Any]) -> List[Dict[str, Any]]:
   """Every configuration: grid points crossed with the listed configs."""
   fields = list(spec['grid'])
-  grid_points = [dict(zip(fields, values)) for values in
-                 itertools.product(*(spec['grid'][f] for f in fields))]
+  grid_points = [
+      dict(zip(fields, values))
+      for values in itertools.product(*(spec['grid'][f] for f in fields))
+  ]
   listed = spec['configs'] or [{}]
   return [{**g, **c} for c in listed for g in grid_points]
 
 
 def run_name(variant: str, point: Mapping[str, Any], seed: int) -> str:
-  parts = [variant] + [f'{field}={_format_value(value)}'
-                       for field, value in point.items()] + [f'seed{seed}']
+  parts = (
+      [variant]
+      + [f'{field}={_format_value(value)}' for field, value in point.items()]
+      + [f'seed{seed}']
+  )
   return '__'.join(parts).replace('/', '_').replace("'", '')
 
 
@@ -227,8 +275,9 @@ def expand(spec: Mapping[str, Any]) -> List[Run]:
         overrides = {**spec['set'], **point}
         name = run_name(variant, point, seed)
         try:
-          config = resolve_config(base, variant, overrides,
-                                  dataset=spec['dataset'], seed=seed)
+          config = resolve_config(
+              base, variant, overrides, dataset=spec['dataset'], seed=seed
+          )
           gan_config.validate(config)
         except (gan_config.ConfigError, TypeError, KeyError) as error:
           raise SweepError(f'run {name}: {error}') from None
@@ -254,5 +303,5 @@ def groups(runs: Sequence[Run], max_size: int = 0) -> List[List[Run]]:
   result = []
   for members in by_key.values():
     size = max_size or len(members)
-    result.extend(members[i:i + size] for i in range(0, len(members), size))
+    result.extend(members[i : i + size] for i in range(0, len(members), size))
   return result

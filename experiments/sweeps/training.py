@@ -59,31 +59,40 @@ def _pad(items: Sequence[Any], multiple: int) -> List[Any]:
   return items + [items[0]] * (-len(items) % multiple)
 
 
-def _saved(states, alive, diverged_at, wall_seconds, replicated
-           ) -> Dict[str, Any]:
+def _saved(
+    states, alive, diverged_at, wall_seconds, replicated
+) -> Dict[str, Any]:
   """What a group checkpoint holds (as global arrays: orbax saves no
   host-local ones on many hosts)."""
   if jax.process_count() > 1:  # Hosts' clocks differ: process 0's time.
     wall_seconds = multihost_utils.broadcast_one_to_all(
-        np.float32(wall_seconds))
-  return {'states': states, 'alive': alive,
-          'diverged_at': jax.device_put(diverged_at, replicated),
-          'wall_seconds': jax.device_put(
-              jnp.asarray(wall_seconds, jnp.float32), replicated)}
+        np.float32(wall_seconds)
+    )
+  return {
+      'states': states,
+      'alive': alive,
+      'diverged_at': jax.device_put(diverged_at, replicated),
+      'wall_seconds': jax.device_put(
+          jnp.asarray(wall_seconds, jnp.float32), replicated
+      ),
+  }
 
 
-def _reason(run_metrics: Dict[str, np.ndarray], first_step: int,
-            num_steps: int) -> str:
+def _reason(
+    run_metrics: Dict[str, np.ndarray], first_step: int, num_steps: int
+) -> str:
   """Why a run was frozen, in the runner's words; its per-step metrics of
   the interval start at ``first_step``. With every metric finite, the
   group's parameter check stopped it (at the interval's end)."""
-  return (loop.divergence(run_metrics, (True, True), first_step)
-          or f'parameters not finite at step {first_step + num_steps - 1}'
-          ) + f'; frozen at step {first_step}'
+  return (
+      loop.divergence(run_metrics, (True, True), first_step)
+      or f'parameters not finite at step {first_step + num_steps - 1}'
+  ) + f'; frozen at step {first_step}'
 
 
-def _read_reasons(group_dir: str, runs: Sequence[Run],
-                  diverged_at: Dict[int, int]) -> Dict[str, str]:
+def _read_reasons(
+    group_dir: str, runs: Sequence[Run], diverged_at: Dict[int, int]
+) -> Dict[str, str]:
   """The reasons of the runs the restored checkpoint marks diverged (a
   reason written after that checkpoint belongs to a run that will train
   again, and diverge again, from it)."""
@@ -92,9 +101,10 @@ def _read_reasons(group_dir: str, runs: Sequence[Run],
   if os.path.exists(path):
     with open(path) as f:
       saved = json.load(f)
-  return {runs[i].name: saved.get(runs[i].name,
-                                  f'not finite after step {at}')
-          for i, at in diverged_at.items()}
+  return {
+      runs[i].name: saved.get(runs[i].name, f'not finite after step {at}')
+      for i, at in diverged_at.items()
+  }
 
 
 def _to_host(tree):
@@ -104,10 +114,13 @@ def _to_host(tree):
   return multihost_utils.process_allgather(tree, tiled=True)
 
 
-def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
-                advance: Callable[[int], None] = lambda n: None,
-                stop: Optional[preemption.StopRequest] = None
-                ) -> List[Dict[str, Any]]:
+def train_group(
+    runs: Sequence[Run],
+    group_dir: str,
+    runs_dir: str,
+    advance: Callable[[int], None] = lambda n: None,
+    stop: Optional[preemption.StopRequest] = None,
+) -> List[Dict[str, Any]]:
   """Trains (or resumes) ``runs`` together; returns their summaries.
 
   ``advance(n)`` is called with the number of run-steps done after each
@@ -121,7 +134,7 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   count = len(runs)
   primary = jax.process_index() == 0
   # A mesh must hold devices of every host: on many hosts, all devices.
-  devices = jax.devices()[:max(1, min(jax.device_count(), count))]
+  devices = jax.devices()[: max(1, min(jax.device_count(), count))]
   if jax.process_count() > 1:
     devices = jax.devices()
   mesh = Mesh(np.array(devices), (RUNS_AXIS,))
@@ -136,29 +149,36 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
   states = batched.init_group(
       [gan_config.build(run.config)[0] for run in padded_runs],
       jnp.stack([key[0] for key in padded_keys]),
-      [gan_config.hparams_from_config(run.config) for run in padded_runs])
+      [gan_config.hparams_from_config(run.config) for run in padded_runs],
+  )
   states = jax.device_put(states, by_run)
-  train_rngs = jax.device_put(jnp.stack([k[1] for k in padded_keys]),
-                              by_run)
+  train_rngs = jax.device_put(jnp.stack([k[1] for k in padded_keys]), by_run)
   alive = jax.device_put(jnp.arange(len(padded_runs)) < count, by_run)
   batch_shape = (config.objective.n_critic, config.train.batch_size)
   # Inside the vmapped step a batch belongs to one run: replicated there;
   # spmd_axis_name adds the run axis back.
-  train_input = inputs.make_input(config, dataset, batch_shape,
-                                  inputs.Layout(mesh, shard_batch=False))
+  train_input = inputs.make_input(
+      config, dataset, batch_shape, inputs.Layout(mesh, shard_batch=False)
+  )
   evaluator = evaluators.make_evaluator(
-      config, spec, dataset, keys[0][2],
-      announce=lambda line: primary and print(line, file=sys.stderr))
+      config,
+      spec,
+      dataset,
+      keys[0][2],
+      announce=lambda line: primary and print(line, file=sys.stderr),
+  )
 
   # --- Resume -------------------------------------------------------------
   ckpt = checkpoints.Checkpointer(group_dir, config.train.keep_checkpoints)
   # Per run: the step it diverged at (its frozen state's), or -1.
-  diverged = jax.device_put(jnp.full(len(padded_runs), -1, jnp.int32),
-                            replicated)
+  diverged = jax.device_put(
+      jnp.full(len(padded_runs), -1, jnp.int32), replicated
+  )
   step, earlier_seconds = 0, 0.0
   if ckpt.latest_step() is not None:
-    restored = ckpt.restore(_saved(states, alive, diverged, 0.0,
-                                   replicated), warn=print)
+    restored = ckpt.restore(
+        _saved(states, alive, diverged, 0.0, replicated), warn=print
+    )
     # The configs' numbers win over the checkpoint's, as in experiments.run.
     states = gan_state.with_numbers_of(restored['states'], states)
     alive, diverged = restored['alive'], restored['diverged_at']
@@ -171,25 +191,29 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
       metric_writers.append(writers.NoWriter())
       continue
     os.makedirs(run_dir, exist_ok=True)
-    writers.write_json(os.path.join(run_dir, 'config.json'),
-                       run.config.to_dict())
+    writers.write_json(
+        os.path.join(run_dir, 'config.json'), run.config.to_dict()
+    )
     writers.truncate_metrics(run_dir, step)
     metric_writers.append(writers.MetricWriter(run_dir))
-  diverged_at = {i: int(at) for i, at in
-                 enumerate(_to_host(diverged)[:count]) if at >= 0}
+  diverged_at = {
+      i: int(at) for i, at in enumerate(_to_host(diverged)[:count]) if at >= 0
+  }
   reasons = _read_reasons(group_dir, runs, diverged_at)
 
   # --- The compiled loop, and what the shared loop (runner/loop.py) calls --
   # The loop's state is the stacked states and which runs are alive.
   @functools.lru_cache(maxsize=None)
   def compiled_loop(num_steps: int):
-    return batched.make_group_loop(steps, train_input.sample_batch,
-                                   num_steps, runs_axis=RUNS_AXIS)
+    return batched.make_group_loop(
+        steps, train_input.sample_batch, num_steps, runs_axis=RUNS_AXIS
+    )
 
   def dispatch(trained, first_step: int, num_steps: int):
     states, alive = trained
     states, metrics, alive = compiled_loop(num_steps)(
-        states, train_rngs, train_input.data(first_step, num_steps), alive)
+        states, train_rngs, train_input.data(first_step, num_steps), alive
+    )
     return (states, alive), metrics
 
   def end_interval(trained, outputs, first_step: int, interval_started):
@@ -198,8 +222,9 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
     del interval_started  # A group logs no rate per run.
     # Means on the host: no small programs to compile.
     outputs, now_alive = _to_host((outputs, trained[1]))
-    per_step = {k: np.concatenate([m[k] for m in outputs], axis=1)
-                for k in outputs[0]}
+    per_step = {
+        k: np.concatenate([m[k] for m in outputs], axis=1) for k in outputs[0]
+    }
     num_steps = next(iter(per_step.values())).shape[1]
     means = {k: v.mean(1) for k, v in per_step.items()}
     for i in range(count):
@@ -208,13 +233,18 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
       if not now_alive[i]:
         diverged_at[i] = first_step  # Frozen at the state before.
         reasons[runs[i].name] = _reason(
-            {k: v[i] for k, v in per_step.items()}, first_step, num_steps)
+            {k: v[i] for k, v in per_step.items()}, first_step, num_steps
+        )
         if primary:
-          writers.write_json(os.path.join(group_dir, 'divergence.json'),
-                             reasons)
+          writers.write_json(
+              os.path.join(group_dir, 'divergence.json'), reasons
+          )
         continue
-      metric_writers[i].write(first_step + num_steps, 'train',
-                              {k: float(v[i]) for k, v in means.items()})
+      metric_writers[i].write(
+          first_step + num_steps,
+          'train',
+          {k: float(v[i]) for k, v in means.items()},
+      )
     advance(num_steps * count)
     return num_steps
 
@@ -228,28 +258,46 @@ def train_group(runs: Sequence[Run], group_dir: str, runs_dir: str,
       if i in diverged_at:
         results.append({})
         continue
-      results.append(evaluator.evaluate(
-          batched.unstack(on_host, i), step, run_dirs[i], metric_writers[i],
-          rng=keys[i][2], picture=final and primary))
+      results.append(
+          evaluator.evaluate(
+              batched.unstack(on_host, i),
+              step,
+              run_dirs[i],
+              metric_writers[i],
+              rng=keys[i][2],
+              picture=final and primary,
+          )
+      )
       metric_writers[i].write(step, 'eval', results[-1])
     return results
 
   def save(trained, step: int):
-    diverged = jnp.asarray([diverged_at.get(i, -1) for i in
-                            range(len(padded_runs))], jnp.int32)
-    ckpt.save(step, _saved(trained[0], trained[1], diverged,
-                           earlier_seconds + time.time() - started,
-                           replicated))
+    diverged = jnp.asarray(
+        [diverged_at.get(i, -1) for i in range(len(padded_runs))], jnp.int32
+    )
+    ckpt.save(
+        step,
+        _saved(
+            trained[0],
+            trained[1],
+            diverged,
+            earlier_seconds + time.time() - started,
+            replicated,
+        ),
+    )
 
-  hooks = loop.Hooks(dispatch=dispatch, end_interval=end_interval,
-                     evaluate=evaluate, save=save)
+  hooks = loop.Hooks(
+      dispatch=dispatch, end_interval=end_interval, evaluate=evaluate, save=save
+  )
   train_started, start_step = time.time(), step
   try:
-    outcome = loop.train((states, alive), step, loop.Cadence.of(config),
-                         hooks, stop)
+    outcome = loop.train(
+        (states, alive), step, loop.Cadence.of(config), hooks, stop
+    )
   finally:
-    writers.close_all(*(w.close for w in metric_writers), ckpt.close,
-                      train_input.close)
+    writers.close_all(
+        *(w.close for w in metric_writers), ckpt.close, train_input.close
+    )
   step, final_eval = outcome.step, outcome.last_eval
   if outcome.interrupted_by:
     raise preemption.Interrupted(outcome.interrupted_by, step)

@@ -32,6 +32,7 @@ from gan_jax.steps import apply_model, make_steps
 @dataclasses.dataclass
 class Claim:
   """One row of the theory table."""
+
   number: int
   name: str
   expected: str
@@ -47,14 +48,24 @@ class Claim:
 @dataclasses.dataclass(frozen=True)
 class Budget:
   """How hard the discriminators are trained (the tests use a small one)."""
+
   steps: int = 3000
   batch_size: int = 512
   eval_samples: int = 200_000
   d_width: int = 64
   d_lr: float = 2e-3
   shifts: Tuple[float, ...] = tuple(np.round(np.linspace(-3, 3, 13), 3))
-  thetas: Tuple[float, ...] = (-1.0, -0.75, -0.5, -0.25, 0.0, 0.25, 0.5,
-                               0.75, 1.0)
+  thetas: Tuple[float, ...] = (
+      -1.0,
+      -0.75,
+      -0.5,
+      -0.25,
+      0.0,
+      0.25,
+      0.5,
+      0.75,
+      1.0,
+  )
 
 
 # --- Fixed generators with known densities ---------------------------------
@@ -79,32 +90,57 @@ class LineGenerator(nn.Module):
   def __call__(self, z: jax.Array, train: bool = True) -> jax.Array:
     del train
     theta = self.param('theta', nn.initializers.zeros, ())
-    return jnp.stack([jnp.full(z.shape[:1], theta),
-                      jax.scipy.special.ndtr(z[:, 0])], axis=-1)
+    return jnp.stack(
+        [jnp.full(z.shape[:1], theta), jax.scipy.special.ndtr(z[:, 0])], axis=-1
+    )
 
 
 def _sample_line_at_zero(rng: jax.Array, count: int) -> jax.Array:
   """The real data of claim 4: uniform on {0} x [0, 1]."""
-  return jnp.stack([jnp.zeros(count), jax.random.uniform(rng, (count,))],
-                   axis=-1)
+  return jnp.stack(
+      [jnp.zeros(count), jax.random.uniform(rng, (count,))], axis=-1
+  )
 
 
-def fixed_generator_spec(generator: nn.Module, data_dim: int, objective: str,
-                         penalty: str, budget: Budget) -> GANSpec:
+def fixed_generator_spec(
+    generator: nn.Module,
+    data_dim: int,
+    objective: str,
+    penalty: str,
+    budget: Budget,
+) -> GANSpec:
   """The library's GANSpec around a fixed generator and an MLP D (two
   hidden layers), trained with Adam (betas 0.5, 0.9) decaying linearly."""
-  adam = optim.make_optimizer({'name': 'adam', 'lr': budget.d_lr, 'b1': 0.5,
-                               'b2': 0.9, 'schedule': 'linear'},
-                              budget.steps)
-  return GANSpec(generator=generator,
-                 discriminator=MLPDiscriminator(width=budget.d_width, depth=2),
-                 g_optimizer=adam, d_optimizer=adam, objective=objective,
-                 penalty=penalty, latent_dim=1, data_shape=(data_dim,))
+  adam = optim.make_optimizer(
+      {
+          'name': 'adam',
+          'lr': budget.d_lr,
+          'b1': 0.5,
+          'b2': 0.9,
+          'schedule': 'linear',
+      },
+      budget.steps,
+  )
+  return GANSpec(
+      generator=generator,
+      discriminator=MLPDiscriminator(width=budget.d_width, depth=2),
+      g_optimizer=adam,
+      d_optimizer=adam,
+      objective=objective,
+      penalty=penalty,
+      latent_dim=1,
+      data_shape=(data_dim,),
+  )
 
 
-def train_discriminators(spec: GANSpec, generator_params: Any, sample_real,
-                         budget: Budget, rng: jax.Array,
-                         hparams: Dict[str, float] = None) -> GANState:
+def train_discriminators(
+    spec: GANSpec,
+    generator_params: Any,
+    sample_real,
+    budget: Budget,
+    rng: jax.Array,
+    hparams: Dict[str, float] = None,
+) -> GANState:
   """One D per fixed generator (``generator_params`` stacked on a leading
   axis), each trained for ``budget.steps`` of the library's ``d_step``."""
   d_step = make_steps(spec).d_step
@@ -128,28 +164,39 @@ def train_discriminators(spec: GANSpec, generator_params: Any, sample_real,
 
 def _outputs(spec: GANSpec, states: GANState, x: jax.Array) -> jax.Array:
   """D's raw outputs (logits or critic values) on ``x``, per member."""
-  return jax.vmap(lambda state: apply_model(
-      spec.discriminator, state.d, state.d.params, x, train=False)[0])(states)
+  return jax.vmap(
+      lambda state: apply_model(
+          spec.discriminator, state.d, state.d.params, x, train=False
+      )[0]
+  )(states)
 
 
-def _fakes(spec: GANSpec, states: GANState, rng: jax.Array,
-           count: int) -> jax.Array:
+def _fakes(
+    spec: GANSpec, states: GANState, rng: jax.Array, count: int
+) -> jax.Array:
   z = jax.random.normal(rng, (count, 1))
-  return jax.vmap(lambda state: apply_model(
-      spec.generator, state.g, state.g.params, z, train=False)[0])(states)
+  return jax.vmap(
+      lambda state: apply_model(
+          spec.generator, state.g, state.g.params, z, train=False
+      )[0]
+  )(states)
 
 
-def _d_loss_per_member(spec: GANSpec, states: GANState, real: jax.Array,
-                       rng: jax.Array, hparams) -> np.ndarray:
+def _d_loss_per_member(
+    spec: GANSpec, states: GANState, real: jax.Array, rng: jax.Array, hparams
+) -> np.ndarray:
   """The library's D loss of each trained member on fresh samples."""
   fakes = _fakes(spec, states, rng, real.shape[0])
   real_out = _outputs(spec, states, real)
-  fake_out = jax.vmap(lambda state, fake: apply_model(
-      spec.discriminator, state.d, state.d.params, fake, train=False)[0])(
-          states, fakes)
+  fake_out = jax.vmap(
+      lambda state, fake: apply_model(
+          spec.discriminator, state.d, state.d.params, fake, train=False
+      )[0]
+  )(states, fakes)
   d_loss = losses.get_objective(spec.objective).d_loss
-  return np.asarray(jax.vmap(lambda r, f: d_loss(r, f, hparams))(
-      real_out, fake_out))
+  return np.asarray(
+      jax.vmap(lambda r, f: d_loss(r, f, hparams))(real_out, fake_out)
+  )
 
 
 # --- Claims 1 and 2: the optimal discriminator and the JSD ------------------
@@ -157,9 +204,9 @@ def _d_loss_per_member(spec: GANSpec, states: GANState, real: jax.Array,
 CROSS_ENTROPY = {'real_target': 1.0, 'fake_target': 0.0}
 
 
-def optimal_discriminator_claims(budget: Budget, rng: jax.Array,
-                                 figure_shift: float = 1.0
-                                 ) -> Tuple[List[Claim], Dict[str, Any]]:
+def optimal_discriminator_claims(
+    budget: Budget, rng: jax.Array, figure_shift: float = 1.0
+) -> Tuple[List[Claim], Dict[str, Any]]:
   """Claims 1 and 2 from one family of trained discriminators.
 
   Data: :class:`closed_forms.Mixture1D`; generators N(b, 1) for the shifts b
@@ -172,12 +219,14 @@ def optimal_discriminator_claims(budget: Budget, rng: jax.Array,
   shifts = np.asarray(budget.shifts, np.float32)
   if figure_shift not in budget.shifts:
     raise ValueError(f'figure_shift {figure_shift} not among the shifts')
-  spec = fixed_generator_spec(AffineGenerator(), 1, 'non_saturating', 'none',
-                              budget)
+  spec = fixed_generator_spec(
+      AffineGenerator(), 1, 'non_saturating', 'none', budget
+  )
   generators = {'scale': jnp.ones_like(shifts), 'shift': jnp.asarray(shifts)}
   train_rng, real_rng, fake_rng = jax.random.split(rng, 3)
-  states = train_discriminators(spec, generators, data.sample, budget,
-                                train_rng, CROSS_ENTROPY)
+  states = train_discriminators(
+      spec, generators, data.sample, budget, train_rng, CROSS_ENTROPY
+  )
 
   # Claim 1 on a grid, for the member with the figure's shift.
   x = np.linspace(-6.0, 6.0, 1201)
@@ -191,36 +240,61 @@ def optimal_discriminator_claims(budget: Budget, rng: jax.Array,
   error = np.abs(d_trained - d_star)[support]
   max_error, mean_error = float(error.max()), float(error.mean())
   claim1 = Claim(
-      1, 'optimal discriminator',
+      1,
+      'optimal discriminator',
       'D(x) -> p_data / (p_data + p_g)',
       f'max |D - D*| {max_error:.3f}, mean {mean_error:.4f}',
       'max <= 0.05, mean <= 0.01',
       max_error <= 0.05 and mean_error <= 0.01,
-      {'shift': figure_shift, 'max_abs_error': max_error,
-       'mean_abs_error': mean_error,
-       'support': 'p_data + p_g >= 5% of its maximum'})
+      {
+          'shift': figure_shift,
+          'max_abs_error': max_error,
+          'mean_abs_error': mean_error,
+          'support': 'p_data + p_g >= 5% of its maximum',
+      },
+  )
 
   # Claim 2 over the whole family.
   real = data.sample(real_rng, budget.eval_samples)
   values = -_d_loss_per_member(spec, states, real, fake_rng, CROSS_ENTROPY)
   fine = np.linspace(-12.0, 12.0, 24001)
-  jsd = np.array([closed_forms.jensen_shannon(
-      data.pdf(fine), closed_forms.gaussian_pdf(fine, b, 1.0), fine)
-                  for b in shifts])
+  jsd = np.array(
+      [
+          closed_forms.jensen_shannon(
+              data.pdf(fine), closed_forms.gaussian_pdf(fine, b, 1.0), fine
+          )
+          for b in shifts
+      ]
+  )
   expected = np.array([closed_forms.value_at_optimum(j) for j in jsd])
   gap = float(np.max(np.abs(values - expected)))
   claim2 = Claim(
-      2, 'value = -log 4 + 2 JSD',
+      2,
+      'value = -log 4 + 2 JSD',
       'V(D, G_b) = -log 4 + 2 JSD(p_data || p_b) for every shift b',
       f'max |V - (-log 4 + 2 JSD)| {gap:.4f} over {len(shifts)} shifts',
-      '<= 0.01', gap <= 0.01,
-      {'shifts': shifts.tolist(), 'value': values.tolist(),
-       'expected': expected.tolist(), 'jsd': jsd.tolist(),
-       'max_abs_error': gap})
-  figure = {'x': x, 'p_data': p_data, 'p_g': p_g, 'd_star': d_star,
-            'd_trained': d_trained, 'support': support,
-            'shift': figure_shift, 'shifts': shifts, 'values': values,
-            'expected_values': expected}
+      '<= 0.01',
+      gap <= 0.01,
+      {
+          'shifts': shifts.tolist(),
+          'value': values.tolist(),
+          'expected': expected.tolist(),
+          'jsd': jsd.tolist(),
+          'max_abs_error': gap,
+      },
+  )
+  figure = {
+      'x': x,
+      'p_data': p_data,
+      'p_g': p_g,
+      'd_star': d_star,
+      'd_trained': d_trained,
+      'support': support,
+      'shift': figure_shift,
+      'shifts': shifts,
+      'values': values,
+      'expected_values': expected,
+  }
   return [claim1, claim2], figure
 
 
@@ -233,10 +307,14 @@ def generator_loss_gradients(logits: np.ndarray) -> Dict[str, np.ndarray]:
   logits = jnp.asarray(logits, jnp.float32)
   count = logits.shape[0]
   out = {}
-  for name, loss in (('saturating', losses.saturating_g_loss),
-                     ('non_saturating', losses.non_saturating_g_loss)):
-    out[name] = np.asarray(jax.grad(
-        functools.partial(lambda fn, x: fn(x, {}), loss))(logits) * count)
+  for name, loss in (
+      ('saturating', losses.saturating_g_loss),
+      ('non_saturating', losses.non_saturating_g_loss),
+  ):
+    out[name] = np.asarray(
+        jax.grad(functools.partial(lambda fn, x: fn(x, {}), loss))(logits)
+        * count
+    )
   return out
 
 
@@ -246,13 +324,19 @@ def saturation_gradient_claim() -> Tuple[Claim, Dict[str, Any]]:
   logits = np.linspace(-10.0, 10.0, 401)
   grads = generator_loss_gradients(logits)
   d = 1.0 / (1.0 + np.exp(-logits))
-  error = max(float(np.max(np.abs(grads['saturating'] + d))),
-              float(np.max(np.abs(grads['non_saturating'] + (1.0 - d)))))
+  error = max(
+      float(np.max(np.abs(grads['saturating'] + d))),
+      float(np.max(np.abs(grads['non_saturating'] + (1.0 - d)))),
+  )
   claim = Claim(
-      3, 'saturation (gradients)',
+      3,
+      'saturation (gradients)',
       'dL/dl = -D (saturating), -(1 - D) (non-saturating)',
-      f'max error {error:.1e} over logits in [-10, 10]', '<= 1e-6',
-      error <= 1e-6, {'max_abs_error': error})
+      f'max error {error:.1e} over logits in [-10, 10]',
+      '<= 1e-6',
+      error <= 1e-6,
+      {'max_abs_error': error},
+  )
   return claim, {'d': d, **grads}
 
 
@@ -261,8 +345,9 @@ def saturation_gradient_claim() -> Tuple[Claim, Dict[str, Any]]:
 WGAN_GP = {'penalty_weight': 10.0, 'gp_target': 1.0}
 
 
-def disjoint_supports_claim(budget: Budget, rng: jax.Array
-                            ) -> Tuple[Claim, Dict[str, Any]]:
+def disjoint_supports_claim(
+    budget: Budget, rng: jax.Array
+) -> Tuple[Claim, Dict[str, Any]]:
   """Parallel lines {0} x [0, 1] (real) and {theta} x [0, 1] (fake).
 
   A cross-entropy D per theta estimates JSD = (V + log 4) / 2, which should
@@ -275,32 +360,41 @@ def disjoint_supports_claim(budget: Budget, rng: jax.Array
   ce_rng, critic_rng, real_rng, fake_rng = jax.random.split(rng, 4)
   real = _sample_line_at_zero(real_rng, budget.eval_samples)
 
-  ce_spec = fixed_generator_spec(LineGenerator(), 2, 'non_saturating',
-                                 'none', budget)
-  ce_states = train_discriminators(ce_spec, generators,
-                                   _sample_line_at_zero, budget, ce_rng,
-                                   CROSS_ENTROPY)
-  values = -_d_loss_per_member(ce_spec, ce_states, real, fake_rng,
-                               CROSS_ENTROPY)
+  ce_spec = fixed_generator_spec(
+      LineGenerator(), 2, 'non_saturating', 'none', budget
+  )
+  ce_states = train_discriminators(
+      ce_spec, generators, _sample_line_at_zero, budget, ce_rng, CROSS_ENTROPY
+  )
+  values = -_d_loss_per_member(
+      ce_spec, ce_states, real, fake_rng, CROSS_ENTROPY
+  )
   jsd_estimate = (values + closed_forms.LOG_4) / 2
 
-  critic_spec = fixed_generator_spec(LineGenerator(), 2, 'wasserstein',
-                                     'gradient_penalty', budget)
-  critic_states = train_discriminators(critic_spec, generators,
-                                       _sample_line_at_zero, budget,
-                                       critic_rng, WGAN_GP)
-  w1_estimate = -_d_loss_per_member(critic_spec, critic_states, real,
-                                    fake_rng, WGAN_GP)
+  critic_spec = fixed_generator_spec(
+      LineGenerator(), 2, 'wasserstein', 'gradient_penalty', budget
+  )
+  critic_states = train_discriminators(
+      critic_spec, generators, _sample_line_at_zero, budget, critic_rng, WGAN_GP
+  )
+  w1_estimate = -_d_loss_per_member(
+      critic_spec, critic_states, real, fake_rng, WGAN_GP
+  )
 
   jsd = np.array([closed_forms.parallel_lines_jsd(t) for t in thetas])
   w1 = np.array([closed_forms.parallel_lines_w1(t) for t in thetas])
-  gp_optimum = np.array([closed_forms.gradient_penalty_estimate(
-      t, WGAN_GP['penalty_weight']) for t in thetas])
+  gp_optimum = np.array(
+      [
+          closed_forms.gradient_penalty_estimate(t, WGAN_GP['penalty_weight'])
+          for t in thetas
+      ]
+  )
   jsd_gap = float(np.max(np.abs(jsd_estimate - jsd)))
   w1_gap = float(np.max(np.abs(w1_estimate - w1) / np.maximum(w1, 0.1)))
   optimum_gap = float(np.max(np.abs(w1_estimate - gp_optimum)))
   claim = Claim(
-      4, 'disjoint supports',
+      4,
+      'disjoint supports',
       'JSD = log 2 for all theta != 0 (flat: no gradient); W1 = |theta|, '
       'which a WGAN-GP critic reports as |theta| (1 + |theta| / 2 lambda)',
       f'max |JSD est - JSD| {jsd_gap:.4f}; max |W1 est - W1| / '
@@ -308,23 +402,42 @@ def disjoint_supports_claim(budget: Budget, rng: jax.Array
       f'{optimum_gap:.4f}',
       'JSD <= 0.01; W1 <= 0.1 relative; optimum <= 0.02',
       jsd_gap <= 0.01 and w1_gap <= 0.1 and optimum_gap <= 0.02,
-      {'thetas': thetas.tolist(), 'jsd_estimate': jsd_estimate.tolist(),
-       'w1_estimate': w1_estimate.tolist(), 'jsd_max_abs_error': jsd_gap,
-       'w1_max_relative_error': w1_gap,
-       'penalised_optimum_max_abs_error': optimum_gap})
-  figure = {'thetas': thetas, 'jsd': jsd, 'w1': w1,
-            'jsd_estimate': jsd_estimate, 'w1_estimate': w1_estimate,
-            'gp_optimum': gp_optimum}
+      {
+          'thetas': thetas.tolist(),
+          'jsd_estimate': jsd_estimate.tolist(),
+          'w1_estimate': w1_estimate.tolist(),
+          'jsd_max_abs_error': jsd_gap,
+          'w1_max_relative_error': w1_gap,
+          'penalised_optimum_max_abs_error': optimum_gap,
+      },
+  )
+  figure = {
+      'thetas': thetas,
+      'jsd': jsd,
+      'w1': w1,
+      'jsd_estimate': jsd_estimate,
+      'w1_estimate': w1_estimate,
+      'gp_optimum': gp_optimum,
+  }
   return claim, figure
 
 
 def summarize(claims: Sequence[Claim]) -> str:
   """The table printed at the end, as Markdown."""
-  lines = ['| # | claim | expected | measured | tolerance | result |',
-           '|---|---|---|---|---|---|']
+  lines = [
+      '| # | claim | expected | measured | tolerance | result |',
+      '|---|---|---|---|---|---|',
+  ]
   for c in claims:
-    cells = (str(c.number), c.name, c.expected, c.measured, c.tolerance,
-             'pass' if c.passed else 'FAIL')
-    lines.append('| ' + ' | '.join(cell.replace('|', r'\|') for cell in cells)
-                 + ' |')
+    cells = (
+        str(c.number),
+        c.name,
+        c.expected,
+        c.measured,
+        c.tolerance,
+        'pass' if c.passed else 'FAIL',
+    )
+    lines.append(
+        '| ' + ' | '.join(cell.replace('|', r'\|') for cell in cells) + ' |'
+    )
   return '\n'.join(lines)

@@ -18,28 +18,34 @@ LOG_4 = math.log(4.0)
 
 
 def gaussian_pdf(x: np.ndarray, mean: float, std: float) -> np.ndarray:
-  return np.exp(-0.5 * ((x - mean) / std)**2) / (std * math.sqrt(2 * math.pi))
+  return np.exp(-0.5 * ((x - mean) / std) ** 2) / (std * math.sqrt(2 * math.pi))
 
 
 @dataclasses.dataclass(frozen=True)
 class Mixture1D:
   """A 1-D Gaussian mixture: the data density of claims 1 and 2."""
+
   means: Tuple[float, ...] = (-1.5, 1.5)
   stds: Tuple[float, ...] = (0.5, 0.5)
   weights: Tuple[float, ...] = (0.5, 0.5)
 
   def pdf(self, x: np.ndarray) -> np.ndarray:
-    return sum(w * gaussian_pdf(x, m, s)
-               for m, s, w in zip(self.means, self.stds, self.weights))
+    return sum(
+        w * gaussian_pdf(x, m, s)
+        for m, s, w in zip(self.means, self.stds, self.weights)
+    )
 
   def sample(self, rng: jax.Array, count: int) -> jax.Array:
     """[count, 1] samples (jittable)."""
     component_rng, noise_rng = jax.random.split(rng)
-    component = jax.random.choice(component_rng, len(self.means), (count,),
-                                  p=jnp.asarray(self.weights))
+    component = jax.random.choice(
+        component_rng, len(self.means), (count,), p=jnp.asarray(self.weights)
+    )
     noise = jax.random.normal(noise_rng, (count,))
-    x = (jnp.asarray(self.means)[component]
-         + jnp.asarray(self.stds)[component] * noise)
+    x = (
+        jnp.asarray(self.means)[component]
+        + jnp.asarray(self.stds)[component] * noise
+    )
     return x[:, None]
 
 

@@ -29,8 +29,7 @@ from gan_jax.translation.steps import translate  # noqa: E402
 PICTURE_COLUMNS = 8
 
 
-def features_for(config, data_dir: str,
-                 announce: Callable[[str], None]):
+def features_for(config, data_dir: str, announce: Callable[[str], None]):
   """(features function or None, kind, description) as eval.features asks
   (experiments/configs/translate.py): the digit classifier for digits_rot,
   the FID Inception network for the others when its weights are found."""
@@ -40,18 +39,29 @@ def features_for(config, data_dir: str,
   if config.pair == 'digits_rot' and wanted in ('auto', 'classifier'):
     from gan_jax import image_evaluation
     from gan_jax.metrics import classifier
+
     extractor = image_evaluation.build_feature_extractor(
-        'digits', data_dir,
-        classifier.TrainSettings(steps=config.eval.classifier_steps))
-    return extractor, 'classifier', (
-        f'{extractor.description}; held-out accuracy '
-        f'{extractor.accuracy:.3f}')
+        'digits',
+        data_dir,
+        classifier.TrainSettings(steps=config.eval.classifier_steps),
+    )
+    return (
+        extractor,
+        'classifier',
+        (
+            f'{extractor.description}; held-out accuracy '
+            f'{extractor.accuracy:.3f}'
+        ),
+    )
   if wanted == 'classifier':
-    raise ConfigError(f"eval.features='classifier' is not allowed with "
-                      f"pair={config.pair!r}: the digit classifier reads "
-                      "digits_rot only; use 'auto', 'inception' or 'none'")
+    raise ConfigError(
+        f"eval.features='classifier' is not allowed with "
+        f'pair={config.pair!r}: the digit classifier reads '
+        "digits_rot only; use 'auto', 'inception' or 'none'"
+    )
   from gan_jax import inception_evaluation as inception_eval
   from gan_jax.metrics import inception_weights
+
   settings = config.eval.inception
   # As the GAN runner (experiments/runner/evaluators.py): weights that are
   # named but missing or wrong are an error; weights found nowhere are one
@@ -60,54 +70,73 @@ def features_for(config, data_dir: str,
   try:
     path = inception_weights.find_weights(settings.weights or None)
     variables, digest = inception_weights.load_variables(
-        path, None if settings.any_weights else
-        inception_weights.SHA256_PREFIX)
-  except (inception_weights.WeightsNotFound,
-          inception_weights.BadWeights) as error:
+        path, None if settings.any_weights else inception_weights.SHA256_PREFIX
+    )
+  except (
+      inception_weights.WeightsNotFound,
+      inception_weights.BadWeights,
+  ) as error:
     if wanted == 'inception' or named:
       raise ConfigError(f'eval.inception.weights: {error}') from None
     announce(f'note: {error}; FID and KID are not computed')
     return None, 'none', f'Inception weights not found ({error})'
   batch = settings.batch_size or inception_eval.default_batch_size(
-      jax.devices()[0].platform)
+      jax.devices()[0].platform
+  )
 
   def features(images):
     got = inception_eval.inception_features(
-        variables, inception_eval.to_uint8_rgb(jax.device_get(images)),
-        batch)
+        variables, inception_eval.to_uint8_rgb(jax.device_get(images)), batch
+    )
     return got['pool3'], None
 
-  return features, 'inception', (f'FID Inception-v3 pool3 ({path}, sha256 '
-                                 f'{digest[:16]})')
+  return (
+      features,
+      'inception',
+      (f'FID Inception-v3 pool3 ({path}, sha256 {digest[:16]})'),
+  )
 
 
-def make_evaluator(config, pair: pairs.Pair, eval_rng: jax.Array,
-                   domains: Optional[pairs.ImageDomains],
-                   announce: Callable[[str], None] = lambda line: None):
+def make_evaluator(
+    config,
+    pair: pairs.Pair,
+    eval_rng: jax.Array,
+    domains: Optional[pairs.ImageDomains],
+    announce: Callable[[str], None] = lambda line: None,
+):
   if pair.kind == 'points':
-    return evaluation.PointPairEvaluator(pair, config.eval.points,
-                                         config.eval.threshold, eval_rng)
+    return evaluation.PointPairEvaluator(
+        pair, config.eval.points, config.eval.threshold, eval_rng
+    )
   limit = config.eval.num_samples or None
   domains = domains._replace(
-      x_test=domains.x_test[:limit], x_test_labels=domains.x_test_labels[
-          :limit], y_test=domains.y_test[:limit],
-      y_test_labels=domains.y_test_labels[:limit])
+      x_test=domains.x_test[:limit],
+      x_test_labels=domains.x_test_labels[:limit],
+      y_test=domains.y_test[:limit],
+      y_test_labels=domains.y_test_labels[:limit],
+  )
   features, kind, description = features_for(
-      config, config.data.dir or _default_dir(), announce)
+      config, config.data.dir or _default_dir(), announce
+  )
   return evaluation.ImagePairEvaluator(
-      pair, domains, features, kind, description,
-      reference_count=min(len(domains.x_test), len(domains.y_test)))
+      pair,
+      domains,
+      features,
+      kind,
+      description,
+      reference_count=min(len(domains.x_test), len(domains.y_test)),
+  )
 
 
 def _default_dir() -> str:
   from gan_jax.data.images import default_data_dir
+
   return default_data_dir()
 
 
 @functools.partial(jax.jit, static_argnums=(0, 1))
 def _translate(spec, direction: str, state, images):
-  module, net = ((spec.g, state.g) if direction == 'x2y' else
-                 (spec.f, state.f))
+  module, net = (spec.g, state.g) if direction == 'x2y' else (spec.f, state.f)
   return translate(module, net, net.params, images, spec.compute_dtype)
 
 
@@ -116,8 +145,11 @@ def translators(spec, state, size: int = 0):
   train ``size`` first when the test images are larger (the paper tests
   at the train size)."""
   from experiments.runner.inputs import resize
-  return (lambda x: _translate(spec, 'x2y', state, resize(x, size)),
-          lambda y: _translate(spec, 'y2x', state, resize(y, size)))
+
+  return (
+      lambda x: _translate(spec, 'x2y', state, resize(x, size)),
+      lambda y: _translate(spec, 'y2x', state, resize(y, size)),
+  )
 
 
 def reference_translators(pair: pairs.Pair) -> Dict[str, Tuple]:
@@ -127,34 +159,44 @@ def reference_translators(pair: pairs.Pair) -> Dict[str, Tuple]:
   references = {'identity': (same, same)}
   if pair.name == 'digits_rot':
     references['known_correspondence'] = (
-        pairs.rotate_invert, lambda y: pairs.rotate_invert(y, inverse=True))
+        pairs.rotate_invert,
+        lambda y: pairs.rotate_invert(y, inverse=True),
+    )
   if pair.name == 'grid25_shear':
     scale = pair.points.scale
     references['known_correspondence'] = (
         lambda x: pairs.shear(x / scale) * scale,
-        lambda y: pairs.shear(y / scale, inverse=True) * scale)
+        lambda y: pairs.shear(y / scale, inverse=True) * scale,
+    )
   return references
 
 
 def _image_rows(images: Dict[str, Any]) -> np.ndarray:
   n = min(PICTURE_COLUMNS, images['x'].shape[0], images['y'].shape[0])
-  rows = [np.asarray(images[key][:n]) for key in
-          ('x', 'g_x', 'f_g_x', 'y', 'f_y', 'g_f_y')]
+  rows = [
+      np.asarray(images[key][:n])
+      for key in ('x', 'g_x', 'f_g_x', 'y', 'f_y', 'g_f_y')
+  ]
   # Domains of different channel counts: grey shown as RGB.
   channels = max(r.shape[-1] for r in rows)
   rows = [np.repeat(r, channels // r.shape[-1], -1) for r in rows]
-  pixels = np.asarray(DeviceImages.from_network(jnp.asarray(
-      np.concatenate(rows)))).round().astype(np.uint8)
+  pixels = (
+      np.asarray(DeviceImages.from_network(jnp.asarray(np.concatenate(rows))))
+      .round()
+      .astype(np.uint8)
+  )
   return plots.image_grid(pixels, n, scale=max(1, 64 // pixels.shape[1]))
 
 
-def _point_picture(pair: pairs.Pair, points: Dict[str, Any], step: int
-                   ) -> np.ndarray:
+def _point_picture(
+    pair: pairs.Pair, points: Dict[str, Any], step: int
+) -> np.ndarray:
   scale = pair.points.scale
   fig, axes = plt.subplots(1, 2, figsize=(10, 5), dpi=80)
   for ax, source, target, title in (
       (axes[0], 'x', 'g_x', 'X (grey) and G(x) (red)'),
-      (axes[1], 'y', 'f_y', 'Y (grey) and F(y) (red)')):
+      (axes[1], 'y', 'f_y', 'Y (grey) and F(y) (red)'),
+  ):
     for key, colour in ((source, '0.6'), (target, 'tab:red')):
       p = np.asarray(points[key]) / scale
       ax.scatter(p[:, 0], p[:, 1], s=2, c=colour)
@@ -169,8 +211,9 @@ def _point_picture(pair: pairs.Pair, points: Dict[str, Any], step: int
   return picture
 
 
-def picture(pair: pairs.Pair, examples: Dict[str, Any], step: int
-            ) -> np.ndarray:
+def picture(
+    pair: pairs.Pair, examples: Dict[str, Any], step: int
+) -> np.ndarray:
   """The evaluation's picture, uint8 [H, W, 3] (module docstring)."""
   if pair.kind == 'points':
     return _point_picture(pair, examples, step)
@@ -178,6 +221,7 @@ def picture(pair: pairs.Pair, examples: Dict[str, Any], step: int
 
 
 def save_picture(workdir: str, step: int, grid: np.ndarray, writer) -> None:
-  plots.save_image_grid(os.path.join(workdir,
-                                     f'translations_{step:07d}.png'), grid)
+  plots.save_image_grid(
+      os.path.join(workdir, f'translations_{step:07d}.png'), grid
+  )
   writer.write_image(step, 'translations', grid)

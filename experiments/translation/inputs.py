@@ -38,35 +38,51 @@ def _constrain(route: str, mesh, x: jax.Array) -> jax.Array:
   if route != 'jit':
     return x
   return jax.lax.with_sharding_constraint(
-      x, NamedSharding(mesh, P(parallel.DATA_AXIS)))
+      x, NamedSharding(mesh, P(parallel.DATA_AXIS))
+  )
 
 
-def random_crops(images: jax.Array, size: int, key: jax.Array,
-                 route: str = 'jit') -> jax.Array:
+def random_crops(
+    images: jax.Array, size: int, key: jax.Array, route: str = 'jit'
+) -> jax.Array:
   """A random ``size`` x ``size`` window of each image [B, H, W, C]."""
   batch, height, width = images.shape[:3]
   if (height, width) == (size, size):
     return images
-  global_batch = batch if route == 'jit' else batch * jax.lax.psum(
-      1, parallel.DATA_AXIS)
-  corners = _part(route, jnp.stack([
-      jax.random.randint(k, (global_batch,), 0, limit + 1)
-      for k, limit in zip(jax.random.split(key), (height - size,
-                                                   width - size))], -1))
+  global_batch = (
+      batch if route == 'jit' else batch * jax.lax.psum(1, parallel.DATA_AXIS)
+  )
+  corners = _part(
+      route,
+      jnp.stack(
+          [
+              jax.random.randint(k, (global_batch,), 0, limit + 1)
+              for k, limit in zip(
+                  jax.random.split(key), (height - size, width - size)
+              )
+          ],
+          -1,
+      ),
+  )
   crop = lambda image, corner: jax.lax.dynamic_slice(
-      image, (corner[0], corner[1], 0), (size, size, image.shape[-1]))
+      image, (corner[0], corner[1], 0), (size, size, image.shape[-1])
+  )
   return jax.vmap(crop)(images, corners)
 
 
-def image_input(config, domains: pairs.ImageDomains, mesh, route: str
-                ) -> PairInput:
+def image_input(
+    config, domains: pairs.ImageDomains, mesh, route: str
+) -> PairInput:
   batch = config.train.batch_size
   size, load = config.data.image_size, config.data.load_size
   flip_images = config.data.random_flip
   replicated = NamedSharding(mesh, P())
-  data = tuple(DeviceImages.from_host(
-      images, np.zeros(len(images), np.int32), replicated)
-               for images in (domains.x_train, domains.y_train))
+  data = tuple(
+      DeviceImages.from_host(
+          images, np.zeros(len(images), np.int32), replicated
+      )
+      for images in (domains.x_train, domains.y_train)
+  )
 
   def one_domain(images: DeviceImages, key):
     pick, crop_key, flip_key = jax.random.split(key, 3)
@@ -85,10 +101,13 @@ def image_input(config, domains: pairs.ImageDomains, mesh, route: str
     return one_domain(data[0], x_key), one_domain(data[1], y_key)
 
   mb = sum(d.images.size for d in data) / 2**20
-  return PairInput(lambda step, num_steps: data, sample_batch,
-                   f'{config.pair}: {len(domains.x_train)} X and '
-                   f'{len(domains.y_train)} Y train images ({mb:.0f} MiB) '
-                   'in device memory, drawn independently')
+  return PairInput(
+      lambda step, num_steps: data,
+      sample_batch,
+      f'{config.pair}: {len(domains.x_train)} X and '
+      f'{len(domains.y_train)} Y train images ({mb:.0f} MiB) '
+      'in device memory, drawn independently',
+  )
 
 
 def point_input(config, pair: pairs.Pair, mesh, route: str) -> PairInput:
@@ -99,8 +118,10 @@ def point_input(config, pair: pairs.Pair, mesh, route: str) -> PairInput:
     x_key, y_key = jax.random.split(key)
     x = _part(route, source.sample(x_key, (batch,)))
     y = pairs.shear(_part(route, source.sample(y_key, (batch,))))
-    return tuple(_constrain(route, mesh, source.to_network(p))
-                 for p in (x, y))
+    return tuple(_constrain(route, mesh, source.to_network(p)) for p in (x, y))
 
-  return PairInput(lambda step, num_steps: None, sample_batch,
-                   f'{config.pair}, sampled on device')
+  return PairInput(
+      lambda step, num_steps: None,
+      sample_batch,
+      f'{config.pair}, sampled on device',
+  )

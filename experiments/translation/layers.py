@@ -12,8 +12,7 @@ def resolve(base, command_line, pair=None, seed=None, data_dir=None):
   """base file <- the pair's defaults <- command line (see the module
   docstring); ``command_line`` is {dotted field: value}."""
   overrides = dict(command_line)
-  for field, value in (('pair', pair), ('seed', seed),
-                       ('data.dir', data_dir)):
+  for field, value in (('pair', pair), ('seed', seed), ('data.dir', data_dir)):
     if value is not None:
       overrides[field] = value
   config = base.copy_and_resolve_references()
@@ -22,8 +21,12 @@ def resolve(base, command_line, pair=None, seed=None, data_dir=None):
     raise ConfigError(f'pair={name!r} is not allowed: a pair name')
   stock = flatten(defaults.get_config().to_dict())
   current = flatten(config.to_dict())
-  config.update_from_flattened_dict({
-      field: value for field, value in defaults.pair_defaults(name).items()
-      if current[field] == stock[field]})
+  config.update_from_flattened_dict(
+      {
+          field: value
+          for field, value in defaults.pair_defaults(name).items()
+          if current[field] == stock[field]
+      }
+  )
   config.update_from_flattened_dict(overrides)
   return config

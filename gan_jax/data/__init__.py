@@ -8,8 +8,14 @@ from gan_jax.data.toy2d import TOY_DATASETS, Toy2D, get_toy_dataset
 
 DATASETS = (*TOY_DATASETS, *IMAGE_SOURCES)
 
-__all__ = ['DATASETS', 'IMAGE_SOURCES', 'TOY_DATASETS', 'Toy2D',
-           'get_toy_dataset', 'is_image_dataset']
+__all__ = [
+    'DATASETS',
+    'IMAGE_SOURCES',
+    'TOY_DATASETS',
+    'Toy2D',
+    'get_toy_dataset',
+    'is_image_dataset',
+]
 
 
 def is_image_dataset(name: str) -> bool:

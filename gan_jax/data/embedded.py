@@ -34,28 +34,38 @@ _STACKED_SEED = 20170721  # Fixed: the files are the same everywhere.
 def digit_splits() -> dict:
   """{'train'|'test': (images uint8 [N, 8, 8], labels int64 [N])}."""
   from sklearn.datasets import load_digits  # Data files inside the wheel.
+
   digits = load_digits()
   images = np.round(digits.images * (255.0 / 16.0)).astype(np.uint8)
   held_out = np.arange(len(images)) % HELD_OUT_EVERY == 0
-  return {'train': (images[~held_out], digits.target[~held_out]),
-          'test': (images[held_out], digits.target[held_out])}
+  return {
+      'train': (images[~held_out], digits.target[~held_out]),
+      'test': (images[held_out], digits.target[held_out]),
+  }
 
 
-def _dataset_info(builder, shape: Tuple[int, ...], num_classes: int,
-                  description: str):
+def _dataset_info(
+    builder, shape: Tuple[int, ...], num_classes: int, description: str
+):
   # DatasetInfo directly, not dataset_info_from_configs, which looks for
   # README and checksum files beside the builder's module.
   return tfds.core.DatasetInfo(
-      builder=builder, description=description,
-      features=tfds.features.FeaturesDict({
-          'image': tfds.features.Tensor(shape=shape, dtype=np.uint8),
-          'label': tfds.features.ClassLabel(num_classes=num_classes)}),
+      builder=builder,
+      description=description,
+      features=tfds.features.FeaturesDict(
+          {
+              'image': tfds.features.Tensor(shape=shape, dtype=np.uint8),
+              'label': tfds.features.ClassLabel(num_classes=num_classes),
+          }
+      ),
       supervised_keys=('image', 'label'),
-      homepage='https://scikit-learn.org/stable/datasets/toy_dataset.html')
+      homepage='https://scikit-learn.org/stable/datasets/toy_dataset.html',
+  )
 
 
 class Digits(tfds.core.GeneratorBasedBuilder):
   """scikit-learn's 8x8 handwritten digits (see the module docstring)."""
+
   VERSION = tfds.core.Version('1.0.0')
 
   def _info(self):
@@ -63,8 +73,9 @@ class Digits(tfds.core.GeneratorBasedBuilder):
 
   def _split_generators(self, dl_manager):
     del dl_manager  # Nothing to download.
-    return {split: self._generate_examples(split) for split in ('train',
-                                                                'test')}
+    return {
+        split: self._generate_examples(split) for split in ('train', 'test')
+    }
 
   def _generate_examples(self, split: str) -> Iterator:
     images, labels = digit_splits()[split]
@@ -72,8 +83,9 @@ class Digits(tfds.core.GeneratorBasedBuilder):
       yield index, {'image': image[..., None], 'label': int(label)}
 
 
-def stack_digits(images: np.ndarray, labels: np.ndarray, count: int,
-                 rng: np.random.Generator) -> Tuple[np.ndarray, np.ndarray]:
+def stack_digits(
+    images: np.ndarray, labels: np.ndarray, count: int, rng: np.random.Generator
+) -> Tuple[np.ndarray, np.ndarray]:
   """``count`` 3-channel images of independently drawn digits, and their
   modes 100*a + 10*b + c."""
   picks = rng.integers(0, len(images), size=(count, 3))
@@ -84,21 +96,26 @@ def stack_digits(images: np.ndarray, labels: np.ndarray, count: int,
 
 class StackedDigits(tfds.core.GeneratorBasedBuilder):
   """Three independent digits per image, 1000 modes (module docstring)."""
+
   VERSION = tfds.core.Version('1.0.0')
 
   def _info(self):
-    return _dataset_info(self, (8, 8, 3), 1000,
-                 'Three independently drawn 8x8 digits as RGB channels.')
+    return _dataset_info(
+        self,
+        (8, 8, 3),
+        1000,
+        'Three independently drawn 8x8 digits as RGB channels.',
+    )
 
   def _split_generators(self, dl_manager):
     del dl_manager
-    return {split: self._generate_examples(split)
-            for split in STACKED_SIZES}
+    return {split: self._generate_examples(split) for split in STACKED_SIZES}
 
   def _generate_examples(self, split: str) -> Iterator:
     images, labels = digit_splits()[split]
-    rng = np.random.default_rng([_STACKED_SEED, list(STACKED_SIZES).index(
-        split)])
+    rng = np.random.default_rng(
+        [_STACKED_SEED, list(STACKED_SIZES).index(split)]
+    )
     stacked, modes = stack_digits(images, labels, STACKED_SIZES[split], rng)
     for index, (image, mode) in enumerate(zip(stacked, modes)):
       yield index, {'image': image, 'label': int(mode)}

@@ -33,17 +33,20 @@ CELEB_A_ATTRIBUTES = ('Male', 'Smiling', 'Young')
 
 def _celeb_a(record) -> Tuple[np.ndarray, int]:
   from PIL import Image  # Pillow comes with matplotlib.
+
   image = np.asarray(record['image'], np.uint8)
   top = (image.shape[0] - CELEB_A_CROP) // 2
   left = (image.shape[1] - CELEB_A_CROP) // 2
-  crop = image[top:top + CELEB_A_CROP, left:left + CELEB_A_CROP]
+  crop = image[top : top + CELEB_A_CROP, left : left + CELEB_A_CROP]
   small = Image.fromarray(crop).resize((64, 64), Image.Resampling.LANCZOS)
   # CelebA has 40 binary attributes and no class label: the 8 combinations
   # of three roughly balanced ones label the images for the classifier
   # that gives the metrics their feature space.
   attributes = record['attributes']
-  label = sum(int(bool(attributes[name])) << bit
-              for bit, name in enumerate(reversed(CELEB_A_ATTRIBUTES)))
+  label = sum(
+      int(bool(attributes[name])) << bit
+      for bit, name in enumerate(reversed(CELEB_A_ATTRIBUTES))
+  )
   return np.asarray(small, np.uint8), label
 
 
@@ -51,6 +54,7 @@ def _celeb_a(record) -> Tuple[np.ndarray, int]:
 class ImageSource:
   """Where a dataset comes from, the shape of its images after ``decode``,
   and its classes."""
+
   tfds_name: str
   shape: Tuple[int, int, int]
   num_classes: int
@@ -77,18 +81,23 @@ class DatasetNotPrepared(Exception):
 def default_data_dir() -> str:
   """TFDS's own default: $TFDS_DATA_DIR, else ~/tensorflow_datasets."""
   return os.environ.get('TFDS_DATA_DIR') or os.path.expanduser(
-      os.path.join('~', 'tensorflow_datasets'))
+      os.path.join('~', 'tensorflow_datasets')
+  )
 
 
 def prepare_command(name: str, data_dir: str) -> str:
-  return (f'pip install tensorflow && tfds build {name} '
-          f'--file_format=array_record --data_dir={data_dir}')
+  return (
+      f'pip install tensorflow && tfds build {name} '
+      f'--file_format=array_record --data_dir={data_dir}'
+  )
 
 
 def _how_to_fix(name: str, data_dir: str) -> str:
   if name in embedded.EMBEDDED:
-    return (f'delete {os.path.join(data_dir, name)} and run again: it is '
-            'rebuilt on first use')
+    return (
+        f'delete {os.path.join(data_dir, name)} and run again: it is '
+        'rebuilt on first use'
+    )
   return f'prepare it with: {prepare_command(name, data_dir)}'
 
 
@@ -114,29 +123,36 @@ def _open_source(name: str, split: str, data_dir: str, tfds_name: str):
   try:
     if name in embedded.EMBEDDED:
       return embedded.prepare(name, data_dir).as_data_source(split=split)
-    return tfds.data_source(tfds_name, split=split, data_dir=data_dir,
-                            download=False)
+    return tfds.data_source(
+        tfds_name, split=split, data_dir=data_dir, download=False
+    )
   except Exception as error:  # Not there, partial, or no random access.
     how = _how_to_fix(tfds_name, data_dir)
     builder = tfds.builder(tfds_name, data_dir=data_dir)
     if not builder.is_prepared():
       raise DatasetNotPrepared(
-          f'dataset {name!r} is not prepared in {data_dir}; {how}') from None
+          f'dataset {name!r} is not prepared in {data_dir}; {how}'
+      ) from None
     file_format = builder.info.file_format
     if file_format is not None and file_format.value != 'array_record':
       raise DatasetNotPrepared(
           f'dataset {name!r} in {data_dir} cannot be read with random access '
-          f'(file format {file_format.value}); {how}') from None
-    raise DatasetNotPrepared(_unreadable(name, data_dir, error,
-                                         tfds_name)) from None
+          f'(file format {file_format.value}); {how}'
+      ) from None
+    raise DatasetNotPrepared(
+        _unreadable(name, data_dir, error, tfds_name)
+    ) from None
 
 
-def _unreadable(name: str, data_dir: str, error: Exception,
-                tfds_name: str) -> str:
+def _unreadable(
+    name: str, data_dir: str, error: Exception, tfds_name: str
+) -> str:
   reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
   how = _how_to_fix(tfds_name, data_dir)
-  return (f'dataset {name!r} in {data_dir} is damaged or incomplete '
-          f'({reason[:200]}); {how}')
+  return (
+      f'dataset {name!r} in {data_dir} is damaged or incomplete '
+      f'({reason[:200]}); {how}'
+  )
 
 
 # Records per batched read, decoded before the next: bounds the raw records
@@ -163,13 +179,19 @@ class RecordReader:
   dataset that is not in IMAGE_SOURCES (e.g. a translation pair's,
   gan_jax.data.pairs)."""
 
-  def __init__(self, name: str, split: str, data_dir: Optional[str] = None,
-               source: Optional[ImageSource] = None):
+  def __init__(
+      self,
+      name: str,
+      split: str,
+      data_dir: Optional[str] = None,
+      source: Optional[ImageSource] = None,
+  ):
     self.name = name
     self.data_dir = data_dir or default_data_dir()
     self.source = source or IMAGE_SOURCES[name]
-    self._records = _data_source(name, split, self.data_dir,
-                                 self.source.tfds_name)
+    self._records = _data_source(
+        name, split, self.data_dir, self.source.tfds_name
+    )
 
   def __len__(self) -> int:
     return len(self._records)
@@ -179,24 +201,37 @@ class RecordReader:
     try:
       decoded = []
       for start in range(0, len(indices), _READ_CHUNK):
-        decoded += [self.source.decode(record) for record in _read_records(
-            self._records, indices[start:start + _READ_CHUNK])]
+        decoded += [
+            self.source.decode(record)
+            for record in _read_records(
+                self._records, indices[start : start + _READ_CHUNK]
+            )
+        ]
     except Exception as error:  # Truncated or corrupted record files.
-      raise DatasetNotPrepared(_unreadable(self.name, self.data_dir, error,
-                                           self.source.tfds_name)) from None
-    images = np.stack([image for image, _ in decoded]) if decoded else (
-        np.zeros((0, *self.source.shape), np.uint8))
+      raise DatasetNotPrepared(
+          _unreadable(self.name, self.data_dir, error, self.source.tfds_name)
+      ) from None
+    images = (
+        np.stack([image for image, _ in decoded])
+        if decoded
+        else (np.zeros((0, *self.source.shape), np.uint8))
+    )
     labels = np.asarray([label for _, label in decoded], np.int32)
     if images.shape[1:] != self.source.shape:
       raise DatasetNotPrepared(
           f'dataset {self.name!r} in {self.data_dir} has images of shape '
           f'{images.shape[1:]}, expected {self.source.shape}; '
-          f'{_how_to_fix(self.source.tfds_name, self.data_dir)}')
+          f'{_how_to_fix(self.source.tfds_name, self.data_dir)}'
+      )
     return images, labels
 
 
-def load_split(name: str, split: str, data_dir: Optional[str] = None,
-               limit: Optional[int] = None) -> Tuple[np.ndarray, np.ndarray]:
+def load_split(
+    name: str,
+    split: str,
+    data_dir: Optional[str] = None,
+    limit: Optional[int] = None,
+) -> Tuple[np.ndarray, np.ndarray]:
   """(images uint8 [N, H, W, C], labels int32 [N]) of one split, or of
   ``limit`` of its records, the same ones on every call."""
   reader = RecordReader(name, split, data_dir)

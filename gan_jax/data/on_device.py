@@ -18,21 +18,24 @@ import numpy as np
 @flax.struct.dataclass
 class DeviceImages:
   """uint8 images [N, H, W, C] and int32 labels [N] on device."""
+
   images: jax.Array
   labels: jax.Array
 
   @classmethod
-  def from_host(cls, images: np.ndarray, labels: np.ndarray,
-                sharding=None) -> 'DeviceImages':
-    return cls(jax.device_put(np.asarray(images, np.uint8), sharding),
-               jax.device_put(np.asarray(labels, np.int32), sharding))
+  def from_host(
+      cls, images: np.ndarray, labels: np.ndarray, sharding=None
+  ) -> 'DeviceImages':
+    return cls(
+        jax.device_put(np.asarray(images, np.uint8), sharding),
+        jax.device_put(np.asarray(labels, np.int32), sharding),
+    )
 
   @property
   def shape(self):
     return tuple(self.images.shape[1:])
 
-  def random_indices(self, rng: jax.Array, shape: Sequence[int]
-                     ) -> jax.Array:
+  def random_indices(self, rng: jax.Array, shape: Sequence[int]) -> jax.Array:
     """Record indices of batch shape ``shape``, uniform with replacement:
     every batch is an i.i.d. sample of the data, with no epoch bookkeeping
     in the state."""

@@ -30,30 +30,49 @@ import numpy as np
 from gan_jax.data import embedded, images as image_data
 from gan_jax.data.toy2d import Toy2D, get_toy_dataset
 
-CYCLE_GAN = ('apple2orange', 'summer2winter_yosemite', 'horse2zebra',
-             'monet2photo', 'cezanne2photo', 'ukiyoe2photo', 'vangogh2photo',
-             'maps', 'cityscapes', 'facades', 'iphone2dslr_flower')
+CYCLE_GAN = (
+    'apple2orange',
+    'summer2winter_yosemite',
+    'horse2zebra',
+    'monet2photo',
+    'cezanne2photo',
+    'ukiyoe2photo',
+    'vangogh2photo',
+    'maps',
+    'cityscapes',
+    'facades',
+    'iphone2dslr_flower',
+)
 CYCLE_GAN_SIZE = 256
 CHANNELS = ('', 'grey', 'rgb')  # data.channels: '' keeps them as they are.
 
 
 def _cycle_gan_decode(record):
   from PIL import Image  # Pillow comes with matplotlib.
+
   image = np.asarray(record['image'], np.uint8)
   if image.shape[:2] != (CYCLE_GAN_SIZE, CYCLE_GAN_SIZE):
-    image = np.asarray(Image.fromarray(image).resize(
-        (CYCLE_GAN_SIZE, CYCLE_GAN_SIZE), Image.Resampling.BICUBIC))
+    image = np.asarray(
+        Image.fromarray(image).resize(
+            (CYCLE_GAN_SIZE, CYCLE_GAN_SIZE), Image.Resampling.BICUBIC
+        )
+    )
   return image, int(record['label'])
 
 
 def cycle_gan_source(name: str) -> image_data.ImageSource:
-  return image_data.ImageSource(f'cycle_gan/{name}',
-                                (CYCLE_GAN_SIZE, CYCLE_GAN_SIZE, 3), 2,
-                                train_split='trainA', held_out_split='testA',
-                                decode=_cycle_gan_decode)
+  return image_data.ImageSource(
+      f'cycle_gan/{name}',
+      (CYCLE_GAN_SIZE, CYCLE_GAN_SIZE, 3),
+      2,
+      train_split='trainA',
+      held_out_split='testA',
+      decode=_cycle_gan_decode,
+  )
 
 
 # --- digits_rot's known translation -----------------------------------------
+
 
 def rotate_invert(images: np.ndarray, inverse: bool = False):
   """X -> Y of digits_rot (or Y -> X with ``inverse``) on images [N, H, W,
@@ -85,6 +104,7 @@ class Pair:
       (rotate_invert(inverse) or shear(inverse)); None when unknown.
     points: the X distribution of a 2-D pair.
   """
+
   name: str
   kind: str
   description: str
@@ -95,6 +115,7 @@ class Pair:
 class ImageDomains(NamedTuple):
   """uint8 images [N, H, W, C] of both domains, with labels (the digit, or
   -1 where the domain has none that G keeps)."""
+
   x_train: np.ndarray
   y_train: np.ndarray
   x_test: np.ndarray
@@ -104,18 +125,32 @@ class ImageDomains(NamedTuple):
 
 
 DIGITS_ROT = Pair(
-    'digits_rot', 'images',
+    'digits_rot',
+    'images',
     'X: 8x8 digits; Y: other digits rotated 90 degrees and inverted '
     '(embedded, unpaired halves)',
-    y_to_x=lambda y: rotate_invert(y, inverse=True))
+    y_to_x=lambda y: rotate_invert(y, inverse=True),
+)
 GRID25_SHEAR = Pair(
-    'grid25_shear', 'points',
+    'grid25_shear',
+    'points',
     'X: grid25; Y: grid25 sheared, (a, b) -> (a + b/2, b)',
-    y_to_x=lambda y: shear(y, inverse=True), points=get_toy_dataset('grid25'))
-NAMED = {'digits_rot': DIGITS_ROT, 'grid25_shear': GRID25_SHEAR,
-         **{name: Pair(name, 'images', f'TFDS cycle_gan/{name}: trainA -> '
-                       'trainB, tested on testA/testB')
-            for name in CYCLE_GAN}}
+    y_to_x=lambda y: shear(y, inverse=True),
+    points=get_toy_dataset('grid25'),
+)
+NAMED = {
+    'digits_rot': DIGITS_ROT,
+    'grid25_shear': GRID25_SHEAR,
+    **{
+        name: Pair(
+            name,
+            'images',
+            f'TFDS cycle_gan/{name}: trainA -> '
+            'trainB, tested on testA/testB',
+        )
+        for name in CYCLE_GAN
+    },
+}
 
 
 class UnknownPair(ValueError):
@@ -129,11 +164,16 @@ def get_pair(name: str) -> Pair:
     return NAMED[name]
   parts = name.split(':') if isinstance(name, str) else []
   if len(parts) == 2 and all(p in image_data.IMAGE_SOURCES for p in parts):
-    return Pair(name, 'images', f'X: {parts[0]}; Y: {parts[1]} (train '
-                'splits, tested on their held-out splits)')
+    return Pair(
+        name,
+        'images',
+        f'X: {parts[0]}; Y: {parts[1]} (train '
+        'splits, tested on their held-out splits)',
+    )
   raise UnknownPair(
       f'unknown pair {name!r}: choose from {", ".join(NAMED)}, or A:B of '
-      f'two image datasets ({", ".join(image_data.IMAGE_SOURCES)})')
+      f'two image datasets ({", ".join(image_data.IMAGE_SOURCES)})'
+  )
 
 
 def domain_shapes(name: str):
@@ -144,8 +184,7 @@ def domain_shapes(name: str):
     shape = (CYCLE_GAN_SIZE, CYCLE_GAN_SIZE, 3)
     return shape, shape
   a, b = name.split(':')
-  return (image_data.IMAGE_SOURCES[a].shape,
-          image_data.IMAGE_SOURCES[b].shape)
+  return (image_data.IMAGE_SOURCES[a].shape, image_data.IMAGE_SOURCES[b].shape)
 
 
 def _halves(images, labels):
@@ -163,28 +202,37 @@ def _convert(images: np.ndarray, channels: str) -> np.ndarray:
   return images
 
 
-def load_image_domains(name: str, data_dir: Optional[str] = None,
-                       channels: str = '', test_limit: Optional[int] = None
-                       ) -> ImageDomains:
+def load_image_domains(
+    name: str,
+    data_dir: Optional[str] = None,
+    channels: str = '',
+    test_limit: Optional[int] = None,
+) -> ImageDomains:
   """Both domains of image pair ``name`` (DatasetNotPrepared, one line,
   when a public one is not prepared)."""
   if name == 'digits_rot':
     splits = embedded.digit_splits()
-    (x, _), (y, _) = _halves(splits['train'][0][..., None],
-                             splits['train'][1])
+    (x, _), (y, _) = _halves(splits['train'][0][..., None], splits['train'][1])
     (x_test, x_labels), (y_test, y_labels) = _halves(
-        splits['test'][0][..., None], splits['test'][1])
-    return ImageDomains(x, rotate_invert(y), x_test,
-                        x_labels.astype(np.int32), rotate_invert(y_test),
-                        y_labels.astype(np.int32))
+        splits['test'][0][..., None], splits['test'][1]
+    )
+    return ImageDomains(
+        x,
+        rotate_invert(y),
+        x_test,
+        x_labels.astype(np.int32),
+        rotate_invert(y_test),
+        y_labels.astype(np.int32),
+    )
   if name in CYCLE_GAN:
     source = cycle_gan_source(name)
-    read = lambda split: image_data.RecordReader(
-        name, split, data_dir, source)
+    read = lambda split: image_data.RecordReader(name, split, data_dir, source)
+
     def whole(split, limit=None):
       reader = read(split)
       count = len(reader) if limit is None else min(limit, len(reader))
       return reader.read(range(count))
+
     x, _ = whole('trainA')
     y, _ = whole('trainB')
     x_test, _ = whole('testA', test_limit)
@@ -196,9 +244,19 @@ def load_image_domains(name: str, data_dir: Optional[str] = None,
   for domain, dataset in (('x', a), ('y', b)):
     source = image_data.IMAGE_SOURCES[dataset]
     train, _ = image_data.load_split(dataset, source.train_split, data_dir)
-    test, labels = image_data.load_split(dataset, source.held_out_split,
-                                         data_dir, limit=test_limit)
-    loaded[domain] = (_convert(train, channels), _convert(test, channels),
-                      np.full(len(test), -1, np.int32))
-  return ImageDomains(loaded['x'][0], loaded['y'][0], loaded['x'][1],
-                      loaded['x'][2], loaded['y'][1], loaded['y'][2])
+    test, labels = image_data.load_split(
+        dataset, source.held_out_split, data_dir, limit=test_limit
+    )
+    loaded[domain] = (
+        _convert(train, channels),
+        _convert(test, channels),
+        np.full(len(test), -1, np.int32),
+    )
+  return ImageDomains(
+      loaded['x'][0],
+      loaded['y'][0],
+      loaded['x'][1],
+      loaded['x'][2],
+      loaded['y'][1],
+      loaded['y'][2],
+  )

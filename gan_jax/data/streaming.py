@@ -21,8 +21,9 @@ import numpy as np
 Reader = Callable[[Sequence[int]], Tuple[np.ndarray, np.ndarray]]
 
 
-def step_indices(seed: int, step: int, num_records: int,
-                 shape: Tuple[int, int]) -> np.ndarray:
+def step_indices(
+    seed: int, step: int, num_records: int, shape: Tuple[int, int]
+) -> np.ndarray:
   """The record indices of train step ``step``: [n_critic, B], uniform with
   replacement, like the on-device sampler."""
   return np.random.default_rng([seed, step]).integers(0, num_records, shape)
@@ -31,9 +32,15 @@ def step_indices(seed: int, step: int, num_records: int,
 class PrefetchStream:
   """Chunks of training batches read ahead (see the module docstring)."""
 
-  def __init__(self, read: Reader, num_records: int, batch_shape:
-               Tuple[int, int], seed: int, threads: int = 8,
-               columns: slice = slice(None)):
+  def __init__(
+      self,
+      read: Reader,
+      num_records: int,
+      batch_shape: Tuple[int, int],
+      seed: int,
+      threads: int = 8,
+      columns: slice = slice(None),
+  ):
     """``columns``: the part of each step's batch (axis 1 of [n_critic, B])
     that this host reads; the chunks it returns hold only those."""
     self._read = read
@@ -47,17 +54,21 @@ class PrefetchStream:
     self._ahead = None
 
   def _read_step(self, step: int) -> Tuple[np.ndarray, np.ndarray]:
-    index = step_indices(self._seed, step, self._num_records,
-                         self._batch_shape)[:, self._columns]
+    index = step_indices(
+        self._seed, step, self._num_records, self._batch_shape
+    )[:, self._columns]
     images, labels = self._read(index.ravel())
-    return (images.reshape(*index.shape, *images.shape[1:]),
-            labels.reshape(index.shape))
+    return (
+        images.reshape(*index.shape, *images.shape[1:]),
+        labels.reshape(index.shape),
+    )
 
   def _read_chunk(self, step: int, num_steps: int):
-    parts = list(self._pool.map(self._read_step,
-                                range(step, step + num_steps)))
-    return (np.stack([images for images, _ in parts]),
-            np.stack([labels for _, labels in parts]))
+    parts = list(self._pool.map(self._read_step, range(step, step + num_steps)))
+    return (
+        np.stack([images for images, _ in parts]),
+        np.stack([labels for _, labels in parts]),
+    )
 
   def get(self, step: int, num_steps: int) -> Tuple[np.ndarray, np.ndarray]:
     """The chunk for steps [step, step + num_steps); reads the next chunk

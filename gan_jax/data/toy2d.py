@@ -34,6 +34,7 @@ class Toy2D:
     sigma: the mixture components' standard deviation (or the noise scale).
     scale: network coordinates = data coordinates * scale.
   """
+
   name: str
   centers: Optional[tuple]
   sigma: float
@@ -58,7 +59,8 @@ class Toy2D:
     centers = jnp.asarray(self.centers, jnp.float32)
     index = jax.random.randint(pick_rng, shape, 0, len(self.centers))
     return centers[index] + self.sigma * jax.random.normal(
-        noise_rng, shape + (2,))
+        noise_rng, shape + (2,)
+    )
 
   def to_network(self, x: jax.Array) -> jax.Array:
     return x * self.scale
@@ -73,8 +75,10 @@ def _grid25() -> Toy2D:
 
 
 def _ring8() -> Toy2D:
-  centers = tuple((math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8))
-                  for i in range(8))
+  centers = tuple(
+      (math.cos(2 * math.pi * i / 8), math.sin(2 * math.pi * i / 8))
+      for i in range(8)
+  )
   return Toy2D('ring8', centers, sigma=0.01, scale=1.414)
 
 
@@ -82,19 +86,27 @@ def _swiss_roll() -> Toy2D:
   return Toy2D('swiss_roll', None, sigma=0.25, scale=1.0 / 7.5)
 
 
-TOY_DATASETS = {'grid25': _grid25(), 'ring8': _ring8(),
-                'swiss_roll': _swiss_roll()}
+TOY_DATASETS = {
+    'grid25': _grid25(),
+    'ring8': _ring8(),
+    'swiss_roll': _swiss_roll(),
+}
 
 
 def get_toy_dataset(name: str) -> Toy2D:
   if name not in TOY_DATASETS:
-    raise ValueError(f'unknown dataset {name!r}; valid: '
-                     f'{", ".join(TOY_DATASETS)}')
+    raise ValueError(
+        f'unknown dataset {name!r}; valid: {", ".join(TOY_DATASETS)}'
+    )
   return TOY_DATASETS[name]
 
 
-def density_grid(dataset: Toy2D, extent: float, resolution: int = 200,
-                 rng: Optional[jax.Array] = None) -> np.ndarray:
+def density_grid(
+    dataset: Toy2D,
+    extent: float,
+    resolution: int = 200,
+    rng: Optional[jax.Array] = None,
+) -> np.ndarray:
   """The data density on a [-extent, extent]^2 grid, rows indexed by y.
 
   Exact for the Gaussian mixtures; a histogram of 200,000 samples for the
@@ -102,15 +114,20 @@ def density_grid(dataset: Toy2D, extent: float, resolution: int = 200,
   """
   edges = np.linspace(-extent, extent, resolution + 1)
   if dataset.centers is None:
-    x = np.asarray(dataset.sample(
-        jax.random.PRNGKey(0) if rng is None else rng, (200_000,)))
-    hist, _, _ = np.histogram2d(x[:, 1], x[:, 0], bins=(edges, edges),
-                                density=True)
+    x = np.asarray(
+        dataset.sample(
+            jax.random.PRNGKey(0) if rng is None else rng, (200_000,)
+        )
+    )
+    hist, _, _ = np.histogram2d(
+        x[:, 1], x[:, 0], bins=(edges, edges), density=True
+    )
     return hist
   mids = (edges[:-1] + edges[1:]) / 2
   xx, yy = np.meshgrid(mids, mids)
   centers = np.asarray(dataset.centers)
-  sq = ((xx[..., None] - centers[:, 0]) ** 2
-        + (yy[..., None] - centers[:, 1]) ** 2)
-  var = dataset.sigma ** 2
+  sq = (xx[..., None] - centers[:, 0]) ** 2 + (
+      yy[..., None] - centers[:, 1]
+  ) ** 2
+  var = dataset.sigma**2
   return np.mean(np.exp(-sq / (2 * var)), axis=-1) / (2 * np.pi * var)

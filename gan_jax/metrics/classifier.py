@@ -47,9 +47,17 @@ def patches_3x3(x: jax.Array, stride: int) -> jax.Array:
   width, (left, right) = _same_padding(x.shape[2], stride)
   x = jnp.pad(x, ((0, 0), (top, bottom), (left, right), (0, 0)))
   return jnp.concatenate(
-      [x[:, dy:dy + stride * (height - 1) + 1:stride,
-         dx:dx + stride * (width - 1) + 1:stride] for dy in range(3)
-       for dx in range(3)], axis=-1)
+      [
+          x[
+              :,
+              dy : dy + stride * (height - 1) + 1 : stride,
+              dx : dx + stride * (width - 1) + 1 : stride,
+          ]
+          for dy in range(3)
+          for dx in range(3)
+      ],
+      axis=-1,
+  )
 
 
 class Conv3x3(nn.Module):
@@ -63,21 +71,25 @@ class Conv3x3(nn.Module):
   2.9 on 64x64 CelebA (1.2-2.8x over the image sizes); the forward pass is
   as fast or faster, and bit-equal to nn.Conv there
   (tests/test_image_evaluation.py)."""
+
   features: int
   stride: int = 1
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', lecun_normal_kernel,
-                        (3, 3, x.shape[-1], self.features))
+    kernel = self.param(
+        'kernel', lecun_normal_kernel, (3, 3, x.shape[-1], self.features)
+    )
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
-    return (patches_3x3(x, self.stride) @ kernel.reshape(-1, self.features)
-            + bias)
+    return (
+        patches_3x3(x, self.stride) @ kernel.reshape(-1, self.features) + bias
+    )
 
 
 class ClassifierNet(nn.Module):
   """Three 3x3 convolutions (the last two stride 2), a 128-unit feature
   layer, and the class logits."""
+
   num_classes: int
   feature_dim: int = 128
 
@@ -85,8 +97,7 @@ class ClassifierNet(nn.Module):
   def __call__(self, x: jax.Array) -> Tuple[jax.Array, jax.Array]:
     for i, (features, stride) in enumerate(((32, 1), (64, 2), (128, 2))):
       x = nn.relu(Conv3x3(features, stride, name=f'Conv_{i}')(x))
-    features = nn.relu(nn.Dense(self.feature_dim)(
-        x.reshape((x.shape[0], -1))))
+    features = nn.relu(nn.Dense(self.feature_dim)(x.reshape((x.shape[0], -1))))
     return features, nn.Dense(self.num_classes)(features)
 
 
@@ -98,30 +109,36 @@ class TrainSettings(NamedTuple):
   seed: int = 0
 
 
-def train_classifier(images: np.ndarray, labels: np.ndarray,
-                     num_classes: int, settings: TrainSettings = TrainSettings()
-                     ) -> Any:
+def train_classifier(
+    images: np.ndarray,
+    labels: np.ndarray,
+    num_classes: int,
+    settings: TrainSettings = TrainSettings(),
+) -> Any:
   """Params of a ClassifierNet fitted to (uint8 images, labels), trained
   with AdamW and random translations of up to one pixel (on device)."""
   net = ClassifierNet(num_classes)
   data = jnp.asarray(images), jnp.asarray(labels, jnp.int32)
   key = jax.random.PRNGKey(settings.seed)
   params = net.init(key, to_network(data[0][:1]))['params']
-  tx = optax.adamw(optax.cosine_decay_schedule(settings.learning_rate,
-                                               settings.steps),
-                   weight_decay=settings.weight_decay)
+  tx = optax.adamw(
+      optax.cosine_decay_schedule(settings.learning_rate, settings.steps),
+      weight_decay=settings.weight_decay,
+  )
 
   def step(carry, key):
     params, opt_state = carry
     pick_key, shift_key = jax.random.split(key)
-    index = jax.random.randint(pick_key, (settings.batch_size,), 0,
-                               data[0].shape[0])
+    index = jax.random.randint(
+        pick_key, (settings.batch_size,), 0, data[0].shape[0]
+    )
     x = _shift(to_network(data[0][index]), shift_key)
 
     def loss_fn(params):
       logits = net.apply({'params': params}, x)[1]
       return optax.softmax_cross_entropy_with_integer_labels(
-          logits, data[1][index]).mean()
+          logits, data[1][index]
+      ).mean()
 
     loss, grads = jax.value_and_grad(loss_fn)(params)
     updates, opt_state = tx.update(grads, opt_state, params)
@@ -131,8 +148,7 @@ def train_classifier(images: np.ndarray, labels: np.ndarray,
   # convolutions inside loop bodies many times slower (jax-ml/jax#12868).
   jit_step = jax.jit(step, donate_argnums=0)
   carry = (params, tx.init(params))
-  for step_key in jax.random.split(jax.random.fold_in(key, 1),
-                                  settings.steps):
+  for step_key in jax.random.split(jax.random.fold_in(key, 1), settings.steps):
     carry, _ = jit_step(carry, step_key)
   return carry[0]
 
@@ -160,27 +176,32 @@ def _apply(net: ClassifierNet, params, x: jax.Array):
 
 class Classifier(NamedTuple):
   """A trained ClassifierNet, applied in batches on device."""
+
   net: ClassifierNet
   params: Any
   accuracy: float  # On the held-out split.
 
-  def __call__(self, x: jax.Array, batch_size: int = 500
-               ) -> Tuple[jax.Array, jax.Array]:
+  def __call__(
+      self, x: jax.Array, batch_size: int = 500
+  ) -> Tuple[jax.Array, jax.Array]:
     """(features [N, 128], class probabilities [N, K]) of images in [-1, 1],
     in batches of one jitted call each (padded to one size: one compile).
     A Python loop, not lax.map: see train_classifier."""
     batch_size = min(batch_size, x.shape[0])
     count = x.shape[0]
     x = jnp.pad(x, ((0, -count % batch_size),) + ((0, 0),) * (x.ndim - 1))
-    outputs = [_apply(self.net, self.params, x[i:i + batch_size])
-               for i in range(0, x.shape[0], batch_size)]
+    outputs = [
+        _apply(self.net, self.params, x[i : i + batch_size])
+        for i in range(0, x.shape[0], batch_size)
+    ]
     features = jnp.concatenate([f for f, _ in outputs])[:count]
     logits = jnp.concatenate([out for _, out in outputs])[:count]
     return features, jax.nn.softmax(logits)
 
 
-def accuracy(classifier: Classifier, images: np.ndarray,
-             labels: np.ndarray) -> float:
+def accuracy(
+    classifier: Classifier, images: np.ndarray, labels: np.ndarray
+) -> float:
   _, probs = classifier(to_network(jnp.asarray(images)))
   return float(jnp.mean(jnp.argmax(probs, -1) == jnp.asarray(labels)))
 
@@ -188,14 +209,20 @@ def accuracy(classifier: Classifier, images: np.ndarray,
 def cache_path(data_dir: str, name: str, settings: TrainSettings) -> str:
   """Files differ by network version and training settings, so a changed
   setting trains a new classifier instead of reusing the old one."""
-  tag = '_'.join(f'{v:g}' if isinstance(v, float) else str(v)
-                 for v in settings)
-  return os.path.join(data_dir, 'gan_jax_classifiers',
-                      f'{name}_v{CACHE_VERSION}_{tag}')
+  tag = '_'.join(f'{v:g}' if isinstance(v, float) else str(v) for v in settings)
+  return os.path.join(
+      data_dir, 'gan_jax_classifiers', f'{name}_v{CACHE_VERSION}_{tag}'
+  )
 
 
-def load_or_train(name: str, data_dir: str, num_classes: int, train, held_out,
-                  settings: TrainSettings = TrainSettings()) -> Classifier:
+def load_or_train(
+    name: str,
+    data_dir: str,
+    num_classes: int,
+    train,
+    held_out,
+    settings: TrainSettings = TrainSettings(),
+) -> Classifier:
   """The cached classifier of dataset ``name``, or a new one trained on
   ``train`` = (images, labels), measured on ``held_out`` and cached (files
   written atomically: an interrupted run leaves no half file)."""
@@ -203,8 +230,9 @@ def load_or_train(name: str, data_dir: str, num_classes: int, train, held_out,
   net = ClassifierNet(num_classes)
   if os.path.exists(path + '.json') and os.path.exists(path + '.msgpack'):
     # The params' tree, without running the initialisers (~4 s eagerly).
-    template = jax.eval_shape(net.init, jax.random.PRNGKey(0),
-                              jnp.zeros((1, *train[0].shape[1:])))['params']
+    template = jax.eval_shape(
+        net.init, jax.random.PRNGKey(0), jnp.zeros((1, *train[0].shape[1:]))
+    )['params']
     with open(path + '.msgpack', 'rb') as f:
       params = flax.serialization.from_bytes(template, f.read())
     with open(path + '.json') as f:
@@ -215,12 +243,16 @@ def load_or_train(name: str, data_dir: str, num_classes: int, train, held_out,
   held_out_accuracy = accuracy(classifier, *held_out)
   os.makedirs(os.path.dirname(path), exist_ok=True)
   info: Dict[str, Any] = {
-      'dataset': name, 'held_out_accuracy': held_out_accuracy,
+      'dataset': name,
+      'held_out_accuracy': held_out_accuracy,
       'train_examples': int(len(train[0])),
       'held_out_examples': int(len(held_out[0])),
-      'settings': settings._asdict()}
-  for suffix, payload in (('.msgpack', flax.serialization.to_bytes(params)),
-                          ('.json', json.dumps(info, indent=2).encode())):
+      'settings': settings._asdict(),
+  }
+  for suffix, payload in (
+      ('.msgpack', flax.serialization.to_bytes(params)),
+      ('.json', json.dumps(info, indent=2).encode()),
+  ):
     # A temporary file of this writer's own: the hosts of a multi-host job
     # sharing a data dir all train the classifier on first use, and write.
     tmp = f'{path}{suffix}.{uuid.uuid4().hex}.tmp'

@@ -3,7 +3,6 @@
 import jax
 import jax.numpy as jnp
 
-
 _SIGNED = {4: jnp.int32, 8: jnp.int64}  # Float itemsize -> integer key.
 
 
@@ -32,8 +31,9 @@ def sort_floats(x: jax.Array) -> jax.Array:
   return jax.lax.bitcast_convert_type(keys, x.dtype)
 
 
-def sliced_wasserstein(x: jax.Array, y: jax.Array, rng: jax.Array,
-                       num_projections: int = 256) -> jax.Array:
+def sliced_wasserstein(
+    x: jax.Array, y: jax.Array, rng: jax.Array, num_projections: int = 256
+) -> jax.Array:
   r"""Sliced Wasserstein-1 distance between equal-size samples [N, d].
 
   .. math:: SW_1(x, y) = E_{\theta \sim U(S^{d-1})}

@@ -47,8 +47,12 @@ def frechet_distance(x: np.ndarray, y: np.ndarray) -> float:
     xc, yc = x - mu1, y - mu2
     scale = 1.0 / np.sqrt((len(x) - 1) * (len(y) - 1))
     cross = np.sum(np.linalg.svd(xc @ yc.T * scale, compute_uv=False))
-    return float(np.sum((mu1 - mu2) ** 2) + np.sum(xc ** 2) / (len(x) - 1)
-                 + np.sum(yc ** 2) / (len(y) - 1) - 2.0 * cross)
+    return float(
+        np.sum((mu1 - mu2) ** 2)
+        + np.sum(xc**2) / (len(x) - 1)
+        + np.sum(yc**2) / (len(y) - 1)
+        - 2.0 * cross
+    )
   c1, c2 = np.cov(x, rowvar=False), np.cov(y, rowvar=False)
   return frechet_distance_from_moments(mu1, c1, mu2, c2)
 
@@ -67,8 +71,9 @@ def frechet_distance_from_moments(mu1, c1, mu2, c2) -> float:
   c1, c2 = np.atleast_2d(c1), np.atleast_2d(c2)
   s = _psd_sqrt(c1)
   cross = np.sum(np.sqrt(np.clip(np.linalg.eigvalsh(s @ c2 @ s), 0.0, None)))
-  return float(np.sum((mu1 - mu2) ** 2) + np.trace(c1) + np.trace(c2)
-               - 2.0 * cross)
+  return float(
+      np.sum((mu1 - mu2) ** 2) + np.trace(c1) + np.trace(c2) - 2.0 * cross
+  )
 
 
 @jax.jit
@@ -77,27 +82,39 @@ def _mmd2_unbiased(x: jax.Array, y: jax.Array) -> jax.Array:
   kernel = lambda a, b: (a @ b.T / d + 1.0) ** 3
   m, n = x.shape[0], y.shape[0]
   kxx, kyy, kxy = kernel(x, x), kernel(y, y), kernel(x, y)
-  return ((jnp.sum(kxx) - jnp.trace(kxx)) / (m * (m - 1))
-          + (jnp.sum(kyy) - jnp.trace(kyy)) / (n * (n - 1))
-          - 2.0 * jnp.mean(kxy))
+  return (
+      (jnp.sum(kxx) - jnp.trace(kxx)) / (m * (m - 1))
+      + (jnp.sum(kyy) - jnp.trace(kyy)) / (n * (n - 1))
+      - 2.0 * jnp.mean(kxy)
+  )
 
 
-def kernel_distance(x: np.ndarray, y: np.ndarray, num_subsets: int = 100,
-                    subset_size: int = 1000, seed: int = 0) -> float:
+def kernel_distance(
+    x: np.ndarray,
+    y: np.ndarray,
+    num_subsets: int = 100,
+    subset_size: int = 1000,
+    seed: int = 0,
+) -> float:
   """KID: the mean over ``num_subsets`` random subsets (of both sets, of
   ``subset_size`` or the smaller set's size) of the unbiased MMD^2."""
   size = min(subset_size, len(x), len(y))
   rng = np.random.default_rng(seed)
   x, y = jnp.asarray(x, jnp.float32), jnp.asarray(y, jnp.float32)
-  values = [_mmd2_unbiased(x[rng.choice(len(x), size, replace=False)],
-                           y[rng.choice(len(y), size, replace=False)])
-            for _ in range(num_subsets)]
+  values = [
+      _mmd2_unbiased(
+          x[rng.choice(len(x), size, replace=False)],
+          y[rng.choice(len(y), size, replace=False)],
+      )
+      for _ in range(num_subsets)
+  ]
   return float(np.mean(jax.device_get(values)))
 
 
 def _squared_distances(a: jax.Array, b: jax.Array) -> jax.Array:
-  return jnp.maximum(jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None]
-                     - 2.0 * a @ b.T, 0.0)
+  return jnp.maximum(
+      jnp.sum(a * a, 1)[:, None] + jnp.sum(b * b, 1)[None] - 2.0 * a @ b.T, 0.0
+  )
 
 
 def _blocks(x: jax.Array):
@@ -135,8 +152,7 @@ def knn_radii(x: jax.Array, k: int) -> jax.Array:
 
 
 @functools.partial(jax.jit, static_argnums=3)
-def _balls(real: jax.Array, fake: jax.Array, real_radii: jax.Array,
-           k: int):
+def _balls(real: jax.Array, fake: jax.Array, real_radii: jax.Array, k: int):
   """(how many real balls hold each fake [M], whether each real ball holds
   a fake [N], whether each real point lies in a fake ball [N]).
 
@@ -147,7 +163,8 @@ def _balls(real: jax.Array, fake: jax.Array, real_radii: jax.Array,
   blocks, count = _blocks(fake)
   # The last block is padded with zero rows: they must not count as fakes.
   is_fake = (jnp.arange(blocks.shape[0] * _BLOCK) < count).reshape(
-      blocks.shape[:2])
+      blocks.shape[:2]
+  )
 
   def block(args):
     rows, is_fake = args
@@ -155,18 +172,19 @@ def _balls(real: jax.Array, fake: jax.Array, real_radii: jax.Array,
     d = _squared_distances(rows, real)
     in_real = d <= real_radii[None]  # Fake i in real j's ball.
     in_fake = d <= fake_radii[:, None]  # Real j in fake i's ball.
-    return (jnp.sum(in_real.astype(jnp.float32), 1),
-            jnp.any(in_real & is_fake[:, None], 0),
-            jnp.any(in_fake & is_fake[:, None], 0))
+    return (
+        jnp.sum(in_real.astype(jnp.float32), 1),
+        jnp.any(in_real & is_fake[:, None], 0),
+        jnp.any(in_fake & is_fake[:, None], 0),
+    )
 
   held, covered, recalled = jax.lax.map(block, (blocks, is_fake))
-  return (held.reshape(-1)[:count], jnp.any(covered, 0),
-          jnp.any(recalled, 0))
+  return (held.reshape(-1)[:count], jnp.any(covered, 0), jnp.any(recalled, 0))
 
 
-def nearest_neighbour_metrics(real: np.ndarray, fake: np.ndarray,
-                              k: int = 5, real_radii=None
-                              ) -> Dict[str, float]:
+def nearest_neighbour_metrics(
+    real: np.ndarray, fake: np.ndarray, k: int = 5, real_radii=None
+) -> Dict[str, float]:
   """Precision, recall, density and coverage of ``fake`` against ``real``
   with k-NN balls (k = 5, as in both papers).
 
@@ -182,11 +200,14 @@ def nearest_neighbour_metrics(real: np.ndarray, fake: np.ndarray,
   if real_radii is None:
     real_radii = knn_radii(real, k)
   fake_in_real, covered, recalled = _balls(real, fake, real_radii, k)
-  out = jax.device_get({
-      'precision': jnp.mean(fake_in_real > 0),
-      'recall': jnp.mean(recalled),
-      'density': jnp.sum(fake_in_real) / (k * fake.shape[0]),
-      'coverage': jnp.mean(covered)})
+  out = jax.device_get(
+      {
+          'precision': jnp.mean(fake_in_real > 0),
+          'recall': jnp.mean(recalled),
+          'density': jnp.sum(fake_in_real) / (k * fake.shape[0]),
+          'coverage': jnp.mean(covered),
+      }
+  )
   return {name: float(value) for name, value in out.items()}
 
 
@@ -195,13 +216,20 @@ def classifier_score(probs: np.ndarray) -> float:
   (one class, or no confidence) and the number of classes."""
   probs = np.asarray(probs, np.float64)
   marginal = probs.mean(0)
-  kl = np.sum(probs * (np.log(np.clip(probs, 1e-30, None))
-                       - np.log(np.clip(marginal, 1e-30, None))), axis=1)
+  kl = np.sum(
+      probs
+      * (
+          np.log(np.clip(probs, 1e-30, None))
+          - np.log(np.clip(marginal, 1e-30, None))
+      ),
+      axis=1,
+  )
   return float(np.exp(kl.mean()))
 
 
-def inception_score(logits: np.ndarray, splits: int = 10
-                    ) -> Tuple[float, float]:
+def inception_score(
+    logits: np.ndarray, splits: int = 10
+) -> Tuple[float, float]:
   """The Inception score as Salimans et al. 2016 compute it: the samples in
   ``splits`` consecutive parts, :func:`classifier_score` of each part's
   softmax(logits); the mean and standard deviation over the parts. (The
@@ -209,23 +237,28 @@ def inception_score(logits: np.ndarray, splits: int = 10
   gan_jax.metrics.inception, ``logits_unbiased``.)"""
   logits = np.asarray(logits, np.float64)
   if not 1 <= splits <= len(logits):
-    raise ValueError(f'splits={splits}: give 1 to {len(logits)}, the '
-                     'number of samples')
+    raise ValueError(
+        f'splits={splits}: give 1 to {len(logits)}, the number of samples'
+    )
   logits = logits - logits.max(axis=1, keepdims=True)
   probs = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
   n = len(probs)  # Parts as the reference code cuts them.
-  scores = [classifier_score(probs[i * n // splits:(i + 1) * n // splits])
-            for i in range(splits)]
+  scores = [
+      classifier_score(probs[i * n // splits : (i + 1) * n // splits])
+      for i in range(splits)
+  ]
   return float(np.mean(scores)), float(np.std(scores))
 
 
-def class_histogram_metrics(predicted: np.ndarray, num_classes: int
-                            ) -> Dict[str, float]:
+def class_histogram_metrics(
+    predicted: np.ndarray, num_classes: int
+) -> Dict[str, float]:
   """Modes hit (classes predicted at least once) and KL(q || uniform) of the
   predicted-class histogram q."""
   counts = np.bincount(np.asarray(predicted), minlength=num_classes)
   q = counts / counts.sum()
   nonzero = q > 0
-  return {'modes': float(np.count_nonzero(counts)),
-          'mode_kl': float(np.sum(q[nonzero] * np.log(q[nonzero]
-                                                      * num_classes)))}
+  return {
+      'modes': float(np.count_nonzero(counts)),
+      'mode_kl': float(np.sum(q[nonzero] * np.log(q[nonzero] * num_classes))),
+  }

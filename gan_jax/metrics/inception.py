@@ -39,6 +39,7 @@ POOL3_FEATURES = 2048
 
 class BasicConv(nn.Module):
   """Convolution without bias, batch norm (inference), ReLU."""
+
   features: int
   kernel: Tuple[int, int]
   strides: int = 1
@@ -46,19 +47,28 @@ class BasicConv(nn.Module):
 
   @nn.compact
   def __call__(self, x):
-    x = nn.Conv(self.features, self.kernel, strides=self.strides,
-                padding=[(p, p) for p in self.padding], use_bias=False,
-                name='conv')(x)
-    x = nn.BatchNorm(use_running_average=True, epsilon=1e-3,
-                     name='bn')(x)
+    x = nn.Conv(
+        self.features,
+        self.kernel,
+        strides=self.strides,
+        padding=[(p, p) for p in self.padding],
+        use_bias=False,
+        name='conv',
+    )(x)
+    x = nn.BatchNorm(use_running_average=True, epsilon=1e-3, name='bn')(x)
     return nn.relu(x)
 
 
 def _avg_pool_3x3(x, fid: bool):
   """3x3, stride 1, padded by 1; the FID graph leaves the padding out of
   the mean, the published network counts it."""
-  return nn.avg_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)),
-                     count_include_pad=not fid)
+  return nn.avg_pool(
+      x,
+      (3, 3),
+      strides=(1, 1),
+      padding=((1, 1), (1, 1)),
+      count_include_pad=not fid,
+  )
 
 
 def _max_pool_3x3(x, stride: int):
@@ -67,6 +77,7 @@ def _max_pool_3x3(x, stride: int):
 
 class InceptionA(nn.Module):
   """Mixed_5b-d: 1x1, 5x5, double 3x3 and pooled branches."""
+
   pool_features: int
   fid: bool = True
 
@@ -78,8 +89,9 @@ class InceptionA(nn.Module):
     b3 = BasicConv(64, (1, 1), name='branch3x3dbl_1')(x)
     b3 = BasicConv(96, (3, 3), padding=(1, 1), name='branch3x3dbl_2')(b3)
     b3 = BasicConv(96, (3, 3), padding=(1, 1), name='branch3x3dbl_3')(b3)
-    bp = BasicConv(self.pool_features, (1, 1),
-                   name='branch_pool')(_avg_pool_3x3(x, self.fid))
+    bp = BasicConv(self.pool_features, (1, 1), name='branch_pool')(
+        _avg_pool_3x3(x, self.fid)
+    )
     return jnp.concatenate([b1, b5, b3, bp], axis=-1)
 
 
@@ -97,6 +109,7 @@ class InceptionB(nn.Module):
 
 class InceptionC(nn.Module):
   """Mixed_6b-e: 7x7 convolutions factorised into 1x7 and 7x1."""
+
   channels_7x7: int
   fid: bool = True
 
@@ -114,8 +127,7 @@ class InceptionC(nn.Module):
     bd = BasicConv(c, **row, name='branch7x7dbl_3')(bd)
     bd = BasicConv(c, **col, name='branch7x7dbl_4')(bd)
     bd = BasicConv(192, **row, name='branch7x7dbl_5')(bd)
-    bp = BasicConv(192, (1, 1), name='branch_pool')(
-        _avg_pool_3x3(x, self.fid))
+    bp = BasicConv(192, (1, 1), name='branch_pool')(_avg_pool_3x3(x, self.fid))
     return jnp.concatenate([b1, b7, bd, bp], axis=-1)
 
 
@@ -136,25 +148,31 @@ class InceptionD(nn.Module):
 class InceptionE(nn.Module):
   """Mixed_7b-c: expanded 3x3 branches; the FID graph's Mixed_7c
   max-pools its pool branch."""
+
   max_pool: bool
   fid: bool = True
 
   @nn.compact
   def __call__(self, x):
     def split(y, prefix):  # A 3x3 as 1x3 and 3x1 side by side.
-      return jnp.concatenate([
-          BasicConv(384, (1, 3), padding=(0, 1), name=f'{prefix}a')(y),
-          BasicConv(384, (3, 1), padding=(1, 0), name=f'{prefix}b')(y)],
-                             axis=-1)
+      return jnp.concatenate(
+          [
+              BasicConv(384, (1, 3), padding=(0, 1), name=f'{prefix}a')(y),
+              BasicConv(384, (3, 1), padding=(1, 0), name=f'{prefix}b')(y),
+          ],
+          axis=-1,
+      )
 
     b1 = BasicConv(320, (1, 1), name='branch1x1')(x)
     b3 = split(BasicConv(384, (1, 1), name='branch3x3_1')(x), 'branch3x3_2')
     bd = BasicConv(448, (1, 1), name='branch3x3dbl_1')(x)
     bd = BasicConv(384, (3, 3), padding=(1, 1), name='branch3x3dbl_2')(bd)
     bd = split(bd, 'branch3x3dbl_3')
-    pooled = (nn.max_pool(x, (3, 3), strides=(1, 1),
-                          padding=((1, 1), (1, 1)))
-              if self.max_pool else _avg_pool_3x3(x, self.fid))
+    pooled = (
+        nn.max_pool(x, (3, 3), strides=(1, 1), padding=((1, 1), (1, 1)))
+        if self.max_pool
+        else _avg_pool_3x3(x, self.fid)
+    )
     bp = BasicConv(192, (1, 1), name='branch_pool')(pooled)
     return jnp.concatenate([b1, b3, bd, bp], axis=-1)
 
@@ -165,6 +183,7 @@ class FIDInceptionV3(nn.Module):
   ``fid=False`` builds the published Inception-v3's pools instead (as
   torchvision has them), with the same parameters: only to show that the
   difference matters."""
+
   fid: bool = True
 
   @nn.compact
@@ -198,8 +217,9 @@ class Logits(nn.Module):
 
   @nn.compact
   def __call__(self, pool3):
-    kernel = self.param('kernel', nn.initializers.lecun_normal(),
-                        (POOL3_FEATURES, NUM_CLASSES))
+    kernel = self.param(
+        'kernel', nn.initializers.lecun_normal(), (POOL3_FEATURES, NUM_CLASSES)
+    )
     bias = self.param('bias', nn.initializers.zeros, (NUM_CLASSES,))
     unbiased = pool3 @ kernel
     return unbiased, unbiased + bias
@@ -215,8 +235,7 @@ def _source_positions(size_in: int, size_out: int):
   return low, high, (position - low).astype(np.float32)
 
 
-def resize_bilinear_tf1(images: jax.Array, size: int = INPUT_SIZE
-                        ) -> jax.Array:
+def resize_bilinear_tf1(images: jax.Array, size: int = INPUT_SIZE) -> jax.Array:
   """[N, H, W, C] -> [N, size, size, C] as TensorFlow 1's
   ``resize_bilinear`` (align_corners=False) computes it."""
   for axis in (1, 2):
@@ -224,8 +243,10 @@ def resize_bilinear_tf1(images: jax.Array, size: int = INPUT_SIZE
     shape = [1, 1, 1, 1]
     shape[axis] = size
     weight = jnp.asarray(weight).reshape(shape)
-    images = (jnp.take(images, low, axis=axis) * (1 - weight)
-              + jnp.take(images, high, axis=axis) * weight)
+    images = (
+        jnp.take(images, low, axis=axis) * (1 - weight)
+        + jnp.take(images, high, axis=axis) * weight
+    )
   return images
 
 
@@ -237,6 +258,7 @@ def preprocess(images: jax.Array) -> jax.Array:
 
 
 # --- Weights ----------------------------------------------------------------
+
 
 def _set(tree: dict, path: Sequence[str], value) -> None:
   for key in path[:-1]:
@@ -259,17 +281,21 @@ def variables_from_state_dict(state: Mapping[str, np.ndarray]) -> dict:
       _set(params, path + ['kernel'], value.transpose(2, 3, 1, 0))
     elif path[-1] == 'bn':
       if leaf in ('running_mean', 'running_var'):
-        _set(stats, path + [{'running_mean': 'mean',
-                             'running_var': 'var'}[leaf]], value)
+        _set(
+            stats,
+            path + [{'running_mean': 'mean', 'running_var': 'var'}[leaf]],
+            value,
+        )
       else:
-        _set(params, path + [{'weight': 'scale', 'bias': 'bias'}[leaf]],
-             value)
+        _set(params, path + [{'weight': 'scale', 'bias': 'bias'}[leaf]], value)
     elif path == ['fc']:
-      _set(params, path + [{'weight': 'kernel', 'bias': 'bias'}[leaf]],
-           value.T if leaf == 'weight' else value)
+      _set(
+          params,
+          path + [{'weight': 'kernel', 'bias': 'bias'}[leaf]],
+          value.T if leaf == 'weight' else value,
+      )
     else:
-      raise ValueError(f'unexpected entry {name!r} in the Inception '
-                       'weights')
+      raise ValueError(f'unexpected entry {name!r} in the Inception weights')
   return {'params': params, 'batch_stats': stats}
 
 
@@ -296,22 +322,26 @@ def state_dict_from_variables(variables) -> Dict[str, np.ndarray]:
 def abstract_variables():
   """The variables' shapes (no computation)."""
   return jax.eval_shape(
-      FIDInceptionV3().init, jax.random.PRNGKey(0),
-      jnp.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32))
+      FIDInceptionV3().init,
+      jax.random.PRNGKey(0),
+      jnp.zeros((1, INPUT_SIZE, INPUT_SIZE, 3), jnp.float32),
+  )
 
 
 def check_variables(variables) -> None:
   """Raises ValueError naming the first entry whose name or shape differs
   from the network's."""
   expected = jax.tree_util.tree_flatten_with_path(abstract_variables())[0]
-  got = dict((jax.tree_util.keystr(p), np.shape(v)) for p, v in
-             jax.tree_util.tree_flatten_with_path(variables)[0])
+  got = dict(
+      (jax.tree_util.keystr(p), np.shape(v))
+      for p, v in jax.tree_util.tree_flatten_with_path(variables)[0]
+  )
   for path, leaf in expected:
     key = jax.tree_util.keystr(path)
     if key not in got:
       raise ValueError(f'the weights have no {key}')
     if tuple(got.pop(key)) != tuple(leaf.shape):
-      raise ValueError(f'the weights\' {key} is not of shape {leaf.shape}')
+      raise ValueError(f"the weights' {key} is not of shape {leaf.shape}")
   if got:
     raise ValueError(f'the weights have an unexpected {next(iter(got))}')
 

@@ -32,17 +32,23 @@ from typing import Dict, Optional
 import numpy as np
 
 WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
-WEIGHTS_URL = ('https://github.com/mseitzer/pytorch-fid/releases/download/'
-               'fid_weights/' + WEIGHTS_FILE)
+WEIGHTS_URL = (
+    'https://github.com/mseitzer/pytorch-fid/releases/download/'
+    'fid_weights/' + WEIGHTS_FILE
+)
 SHA256_PREFIX = '6726825d'
 ENV_PATH = 'GAN_JAX_INCEPTION_WEIGHTS'
 ENV_URL = 'GAN_JAX_INCEPTION_URL'  # A mirror, where GitHub is not reached.
 
 _STORAGE_DTYPES = {
-    'FloatStorage': np.float32, 'DoubleStorage': np.float64,
-    'HalfStorage': np.float16, 'LongStorage': np.int64,
-    'IntStorage': np.int32, 'ShortStorage': np.int16,
-    'CharStorage': np.int8, 'ByteStorage': np.uint8,
+    'FloatStorage': np.float32,
+    'DoubleStorage': np.float64,
+    'HalfStorage': np.float16,
+    'LongStorage': np.int64,
+    'IntStorage': np.int32,
+    'ShortStorage': np.int16,
+    'CharStorage': np.int8,
+    'ByteStorage': np.uint8,
     'BoolStorage': np.bool_,
 }
 
@@ -58,7 +64,8 @@ class BadWeights(ValueError):
 
 def cache_dir() -> str:
   return os.environ.get('GAN_JAX_CACHE') or os.path.join(
-      os.path.expanduser('~'), '.cache', 'gan_jax')
+      os.path.expanduser('~'), '.cache', 'gan_jax'
+  )
 
 
 def find_weights(path: Optional[str] = None, download: bool = True) -> str:
@@ -76,8 +83,10 @@ def find_weights(path: Optional[str] = None, download: bool = True) -> str:
     try:
       os.makedirs(cache_dir(), exist_ok=True)
       url = os.environ.get(ENV_URL) or WEIGHTS_URL
-      with urllib.request.urlopen(url, timeout=30) as response, \
-          open(partial, 'wb') as out:
+      with (
+          urllib.request.urlopen(url, timeout=30) as response,
+          open(partial, 'wb') as out,
+      ):
         while chunk := response.read(1 << 20):
           out.write(chunk)
       os.replace(partial, cached)
@@ -87,7 +96,8 @@ def find_weights(path: Optional[str] = None, download: bool = True) -> str:
         os.remove(partial)
   raise WeightsNotFound(
       f'no Inception weights: put {WEIGHTS_FILE} (from {WEIGHTS_URL}) in '
-      f'{cache_dir()}, or name the file with ${ENV_PATH}')
+      f'{cache_dir()}, or name the file with ${ENV_PATH}'
+  )
 
 
 def sha256(path: str) -> str:
@@ -103,25 +113,31 @@ def check_digest(path: str, prefix: Optional[str] = SHA256_PREFIX) -> str:
   ``prefix`` (None: any file, e.g. weights of one's own)."""
   digest = sha256(path)
   if prefix and not digest.startswith(prefix):
-    raise BadWeights(f'{path} is not the FID Inception weights file: its '
-                     f'SHA-256 begins {digest[:8]}, expected {prefix} '
-                     f'({WEIGHTS_FILE}; experiments.evaluate --any_weights '
-                     'accepts another file)')
+    raise BadWeights(
+        f'{path} is not the FID Inception weights file: its '
+        f'SHA-256 begins {digest[:8]}, expected {prefix} '
+        f'({WEIGHTS_FILE}; experiments.evaluate --any_weights '
+        'accepts another file)'
+    )
   return digest
 
 
 # --- Reading PyTorch files without PyTorch -----------------------------------
+
 
 def _rebuild_tensor(storage, offset, size, stride, *unused):
   """What torch._utils._rebuild_tensor_v2 makes, as a NumPy array."""
   del unused
   itemsize = storage.dtype.itemsize
   return np.lib.stride_tricks.as_strided(
-      storage[offset:], shape=tuple(size),
-      strides=tuple(s * itemsize for s in stride)).copy()
+      storage[offset:],
+      shape=tuple(size),
+      strides=tuple(s * itemsize for s in stride),
+  ).copy()
 
 
 class _StorageType:
+
   def __init__(self, name: str):
     if name not in _STORAGE_DTYPES:
       raise pickle.UnpicklingError(f'unsupported storage {name}')
@@ -137,15 +153,16 @@ class _Unpickler(pickle.Unpickler):
     self._rebuild = rebuild
 
   def find_class(self, module, name):
-    if (module, name) in (('torch._utils', '_rebuild_tensor_v2'),
-                          ('torch._utils', '_rebuild_tensor')):
+    if (module, name) in (
+        ('torch._utils', '_rebuild_tensor_v2'),
+        ('torch._utils', '_rebuild_tensor'),
+    ):
       return self._rebuild
     if module == 'torch' and name.endswith('Storage'):
       return _StorageType(name)
     if (module, name) == ('collections', 'OrderedDict'):
       return collections.OrderedDict
-    raise pickle.UnpicklingError(f'unexpected {module}.{name} in a state '
-                                 'dict')
+    raise pickle.UnpicklingError(f'unexpected {module}.{name} in a state dict')
 
   def persistent_load(self, pid):
     # ('storage', storage type, key, location, numel[, view metadata])
@@ -155,16 +172,16 @@ class _Unpickler(pickle.Unpickler):
 def _read_zip(path: str) -> Dict[str, np.ndarray]:
   with zipfile.ZipFile(path) as archive:
     names = archive.namelist()
-    pickled, = [n for n in names if n.endswith('/data.pkl')
-                or n == 'data.pkl']
-    root = pickled[:-len('data.pkl')]
+    (pickled,) = [
+        n for n in names if n.endswith('/data.pkl') or n == 'data.pkl'
+    ]
+    root = pickled[: -len('data.pkl')]
 
     def load_storage(kind, key, numel):
       data = archive.read(f'{root}data/{key}')
       return np.frombuffer(data, kind.dtype, count=numel)
 
-    return _Unpickler(io.BytesIO(archive.read(pickled)),
-                      load_storage).load()
+    return _Unpickler(io.BytesIO(archive.read(pickled)), load_storage).load()
 
 
 def _read_legacy(path: str) -> Dict[str, np.ndarray]:
@@ -187,14 +204,15 @@ def _read_legacy(path: str) -> Dict[str, np.ndarray]:
     storages = {}
     for key in pickle.load(f):
       kind, numel = kinds[key]
-      count, = struct.unpack('<q', f.read(8))
+      (count,) = struct.unpack('<q', f.read(8))
       data = f.read(count * kind.dtype.itemsize)
       if count != numel or len(data) != count * kind.dtype.itemsize:
         raise BadWeights(f'{path} is truncated')
       storages[key] = np.frombuffer(data, kind.dtype)
   return collections.OrderedDict(
       (name, _rebuild_tensor(storages[key], *view))
-      for name, (key, view) in state.items())
+      for name, (key, view) in state.items()
+  )
 
 
 def read_state_dict(path: str) -> Dict[str, np.ndarray]:
@@ -209,12 +227,19 @@ def read_state_dict(path: str) -> Dict[str, np.ndarray]:
     return _read_legacy(path)
   except BadWeights:
     raise
-  except (OSError, ValueError, KeyError, EOFError, struct.error,
-          pickle.UnpicklingError, zipfile.BadZipFile) as error:
-    reason = str(error).splitlines()[0] if str(error) else type(
-        error).__name__
-    raise BadWeights(f'cannot read the Inception weights {path}: '
-                     f'{reason}') from None
+  except (
+      OSError,
+      ValueError,
+      KeyError,
+      EOFError,
+      struct.error,
+      pickle.UnpicklingError,
+      zipfile.BadZipFile,
+  ) as error:
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    raise BadWeights(
+        f'cannot read the Inception weights {path}: {reason}'
+    ) from None
 
 
 def load_variables(path: str, sha256_prefix: Optional[str] = SHA256_PREFIX):
@@ -222,6 +247,7 @@ def load_variables(path: str, sha256_prefix: Optional[str] = SHA256_PREFIX):
   (``sha256_prefix`` None: not checked) and every entry's name and shape
   too. Returns (variables, the file's SHA-256)."""
   from gan_jax.metrics import inception  # pylint: disable=g-import-not-at-top
+
   digest = check_digest(path, sha256_prefix)
   try:
     variables = inception.variables_from_state_dict(read_state_dict(path))

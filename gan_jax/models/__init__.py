@@ -24,65 +24,121 @@ from gan_jax.models.dcgan import DCGANDiscriminator, DCGANGenerator
 from gan_jax.models.mlp import MLPDiscriminator, MLPGenerator
 
 
-def _mlp(config: Mapping[str, Any], data_shape: Sequence[int],
-         axis_name: Optional[str], num_classes: int, cpu_layers: bool
-         ) -> Tuple[nn.Module, nn.Module]:
+def _mlp(
+    config: Mapping[str, Any],
+    data_shape: Sequence[int],
+    axis_name: Optional[str],
+    num_classes: int,
+    cpu_layers: bool,
+) -> Tuple[nn.Module, nn.Module]:
   del cpu_layers  # Dense layers only.
-  shared = dict(batch_axis_name=axis_name, num_classes=num_classes,
-                activation=config.get('activation', 'relu'),
-                weight_init=config.get('weight_init', 'default'),
-                init_scale=config.get('init_scale', 1.0))
-  return (MLPGenerator(output_shape=tuple(data_shape), width=config['width'],
-                       depth=config['depth'], norm=config['g_norm'],
-                       **shared),
-          MLPDiscriminator(width=config.get('d_width') or config['width'],
-                           depth=config.get('d_depth') or config['depth'],
-                           norm=config['d_norm'],
-                           maxout_pieces=config.get('d_maxout_pieces', 0),
-                           **shared))
+  shared = dict(
+      batch_axis_name=axis_name,
+      num_classes=num_classes,
+      activation=config.get('activation', 'relu'),
+      weight_init=config.get('weight_init', 'default'),
+      init_scale=config.get('init_scale', 1.0),
+  )
+  return (
+      MLPGenerator(
+          output_shape=tuple(data_shape),
+          width=config['width'],
+          depth=config['depth'],
+          norm=config['g_norm'],
+          **shared,
+      ),
+      MLPDiscriminator(
+          width=config.get('d_width') or config['width'],
+          depth=config.get('d_depth') or config['depth'],
+          norm=config['d_norm'],
+          maxout_pieces=config.get('d_maxout_pieces', 0),
+          **shared,
+      ),
+  )
 
 
-def _dcgan(config: Mapping[str, Any], data_shape: Sequence[int],
-           axis_name: Optional[str], num_classes: int, cpu_layers: bool
-           ) -> Tuple[nn.Module, nn.Module]:
+def _dcgan(
+    config: Mapping[str, Any],
+    data_shape: Sequence[int],
+    axis_name: Optional[str],
+    num_classes: int,
+    cpu_layers: bool,
+) -> Tuple[nn.Module, nn.Module]:
   up, down = conv_transpose.layers_4x4(cpu_layers)
-  return (DCGANGenerator(output_shape=tuple(data_shape),
-                         width=config['width'], norm=config['g_norm'],
-                         batch_axis_name=axis_name, num_classes=num_classes,
-                         conv_transpose=up),
-          DCGANDiscriminator(width=config['width'], norm=config['d_norm'],
-                             batch_axis_name=axis_name,
-                             num_classes=num_classes, conv=down))
+  return (
+      DCGANGenerator(
+          output_shape=tuple(data_shape),
+          width=config['width'],
+          norm=config['g_norm'],
+          batch_axis_name=axis_name,
+          num_classes=num_classes,
+          conv_transpose=up,
+      ),
+      DCGANDiscriminator(
+          width=config['width'],
+          norm=config['d_norm'],
+          batch_axis_name=axis_name,
+          num_classes=num_classes,
+          conv=down,
+      ),
+  )
 
 
 def _sngan(generator, discriminator):
-  def build(config: Mapping[str, Any], data_shape: Sequence[int],
-            axis_name: Optional[str], num_classes: int, cpu_layers: bool
-            ) -> Tuple[nn.Module, nn.Module]:
+  def build(
+      config: Mapping[str, Any],
+      data_shape: Sequence[int],
+      axis_name: Optional[str],
+      num_classes: int,
+      cpu_layers: bool,
+  ) -> Tuple[nn.Module, nn.Module]:
     up, down = conv_transpose.layers_4x4(cpu_layers)
-    return (generator(output_shape=tuple(data_shape), width=config['width'],
-                      norm=config['g_norm'], batch_axis_name=axis_name,
-                      num_classes=num_classes, conv_transpose=up),
-            discriminator(width=config['width'], norm=config['d_norm'],
-                          num_classes=num_classes, conv=down))
+    return (
+        generator(
+            output_shape=tuple(data_shape),
+            width=config['width'],
+            norm=config['g_norm'],
+            batch_axis_name=axis_name,
+            num_classes=num_classes,
+            conv_transpose=up,
+        ),
+        discriminator(
+            width=config['width'],
+            norm=config['d_norm'],
+            num_classes=num_classes,
+            conv=down,
+        ),
+    )
+
   return build
 
 
-def _stylegan2(config: Mapping[str, Any], data_shape: Sequence[int],
-               axis_name: Optional[str], num_classes: int, cpu_layers: bool
-               ) -> Tuple[nn.Module, nn.Module]:
+def _stylegan2(
+    config: Mapping[str, Any],
+    data_shape: Sequence[int],
+    axis_name: Optional[str],
+    num_classes: int,
+    cpu_layers: bool,
+) -> Tuple[nn.Module, nn.Module]:
   del cpu_layers  # No layer with a CPU formulation.
-  return (stylegan2.StyleGAN2Generator(
-              output_shape=tuple(data_shape), width=config['width'],
-              depth=config['depth'], w_dim=config['latent_dim'],
-              num_classes=num_classes,
-              mixing_prob=config.get('mixing_prob', 0.9),
-              truncation_psi=config.get('truncation_psi', 1.0),
-              squash_output=config.get('squash_output', False),
-              batch_axis_name=axis_name),
-          stylegan2.StyleGAN2Discriminator(width=config['width'],
-                                           num_classes=num_classes,
-                                           batch_axis_name=axis_name))
+  return (
+      stylegan2.StyleGAN2Generator(
+          output_shape=tuple(data_shape),
+          width=config['width'],
+          depth=config['depth'],
+          w_dim=config['latent_dim'],
+          num_classes=num_classes,
+          mixing_prob=config.get('mixing_prob', 0.9),
+          truncation_psi=config.get('truncation_psi', 1.0),
+          squash_output=config.get('squash_output', False),
+          batch_axis_name=axis_name,
+      ),
+      stylegan2.StyleGAN2Discriminator(
+          width=config['width'],
+          num_classes=num_classes,
+          batch_axis_name=axis_name,
+      ),
+  )
 
 
 # name -> (model config, data shape, axis name, num_classes, cpu_layers)
@@ -91,8 +147,9 @@ MODELS: Mapping[str, Callable[..., Tuple[nn.Module, nn.Module]]] = {
     'mlp': _mlp,
     'dcgan': _dcgan,
     'sngan_cnn': _sngan(sngan.SNGANCNNGenerator, sngan.SNGANCNNDiscriminator),
-    'sngan_resnet': _sngan(sngan.SNGANResNetGenerator,
-                           sngan.SNGANResNetDiscriminator),
+    'sngan_resnet': _sngan(
+        sngan.SNGANResNetGenerator, sngan.SNGANResNetDiscriminator
+    ),
     'stylegan2': _stylegan2,
 }
 
@@ -121,9 +178,13 @@ NORMS: Mapping[str, Tuple[Tuple[str, ...], Tuple[str, ...]]] = {
 }
 
 
-def build_models(config: Mapping[str, Any], data_shape: Sequence[int],
-                 axis_name: Optional[str] = None, num_classes: int = 0,
-                 cpu_layers: bool = True) -> Tuple[nn.Module, nn.Module]:
+def build_models(
+    config: Mapping[str, Any],
+    data_shape: Sequence[int],
+    axis_name: Optional[str] = None,
+    num_classes: int = 0,
+    cpu_layers: bool = True,
+) -> Tuple[nn.Module, nn.Module]:
   """Returns (generator, discriminator) for ``config['name']``.
 
   ``axis_name`` names the device axis that batch statistics are averaged
@@ -135,5 +196,4 @@ def build_models(config: Mapping[str, Any], data_shape: Sequence[int],
   name = config['name']
   if name not in MODELS:
     raise ValueError(f'unknown model {name!r}; valid: {", ".join(MODELS)}')
-  return MODELS[name](config, data_shape, axis_name, num_classes,
-                      cpu_layers)
+  return MODELS[name](config, data_shape, axis_name, num_classes, cpu_layers)

@@ -20,15 +20,18 @@ import jax.numpy as jnp
 
 def check_labels(num_classes: int, labels: Optional[jax.Array]) -> None:
   if num_classes and labels is None:
-    raise ValueError(f'this model is conditional on {num_classes} classes: '
-                     'pass labels')
+    raise ValueError(
+        f'this model is conditional on {num_classes} classes: pass labels'
+    )
   if not num_classes and labels is not None:
-    raise ValueError('this model is unconditional (num_classes=0): labels '
-                     'were passed')
+    raise ValueError(
+        'this model is unconditional (num_classes=0): labels were passed'
+    )
 
 
 class LabelToLatent(nn.Module):
   """z [B, d] and labels [B] -> [z, embed(labels)] of shape [B, 2d]."""
+
   num_classes: int
 
   @nn.compact
@@ -39,10 +42,14 @@ class LabelToLatent(nn.Module):
 
 class Projection(nn.Module):
   """features h [B, F] and labels [B] -> <embed(labels), h>, shape [B]."""
+
   num_classes: int
 
   @nn.compact
   def __call__(self, h: jax.Array, labels: jax.Array) -> jax.Array:
-    embed = nn.Embed(self.num_classes, h.shape[-1],
-                     embedding_init=nn.initializers.normal(0.02))
+    embed = nn.Embed(
+        self.num_classes,
+        h.shape[-1],
+        embedding_init=nn.initializers.normal(0.02),
+    )
     return jnp.sum(embed(labels) * h, axis=-1)

@@ -51,8 +51,9 @@ _DIMENSIONS = ('NHWC', 'HWIO', 'NHWC')
 def _conv_transpose(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """What flax's ConvTranspose does with padding 'SAME': [B, H, W, C_in] ->
   [B, 2H, 2W, C_out]."""
-  return lax.conv_transpose(x, kernel, (_STRIDE, _STRIDE), 'SAME',
-                            dimension_numbers=_DIMENSIONS)
+  return lax.conv_transpose(
+      x, kernel, (_STRIDE, _STRIDE), 'SAME', dimension_numbers=_DIMENSIONS
+  )
 
 
 def _unfold(g: jax.Array) -> jax.Array:
@@ -62,10 +63,17 @@ def _unfold(g: jax.Array) -> jax.Array:
   padded = jnp.pad(g, ((0, 0), (1, 1), (1, 1), (0, 0)))
 
   def view(t, u):  # Padded index 2i + 3 - t, every second row.
-    return padded[:, 3 - t:3 - t + 2 * height:2, 3 - u:3 - u + 2 * width:2]
+    return padded[
+        :, 3 - t : 3 - t + 2 * height : 2, 3 - u : 3 - u + 2 * width : 2
+    ]
 
-  return jnp.stack([jnp.stack([view(t, u) for u in range(_KERNEL)], axis=3)
-                    for t in range(_KERNEL)], axis=3)
+  return jnp.stack(
+      [
+          jnp.stack([view(t, u) for u in range(_KERNEL)], axis=3)
+          for t in range(_KERNEL)
+      ],
+      axis=3,
+  )
 
 
 @jax.custom_vjp
@@ -85,8 +93,9 @@ def _backward(residuals, g):
   _, input_vjp = jax.vjp(lambda x: _conv_transpose(x, kernel), x)
   (dx,) = input_vjp(g)
   c_in, c_out = x.shape[-1], g.shape[-1]
-  dkernel = (x.reshape(-1, c_in).T
-             @ _unfold(g).reshape(-1, _KERNEL * _KERNEL * c_out))
+  dkernel = x.reshape(-1, c_in).T @ _unfold(g).reshape(
+      -1, _KERNEL * _KERNEL * c_out
+  )
   dkernel = dkernel.reshape(c_in, _KERNEL, _KERNEL, c_out)
   return dx, dkernel.transpose(1, 2, 0, 3)
 
@@ -97,6 +106,7 @@ conv_transpose_4x4.defvjp(_forward, _backward)
 class _Layer4x4(nn.Module):
   """A 4x4 stride-2 layer with flax's params: 'kernel' [4, 4, C_in,
   features] (lecun normal) and 'bias' (zeros)."""
+
   features: int
   use_bias: bool = True
   # flax's lecun normal, drawn as a matrix: the same numbers, compiled
@@ -109,8 +119,11 @@ class _Layer4x4(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
-    kernel = self.param('kernel', self.kernel_init,
-                        (_KERNEL, _KERNEL, x.shape[-1], self.features))
+    kernel = self.param(
+        'kernel',
+        self.kernel_init,
+        (_KERNEL, _KERNEL, x.shape[-1], self.features),
+    )
     y = self._apply(x, kernel)
     if self.use_bias:
       y = y + self.param('bias', self.bias_init, (self.features,))
@@ -124,10 +137,12 @@ class ConvTranspose4x4(_Layer4x4):
   def _apply(self, x, kernel):
     return conv_transpose_4x4(x, kernel)
 
+
 def _conv(x: jax.Array, kernel: jax.Array) -> jax.Array:
   """What flax's Conv does with strides 2 and padding 'SAME'."""
-  return lax.conv_general_dilated(x, kernel, (_STRIDE, _STRIDE), 'SAME',
-                                  dimension_numbers=_DIMENSIONS)
+  return lax.conv_general_dilated(
+      x, kernel, (_STRIDE, _STRIDE), 'SAME', dimension_numbers=_DIMENSIONS
+  )
 
 
 @jax.custom_vjp
@@ -167,16 +182,24 @@ class Conv4x4(_Layer4x4):
 # flax's own layers with the same params, names and initialisation: the
 # standard forms, which cuDNN and the TPU compiler are built for.
 StandardConvTranspose4x4 = functools.partial(
-    nn.ConvTranspose, kernel_size=(_KERNEL, _KERNEL),
-    strides=(_STRIDE, _STRIDE), padding='SAME',
-    kernel_init=lecun_normal_kernel)
+    nn.ConvTranspose,
+    kernel_size=(_KERNEL, _KERNEL),
+    strides=(_STRIDE, _STRIDE),
+    padding='SAME',
+    kernel_init=lecun_normal_kernel,
+)
 StandardConv4x4 = functools.partial(
-    nn.Conv, kernel_size=(_KERNEL, _KERNEL), strides=(_STRIDE, _STRIDE),
-    padding='SAME', kernel_init=lecun_normal_kernel)
+    nn.Conv,
+    kernel_size=(_KERNEL, _KERNEL),
+    strides=(_STRIDE, _STRIDE),
+    padding='SAME',
+    kernel_init=lecun_normal_kernel,
+)
 
 
-def layers_4x4(cpu: bool) -> Tuple[Callable[..., nn.Module],
-                                   Callable[..., nn.Module]]:
+def layers_4x4(
+    cpu: bool,
+) -> Tuple[Callable[..., nn.Module], Callable[..., nn.Module]]:
   """(transposed convolution, convolution) for 4x4 stride-2 layers: the
   XLA:CPU formulations above when ``cpu``, flax's own otherwise. Both are
   called (features, use_bias=, name=) and give the same params and outputs.

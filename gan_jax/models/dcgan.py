@@ -52,16 +52,19 @@ def check_image_shape(shape: Sequence[int]) -> Optional[str]:
   if height != width:
     return f'images must be square, got {height}x{width}'
   if num_stages(height) == 0:
-    return (f'image side {height} cannot be halved to an integer of at '
-            'least 4; sides like 8, 28, 32 and 64 work')
+    return (
+        f'image side {height} cannot be halved to an integer of at '
+        'least 4; sides like 8, 28, 32 and 64 work'
+    )
   return None
 
 
 def _norm(kind: str, train: bool, axis_name: Optional[str]):
   """The normalisation after a hidden layer, or None."""
   if kind == 'batch':
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                        axis_name=axis_name)
+    return nn.BatchNorm(
+        use_running_average=not train, momentum=0.9, axis_name=axis_name
+    )
   if kind == 'layer':
     # Over height, width and channels of each example: no batch mixing.
     return nn.LayerNorm(reduction_axes=(-3, -2, -1), feature_axes=-1)
@@ -72,15 +75,18 @@ def d_layer(norm: str, train: bool):
   """``layer(module, h)``: applies a discriminator layer, spectrally
   normalised when ``norm`` is 'spectral' (called inside the module's
   compact method, so the wrapper's variables are the module's own)."""
+
   def apply(module, h):
     if norm == 'spectral':
       return nn.SpectralNorm(module)(h, update_stats=train)
     return module(h)
+
   return apply
 
 
 class DCGANGenerator(nn.Module):
   """z [B, latent_dim] -> images [B, H, W, C] in [-1, 1] (tanh)."""
+
   output_shape: Sequence[int] = (32, 32, 3)
   width: int = 64
   norm: str = 'batch'
@@ -93,8 +99,9 @@ class DCGANGenerator(nn.Module):
   conv_transpose: Callable[..., nn.Module] = ConvTranspose4x4
 
   @nn.compact
-  def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
-               train: bool = True) -> jax.Array:
+  def __call__(
+      self, z: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     check_labels(self.num_classes, labels)
     if self.num_classes:
       z = LabelToLatent(self.num_classes)(z, labels)
@@ -112,13 +119,15 @@ class DCGANGenerator(nn.Module):
         h = self.conv_transpose(channels, name=f'ConvTranspose_{stage}')(h)
       else:
         features //= 2
-        h = self.conv_transpose(features, use_bias=use_bias,
-                                name=f'ConvTranspose_{stage}')(h)
+        h = self.conv_transpose(
+            features, use_bias=use_bias, name=f'ConvTranspose_{stage}'
+        )(h)
     return jnp.tanh(h)
 
 
 class DCGANDiscriminator(nn.Module):
   """images [B, H, W, C] -> one logit (or critic value) per image, [B]."""
+
   width: int = 64
   norm: str = 'none'
   batch_axis_name: Optional[str] = None
@@ -129,8 +138,9 @@ class DCGANDiscriminator(nn.Module):
   conv: Callable[..., nn.Module] = Conv4x4
 
   @nn.compact
-  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
-               train: bool = True) -> jax.Array:
+  def __call__(
+      self, x: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     check_labels(self.num_classes, labels)
 
     layer = d_layer(self.norm, train)
@@ -138,8 +148,7 @@ class DCGANDiscriminator(nn.Module):
     h, features = x, self.width
     for stage in range(stages):
       use_bias = stage == 0 or self.norm != 'batch'
-      h = layer(self.conv(features, use_bias=use_bias,
-                          name=f'Conv_{stage}'), h)
+      h = layer(self.conv(features, use_bias=use_bias, name=f'Conv_{stage}'), h)
       norm = _norm(self.norm, train, self.batch_axis_name) if stage else None
       h = nn.leaky_relu(norm(h) if norm else h, negative_slope=0.2)
       features *= 2

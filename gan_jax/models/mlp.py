@@ -39,13 +39,17 @@ def _hidden_layers(h: jax.Array, module: nn.Module, train: bool) -> jax.Array:
   pieces = max(module.maxout_pieces, 1)
   for _ in range(module.depth):
     # A bias before batch norm is cancelled by its mean subtraction.
-    h = nn.Dense(module.width * pieces, use_bias=module.norm != 'batch',
-                 kernel_init=init)(h)
+    h = nn.Dense(
+        module.width * pieces, use_bias=module.norm != 'batch', kernel_init=init
+    )(h)
     if module.maxout_pieces:
       h = jnp.max(h.reshape(*h.shape[:-1], module.width, pieces), axis=-1)
     if module.norm == 'batch':
-      h = nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                       axis_name=module.batch_axis_name)(h)
+      h = nn.BatchNorm(
+          use_running_average=not train,
+          momentum=0.9,
+          axis_name=module.batch_axis_name,
+      )(h)
     elif module.norm == 'layer':
       h = nn.LayerNorm()(h)
     if not module.maxout_pieces:
@@ -55,6 +59,7 @@ def _hidden_layers(h: jax.Array, module: nn.Module, train: bool) -> jax.Array:
 
 class MLPGenerator(nn.Module):
   """z [B, latent_dim] -> x [B, *output_shape]."""
+
   output_shape: Sequence[int] = (2,)
   width: int = 512
   depth: int = 3
@@ -67,19 +72,23 @@ class MLPGenerator(nn.Module):
   init_scale: float = 1.0
 
   @nn.compact
-  def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
-               train: bool = True) -> jax.Array:
+  def __call__(
+      self, z: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     check_labels(self.num_classes, labels)
     if self.num_classes:
       z = LabelToLatent(self.num_classes)(z, labels)
     h = _hidden_layers(z, self, train)
-    flat = nn.Dense(math.prod(self.output_shape),
-                    kernel_init=kernel_init(self.weight_init, self.init_scale))(h)
+    flat = nn.Dense(
+        math.prod(self.output_shape),
+        kernel_init=kernel_init(self.weight_init, self.init_scale),
+    )(h)
     return flat.reshape((z.shape[0], *self.output_shape))
 
 
 class MLPDiscriminator(nn.Module):
   """x [B, ...] -> one logit (or critic value) per example, shape [B]."""
+
   width: int = 512
   depth: int = 3
   norm: str = 'none'
@@ -91,12 +100,17 @@ class MLPDiscriminator(nn.Module):
   init_scale: float = 1.0
 
   @nn.compact
-  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
-               train: bool = True) -> jax.Array:
+  def __call__(
+      self, x: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     check_labels(self.num_classes, labels)
     h = _hidden_layers(x.reshape((x.shape[0], -1)), self, train)
-    out = jnp.squeeze(nn.Dense(
-        1, kernel_init=kernel_init(self.weight_init, self.init_scale))(h), axis=-1)
+    out = jnp.squeeze(
+        nn.Dense(1, kernel_init=kernel_init(self.weight_init, self.init_scale))(
+            h
+        ),
+        axis=-1,
+    )
     if self.num_classes:
       out = out + Projection(self.num_classes)(h, labels)
     return out

@@ -44,20 +44,24 @@ def check_image_shape(shape: Sequence[int]) -> Optional[str]:
   if len(shape) != 3 or shape[0] != shape[1]:
     return f'images must be square (height, width, channels), got {shape}'
   if shape[0] % 8 or shape[0] < 16:
-    return (f'the image side must be a multiple of 8 and at least 16 (three '
-            f'doublings from side / 8), got {shape[0]}')
+    return (
+        f'the image side must be a multiple of 8 and at least 16 (three '
+        f'doublings from side / 8), got {shape[0]}'
+    )
   return None
 
 
 def _batch_norm(kind: str, train: bool, axis_name: Optional[str]):
   if kind == 'batch':
-    return nn.BatchNorm(use_running_average=not train, momentum=0.9,
-                        axis_name=axis_name)
+    return nn.BatchNorm(
+        use_running_average=not train, momentum=0.9, axis_name=axis_name
+    )
   return lambda h: h
 
 
-def _generator_input(module, z, labels, side: int, features: int,
-                     use_bias: bool):
+def _generator_input(
+    module, z, labels, side: int, features: int, use_bias: bool
+):
   check_labels(module.num_classes, labels)
   if module.num_classes:
     z = LabelToLatent(module.num_classes)(z, labels)
@@ -77,6 +81,7 @@ def _discriminator_output(module, h, labels, layer):
 
 class _Generator(nn.Module):
   """The generators' settings (see models/__init__.py's interface)."""
+
   output_shape: Sequence[int] = (32, 32, 3)
   width: int = 64
   norm: str = 'batch'
@@ -88,6 +93,7 @@ class _Generator(nn.Module):
 
 class _Discriminator(nn.Module):
   """The discriminators' settings."""
+
   width: int = 64
   norm: str = 'spectral'
   num_classes: int = 0
@@ -98,8 +104,9 @@ class SNGANCNNGenerator(_Generator):
   """z -> images [B, S, S, C] in [-1, 1]: the standard CNN's G."""
 
   @nn.compact
-  def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
-               train: bool = True) -> jax.Array:
+  def __call__(
+      self, z: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     side, _, channels = self.output_shape
     use_bias = self.norm != 'batch'  # Batch norm cancels a bias.
     features = 8 * self.width
@@ -107,8 +114,9 @@ class SNGANCNNGenerator(_Generator):
     for stage in range(3):
       h = nn.relu(_batch_norm(self.norm, train, self.batch_axis_name)(h))
       features //= 2
-      h = self.conv_transpose(features, use_bias=use_bias,
-                              name=f'ConvTranspose_{stage}')(h)
+      h = self.conv_transpose(
+          features, use_bias=use_bias, name=f'ConvTranspose_{stage}'
+      )(h)
     h = nn.relu(_batch_norm(self.norm, train, self.batch_axis_name)(h))
     return jnp.tanh(nn.Conv(channels, (3, 3), padding=1, name='to_rgb')(h))
 
@@ -117,26 +125,36 @@ class SNGANCNNDiscriminator(_Discriminator):
   """images -> [B] outputs: the standard CNN's D."""
 
   @nn.compact
-  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
-               train: bool = True) -> jax.Array:
+  def __call__(
+      self, x: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     check_labels(self.num_classes, labels)
     layer = d_layer(self.norm, train)
     h = x
     for stage, multiple in enumerate((1, 2, 4)):
       features = multiple * self.width
-      h = nn.leaky_relu(layer(nn.Conv(features, (3, 3), padding=1,
-                                      name=f'Conv3x3_{stage}'), h), 0.1)
-      h = nn.leaky_relu(layer(self.conv(features,
-                                        name=f'Conv4x4_{stage}'), h), 0.1)
-    h = nn.leaky_relu(layer(nn.Conv(8 * self.width, (3, 3), padding=1,
-                                    name='Conv3x3_3'), h), 0.1)
-    return _discriminator_output(self, h.reshape((h.shape[0], -1)), labels,
-                                 layer)
+      h = nn.leaky_relu(
+          layer(
+              nn.Conv(features, (3, 3), padding=1, name=f'Conv3x3_{stage}'), h
+          ),
+          0.1,
+      )
+      h = nn.leaky_relu(
+          layer(self.conv(features, name=f'Conv4x4_{stage}'), h), 0.1
+      )
+    h = nn.leaky_relu(
+        layer(nn.Conv(8 * self.width, (3, 3), padding=1, name='Conv3x3_3'), h),
+        0.1,
+    )
+    return _discriminator_output(
+        self, h.reshape((h.shape[0], -1)), labels, layer
+    )
 
 
 class GeneratorBlock(nn.Module):
   """BN, ReLU, up-sample x2, 3x3 conv, BN, ReLU, 3x3 conv; shortcut:
   up-sample, 1x1 conv."""
+
   features: int
   norm: str
   batch_axis_name: Optional[str]
@@ -158,6 +176,7 @@ class DiscriminatorBlock(nn.Module):
   """(ReLU,) 3x3 conv, ReLU, 3x3 conv (, 2x2 average pool); the shortcut a
   1x1 conv where the shape changes. ``first``: the optimised first block
   (no ReLU before the first conv; shortcut pooled before its conv)."""
+
   features: int
   down: bool
   first: bool
@@ -174,11 +193,9 @@ class DiscriminatorBlock(nn.Module):
     h = layer(nn.Conv(self.features, (3, 3), padding=1), h)
     h = pool(layer(nn.Conv(self.features, (3, 3), padding=1), nn.relu(h)))
     if self.first:
-      shortcut = layer(nn.Conv(self.features, (1, 1), name='shortcut'),
-                       pool(x))
+      shortcut = layer(nn.Conv(self.features, (1, 1), name='shortcut'), pool(x))
     elif self.down or x.shape[-1] != self.features:
-      shortcut = pool(layer(nn.Conv(self.features, (1, 1),
-                                    name='shortcut'), x))
+      shortcut = pool(layer(nn.Conv(self.features, (1, 1), name='shortcut'), x))
     else:
       shortcut = x
     return h + shortcut
@@ -188,14 +205,16 @@ class SNGANResNetGenerator(_Generator):
   """z -> images [B, S, S, C] in [-1, 1]: the ResNet G."""
 
   @nn.compact
-  def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
-               train: bool = True) -> jax.Array:
+  def __call__(
+      self, z: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     side, _, channels = self.output_shape
     features = 4 * self.width
     h = _generator_input(self, z, labels, side, features, use_bias=True)
     for block in range(3):
-      h = GeneratorBlock(features, self.norm, self.batch_axis_name,
-                         name=f'block{block}')(h, train)
+      h = GeneratorBlock(
+          features, self.norm, self.batch_axis_name, name=f'block{block}'
+      )(h, train)
     h = nn.relu(_batch_norm(self.norm, train, self.batch_axis_name)(h))
     return jnp.tanh(nn.Conv(channels, (3, 3), padding=1, name='to_rgb')(h))
 
@@ -204,15 +223,17 @@ class SNGANResNetDiscriminator(_Discriminator):
   """images -> [B] outputs: the ResNet D."""
 
   @nn.compact
-  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
-               train: bool = True) -> jax.Array:
+  def __call__(
+      self, x: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     check_labels(self.num_classes, labels)
     features = 2 * self.width
     h = x
-    for block, (down, first) in enumerate(((True, True), (True, False),
-                                           (False, False), (False, False))):
-      h = DiscriminatorBlock(features, down, first, self.norm,
-                             name=f'block{block}')(h, train)
+    for block, (down, first) in enumerate(
+        ((True, True), (True, False), (False, False), (False, False))
+    ):
+      h = DiscriminatorBlock(
+          features, down, first, self.norm, name=f'block{block}'
+      )(h, train)
     h = jnp.sum(nn.relu(h), axis=(1, 2))  # Global sum pooling.
-    return _discriminator_output(self, h, labels,
-                                 d_layer(self.norm, train))
+    return _discriminator_output(self, h, labels, d_layer(self.norm, train))

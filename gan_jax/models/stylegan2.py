@@ -59,13 +59,14 @@ def check_image_shape(shape: Sequence[int]) -> Optional[str]:
   if len(shape) != 3 or shape[0] != shape[1]:
     return f'images must be square (height, width, channels), got {shape}'
   if num_stages(shape[0]) == 0:
-    return (f'image side {shape[0]} cannot be halved to an integer of at '
-            'least 4; sides like 8, 28, 32 and 64 work')
+    return (
+        f'image side {shape[0]} cannot be halved to an integer of at '
+        'least 4; sides like 8, 28, 32 and 64 work'
+    )
   return None
 
 
-def draw(sampler, key: jax.Array, shape, axis_name: Optional[str]
-         ) -> jax.Array:
+def draw(sampler, key: jax.Array, shape, axis_name: Optional[str]) -> jax.Array:
   """``sampler(key, shape)`` for this device's part of a batch of
   ``shape[0]`` per device: under shard_map or pmap over ``axis_name`` the
   draw is made for the global batch and each device keeps its block, so
@@ -75,7 +76,8 @@ def draw(sampler, key: jax.Array, shape, axis_name: Optional[str]
   count = lax.psum(1, axis_name)
   full = sampler(key, (count * shape[0], *shape[1:]))
   return lax.dynamic_slice_in_dim(
-      full, lax.axis_index(axis_name) * shape[0], shape[0])
+      full, lax.axis_index(axis_name) * shape[0], shape[0]
+  )
 
 
 def lrelu(x: jax.Array) -> jax.Array:
@@ -88,8 +90,14 @@ def normalize_second_moment(x: jax.Array, eps: float = 1e-8) -> jax.Array:
   return x * lax.rsqrt(jnp.mean(jnp.square(x), axis=-1, keepdims=True) + eps)
 
 
-def _fir_axis(x: jax.Array, axis: int, gain: float, stride: int,
-              pad: Tuple[int, int], up: bool = False) -> jax.Array:
+def _fir_axis(
+    x: jax.Array,
+    axis: int,
+    gain: float,
+    stride: int,
+    pad: Tuple[int, int],
+    up: bool = False,
+) -> jax.Array:
   """upfirdn along one axis with the [1, 3, 3, 1] filter (sum ``gain``):
   zeros inserted after each sample when ``up``, zero padding ``pad``, the
   4-tap filter, every ``stride``-th output. Written as shifted slices and
@@ -98,7 +106,7 @@ def _fir_axis(x: jax.Array, axis: int, gain: float, stride: int,
   if up:
     x = jnp.stack([x, jnp.zeros_like(x)], axis=axis + 1)
     shape = list(x.shape)
-    shape[axis:axis + 2] = [shape[axis] * 2]
+    shape[axis : axis + 2] = [shape[axis] * 2]
     x = x.reshape(shape)
   widths = [(0, 0)] * x.ndim
   widths[axis] = pad
@@ -107,13 +115,19 @@ def _fir_axis(x: jax.Array, axis: int, gain: float, stride: int,
   size = (x.shape[axis] - len(taps)) // stride + 1
   out = 0
   for t, tap in enumerate(taps):
-    out = out + tap * lax.slice_in_dim(x, t, t + (size - 1) * stride + 1,
-                                       stride, axis)
+    out = out + tap * lax.slice_in_dim(
+        x, t, t + (size - 1) * stride + 1, stride, axis
+    )
   return out
 
 
-def _fir(x: jax.Array, gain: float, stride: int, pad: Tuple[int, int],
-         up: bool = False) -> jax.Array:
+def _fir(
+    x: jax.Array,
+    gain: float,
+    stride: int,
+    pad: Tuple[int, int],
+    up: bool = False,
+) -> jax.Array:
   """The separable 2-D filter on [B, H, W, C]: the 1-D one on H, then W
   (each with the square root of the gain)."""
   for axis in (1, 2):
@@ -145,6 +159,7 @@ class EqualDense(nn.Module):
   """Dense with the equalised learning rate: kernel N(0, 1/lr_mul), used
   times lr_mul / sqrt(fan_in); bias (init ``bias_init``) used times
   lr_mul."""
+
   features: int
   lr_mul: float = 1.0
   bias_init: float = 0.0
@@ -153,12 +168,18 @@ class EqualDense(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     fan_in = x.shape[-1]
-    kernel = self.param('kernel', nn.initializers.normal(1.0 / self.lr_mul),
-                        (fan_in, self.features))
+    kernel = self.param(
+        'kernel',
+        nn.initializers.normal(1.0 / self.lr_mul),
+        (fan_in, self.features),
+    )
     y = x @ (kernel * (self.lr_mul / math.sqrt(fan_in))).astype(x.dtype)
     if self.use_bias:
-      bias = self.param('bias', nn.initializers.constant(
-          self.bias_init / self.lr_mul), (self.features,))
+      bias = self.param(
+          'bias',
+          nn.initializers.constant(self.bias_init / self.lr_mul),
+          (self.features,),
+      )
       y = y + (bias * self.lr_mul).astype(x.dtype)
     return y
 
@@ -167,6 +188,7 @@ class EqualConv(nn.Module):
   """A k x k convolution with the equalised learning rate (unit-normal
   kernel used times 1/sqrt(k k C_in)): 'SAME' at stride 1, 'VALID' at
   stride 2 (after blur_before_strided_conv)."""
+
   features: int
   kernel_size: int = 3
   stride: int = 1
@@ -175,25 +197,33 @@ class EqualConv(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array) -> jax.Array:
     k = self.kernel_size
-    kernel = self.param('kernel', nn.initializers.normal(1.0),
-                        (k, k, x.shape[-1], self.features))
+    kernel = self.param(
+        'kernel',
+        nn.initializers.normal(1.0),
+        (k, k, x.shape[-1], self.features),
+    )
     scale = 1.0 / math.sqrt(k * k * x.shape[-1])
     pad = ((k - 1) // 2, k // 2) if self.stride == 1 else (0, 0)
     y = lax.conv_general_dilated(
-        x, (kernel * scale).astype(x.dtype), (self.stride, self.stride),
-        (pad, pad), dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+        x,
+        (kernel * scale).astype(x.dtype),
+        (self.stride, self.stride),
+        (pad, pad),
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+    )
     if self.use_bias:
-      y = y + self.param('bias', nn.initializers.zeros_init(),
-                         (self.features,)).astype(x.dtype)
+      y = y + self.param(
+          'bias', nn.initializers.zeros_init(), (self.features,)
+      ).astype(x.dtype)
     return y
 
 
-def demodulation(kernel: jax.Array, styles: jax.Array,
-                 eps: float = 1e-8) -> jax.Array:
+def demodulation(
+    kernel: jax.Array, styles: jax.Array, eps: float = 1e-8
+) -> jax.Array:
   """[B, C_out]: 1 / sqrt(sum_{taps, i} (s_i w_{ijk})^2 + eps) for a kernel
   [k, k, C_in, C_out] (already scaled) and styles [B, C_in]."""
-  squared = jnp.einsum('hwio,bi->bo', jnp.square(kernel),
-                       jnp.square(styles))
+  squared = jnp.einsum('hwio,bi->bo', jnp.square(kernel), jnp.square(styles))
   return lax.rsqrt(squared + eps)
 
 
@@ -201,6 +231,7 @@ class ModulatedConv(nn.Module):
   """A modulated (and, with ``demodulate``, demodulated) k x k convolution
   of x [B, H, W, C_in] by the style of w [B, w_dim]; ``up`` upsamples x
   first. No bias, noise or activation (SynthesisLayer adds them)."""
+
   features: int
   kernel_size: int = 3
   demodulate: bool = True
@@ -210,16 +241,20 @@ class ModulatedConv(nn.Module):
   def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
     c_in, k = x.shape[-1], self.kernel_size
     styles = EqualDense(c_in, bias_init=1.0, name='affine')(w)
-    kernel = self.param('kernel', nn.initializers.normal(1.0),
-                        (k, k, c_in, self.features))
+    kernel = self.param(
+        'kernel', nn.initializers.normal(1.0), (k, k, c_in, self.features)
+    )
     kernel = kernel / math.sqrt(k * k * c_in)
     if self.up:
       x = upsample_2x(x)
     pad = ((k - 1) // 2, k // 2)
     y = lax.conv_general_dilated(
         x * styles[:, None, None, :].astype(x.dtype),
-        kernel.astype(x.dtype), (1, 1), (pad, pad),
-        dimension_numbers=('NHWC', 'HWIO', 'NHWC'))
+        kernel.astype(x.dtype),
+        (1, 1),
+        (pad, pad),
+        dimension_numbers=('NHWC', 'HWIO', 'NHWC'),
+    )
     if self.demodulate:
       y = y * demodulation(kernel, styles)[:, None, None, :].astype(y.dtype)
     return y
@@ -228,6 +263,7 @@ class ModulatedConv(nn.Module):
 class SynthesisLayer(nn.Module):
   """Modulated 3x3 convolution, per-pixel noise times a learned strength,
   bias, leaky ReLU."""
+
   features: int
   up: bool = False
   batch_axis_name: Optional[str] = None
@@ -235,11 +271,14 @@ class SynthesisLayer(nn.Module):
   @nn.compact
   def __call__(self, x: jax.Array, w: jax.Array) -> jax.Array:
     y = ModulatedConv(self.features, 3, up=self.up, name='conv')(x, w)
-    strength = self.param('noise_strength', nn.initializers.zeros_init(),
-                          ())
+    strength = self.param('noise_strength', nn.initializers.zeros_init(), ())
     if self.has_rng('noise'):
-      noise = draw(jax.random.normal, self.make_rng('noise'),
-                   (*y.shape[:3], 1), self.batch_axis_name).astype(y.dtype)
+      noise = draw(
+          jax.random.normal,
+          self.make_rng('noise'),
+          (*y.shape[:3], 1),
+          self.batch_axis_name,
+      ).astype(y.dtype)
       y = y + noise * strength.astype(y.dtype)
     bias = self.param('bias', nn.initializers.zeros_init(), (self.features,))
     return lrelu(y + bias.astype(y.dtype))
@@ -248,6 +287,7 @@ class SynthesisLayer(nn.Module):
 class ToRGB(nn.Module):
   """Modulated 1x1 convolution to the image's channels, no
   demodulation, plus a bias."""
+
   channels: int
 
   @nn.compact
@@ -266,6 +306,7 @@ def channels_at(width: int, stages: int, level: int) -> int:
 
 class Mapping(nn.Module):
   """z [B, Z] (and labels) -> w [B, w_dim]."""
+
   w_dim: int
   depth: int = 8
   num_classes: int = 0
@@ -276,11 +317,13 @@ class Mapping(nn.Module):
     x = normalize_second_moment(z)
     if self.num_classes:
       embedded = EqualDense(self.w_dim, name='embed')(
-          jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype))
+          jax.nn.one_hot(labels, self.num_classes, dtype=z.dtype)
+      )
       x = jnp.concatenate([x, normalize_second_moment(embedded)], axis=-1)
     for i in range(self.depth):
-      x = lrelu(EqualDense(self.w_dim, lr_mul=self.lr_mul,
-                           name=f'Dense_{i}')(x))
+      x = lrelu(
+          EqualDense(self.w_dim, lr_mul=self.lr_mul, name=f'Dense_{i}')(x)
+      )
     return x
 
 
@@ -292,6 +335,7 @@ class StyleGAN2Generator(nn.Module):
   pulls w towards the tracked mean w_avg in inference; ``mixing_prob`` is
   the chance that a training sample takes its styles from a second z after
   a random layer (decided per sample)."""
+
   output_shape: Sequence[int] = (32, 32, 3)
   width: int = 64
   depth: int = 8  # Mapping layers.
@@ -310,21 +354,31 @@ class StyleGAN2Generator(nn.Module):
     stages = self.stages = num_stages(side)
     base = side >> stages
     self.mapping = Mapping(self.w_dim, self.depth, self.num_classes)
-    self.const = self.param('const', nn.initializers.normal(1.0),
-                            (base, base, channels_at(self.width, stages, 0)))
+    self.const = self.param(
+        'const',
+        nn.initializers.normal(1.0),
+        (base, base, channels_at(self.width, stages, 0)),
+    )
     self.w_avg = self.variable('stylegan', 'w_avg', jnp.zeros, (self.w_dim,))
     # The path-length regulariser's running mean (gan_jax.penalties).
     self.pl_mean = self.variable('stylegan', 'pl_mean', jnp.zeros, ())
     axis = self.batch_axis_name
-    convs = [SynthesisLayer(self.const.shape[-1], batch_axis_name=axis,
-                            name='b0_conv')]
+    convs = [
+        SynthesisLayer(
+            self.const.shape[-1], batch_axis_name=axis, name='b0_conv'
+        )
+    ]
     rgbs = [ToRGB(channels, name='b0_torgb')]
     for level in range(1, stages + 1):
       features = channels_at(self.width, stages, level)
-      convs += [SynthesisLayer(features, up=True, batch_axis_name=axis,
-                               name=f'b{level}_conv0'),
-                SynthesisLayer(features, batch_axis_name=axis,
-                               name=f'b{level}_conv1')]
+      convs += [
+          SynthesisLayer(
+              features, up=True, batch_axis_name=axis, name=f'b{level}_conv0'
+          ),
+          SynthesisLayer(
+              features, batch_axis_name=axis, name=f'b{level}_conv1'
+          ),
+      ]
       rgbs.append(ToRGB(channels, name=f'b{level}_torgb'))
     self.convs, self.rgbs = convs, rgbs
 
@@ -333,12 +387,14 @@ class StyleGAN2Generator(nn.Module):
     (the paper's 2 log2(res) - 2 at a base of 4)."""
     return 2 + 2 * num_stages(self.output_shape[0])
 
-  def __call__(self, z: jax.Array, labels: Optional[jax.Array] = None,
-               train: bool = True) -> jax.Array:
+  def __call__(
+      self, z: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     return self.synthesis(self.mapping_ws(z, labels, train))
 
-  def mapping_ws(self, z: jax.Array, labels: Optional[jax.Array] = None,
-                 train: bool = True) -> jax.Array:
+  def mapping_ws(
+      self, z: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     """z -> ws [B, num_ws, w_dim]: in training w_avg is updated and styles
     are mixed (with a ``noise`` RNG); in inference w is truncated."""
     check_labels(self.num_classes, labels)
@@ -347,8 +403,9 @@ class StyleGAN2Generator(nn.Module):
       mean = jnp.mean(w.astype(jnp.float32), axis=0)
       if self.batch_axis_name is not None:
         mean = lax.pmean(mean, self.batch_axis_name)
-      self.w_avg.value = (self.w_avg_decay * self.w_avg.value
-                          + (1 - self.w_avg_decay) * mean)
+      self.w_avg.value = (
+          self.w_avg_decay * self.w_avg.value + (1 - self.w_avg_decay) * mean
+      )
     num_ws = self.num_ws()
     ws = jnp.repeat(w[:, None], num_ws, axis=1)
     if train and self.mixing_prob > 0 and self.has_rng('noise'):
@@ -363,10 +420,15 @@ class StyleGAN2Generator(nn.Module):
     random cutoff on take the w of a second z."""
     z_key, cut_key, use_key = jax.random.split(self.make_rng('noise'), 3)
     axis, batch = self.batch_axis_name, z.shape[0]
-    w2 = self.mapping(draw(jax.random.normal, z_key, z.shape, axis)
-                      .astype(z.dtype), labels)
-    cutoff = draw(lambda k, s: jax.random.randint(k, s, 1, num_ws),
-                  cut_key, (batch,), axis)
+    w2 = self.mapping(
+        draw(jax.random.normal, z_key, z.shape, axis).astype(z.dtype), labels
+    )
+    cutoff = draw(
+        lambda k, s: jax.random.randint(k, s, 1, num_ws),
+        cut_key,
+        (batch,),
+        axis,
+    )
     use = draw(jax.random.uniform, use_key, (batch,), axis) < self.mixing_prob
     cutoff = jnp.where(use, cutoff, num_ws)
     second = jnp.arange(num_ws)[None, :] >= cutoff[:, None]
@@ -377,8 +439,9 @@ class StyleGAN2Generator(nn.Module):
     (the base block ws[0] and ws[1]). ``train`` changes nothing: the
     interface of the other methods."""
     del train
-    x = jnp.broadcast_to(self.const.astype(ws.dtype),
-                         (ws.shape[0], *self.const.shape))
+    x = jnp.broadcast_to(
+        self.const.astype(ws.dtype), (ws.shape[0], *self.const.shape)
+    )
     x = self.convs[0](x, ws[:, 0])
     rgb = self.rgbs[0](x, ws[:, 1])
     for level in range(1, self.stages + 1):
@@ -389,8 +452,9 @@ class StyleGAN2Generator(nn.Module):
     return jnp.tanh(rgb) if self.squash_output else rgb
 
 
-def minibatch_stddev(x: jax.Array, group_size: int = 4,
-                     axis_name: Optional[str] = None) -> jax.Array:
+def minibatch_stddev(
+    x: jax.Array, group_size: int = 4, axis_name: Optional[str] = None
+) -> jax.Array:
   """x [B, H, W, C] with one more channel: within groups of
   min(group_size, B) samples (sample b in group b mod (B / G)), the standard
   deviation of each feature over the group, averaged over features and
@@ -398,58 +462,72 @@ def minibatch_stddev(x: jax.Array, group_size: int = 4,
   ``axis_name`` the groups are those of the global batch (gathered), so
   the feature does not depend on the device count."""
   if axis_name is not None:
-    full = minibatch_stddev(lax.all_gather(x, axis_name, tiled=True),
-                            group_size)
+    full = minibatch_stddev(
+        lax.all_gather(x, axis_name, tiled=True), group_size
+    )
     return lax.dynamic_slice_in_dim(
-        full, lax.axis_index(axis_name) * x.shape[0], x.shape[0])
+        full, lax.axis_index(axis_name) * x.shape[0], x.shape[0]
+    )
   batch, height, width, channels = x.shape
   group = min(group_size, batch)
   if batch % group:
-    raise ValueError(f'minibatch stddev: batch {batch} is not a multiple of '
-                     f'the group size {group}')
+    raise ValueError(
+        f'minibatch stddev: batch {batch} is not a multiple of '
+        f'the group size {group}'
+    )
   y = x.reshape(group, batch // group, height, width, channels)
   y = y.astype(jnp.float32)
-  std = jnp.sqrt(jnp.var(y, axis=0) + 1e-8)       # [B/G, H, W, C]
-  std = jnp.mean(std, axis=(1, 2, 3))              # [B/G]
-  std = jnp.tile(std, group).astype(x.dtype)       # sample b: b mod B/G
-  feature = jnp.broadcast_to(std[:, None, None, None],
-                             (batch, height, width, 1))
+  std = jnp.sqrt(jnp.var(y, axis=0) + 1e-8)  # [B/G, H, W, C]
+  std = jnp.mean(std, axis=(1, 2, 3))  # [B/G]
+  std = jnp.tile(std, group).astype(x.dtype)  # sample b: b mod B/G
+  feature = jnp.broadcast_to(
+      std[:, None, None, None], (batch, height, width, 1)
+  )
   return jnp.concatenate([x, feature], axis=-1)
 
 
 class StyleGAN2Discriminator(nn.Module):
   """images [B, H, W, C] -> [B] outputs: residual D."""
+
   width: int = 64
   num_classes: int = 0
   mbstd_group: int = 4
   batch_axis_name: Optional[str] = None  # Global minibatch-stddev groups.
 
   @nn.compact
-  def __call__(self, x: jax.Array, labels: Optional[jax.Array] = None,
-               train: bool = True) -> jax.Array:
+  def __call__(
+      self, x: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
+  ) -> jax.Array:
     check_labels(self.num_classes, labels)
     stages = num_stages(x.shape[1])
-    h = lrelu(EqualConv(channels_at(self.width, stages, stages), 1,
-                        name='fromrgb')(x))
+    h = lrelu(
+        EqualConv(channels_at(self.width, stages, stages), 1, name='fromrgb')(x)
+    )
     for level in range(stages, 0, -1):
       features = channels_at(self.width, stages, level - 1)
-      skip = EqualConv(features, 1, use_bias=False,
-                       name=f'b{level}_skip')(downsample_2x(h))
+      skip = EqualConv(features, 1, use_bias=False, name=f'b{level}_skip')(
+          downsample_2x(h)
+      )
       y = lrelu(EqualConv(h.shape[-1], 3, name=f'b{level}_conv0')(h))
-      y = lrelu(EqualConv(features, 3, stride=2, name=f'b{level}_conv1')(
-          blur_before_strided_conv(y)))
+      y = lrelu(
+          EqualConv(features, 3, stride=2, name=f'b{level}_conv1')(
+              blur_before_strided_conv(y)
+          )
+      )
       h = (skip + y) / SQRT2
     # (No device axis exists while the params are created.)
     axis = None if self.is_initializing() else self.batch_axis_name
     h = minibatch_stddev(h, self.mbstd_group, axis)
     h = lrelu(EqualConv(h.shape[-1] - 1, 3, name='epilogue_conv')(h))
     h = h.reshape((h.shape[0], -1))
-    h = lrelu(EqualDense(channels_at(self.width, stages, 0),
-                         name='epilogue_dense')(h))
+    h = lrelu(
+        EqualDense(channels_at(self.width, stages, 0), name='epilogue_dense')(h)
+    )
     out = jnp.squeeze(EqualDense(1, name='out')(h), axis=-1)
     if self.num_classes:
       # Projection (Miyato & Koyama 2018) with an equalised embedding.
       embedded = EqualDense(h.shape[-1], use_bias=False, name='embed')(
-          jax.nn.one_hot(labels, self.num_classes, dtype=h.dtype))
+          jax.nn.one_hot(labels, self.num_classes, dtype=h.dtype)
+      )
       out = out + jnp.sum(embedded * h, axis=-1) / math.sqrt(h.shape[-1])
     return out

@@ -7,10 +7,18 @@ import math
 from typing import Dict, Tuple
 
 from gan_jax import losses, optim, precision
-from gan_jax.config import (INT32_MAX, ConfigError, check, choice,
-                            get_field, int_at_least, number_in,
-                            validate_cadence, validate_optimizers,
-                            validate_targets)
+from gan_jax.config import (
+    INT32_MAX,
+    ConfigError,
+    check,
+    choice,
+    get_field,
+    int_at_least,
+    number_in,
+    validate_cadence,
+    validate_optimizers,
+    validate_targets,
+)
 from gan_jax.data import pairs
 from gan_jax.translation import networks
 from gan_jax.translation.state import CycleSpec
@@ -37,6 +45,7 @@ def domain_shapes(config) -> Tuple[Tuple[int, ...], Tuple[int, ...]]:
 
   def final(shape):
     return ((size or shape[0]), (size or shape[1]), channels or shape[2])
+
   return final(x_shape), final(y_shape)
 
 
@@ -44,21 +53,41 @@ def validate(config, num_devices: int = 1) -> None:
   """Checks every field and combination; raises ConfigError on the first."""
   pair = pair_of(config)
   int_at_least(config, 'seed', 0)
-  check(isinstance(config.data.dir, str), 'data.dir', config.data.dir,
-        "a directory path, or '' for the TFDS default")
+  check(
+      isinstance(config.data.dir, str),
+      'data.dir',
+      config.data.dir,
+      "a directory path, or '' for the TFDS default",
+  )
   choice(config, 'data.channels', pairs.CHANNELS)
   int_at_least(config, 'data.image_size', 0)
   int_at_least(config, 'data.load_size', 0)
-  check(isinstance(config.data.random_flip, bool), 'data.random_flip',
-        config.data.random_flip, 'True or False')
+  check(
+      isinstance(config.data.random_flip, bool),
+      'data.random_flip',
+      config.data.random_flip,
+      'True or False',
+  )
   if pair.kind == 'points':
     for field in ('data.image_size', 'data.load_size'):
-      check(get_field(config, field) == 0, field, get_field(config, field),
-            f'0 with pair={config.pair!r}: its examples are 2-D points')
-    check(config.data.channels == '', 'data.channels', config.data.channels,
-          f"'' with pair={config.pair!r}: its examples are 2-D points")
-    check(not config.data.random_flip, 'data.random_flip', True,
-          f'False with pair={config.pair!r}: its examples are 2-D points')
+      check(
+          get_field(config, field) == 0,
+          field,
+          get_field(config, field),
+          f'0 with pair={config.pair!r}: its examples are 2-D points',
+      )
+    check(
+        config.data.channels == '',
+        'data.channels',
+        config.data.channels,
+        f"'' with pair={config.pair!r}: its examples are 2-D points",
+    )
+    check(
+        not config.data.random_flip,
+        'data.random_flip',
+        True,
+        f'False with pair={config.pair!r}: its examples are 2-D points',
+    )
   else:
     _validate_images(config)
 
@@ -71,7 +100,8 @@ def validate(config, num_devices: int = 1) -> None:
     raise ConfigError(
         f'loss.identity_weight={config.loss.identity_weight!r} is not '
         f'allowed with pair={config.pair!r} (X {x_shape}, Y {y_shape}): the '
-        'identity loss compares G(y) with y; use 0')
+        'identity loss compares G(y) with y; use 0'
+    )
   int_at_least(config, 'history.size', 0)
   for field in ('model.g_width', 'model.d_width', 'model.depth'):
     int_at_least(config, field, 1)
@@ -85,25 +115,40 @@ def validate(config, num_devices: int = 1) -> None:
   int_at_least(config, 'train.num_devices', 0)
   choice(config, 'train.compute_dtype', precision.COMPUTE_DTYPES)
   batch = config.train.batch_size
-  check(batch % num_devices == 0, 'train.batch_size', batch,
-        f'a multiple of the device count ({num_devices})')
+  check(
+      batch % num_devices == 0,
+      'train.batch_size',
+      batch,
+      f'a multiple of the device count ({num_devices})',
+  )
 
   int_at_least(config, 'eval.num_samples', 0)
   int_at_least(config, 'eval.points', 10)
-  number_in(config, 'eval.threshold', 0.0, math.inf, low_open=True,
-            high_open=True)
+  number_in(
+      config, 'eval.threshold', 0.0, math.inf, low_open=True, high_open=True
+  )
   choice(config, 'eval.features', EVAL_FEATURES)
   int_at_least(config, 'eval.classifier_steps', 1)
-  check(isinstance(config.eval.inception.weights, str),
-        'eval.inception.weights', config.eval.inception.weights,
-        "a file path, or '' to look the weights up")
+  check(
+      isinstance(config.eval.inception.weights, str),
+      'eval.inception.weights',
+      config.eval.inception.weights,
+      "a file path, or '' to look the weights up",
+  )
   int_at_least(config, 'eval.inception.batch_size', 0)
   if pair.kind == 'points':
-    check(config.eval.features in ('auto', 'none'), 'eval.features',
-          config.eval.features,
-          f"'auto' with pair={config.pair!r}: its examples are 2-D points")
-  check(config.train.steps <= INT32_MAX, 'train.steps', config.train.steps,
-        f'at most {INT32_MAX}')
+    check(
+        config.eval.features in ('auto', 'none'),
+        'eval.features',
+        config.eval.features,
+        f"'auto' with pair={config.pair!r}: its examples are 2-D points",
+    )
+  check(
+      config.train.steps <= INT32_MAX,
+      'train.steps',
+      config.train.steps,
+      f'at most {INT32_MAX}',
+  )
 
 
 def _validate_images(config) -> None:
@@ -113,31 +158,47 @@ def _validate_images(config) -> None:
     raise ConfigError(
         f"data.channels='' is not allowed with pair={name!r}: its domains "
         f"have {xc} and {yc} channels; say how they meet: 'grey' (RGB to "
-        "luma) or 'rgb' (grey repeated)")
+        "luma) or 'rgb' (grey repeated)"
+    )
   size, load = config.data.image_size, config.data.load_size
   if (xh, xw) != (yh, yw) and not size:
     raise ConfigError(
         f'data.image_size=0 is not allowed with pair={name!r}: its domains '
-        f'have images of {xh}x{xw} and {yh}x{yw}; give one size for both')
+        f'have images of {xh}x{xw} and {yh}x{yw}; give one size for both'
+    )
   if xh != xw or yh != yw:
-    check(size > 0, 'data.image_size', size,
-          f'a size > 0 with pair={name!r}: its images are not square')
+    check(
+        size > 0,
+        'data.image_size',
+        size,
+        f'a size > 0 with pair={name!r}: its images are not square',
+    )
   if load:
-    check(size > 0 and load >= size, 'data.load_size', load,
-          f'0 (no crop) or at least data.image_size ({size}), which must '
-          'be set: images are resized to load_size and cropped to '
-          'image_size')
+    check(
+        size > 0 and load >= size,
+        'data.load_size',
+        load,
+        f'0 (no crop) or at least data.image_size ({size}), which must '
+        'be set: images are resized to load_size and cropped to '
+        'image_size',
+    )
   smallest = size or min(xh, yh)
-  check(smallest >= 8, 'data.image_size', size,
-        'at least 8: the generator pads 3 pixels by reflection after '
-        'downsampling')
+  check(
+      smallest >= 8,
+      'data.image_size',
+      size,
+      'at least 8: the generator pads 3 pixels by reflection after '
+      'downsampling',
+  )
 
 
 def hparams_from_config(config) -> Dict[str, float]:
-  return {'cycle_weight': config.loss.cycle_weight,
-          'identity_weight': config.loss.identity_weight,
-          'real_target': config.objective.real_target,
-          'fake_target': config.objective.fake_target}
+  return {
+      'cycle_weight': config.loss.cycle_weight,
+      'identity_weight': config.loss.identity_weight,
+      'real_target': config.objective.real_target,
+      'fake_target': config.objective.fake_target,
+  }
 
 
 def build(config) -> Tuple[CycleSpec, Dict[str, float], pairs.Pair]:
@@ -146,18 +207,26 @@ def build(config) -> Tuple[CycleSpec, Dict[str, float], pairs.Pair]:
   x_shape, y_shape = domain_shapes(config)
   m = config.model
   if pair.kind == 'points':
-    g, f, d_x, d_y = networks.build_point_networks(m.g_width, m.d_width,
-                                                   m.depth)
+    g, f, d_x, d_y = networks.build_point_networks(
+        m.g_width, m.d_width, m.depth
+    )
   else:
     g, f, d_x, d_y = networks.build_image_networks(
-        x_shape, y_shape, m.g_width, m.d_width, m.blocks)
+        x_shape, y_shape, m.g_width, m.d_width, m.blocks
+    )
   steps = config.train.steps
   spec = CycleSpec(
-      g=g, f=f, d_x=d_x, d_y=d_y,
+      g=g,
+      f=f,
+      d_x=d_x,
+      d_y=d_y,
       g_optimizer=optim.make_optimizer(config.optim.g, steps),
       d_optimizer=optim.make_optimizer(config.optim.d, steps),
-      objective=config.objective.name, x_shape=x_shape, y_shape=y_shape,
+      objective=config.objective.name,
+      x_shape=x_shape,
+      y_shape=y_shape,
       history_size=config.history.size,
       identity_loss=config.loss.identity_weight > 0,
-      compute_dtype=config.train.compute_dtype)
+      compute_dtype=config.train.compute_dtype,
+  )
   return spec, hparams_from_config(config), pair

@@ -28,6 +28,7 @@ from jax import lax
 @struct.dataclass
 class History:
   """``images`` [size, ...] (the first ``count`` are filled) and ``count``."""
+
   images: jax.Array
   count: jax.Array  # int32 scalar, at most size.
 
@@ -38,12 +39,14 @@ class History:
 
 def empty(size: int, shape) -> History:
   """A buffer for ``size`` images of ``shape``, none stored yet."""
-  return History(jnp.zeros((size, *shape), jnp.float32),
-                 jnp.zeros((), jnp.int32))
+  return History(
+      jnp.zeros((size, *shape), jnp.float32), jnp.zeros((), jnp.int32)
+  )
 
 
-def query(history: History, fakes: jax.Array, rng: jax.Array
-          ) -> Tuple[History, jax.Array, jax.Array]:
+def query(
+    history: History, fakes: jax.Array, rng: jax.Array
+) -> Tuple[History, jax.Array, jax.Array]:
   """(updated buffer, the images to train D on, which of them came from the
   buffer [B] bool) for a batch of ``fakes`` [B, ...], by the rules of the
   module docstring. A buffer of size 0 returns ``fakes`` unchanged."""
@@ -67,5 +70,6 @@ def query(history: History, fakes: jax.Array, rng: jax.Array
     return (images, count + filling.astype(jnp.int32)), (returned, swap)
 
   (images, count), (returned, swapped) = lax.scan(
-      one, (history.images, history.count), (fakes, from_buffer, slots))
+      one, (history.images, history.count), (fakes, from_buffer, slots)
+  )
   return History(images, count), returned, swapped

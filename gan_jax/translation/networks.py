@@ -72,6 +72,7 @@ def _reflect(h: jax.Array, pad: int) -> jax.Array:
 
 class ResnetGenerator(nn.Module):
   """Images [B, H, W, C_in] in [-1, 1] -> images [B, H, W, channels]."""
+
   channels: int
   width: int = 64
   downsamples: int = 2
@@ -81,25 +82,36 @@ class ResnetGenerator(nn.Module):
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     del train  # Instance norm has no running statistics.
     conv = lambda features, size, **kw: nn.Conv(
-        features, (size, size), use_bias=False, kernel_init=_INIT, **kw)
-    h = nn.relu(_instance_norm(conv(self.width, 7, padding='VALID')(
-        _reflect(x, 3))))
+        features, (size, size), use_bias=False, kernel_init=_INIT, **kw
+    )
+    h = nn.relu(
+        _instance_norm(conv(self.width, 7, padding='VALID')(_reflect(x, 3)))
+    )
     for i in range(self.downsamples):
-      h = nn.relu(_instance_norm(conv(self.width * 2 ** (i + 1), 3,
-                                      strides=2, padding=1)(h)))
+      h = nn.relu(
+          _instance_norm(
+              conv(self.width * 2 ** (i + 1), 3, strides=2, padding=1)(h)
+          )
+      )
     features = h.shape[-1]
     for _ in range(self.blocks):
-      r = nn.relu(_instance_norm(conv(features, 3, padding='VALID')(
-          _reflect(h, 1))))
-      h = h + _instance_norm(conv(features, 3, padding='VALID')(
-          _reflect(r, 1)))
+      r = nn.relu(
+          _instance_norm(conv(features, 3, padding='VALID')(_reflect(h, 1)))
+      )
+      h = h + _instance_norm(conv(features, 3, padding='VALID')(_reflect(r, 1)))
     for i in reversed(range(self.downsamples)):
-      h = nn.ConvTranspose(self.width * 2 ** i, (3, 3), strides=(2, 2),
-                           padding='SAME', use_bias=False,
-                           kernel_init=_INIT)(h)
+      h = nn.ConvTranspose(
+          self.width * 2**i,
+          (3, 3),
+          strides=(2, 2),
+          padding='SAME',
+          use_bias=False,
+          kernel_init=_INIT,
+      )(h)
       h = nn.relu(_instance_norm(h))
-    out = nn.Conv(self.channels, (7, 7), padding='VALID',
-                  kernel_init=_INIT)(_reflect(h, 3))
+    out = nn.Conv(self.channels, (7, 7), padding='VALID', kernel_init=_INIT)(
+        _reflect(h, 3)
+    )
     return jnp.tanh(out)
 
 
@@ -107,6 +119,7 @@ class PatchDiscriminator(nn.Module):
   """Images [B, H, W, C] -> real/fake values per patch [B, H', W', 1].
   ``instance_norm`` False leaves the norm out: the outputs then depend on
   their patches alone (instance norm's statistics span the image)."""
+
   width: int = 64
   strided: int = 3
   instance_norm: bool = True
@@ -115,8 +128,13 @@ class PatchDiscriminator(nn.Module):
   def __call__(self, x: jax.Array, train: bool = True) -> jax.Array:
     del train
     conv = lambda features, stride, bias=False: nn.Conv(
-        features, (4, 4), strides=stride, padding=1, use_bias=bias,
-        kernel_init=_INIT)
+        features,
+        (4, 4),
+        strides=stride,
+        padding=1,
+        use_bias=bias,
+        kernel_init=_INIT,
+    )
     h = nn.leaky_relu(conv(self.width, 2, bias=True)(x), 0.2)
     for i in range(1, self.strided + 1):
       # The last of these keeps the size (stride 1), as C512 does.
@@ -126,8 +144,13 @@ class PatchDiscriminator(nn.Module):
     return conv(1, 1, bias=True)(h)
 
 
-def build_image_networks(x_shape: Sequence[int], y_shape: Sequence[int],
-                         g_width: int, d_width: int, blocks: int = 0):
+def build_image_networks(
+    x_shape: Sequence[int],
+    y_shape: Sequence[int],
+    g_width: int,
+    d_width: int,
+    blocks: int = 0,
+):
   """(G: X -> Y, F: Y -> X, D_X, D_Y) for square images of one size;
   ``blocks`` 0 takes the count from the size."""
   downsamples, auto_blocks = generator_size(x_shape[0])
@@ -135,13 +158,21 @@ def build_image_networks(x_shape: Sequence[int], y_shape: Sequence[int],
   strided = discriminator_strided(x_shape[0])
   g = ResnetGenerator(y_shape[-1], g_width, downsamples, blocks)
   f = ResnetGenerator(x_shape[-1], g_width, downsamples, blocks)
-  return (g, f, PatchDiscriminator(d_width, strided),
-          PatchDiscriminator(d_width, strided))
+  return (
+      g,
+      f,
+      PatchDiscriminator(d_width, strided),
+      PatchDiscriminator(d_width, strided),
+  )
 
 
 def build_point_networks(g_width: int, d_width: int, depth: int):
   """(G, F, D_X, D_Y) for 2-D points: ReLU MLPs (the toy GAN's)."""
   g = MLPGenerator(output_shape=(2,), width=g_width, depth=depth)
   f = MLPGenerator(output_shape=(2,), width=g_width, depth=depth)
-  return (g, f, MLPDiscriminator(width=d_width, depth=depth),
-          MLPDiscriminator(width=d_width, depth=depth))
+  return (
+      g,
+      f,
+      MLPDiscriminator(width=d_width, depth=depth),
+      MLPDiscriminator(width=d_width, depth=depth),
+  )

@@ -42,6 +42,7 @@ class CycleSpec:
       shapes; its weight is in the state).
     compute_dtype: dtype of the products (gan_jax.precision).
   """
+
   g: nn.Module
   f: nn.Module
   d_x: nn.Module
@@ -60,15 +61,17 @@ class CycleSpec:
     if self.history_size < 0:
       raise ValueError(f'history_size must be >= 0, got {self.history_size}')
     if self.identity_loss and self.x_shape != self.y_shape:
-      raise ValueError(f'the identity loss needs domains of one shape, got '
-                       f'{self.x_shape} and {self.y_shape}')
+      raise ValueError(
+          f'the identity loss needs domains of one shape, got '
+          f'{self.x_shape} and {self.y_shape}'
+      )
 
 
 # Scalars a step reads from the state; defaults are the paper's.
 DEFAULT_HPARAMS = {
-    'cycle_weight': 10.0,     # lambda of the cycle loss.
-    'identity_weight': 0.5,   # The identity loss's weight, times lambda.
-    'real_target': 1.0,       # The objective's targets (gan_jax.losses).
+    'cycle_weight': 10.0,  # lambda of the cycle loss.
+    'identity_weight': 0.5,  # The identity loss's weight, times lambda.
+    'real_target': 1.0,  # The objective's targets (gan_jax.losses).
     'fake_target': 0.0,
 }
 
@@ -76,9 +79,10 @@ DEFAULT_HPARAMS = {
 @struct.dataclass
 class CycleState:
   """Everything that changes during training, as one pytree."""
+
   step: jax.Array  # Completed train steps, int32 scalar.
-  g: NetState      # X -> Y.
-  f: NetState      # Y -> X.
+  g: NetState  # X -> Y.
+  f: NetState  # Y -> X.
   d_x: NetState
   d_y: NetState
   history_x: history_lib.History  # Past F(y), for D_X.
@@ -87,25 +91,32 @@ class CycleState:
 
 
 def _init_net(module, tx, rng, shape) -> NetState:
-  variables = dict(module.init(rng, jnp.zeros((1, *shape), jnp.float32),
-                               train=False))
+  variables = dict(
+      module.init(rng, jnp.zeros((1, *shape), jnp.float32), train=False)
+  )
   params = variables.pop('params')
-  return NetState(params=params, model_state=variables,
-                  opt_state=tx.init(params))
+  return NetState(
+      params=params, model_state=variables, opt_state=tx.init(params)
+  )
 
 
-def init_state(spec: CycleSpec, rng: jax.Array,
-               hparams: Optional[Dict[str, float]] = None) -> CycleState:
+def init_state(
+    spec: CycleSpec, rng: jax.Array, hparams: Optional[Dict[str, float]] = None
+) -> CycleState:
   """Initialises the four networks, their optimizers, empty buffers and the
   scalars (overrides of :data:`DEFAULT_HPARAMS`; unknown keys are an
   error)."""
   hparams = dict(hparams or {})
   unknown = set(hparams) - set(DEFAULT_HPARAMS)
   if unknown:
-    raise ValueError(f'unknown hparams {sorted(unknown)}; valid: '
-                     f'{", ".join(DEFAULT_HPARAMS)}')
-  values = {k: jnp.asarray(hparams.get(k, v), jnp.float32)
-            for k, v in DEFAULT_HPARAMS.items()}
+    raise ValueError(
+        f'unknown hparams {sorted(unknown)}; valid: '
+        f'{", ".join(DEFAULT_HPARAMS)}'
+    )
+  values = {
+      k: jnp.asarray(hparams.get(k, v), jnp.float32)
+      for k, v in DEFAULT_HPARAMS.items()
+  }
   g_rng, f_rng, dx_rng, dy_rng = jax.random.split(rng, 4)
   return CycleState(
       step=jnp.zeros((), jnp.int32),
@@ -115,7 +126,8 @@ def init_state(spec: CycleSpec, rng: jax.Array,
       d_y=_init_net(spec.d_y, spec.d_optimizer, dy_rng, spec.y_shape),
       history_x=history_lib.empty(spec.history_size, spec.x_shape),
       history_y=history_lib.empty(spec.history_size, spec.y_shape),
-      hparams=values)
+      hparams=values,
+  )
 
 
 def compiled_init(spec: CycleSpec) -> Callable[..., CycleState]:
@@ -134,8 +146,9 @@ def with_numbers_of(restored: CycleState, fresh: CycleState) -> CycleState:
   for name in NETWORKS:
     numbers = optim.base_state(getattr(fresh, name).opt_state).hyperparams
     net = getattr(restored, name)
-    nets[name] = net.replace(opt_state=optim.with_hyperparams(
-        net.opt_state, numbers))
+    nets[name] = net.replace(
+        opt_state=optim.with_hyperparams(net.opt_state, numbers)
+    )
   return restored.replace(hparams=fresh.hparams, **nets)
 
 

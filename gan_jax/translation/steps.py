@@ -67,21 +67,24 @@ def l1(a: Array, b: Array) -> Array:
   return jnp.mean(jnp.abs(a - b))
 
 
-def cycle_loss(x: Array, x_reconstructed: Array, y: Array,
-               y_reconstructed: Array) -> Tuple[Array, Array]:
+def cycle_loss(
+    x: Array, x_reconstructed: Array, y: Array, y_reconstructed: Array
+) -> Tuple[Array, Array]:
   """(E|F(G(x)) - x|_1, E|G(F(y)) - y|_1), means over pixels."""
   return l1(x_reconstructed, x), l1(y_reconstructed, y)
 
 
-def identity_loss(x: Array, f_of_x: Array, y: Array,
-                  g_of_y: Array) -> Tuple[Array, Array]:
+def identity_loss(
+    x: Array, f_of_x: Array, y: Array, g_of_y: Array
+) -> Tuple[Array, Array]:
   """(E|F(x) - x|_1, E|G(y) - y|_1): each translator should leave an
   example of its target domain as it is."""
   return l1(f_of_x, x), l1(g_of_y, y)
 
 
-def make_cycle_steps(spec: CycleSpec, axis_name=None,
-                     unroll: bool = False) -> CycleSteps:
+def make_cycle_steps(
+    spec: CycleSpec, axis_name=None, unroll: bool = False
+) -> CycleSteps:
   """The step functions of ``spec`` (see the module docstring).
   ``unroll``: a ``train_loop`` of one step is that step, not a
   ``lax.scan`` of one (XLA:CPU runs convolutions inside loops many times
@@ -93,12 +96,14 @@ def make_cycle_steps(spec: CycleSpec, axis_name=None,
     return tree if axis_name is None else lax.pmean(tree, axis_name)
 
   def run(module, net, params, inputs):
-    return apply_model(module, net, params, inputs,
-                       compute_dtype=spec.compute_dtype)[0]
+    return apply_model(
+        module, net, params, inputs, compute_dtype=spec.compute_dtype
+    )[0]
 
   def to_probability(outputs):
-    return jax.nn.sigmoid(outputs) if objective.outputs_are_logits else (
-        outputs)
+    return (
+        jax.nn.sigmoid(outputs) if objective.outputs_are_logits else (outputs)
+    )
 
   def through_history(history, fakes, rng):
     """The buffer's answer for this device's fakes (module docstring)."""
@@ -107,13 +112,17 @@ def make_cycle_steps(spec: CycleSpec, axis_name=None,
       return history_lib.query(history, fakes, rng)
     everyone = lax.all_gather(fakes, axis_name, tiled=True)
     history, returned, swapped = history_lib.query(history, everyone, rng)
-    return (history, parallel.take_part(returned, axis_name),
-            parallel.take_part(swapped, axis_name))
+    return (
+        history,
+        parallel.take_part(returned, axis_name),
+        parallel.take_part(swapped, axis_name),
+    )
 
   def update(net, tx, grads):
     updates, opt_state = tx.update(grads, net.opt_state, net.params)
-    return net.replace(params=optax.apply_updates(net.params, updates),
-                       opt_state=opt_state)
+    return net.replace(
+        params=optax.apply_updates(net.params, updates), opt_state=opt_state
+    )
 
   # --- G and F, through the current D_Y and D_X ---------------------------
   def translators_loss(state: CycleState, params, x: Array, y: Array):
@@ -121,21 +130,32 @@ def make_cycle_steps(spec: CycleSpec, axis_name=None,
     fake_y = run(spec.g, state.g, params['g'], x)
     fake_x = run(spec.f, state.f, params['f'], y)
     cycle_x, cycle_y = cycle_loss(
-        x, run(spec.f, state.f, params['f'], fake_y),
-        y, run(spec.g, state.g, params['g'], fake_x))
+        x,
+        run(spec.f, state.f, params['f'], fake_y),
+        y,
+        run(spec.g, state.g, params['g'], fake_x),
+    )
     judged_y = run(spec.d_y, state.d_y, state.d_y.params, fake_y)
     judged_x = run(spec.d_x, state.d_x, state.d_x.params, fake_x)
     g_adv = scale * objective.g_loss(judged_y, hp)
     f_adv = scale * objective.g_loss(judged_x, hp)
     total = g_adv + f_adv + hp['cycle_weight'] * (cycle_x + cycle_y)
-    metrics = {'g_loss': g_adv, 'f_loss': f_adv, 'cycle_x': cycle_x,
-               'cycle_y': cycle_y}
+    metrics = {
+        'g_loss': g_adv,
+        'f_loss': f_adv,
+        'cycle_x': cycle_x,
+        'cycle_y': cycle_y,
+    }
     if spec.identity_loss:
       identity_x, identity_y = identity_loss(
-          x, run(spec.f, state.f, params['f'], x),
-          y, run(spec.g, state.g, params['g'], y))
-      total += hp['cycle_weight'] * hp['identity_weight'] * (
-          identity_x + identity_y)
+          x,
+          run(spec.f, state.f, params['f'], x),
+          y,
+          run(spec.g, state.g, params['g'], y),
+      )
+      total += (
+          hp['cycle_weight'] * hp['identity_weight'] * (identity_x + identity_y)
+      )
       metrics.update(identity_x=identity_x, identity_y=identity_y)
     return total, (fake_x, fake_y, metrics)
 
@@ -150,46 +170,65 @@ def make_cycle_steps(spec: CycleSpec, axis_name=None,
     hx_rng, hy_rng = jax.random.split(jax.random.fold_in(rng, state.step))
     params = {'g': state.g.params, 'f': state.f.params}
     grads, (fake_x, fake_y, metrics) = jax.grad(
-        lambda p: translators_loss(state, p, x, y), has_aux=True)(params)
+        lambda p: translators_loss(state, p, x, y), has_aux=True
+    )(params)
     grads = pmean(grads)
     g = update(state.g, spec.g_optimizer, grads['g'])
     f = update(state.f, spec.g_optimizer, grads['f'])
     metrics['translators_grad_norm'] = optax.tree.norm(grads)
 
-    history_x, pool_x, swapped_x = through_history(state.history_x, fake_x,
-                                                   hx_rng)
-    history_y, pool_y, swapped_y = through_history(state.history_y, fake_y,
-                                                   hy_rng)
+    history_x, pool_x, swapped_x = through_history(
+        state.history_x, fake_x, hx_rng
+    )
+    history_y, pool_y, swapped_y = through_history(
+        state.history_y, fake_y, hy_rng
+    )
     new = {}
-    for name, module, real, pool in (('d_x', spec.d_x, x, pool_x),
-                                     ('d_y', spec.d_y, y, pool_y)):
+    for name, module, real, pool in (
+        ('d_x', spec.d_x, x, pool_x),
+        ('d_y', spec.d_y, y, pool_y),
+    ):
       net = getattr(state, name)
       (loss, (real_out, fake_out)), d_grads = jax.value_and_grad(
-          discriminator_loss, argnums=2, has_aux=True)(
-              module, net, net.params, real, pool, state.hparams)
+          discriminator_loss, argnums=2, has_aux=True
+      )(module, net, net.params, real, pool, state.hparams)
       d_grads = pmean(d_grads)
       new[name] = update(net, spec.d_optimizer, d_grads)
-      metrics.update({
-          f'{name}_loss': loss,
-          f'{name}_real': jnp.mean(to_probability(real_out)),
-          f'{name}_fake': jnp.mean(to_probability(fake_out)),
-          f'{name}_grad_norm': optax.tree.norm(d_grads)})
+      metrics.update(
+          {
+              f'{name}_loss': loss,
+              f'{name}_real': jnp.mean(to_probability(real_out)),
+              f'{name}_fake': jnp.mean(to_probability(fake_out)),
+              f'{name}_grad_norm': optax.tree.norm(d_grads),
+          }
+      )
     metrics['from_history'] = jnp.mean(
-        jnp.concatenate([swapped_x, swapped_y]).astype(jnp.float32))
-    state = state.replace(step=state.step + 1, g=g, f=f, d_x=new['d_x'],
-                          d_y=new['d_y'], history_x=history_x,
-                          history_y=history_y)
+        jnp.concatenate([swapped_x, swapped_y]).astype(jnp.float32)
+    )
+    state = state.replace(
+        step=state.step + 1,
+        g=g,
+        f=f,
+        d_x=new['d_x'],
+        d_y=new['d_y'],
+        history_x=history_x,
+        history_y=history_y,
+    )
     return state, pmean(metrics)
 
-  def train_loop(state: CycleState, rng: Array, data: Any,
-                 sample_batch: Callable[[Array, Any, Array], Any],
-                 num_steps: int):
+  def train_loop(
+      state: CycleState,
+      rng: Array,
+      data: Any,
+      sample_batch: Callable[[Array, Any, Array], Any],
+      num_steps: int,
+  ):
     """``num_steps`` train steps; ``sample_batch(key, data, i)`` returns
     the (x, y) batch of the loop's ``i``-th step, on device. Metrics come
     back stacked [num_steps]."""
+
     def body(state, i):
-      data_rng, step_rng = jax.random.split(
-          jax.random.fold_in(rng, state.step))
+      data_rng, step_rng = jax.random.split(jax.random.fold_in(rng, state.step))
       return train_step(state, sample_batch(data_rng, data, i), step_rng)
 
     if unroll and num_steps == 1:
@@ -200,8 +239,10 @@ def make_cycle_steps(spec: CycleSpec, axis_name=None,
   return CycleSteps(train_step, train_loop)
 
 
-def translate(module, net, params, inputs: Array,
-              compute_dtype: str = 'float32') -> Array:
+def translate(
+    module, net, params, inputs: Array, compute_dtype: str = 'float32'
+) -> Array:
   """A translator in inference mode (what evaluation and pictures use)."""
-  return apply_model(module, net, params, inputs, train=False,
-                     compute_dtype=compute_dtype)[0]
+  return apply_model(
+      module, net, params, inputs, train=False, compute_dtype=compute_dtype
+  )[0]

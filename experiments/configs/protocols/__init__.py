@@ -12,7 +12,12 @@ def constant_adam(g_lr: float, d_lr: float, b1: float):
   constant rates, and the live generator (no EMA of its weights)."""
   fields = {'ema.enabled': False}
   for side, lr in (('g', g_lr), ('d', d_lr)):
-    fields.update({f'optim.{side}.lr': lr, f'optim.{side}.b1': b1,
-                   f'optim.{side}.b2': 0.999,
-                   f'optim.{side}.schedule': 'constant'})
+    fields.update(
+        {
+            f'optim.{side}.lr': lr,
+            f'optim.{side}.b1': b1,
+            f'optim.{side}.b2': 0.999,
+            f'optim.{side}.schedule': 'constant',
+        }
+    )
   return fields

@@ -16,9 +16,13 @@ def get_sweep():
       'variants': ['r1'],
       'seeds': 10,
       'dataset': 'grid25',
-      'set': {'objective.penalty_weight': 1.0,
-              'optim.g.lr': 2e-3, 'optim.d.lr': 2e-3,
-              'ema.decay': 0.999,
-              'train.steps': 40_000, 'train.eval_every': 5000,
-              'train.checkpoint_every': 5000},
+      'set': {
+          'objective.penalty_weight': 1.0,
+          'optim.g.lr': 2e-3,
+          'optim.d.lr': 2e-3,
+          'ema.decay': 0.999,
+          'train.steps': 40_000,
+          'train.eval_every': 5000,
+          'train.checkpoint_every': 5000,
+      },
   }

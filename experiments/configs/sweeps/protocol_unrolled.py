@@ -17,7 +17,6 @@ def get_sweep():
       'seeds': 10,
       'dataset': 'grid25',
       'set': unrolled.FIELDS,
-      'configs': [{'objective.unroll_steps': 0},
-                  {'objective.unroll_steps': 5}],
+      'configs': [{'objective.unroll_steps': 0}, {'objective.unroll_steps': 5}],
       'published': 'VEEGAN',
   }

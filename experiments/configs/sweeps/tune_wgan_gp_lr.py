@@ -13,6 +13,8 @@ def get_sweep():
       'variants': ['wgan_gp'],
       'seeds': 2,
       'dataset': 'grid25',
-      'configs': [{'optim.g.lr': lr, 'optim.d.lr': lr}
-                  for lr in (1e-4, 1e-3, 3e-3, 1e-2)],
+      'configs': [
+          {'optim.g.lr': lr, 'optim.d.lr': lr}
+          for lr in (1e-4, 1e-3, 3e-3, 1e-2)
+      ],
   }
