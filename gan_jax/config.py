@@ -456,11 +456,13 @@ def build(
   ``axis_name`` is passed to the models for cross-device batch statistics
   when the steps will run under pmap or shard_map.
   """
+  dataset: Union[Toy2D, ImageSource]
+  num_classes = 0
   if is_image_dataset(config.dataset):
     dataset = IMAGE_SOURCES[config.dataset]
-  else:
+    num_classes = dataset.num_classes if config.model.conditional else 0
+  else:  # Unconditional: validate() allows labels on images only.
     dataset = get_toy_dataset(config.dataset)
-  num_classes = dataset.num_classes if config.model.conditional else 0
   generator, discriminator = models.build_models(
       config.model,
       train_shape(config),

@@ -114,7 +114,7 @@ def inception_features(
 ) -> Dict[str, np.ndarray]:
   """pool3 and logits_unbiased of uint8 RGB images, in batches of
   ``batch_size`` (the last padded: one compilation)."""
-  out = {'pool3': [], 'logits_unbiased': []}
+  out: Dict[str, list] = {'pool3': [], 'logits_unbiased': []}
   for start in range(0, len(images), batch_size):
     batch = images[start : start + batch_size]
     padded = np.concatenate(

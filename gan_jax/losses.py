@@ -14,16 +14,19 @@ changing the graph (label targets) arrive through ``hparams``, a dict of scalars
 held in the train state, so runs that differ only in them can be vmapped.
 """
 
-from typing import Callable, Mapping, NamedTuple
+from collections.abc import Callable, Mapping
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
 
-Array = jax.Array
-HParams = Mapping[str, Array]
+from gan_jax.shapes import Outputs, Scalar
+
+# Scalars held in the train state (traced), or plain numbers.
+HParams = Mapping[str, jax.typing.ArrayLike]
 
 
-def binary_cross_entropy(logits: Array, target) -> Array:
+def binary_cross_entropy(logits: Outputs, target) -> Scalar:
   r"""Mean binary cross-entropy of sigmoid(logits) against ``target``.
 
   .. math:: \ell(l, t) = -t \log\sigma(l) - (1 - t)\log(1 - \sigma(l))
@@ -42,8 +45,8 @@ def binary_cross_entropy(logits: Array, target) -> Array:
 
 
 def cross_entropy_d_loss(
-    real_logits: Array, fake_logits: Array, hparams: HParams
-) -> Array:
+    real_logits: Outputs, fake_logits: Outputs, hparams: HParams
+) -> Scalar:
   r"""Discriminator loss of the minimax game, with optional label smoothing.
 
   D maximises :math:`E_x[\log D(x)] + E_z[\log(1 - D(G(z)))]`, i.e. minimises
@@ -61,7 +64,7 @@ def cross_entropy_d_loss(
   ) + binary_cross_entropy(fake_logits, hparams.get('fake_target', 0.0))
 
 
-def saturating_g_loss(fake_logits: Array, hparams: HParams) -> Array:
+def saturating_g_loss(fake_logits: Outputs, hparams: HParams) -> Scalar:
   r"""Generator loss of the original minimax game (Goodfellow et al., 2014).
 
   G minimises :math:`E_z[\log(1 - D(G(z)))] = -E_z[\mathrm{softplus}(l)]`.
@@ -73,7 +76,7 @@ def saturating_g_loss(fake_logits: Array, hparams: HParams) -> Array:
   return -jnp.mean(jax.nn.softplus(fake_logits))
 
 
-def non_saturating_g_loss(fake_logits: Array, hparams: HParams) -> Array:
+def non_saturating_g_loss(fake_logits: Outputs, hparams: HParams) -> Scalar:
   r"""The non-saturating generator loss (Goodfellow et al., 2014, Sec. 3).
 
   G maximises :math:`E_z[\log D(G(z))]`, i.e. minimises
@@ -89,8 +92,8 @@ def non_saturating_g_loss(fake_logits: Array, hparams: HParams) -> Array:
 
 
 def wasserstein_d_loss(
-    real_values: Array, fake_values: Array, hparams: HParams
-) -> Array:
+    real_values: Outputs, fake_values: Outputs, hparams: HParams
+) -> Scalar:
   r"""Critic loss :math:`E_z[f(G(z))] - E_x[f(x)]`.
 
   Minimising it maximises the Kantorovich-Rubinstein estimate of the
@@ -102,7 +105,7 @@ def wasserstein_d_loss(
   return jnp.mean(fake_values) - jnp.mean(real_values)
 
 
-def wasserstein_g_loss(fake_values: Array, hparams: HParams) -> Array:
+def wasserstein_g_loss(fake_values: Outputs, hparams: HParams) -> Scalar:
   r"""Generator loss :math:`-E_z[f(G(z))]` (shared by WGAN, WGAN-GP, hinge)."""
   del hparams
   return -jnp.mean(fake_values)
@@ -112,8 +115,8 @@ def wasserstein_g_loss(fake_values: Array, hparams: HParams) -> Array:
 
 
 def hinge_d_loss(
-    real_values: Array, fake_values: Array, hparams: HParams
-) -> Array:
+    real_values: Outputs, fake_values: Outputs, hparams: HParams
+) -> Scalar:
   r"""Discriminator hinge loss
   :math:`E_x[\max(0, 1 - D(x))] + E_z[\max(0, 1 + D(G(z)))]`.
 
@@ -130,8 +133,8 @@ def hinge_d_loss(
 
 
 def least_squares_d_loss(
-    real_values: Array, fake_values: Array, hparams: HParams
-) -> Array:
+    real_values: Outputs, fake_values: Outputs, hparams: HParams
+) -> Scalar:
   r"""LSGAN discriminator loss
   :math:`\tfrac12 E_x[(D(x) - b)^2] + \tfrac12 E_z[(D(G(z)) - a)^2]`.
 
@@ -145,7 +148,7 @@ def least_squares_d_loss(
   )
 
 
-def least_squares_g_loss(fake_values: Array, hparams: HParams) -> Array:
+def least_squares_g_loss(fake_values: Outputs, hparams: HParams) -> Scalar:
   r"""LSGAN generator loss :math:`\tfrac12 E_z[(D(G(z)) - c)^2]`, c = 1.
 
   c is ``hparams['real_target']``: the value G wants D to believe.
@@ -172,8 +175,8 @@ class Objective(NamedTuple):
       look-ahead params (Metz et al. 2017).
   """
 
-  d_loss: Callable[[Array, Array, HParams], Array]
-  g_loss: Callable[[Array, HParams], Array]
+  d_loss: Callable[[Outputs, Outputs, HParams], Scalar]
+  g_loss: Callable[[Outputs, HParams], Scalar]
   outputs_are_logits: bool
   zero_sum: bool = False
 

@@ -13,22 +13,25 @@ penalty), the gradient of ``sum(critic(x))`` with respect to ``x`` holds each
 example's own input gradient, and its norm is taken over all non-batch axes.
 """
 
-from typing import Callable
+from collections.abc import Callable
 
 import jax
 import jax.numpy as jnp
 
+from gan_jax.shapes import Outputs, PerExample, Samples, Scalar
+
 Array = jax.Array
-Critic = Callable[[Array], Array]
+ArrayLike = jax.typing.ArrayLike  # A float or a traced hyperparameter.
+Critic = Callable[[Samples], Outputs]
 
 
-def per_example_grad_sq_norm(critic: Critic, x: Array) -> Array:
+def per_example_grad_sq_norm(critic: Critic, x: Samples) -> PerExample:
   """||d critic(x_i) / d x_i||_2^2 for every example i; shape [batch]."""
   grads = jax.grad(lambda inputs: jnp.sum(critic(inputs)))(x)
   return jnp.sum(jnp.square(grads.reshape(grads.shape[0], -1)), axis=1)
 
 
-def per_example_grad_norm(critic: Critic, x: Array) -> Array:
+def per_example_grad_norm(critic: Critic, x: Samples) -> PerExample:
   """||d critic(x_i) / d x_i||_2 for every example i; shape [batch]."""
   # The epsilon keeps the norm's own gradient finite where the input gradient
   # is exactly zero (sqrt has an infinite slope at 0).
@@ -37,12 +40,12 @@ def per_example_grad_norm(critic: Critic, x: Array) -> Array:
 
 def gradient_penalty(
     critic: Critic,
-    real: Array,
-    fake: Array,
-    eps: Array,
-    target: float = 1.0,
+    real: Samples,
+    fake: Samples,
+    eps: PerExample,
+    target: ArrayLike = 1.0,
     one_sided: bool = False,
-) -> Array:
+) -> Scalar:
   r"""The WGAN-GP penalty (Gulrajani et al., 2017, Algorithm 1).
 
   .. math:: E_{\hat x}\big[(\lVert\nabla_{\hat x} f(\hat x)\rVert_2
@@ -77,7 +80,7 @@ def gradient_penalty(
   return jnp.mean(jnp.square(excess))
 
 
-def r1_penalty(critic: Critic, real: Array) -> Array:
+def r1_penalty(critic: Critic, real: Samples) -> Scalar:
   r"""Half the R1 regulariser of Mescheder et al., 2018 ("Which Training
   Methods for GANs do actually Converge?"), Eq. 9:
 

@@ -105,8 +105,7 @@ DEFAULT_HPARAMS = {
 }
 
 
-@struct.dataclass
-class NetState:
+class NetState(struct.PyTreeNode):
   """One network's trainable params, other variables and optimizer state."""
 
   params: Any
@@ -114,8 +113,7 @@ class NetState:
   opt_state: Any
 
 
-@struct.dataclass
-class GANState:
+class GANState(struct.PyTreeNode):
   """Everything that changes during training, as one pytree."""
 
   step: jax.Array  # Completed train steps (G updates), int32 scalar.

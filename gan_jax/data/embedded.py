@@ -21,7 +21,7 @@ into a temporary directory and renames it when complete, so an interrupted
 build never looks finished).
 """
 
-from typing import Iterator, Tuple
+from typing import Dict, Iterator, Tuple, Type
 
 import numpy as np
 import tensorflow_datasets as tfds
@@ -121,7 +121,10 @@ class StackedDigits(tfds.core.GeneratorBasedBuilder):
       yield index, {'image': image, 'label': int(mode)}
 
 
-EMBEDDED = {'digits': Digits, 'stacked_digits': StackedDigits}
+EMBEDDED: Dict[str, Type[tfds.core.GeneratorBasedBuilder]] = {
+    'digits': Digits,
+    'stacked_digits': StackedDigits,
+}
 
 
 def prepare(name: str, data_dir: str) -> tfds.core.DatasetBuilder:

@@ -238,4 +238,5 @@ def load_split(
   if limit is None or limit >= len(reader):
     return reader.read(range(len(reader)))
   rng = np.random.default_rng(0)
-  return reader.read(np.sort(rng.choice(len(reader), limit, replace=False)))
+  chosen = np.sort(rng.choice(len(reader), limit, replace=False))
+  return reader.read(chosen.tolist())

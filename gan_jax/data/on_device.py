@@ -15,8 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 
-@flax.struct.dataclass
-class DeviceImages:
+class DeviceImages(flax.struct.PyTreeNode):
   """uint8 images [N, H, W, C] and int32 labels [N] on device."""
 
   images: jax.Array

@@ -45,7 +45,8 @@ class PrefetchStream:
     that this host reads; the chunks it returns hold only those."""
     self._read = read
     self._num_records = num_records
-    self._batch_shape = tuple(batch_shape)
+    n_critic, batch = batch_shape
+    self._batch_shape = (n_critic, batch)
     self._columns = columns
     self._seed = seed
     # Decoding (PNG, resizing) releases the GIL for most of its work.
@@ -57,7 +58,7 @@ class PrefetchStream:
     index = step_indices(
         self._seed, step, self._num_records, self._batch_shape
     )[:, self._columns]
-    images, labels = self._read(index.ravel())
+    images, labels = self._read(index.ravel().tolist())
     return (
         images.reshape(*index.shape, *images.shape[1:]),
         labels.reshape(index.shape),

@@ -95,8 +95,8 @@ class ClassifierNet(nn.Module):
 
   @nn.compact
   def __call__(self, x: jax.Array) -> Tuple[jax.Array, jax.Array]:
-    for i, (features, stride) in enumerate(((32, 1), (64, 2), (128, 2))):
-      x = nn.relu(Conv3x3(features, stride, name=f'Conv_{i}')(x))
+    for i, (width, stride) in enumerate(((32, 1), (64, 2), (128, 2))):
+      x = nn.relu(Conv3x3(width, stride, name=f'Conv_{i}')(x))
     features = nn.relu(nn.Dense(self.feature_dim)(x.reshape((x.shape[0], -1))))
     return features, nn.Dense(self.num_classes)(features)
 
@@ -219,8 +219,8 @@ def load_or_train(
     name: str,
     data_dir: str,
     num_classes: int,
-    train,
-    held_out,
+    train: Tuple[np.ndarray, np.ndarray],
+    held_out: Tuple[np.ndarray, np.ndarray],
     settings: TrainSettings = TrainSettings(),
 ) -> Classifier:
   """The cached classifier of dataset ``name``, or a new one trained on
@@ -236,8 +236,8 @@ def load_or_train(
     with open(path + '.msgpack', 'rb') as f:
       params = flax.serialization.from_bytes(template, f.read())
     with open(path + '.json') as f:
-      info = json.load(f)
-    return Classifier(net, params, info['held_out_accuracy'])
+      saved = json.load(f)
+    return Classifier(net, params, saved['held_out_accuracy'])
   params = train_classifier(*train, num_classes, settings)
   classifier = Classifier(net, params, 0.0)
   held_out_accuracy = accuracy(classifier, *held_out)

@@ -22,11 +22,14 @@ never hold a 10,000^2 matrix.
 """
 
 import functools
-from typing import Dict, Tuple
+from typing import Dict, Tuple, Union
 
 import jax
 import jax.numpy as jnp
 import numpy as np
+
+# Feature sets as the callers hold them: on the host or on a device.
+Features = Union[np.ndarray, jax.Array]
 
 _BLOCK = 1024
 
@@ -90,8 +93,8 @@ def _mmd2_unbiased(x: jax.Array, y: jax.Array) -> jax.Array:
 
 
 def kernel_distance(
-    x: np.ndarray,
-    y: np.ndarray,
+    x: Features,
+    y: Features,
     num_subsets: int = 100,
     subset_size: int = 1000,
     seed: int = 0,
@@ -183,7 +186,7 @@ def _balls(real: jax.Array, fake: jax.Array, real_radii: jax.Array, k: int):
 
 
 def nearest_neighbour_metrics(
-    real: np.ndarray, fake: np.ndarray, k: int = 5, real_radii=None
+    real: Features, fake: Features, k: int = 5, real_radii=None
 ) -> Dict[str, float]:
   """Precision, recall, density and coverage of ``fake`` against ``real``
   with k-NN balls (k = 5, as in both papers).

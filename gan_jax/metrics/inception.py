@@ -116,17 +116,15 @@ class InceptionC(nn.Module):
   @nn.compact
   def __call__(self, x):
     c = self.channels_7x7
-    row = dict(kernel=(1, 7), padding=(0, 3))
-    col = dict(kernel=(7, 1), padding=(3, 0))
     b1 = BasicConv(192, (1, 1), name='branch1x1')(x)
     b7 = BasicConv(c, (1, 1), name='branch7x7_1')(x)
-    b7 = BasicConv(c, **row, name='branch7x7_2')(b7)
-    b7 = BasicConv(192, **col, name='branch7x7_3')(b7)
+    b7 = BasicConv(c, (1, 7), padding=(0, 3), name='branch7x7_2')(b7)
+    b7 = BasicConv(192, (7, 1), padding=(3, 0), name='branch7x7_3')(b7)
     bd = BasicConv(c, (1, 1), name='branch7x7dbl_1')(x)
-    bd = BasicConv(c, **col, name='branch7x7dbl_2')(bd)
-    bd = BasicConv(c, **row, name='branch7x7dbl_3')(bd)
-    bd = BasicConv(c, **col, name='branch7x7dbl_4')(bd)
-    bd = BasicConv(192, **row, name='branch7x7dbl_5')(bd)
+    bd = BasicConv(c, (7, 1), padding=(3, 0), name='branch7x7dbl_2')(bd)
+    bd = BasicConv(c, (1, 7), padding=(0, 3), name='branch7x7dbl_3')(bd)
+    bd = BasicConv(c, (7, 1), padding=(3, 0), name='branch7x7dbl_4')(bd)
+    bd = BasicConv(192, (1, 7), padding=(0, 3), name='branch7x7dbl_5')(bd)
     bp = BasicConv(192, (1, 1), name='branch_pool')(_avg_pool_3x3(x, self.fid))
     return jnp.concatenate([b1, b7, bd, bp], axis=-1)
 
@@ -271,7 +269,8 @@ def variables_from_state_dict(state: Mapping[str, np.ndarray]) -> dict:
   save them, arrays as NumPy) -> this module's variables: convolutions
   OIHW -> HWIO, the dense layer transposed, batch norm's running
   statistics as batch_stats."""
-  params, stats = {}, {}
+  params: dict = {}
+  stats: dict = {}
   for name, stored in state.items():
     value = np.asarray(stored, np.float32)
     *path, leaf = name.split('.')

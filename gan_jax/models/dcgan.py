@@ -103,7 +103,7 @@ class DCGANGenerator(nn.Module):
       self, z: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
   ) -> jax.Array:
     check_labels(self.num_classes, labels)
-    if self.num_classes:
+    if labels is not None:  # check_labels: given iff num_classes > 0.
       z = LabelToLatent(self.num_classes)(z, labels)
     side, _, channels = self.output_shape
     stages = num_stages(side)
@@ -154,6 +154,6 @@ class DCGANDiscriminator(nn.Module):
       features *= 2
     h = h.reshape((h.shape[0], -1))
     out = jnp.squeeze(layer(nn.Dense(1), h), axis=-1)
-    if self.num_classes:
+    if labels is not None:
       out = out + Projection(self.num_classes)(h, labels)
     return out

@@ -76,7 +76,7 @@ class MLPGenerator(nn.Module):
       self, z: jax.Array, labels: Optional[jax.Array] = None, train: bool = True
   ) -> jax.Array:
     check_labels(self.num_classes, labels)
-    if self.num_classes:
+    if labels is not None:  # check_labels: given iff num_classes > 0.
       z = LabelToLatent(self.num_classes)(z, labels)
     h = _hidden_layers(z, self, train)
     flat = nn.Dense(
@@ -111,6 +111,6 @@ class MLPDiscriminator(nn.Module):
         ),
         axis=-1,
     )
-    if self.num_classes:
+    if labels is not None:
       out = out + Projection(self.num_classes)(h, labels)
     return out

@@ -38,7 +38,9 @@ stream when the caller gives one (``rngs={'noise': key}``); without it the
 noise is zero and no styles are mixed (deterministic inference).
 """
 
+import functools
 import math
+import operator
 from typing import Optional, Sequence, Tuple
 
 import flax.linen as nn
@@ -113,12 +115,11 @@ def _fir_axis(
   x = jnp.pad(x, widths)
   taps = [t / sum(_FILTER) * gain for t in _FILTER]
   size = (x.shape[axis] - len(taps)) // stride + 1
-  out = 0
-  for t, tap in enumerate(taps):
-    out = out + tap * lax.slice_in_dim(
-        x, t, t + (size - 1) * stride + 1, stride, axis
-    )
-  return out
+  parts = [
+      tap * lax.slice_in_dim(x, t, t + (size - 1) * stride + 1, stride, axis)
+      for t, tap in enumerate(taps)
+  ]
+  return functools.reduce(operator.add, parts)
 
 
 def _fir(

@@ -144,6 +144,7 @@ class ImagePairEvaluator:
     return y_images
 
   def _read(self, images):
+    assert self._features is not None  # Called only when features are set.
     features, probs = self._features(jnp.clip(images, -1.0, 1.0))
     return np.asarray(features), (None if probs is None else np.asarray(probs))
 
@@ -201,6 +202,8 @@ class PointPairEvaluator:
   ):
     self.pair, self.threshold = pair, threshold
     source = pair.points
+    if source is None:
+      raise ValueError(f'pair {pair.name!r} is not a pair of 2-D points')
     self.centers = np.asarray(source.centers, np.float32)
     self.sigma, self.scale = source.sigma, source.scale
     modes, points = [], []
@@ -222,12 +225,18 @@ class PointPairEvaluator:
   ):
     stats = jax.device_get(
         mode_coverage.mode_metrics(
-            jnp.asarray(points_in_x), self.centers, self.sigma, self.threshold
+            jnp.asarray(points_in_x),
+            jnp.asarray(self.centers),
+            self.sigma,
+            self.threshold,
         )
     )
     counts, high_quality = jax.device_get(
         mode_coverage.mode_counts(
-            jnp.asarray(points_in_x), self.centers, self.sigma, self.threshold
+            jnp.asarray(points_in_x),
+            jnp.asarray(self.centers),
+            self.sigma,
+            self.threshold,
         )
     )
     nearest = np.argmin(

@@ -25,8 +25,7 @@ from flax import struct
 from jax import lax
 
 
-@struct.dataclass
-class History:
+class History(struct.PyTreeNode):
   """``images`` [size, ...] (the first ``count`` are filled) and ``count``."""
 
   images: jax.Array

@@ -76,8 +76,7 @@ DEFAULT_HPARAMS = {
 }
 
 
-@struct.dataclass
-class CycleState:
+class CycleState(struct.PyTreeNode):
   """Everything that changes during training, as one pytree."""
 
   step: jax.Array  # Completed train steps, int32 scalar.
