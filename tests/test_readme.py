@@ -54,7 +54,7 @@ def test_every_python_example_runs(capsys):
 
 
 def test_the_config_file_example_trains_its_own_objective(tmp_path):
-  # The README's config file, run as the README says (no --variant): its
+  # The config file of docs/runs.md, run as it says (no --variant): its
   # objective and its name stand; the variant layer would have replaced them.
   (config_file,) = [
       block for _, block in _blocks('python') if block.startswith('# my_gan.py')
