@@ -32,7 +32,7 @@ import jax
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments.runner import compilation_cache, launch
+from experiments.runner import compilation_cache, launch, validation
 from experiments.runner.config_layers import (
     check_resume,
     default_workdir,
@@ -177,7 +177,7 @@ def main(argv):
         _DATA_DIR.value,
     )
     config = resolve_config(base, _VARIANT.value, command_line)
-    gan_config.validate(config, 1)  # Fast, before joining other hosts.
+    validation.validate(config, 1)  # Fast, before joining other hosts.
     launch.start()
     _note_replaced_file_choices(base, config, command_line)
     available = jax.device_count()
@@ -193,7 +193,7 @@ def main(argv):
           f'train.num_devices={requested!r} is not allowed: an integer from 0 '
           f'(all) to {available}, the devices here'
       )
-    gan_config.validate(config, requested or available)
+    validation.validate(config, requested or available)
     workdir = _WORKDIR.value or default_workdir(config)
     check_resume(workdir, config, _ALLOW_CONFIG_CHANGE.value)
   except (

@@ -25,7 +25,7 @@ import sys
 from absl import app, flags, logging
 from ml_collections import config_flags
 
-from experiments.runner import compilation_cache
+from experiments.runner import compilation_cache, validation
 from experiments.runner.config_layers import check_resume, one_line
 from experiments.translation.layers import resolve
 from gan_jax.config import ConfigError
@@ -128,7 +128,6 @@ def main(argv):
         f'error: unexpected arguments {argv[1:]}; options are flags '
         '(--pair=..., --config.train.steps=...)'
     )
-  from gan_jax.translation import config as translation_config
 
   try:
     base = _CONFIG.value
@@ -153,7 +152,7 @@ def main(argv):
     else:
       import jax
 
-      translation_config.validate(config, 1)
+      validation.validate_translation(config, 1)
       available = jax.device_count()
       requested = config.train.num_devices
       if not 0 <= requested <= available:
@@ -162,7 +161,7 @@ def main(argv):
             f'an integer from 0 (all) to {available}, the '
             'devices here'
         )
-      translation_config.validate(config, requested or available)
+      validation.validate_translation(config, requested or available)
       workdir = _WORKDIR.value or os.path.join(
           'runs', f'cyclegan_{_safe(config)}_seed{config.seed}'
       )

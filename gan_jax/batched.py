@@ -25,41 +25,31 @@ from gan_jax import optim
 from gan_jax.state import GANSpec, GANState, compiled_init
 from gan_jax.steps import Steps
 
-# Config fields that only set numbers in the train state (see the module
-# docstring). Runs whose configs agree on everything else share a program.
-BATCHABLE_FIELDS = (
-    'variant',
-    'seed',  # The variant's name is a label; its fields count.
-    'objective.real_target',
-    'objective.fake_target',
-    'objective.penalty_weight',
-    'objective.gp_target',
-    'objective.clip_value',
-    'ema.decay',
-    'optim.g.lr',
-    'optim.g.b1',
-    'optim.g.b2',
-    'optim.d.lr',
-    'optim.d.b1',
-    'optim.d.b2',
-)
+# Config fields that label a run without changing its program (the variant's
+# name: its fields count) or set only the keys it starts from.
+LABEL_FIELDS = ('variant', 'seed')
 
 
 def group_key(config) -> str:
-  """Equal for two configs exactly when their runs can be vmapped together.
+  """Equal for two configs exactly when their runs can be vmapped together:
+  they agree on every field but the labels and the numbers the state holds
+  (gan_jax.config.batchable_fields: the declared batchable scalars, the
+  optimizers' learning rates and betas).
 
   SGD's momentum is the exception among the betas: zero means no momentum
   state at all (gan_jax.optim), so whether it is zero is part of the key.
   """
+  from gan_jax.config import batchable_fields  # gan_jax.config imports data.
+
   flat = flatten(
       config.to_dict() if hasattr(config, 'to_dict') else dict(config)
   )
   for side in ('g', 'd'):
-    if flat[f'optim.{side}.name'] == 'sgd':
+    if flat.get(f'optim.{side}.name') == 'sgd':
       flat[f'optim.{side}.momentum'] = bool(flat[f'optim.{side}.b1'])
-  for field in BATCHABLE_FIELDS:
+  for field in (*LABEL_FIELDS, *batchable_fields()):
     flat.pop(field, None)
-  return json.dumps(flat, sort_keys=True)
+  return json.dumps(flat, sort_keys=True, default=str)
 
 
 def flatten(tree, prefix: str = '') -> Dict[str, Any]:

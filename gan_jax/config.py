@@ -1,18 +1,36 @@
-"""From a config to the objects that train: validation and construction.
+"""From a config to the objects that train: the library's fields, their
+defaults, validation and construction.
 
-Pure functions of an ``ml_collections.ConfigDict`` (or any nested mapping with
-the fields of ``experiments/configs/default.py``): no flags, no I/O. The
-runner and the sweep call :func:`validate` once, up front, before anything is
-written, so every bad value ends in one line that names the field, the value
-and what is allowed.
+Pure functions of a nested mapping -- an ``ml_collections.ConfigDict`` or
+plain dicts: no flags, no I/O. The library owns the fields listed in
+:func:`defaults` (the dataset and image size, ``objective``, ``model``,
+``optim``, ``ema``, and ``train``'s steps, batch size, algorithm, precision
+and formulation), plus the config field of every scalar a registered plug-in
+declares (gan_jax.hparams). A config may leave any of them out: it takes the
+default. The runners add fields of their own (logging, evaluation, data
+paths: experiments/configs/default.py), which this module neither reads nor
+checks (experiments/runner/validation.py does).
+
+Example, from an installed wheel::
+
+  spec, hparams, data = build({'objective': {'name': 'hinge'},
+                               'train': {'batch_size': 64}})
+
+:func:`validate` is called once, up front, before anything is written, so
+every bad value ends in one line that names the field, the value and what
+is allowed.
 """
 
+import copy
+import difflib
 import math
-from typing import Any, Dict, Optional, Tuple, Union
+from collections.abc import Mapping
+from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import jax
 
-from gan_jax import losses, models, optim, parallel, penalties, precision
+from gan_jax import algorithms, losses, models, optim, penalties, precision
+from gan_jax import state as gan_state
 from gan_jax.data import (
     DATASETS,
     IMAGE_SOURCES,
@@ -21,15 +39,212 @@ from gan_jax.data import (
     is_image_dataset,
 )
 from gan_jax.data.images import ImageSource
+from gan_jax.hparams import FLOAT32_MAX, INT32_MAX, HParam, merged
 from gan_jax.state import GANSpec
 
-# Features of the image metrics (experiments/configs/default.py says which).
-EVAL_FEATURES = ('auto', 'classifier', 'inception')
+__all__ = [
+    'FLOAT32_MAX',
+    'INT32_MAX',
+    'ConfigError',
+    'build',
+    'declared_hparams',
+    'defaults',
+    'formulation',
+    'hparams_from_config',
+    'resolve',
+    'train_shape',
+    'validate',
+]
+
 FORMULATIONS = ('auto', 'cpu', 'standard')
+
+# The sections of which every field is the library's: an unknown field
+# there is a misspelling.
+LIBRARY_SECTIONS = ('objective', 'model', 'optim', 'ema')
 
 
 class ConfigError(ValueError):
   """A config value that cannot run; the message is one line."""
+
+
+# --- The library's fields ---------------------------------------------------
+
+
+def _base_defaults() -> Dict[str, Any]:
+  """The library's own fields (plug-in scalars come from their
+  declarations)."""
+  optimizer = dict(name='adam', lr=2e-4, b1=0.5, b2=0.999, schedule='linear')
+  return {
+      # grid25 | ring8 | swiss_roll, or an image dataset: digits |
+      # stacked_digits (embedded) | mnist | fashion_mnist | cifar10 |
+      # celeb_a.
+      'dataset': 'grid25',
+      'data': {
+          # Train at this side length (resized on device, e.g. 32 to
+          # train MNIST with the 32x32 networks); 0 keeps the dataset's
+          # own size.
+          'image_size': 0,
+      },
+      'objective': {
+          'name': 'non_saturating',  # gan_jax.losses.OBJECTIVES
+          # D's penalty: none | gradient_penalty | r1 | a registered one
+          # (gan_jax.penalties.D_PENALTIES); its weight is
+          # objective.penalty_weight.
+          'penalty': 'none',
+          'clip_weights': False,  # Original WGAN weight clipping.
+          'n_critic': 1,
+          # Lazy regularisation (Karras et al. 2020, Sec. 3.1): D's
+          # penalty on the D steps of every penalty_every-th train step
+          # only, its weight times penalty_every.
+          'penalty_every': 1,
+          # G's penalty: none | path_length (StyleGAN2, gan_jax/
+          # penalties.py) | a registered one; its weight is
+          # objective.g_penalty_weight.
+          'g_penalty': 'none',
+          'g_penalty_every': 4,
+          # Unrolled GAN (Metz et al. 2017): G's loss through D after
+          # this many look-ahead updates of D on the step's batch,
+          # differentiated through D's optimizer; 0: the plain step.
+          'unroll_steps': 0,
+      },
+      # The WGAN-GP toy networks (3 hidden ReLU layers, 2-D latent) at
+      # width 128 rather than 512 (docs/results_2d.md).
+      'model': {
+          'name': 'mlp',  # mlp | dcgan | sngan_cnn | sngan_resnet | stylegan2
+          'latent_dim': 2,
+          'width': 128,
+          'depth': 3,
+          'g_norm': 'none',  # none | batch | layer
+          'd_norm': 'none',  # none | batch | layer (dcgan: spectral)
+          # PacGAN (Lin et al. 2018): D judges packs of this many samples,
+          # concatenated along the last axis; 1: no packing.
+          'pack': 1,
+          # The MLP only (the published 2-D protocols): D's own width and
+          # depth (0: width / depth), the hidden activation (relu |
+          # tanh), D's maxout pieces (0: none), the kernel initialiser
+          # (default: LeCun normal | normal: std init_scale | orthogonal:
+          # gain init_scale).
+          'd_width': 0,
+          'd_depth': 0,
+          'activation': 'relu',
+          'd_maxout_pieces': 0,
+          'weight_init': 'default',
+          'init_scale': 1.0,
+          # Class-conditional G and D (image datasets: their labels).
+          'conditional': False,
+          # StyleGAN2: the chance that a training sample takes its later
+          # styles from a second z; the truncation psi of evaluations and
+          # sample grids (1: none); tanh on its images (the paper's are
+          # linear; the near-binary digit datasets turn it on).
+          'mixing_prob': 0.9,
+          'truncation_psi': 1.0,
+          'squash_output': False,
+      },
+      # Learning rates decay linearly to 0 over the run (the 2-D
+      # benchmarks; image datasets keep constant rates).
+      'optim': {'g': dict(optimizer), 'd': dict(optimizer)},
+      # Evaluate an exponential moving average of G's weights (Yazici et
+      # al. 2019); its decay is ema.decay (a scalar of the steps).
+      'ema': {'enabled': True},
+      'train': {
+          # G updates. 3,500 is where wgan_gp passes 90% high-quality
+          # samples on grid25 over 10 seeds.
+          'steps': 3500,
+          'batch_size': 256,
+          # The step factory (gan_jax.algorithms): alternating | a
+          # registered one.
+          'algorithm': 'alternating',
+          # Matrix products and convolutions in this dtype; parameters,
+          # optimizer states, EMA, losses and penalties stay float32.
+          'compute_dtype': 'float32',  # float32 | bfloat16
+          # auto | cpu | standard: the layers and loops tuned for XLA:CPU,
+          # or the standard ones; auto picks by the platform.
+          'formulation': 'auto',
+      },
+  }
+
+
+def declared_hparams() -> Dict[str, HParam]:
+  """Every scalar the steps and the registered plug-ins declare, by name;
+  two plug-ins declaring one name differently is an error naming both."""
+  declared = [('the steps', h) for h in gan_state.CORE_HPARAMS]
+  for kind, registry in (
+      ('objective', losses.OBJECTIVES),
+      ('penalty', penalties.D_PENALTIES),
+      ('G penalty', penalties.G_PENALTIES),
+      ('algorithm', algorithms.ALGORITHMS),
+  ):
+    for name, plugin in registry.items():
+      declared += [(f'{kind} {name!r}', h) for h in plugin.hparams]
+  return merged(declared)
+
+
+def _set(tree: Dict[str, Any], field: str, value: Any) -> None:
+  *sections, name = field.split('.')
+  for section in sections:
+    tree = tree.setdefault(section, {})
+  tree[name] = value
+
+
+def defaults() -> Dict[str, Any]:
+  """The library's fields at their defaults, as nested dicts: its own and
+  one per scalar that the registered plug-ins declare (so a plug-in
+  registered before a config is built has its field there)."""
+  tree = _base_defaults()
+  for hparam in declared_hparams().values():
+    _set(tree, hparam.config_field, hparam.default)
+  return tree
+
+
+def _plain(config: Any) -> Any:
+  if hasattr(config, 'to_dict'):
+    config = config.to_dict()
+  if isinstance(config, Mapping):
+    return {key: _plain(value) for key, value in config.items()}
+  return config
+
+
+def _merge(base: Dict[str, Any], over: Mapping) -> Dict[str, Any]:
+  for key, value in over.items():
+    if isinstance(value, Mapping) and isinstance(base.get(key), dict):
+      _merge(base[key], value)
+    else:
+      base[key] = copy.deepcopy(value)
+  return base
+
+
+def resolve(config: Any) -> Dict[str, Any]:
+  """``config`` as plain nested dicts, the library's fields it leaves out
+  at their defaults; a misspelt field of a library section is an error."""
+  given = _plain(config)
+  if not isinstance(given, dict):
+    raise ConfigError(f'config={config!r} is not allowed: a nested mapping')
+  resolved = _merge(defaults(), given)
+  known = _flat(defaults())
+  for field in _flat(given):
+    if field.split('.')[0] in LIBRARY_SECTIONS and field not in known:
+      section = field.rpartition('.')[0]
+      siblings = [k for k in known if k.rpartition('.')[0] == section]
+      close = difflib.get_close_matches(field, siblings, n=1)
+      hint = f' (did you mean {close[0]!r}?)' if close else ''
+      raise ConfigError(
+          f'unknown config field {field!r}{hint}; a plug-in declares its '
+          'fields when it is registered'
+      )
+  return resolved
+
+
+def _flat(tree: Mapping, prefix: str = '') -> Dict[str, Any]:
+  flat: Dict[str, Any] = {}
+  for key, value in tree.items():
+    if isinstance(value, Mapping) and value:
+      flat.update(_flat(value, f'{prefix}{key}.'))
+    else:
+      flat[f'{prefix}{key}'] = value
+  return flat
+
+
+# --- Checks -----------------------------------------------------------------
 
 
 def check(ok: bool, field: str, value: Any, allowed: str) -> None:
@@ -49,17 +264,25 @@ def is_number(value: Any) -> bool:
   )
 
 
-def choice(config, field: str, options) -> None:
+def get_field(config, field: str) -> Any:
+  """The value of a dotted field; one line for a missing one."""
+  node = config
+  for part in field.split('.'):
+    try:
+      node = node[part]
+    except (KeyError, TypeError, AttributeError):
+      raise ConfigError(f'the config has no field {field!r}') from None
+  return node
+
+
+def choice(config, field: str, options: Iterable[str]) -> None:
   value = get_field(config, field)
+  options = tuple(options)
   check(value in options, field, value, 'one of ' + ', '.join(options))
 
 
-# Step counts, sizes and seeds become int32 on device (and in optax's
-# update counters).
-INT32_MAX = 2**31 - 1
-
-
 def int_at_least(config, field: str, low: int) -> None:
+  # Step counts, sizes and seeds become int32 on device.
   value = get_field(config, field)
   check(
       is_int(value) and low <= value <= INT32_MAX,
@@ -67,10 +290,6 @@ def int_at_least(config, field: str, low: int) -> None:
       value,
       f'an integer from {low} to {INT32_MAX}',
   )
-
-
-# Numbers of the config become float32 on device.
-FLOAT32_MAX = 3.4028234663852886e38
 
 
 def number_in(
@@ -101,131 +320,125 @@ def number_in(
   )
 
 
-def get_field(config, field: str) -> Any:
-  node = config
-  for part in field.split('.'):
-    node = node[part]
-  return node
+def boolean(config, field: str) -> None:
+  value = get_field(config, field)
+  check(isinstance(value, bool), field, value, 'True or False')
+
+
+def validate_hparams(config, declarations: Iterable[HParam]) -> None:
+  """Each declared scalar's field against its declaration."""
+  for hparam in declarations:
+    value = get_field(config, hparam.config_field)
+    problem = hparam.problem(value)
+    if problem:
+      raise ConfigError(
+          f'{hparam.config_field}={problem}'
+          + (f' ({hparam.doc})' if hparam.doc else '')
+      )
+
+
+def _plugin_check(check_fn, config) -> None:
+  if check_fn is None:
+    return
+  try:
+    check_fn(config)
+  except ConfigError:
+    raise
+  except ValueError as error:
+    raise ConfigError(str(error)) from None
+
+
+# --- Validation -------------------------------------------------------------
 
 
 def validate(config, num_devices: int = 1) -> None:
-  """Checks every field and combination; raises ConfigError on the first.
+  """Checks the library's fields and their combinations; raises
+  ConfigError on the first.
 
   Args:
-    config: the experiment config.
+    config: a nested mapping (fields it leaves out take their defaults).
     num_devices: devices the global batch is split over.
   """
-  choice(config, 'dataset', DATASETS)
-  int_at_least(config, 'seed', 0)
-  check(
-      isinstance(config.data.dir, str),
-      'data.dir',
-      config.data.dir,
-      "a directory path, or '' for the TFDS default",
-  )
-  number_in(config, 'data.in_memory_limit_mb', 0.0, math.inf, high_open=True)
-  int_at_least(config, 'data.image_size', 0)
-  if config.data.image_size and not is_image_dataset(config.dataset):
+  c = resolve(config)
+  choice(c, 'dataset', DATASETS)
+  int_at_least(c, 'data.image_size', 0)
+  if c['data']['image_size'] and not is_image_dataset(c['dataset']):
     raise ConfigError(
-        f'data.image_size={config.data.image_size!r} is not '
-        f'allowed with dataset={config.dataset!r}: it resizes '
+        f'data.image_size={c["data"]["image_size"]!r} is not '
+        f'allowed with dataset={c["dataset"]!r}: it resizes '
         'images; leave it 0'
     )
 
-  choice(config, 'objective.name', tuple(losses.OBJECTIVES))
-  choice(config, 'objective.penalty', penalties.PENALTIES)
-  number_in(config, 'objective.penalty_weight', 0.0, math.inf, high_open=True)
-  number_in(config, 'objective.gp_target', 0.0, math.inf, high_open=True)
-  int_at_least(config, 'objective.n_critic', 1)
-  int_at_least(config, 'objective.penalty_every', 1)
-  choice(config, 'objective.g_penalty', penalties.G_PENALTIES)
-  number_in(config, 'objective.g_penalty_weight', 0.0, math.inf, high_open=True)
-  int_at_least(config, 'objective.g_penalty_every', 1)
+  objective = c['objective']
+  choice(c, 'objective.name', losses.OBJECTIVES)
+  choice(c, 'objective.penalty', penalties.names(penalties.D_PENALTIES))
+  choice(c, 'objective.g_penalty', penalties.names(penalties.G_PENALTIES))
+  choice(c, 'train.algorithm', algorithms.ALGORITHMS)
+  int_at_least(c, 'objective.n_critic', 1)
+  int_at_least(c, 'objective.penalty_every', 1)
+  int_at_least(c, 'objective.g_penalty_every', 1)
+  boolean(c, 'objective.clip_weights')
   # Each look-ahead update is written into G's step: a long one compiles
   # for ever and holds every update's activations.
-  unroll_steps = config.objective.unroll_steps
+  unroll_steps = objective['unroll_steps']
   check(
       is_int(unroll_steps) and 0 <= unroll_steps <= 100,
       'objective.unroll_steps',
       unroll_steps,
       'an integer from 0 (no unrolling) to 100',
   )
-  number_in(config, 'model.mixing_prob', 0.0, 1.0)
-  number_in(config, 'model.truncation_psi', 0.0, 1.0)
-  check(
-      isinstance(config.model.squash_output, bool),
-      'model.squash_output',
-      config.model.squash_output,
-      'True or False',
-  )
-  if (
-      config.objective.g_penalty == 'path_length'
-      and config.model.name not in models.STYLE_MODELS
-  ):
-    raise ConfigError(
-        "objective.g_penalty='path_length' is not allowed with model.name="
-        f'{config.model.name!r}: it differentiates through w; use '
-        f"{' or '.join(repr(m) for m in models.STYLE_MODELS)}"
-    )
-  validate_targets(config)
-  # A number of the train state even when not clipping (gan_jax.batched).
-  number_in(
-      config,
-      'objective.clip_value',
-      0.0,
-      math.inf,
-      low_open=True,
-      high_open=True,
-  )
+  # The scalars of the chosen plug-ins, by their declarations; then what
+  # each plug-in checks of the rest.
+  plugins = _plugins(c)
+  validate_hparams(c, gan_state.CORE_HPARAMS)
+  for _, plugin in plugins:
+    validate_hparams(c, plugin.hparams)
+  for _, plugin in plugins:
+    _plugin_check(plugin.check, c)
 
-  choice(config, 'model.name', tuple(models.MODELS))
-  g_norms, d_norms = models.NORMS[config.model.name]
-  choice(config, 'model.g_norm', g_norms)
-  choice(config, 'model.d_norm', d_norms)
-  for field in ('model.latent_dim', 'model.width', 'model.depth', 'model.pack'):
-    int_at_least(config, field, 1)
-  _validate_mlp_options(config)
-  _validate_model_and_data(config)
-  if config.objective.penalty != 'none' and config.model.d_norm == 'batch':
+  _validate_model(c)
+  d_penalty = penalties.lookup(penalties.D_PENALTIES, objective['penalty'])
+  if (
+      d_penalty is not None
+      and d_penalty.per_example
+      and c['model']['d_norm'] == 'batch'
+  ):
+    d_norms = models.NORMS[c['model']['name']][1]
     raise ConfigError(
         f"model.d_norm='batch' is not allowed with objective.penalty="
-        f'{config.objective.penalty!r}: the penalty is per example and batch '
+        f'{objective["penalty"]!r}: the penalty is per example and batch '
         'norm mixes the examples of a batch; use '
         + ' or '.join(repr(n) for n in d_norms if n != 'batch')
     )
 
-  validate_optimizers(config)
-  number_in(config, 'ema.decay', 0.0, 1.0, high_open=True)
-
-  for field in ('train.steps', 'train.batch_size', 'train.log_every'):
-    int_at_least(config, field, 1)
-  d_updates = config.train.steps * config.objective.n_critic
+  validate_optimizers(c)
+  boolean(c, 'ema.enabled')
+  for field in ('train.steps', 'train.batch_size'):
+    int_at_least(c, field, 1)
+  steps, n_critic = c['train']['steps'], objective['n_critic']
   check(
-      d_updates <= INT32_MAX,
+      steps * n_critic <= INT32_MAX,
       'objective.n_critic',
-      config.objective.n_critic,
-      f'at most {INT32_MAX // config.train.steps}'
-      f' with train.steps={config.train.steps}: D makes train.steps x '
-      'n_critic updates, counted in int32',
+      n_critic,
+      f'at most {INT32_MAX // steps} with train.steps={steps}: D makes '
+      'train.steps x n_critic updates, counted in int32',
   )
-  validate_cadence(config)
-  if config.train.compute_dtype == 'float16':
+  if c['train']['compute_dtype'] == 'float16':
     raise ConfigError(
         "train.compute_dtype='float16' is not allowed: float16 needs loss "
         'scaling (its range ends at 65504 and gradients underflow), which '
         "gan_jax does not do; use 'bfloat16' (float32's range, the same "
         'speed on GPUs since Ampere and on TPUs)'
     )
-  choice(config, 'train.compute_dtype', precision.COMPUTE_DTYPES)
-  int_at_least(config, 'train.profile_steps', 0)
-  batch = config.train.batch_size
+  choice(c, 'train.compute_dtype', precision.COMPUTE_DTYPES)
+  choice(c, 'train.formulation', FORMULATIONS)
+  batch, pack = c['train']['batch_size'], c['model']['pack']
   check(
       batch % num_devices == 0,
       'train.batch_size',
       batch,
       f'a multiple of the device count ({num_devices})',
   )
-  pack = config.model.pack
   check(
       batch // num_devices % pack == 0,
       'train.batch_size',
@@ -233,71 +446,23 @@ def validate(config, num_devices: int = 1) -> None:
       f'a multiple of model.pack ({pack}) on each of the {num_devices} '
       f'device(s): D judges packs of {pack}',
   )
-  int_at_least(config, 'eval.num_samples', 1)
-  number_in(
-      config, 'eval.threshold', 0.0, math.inf, low_open=True, high_open=True
-  )
-  int_at_least(config, 'eval.mode_samples', 0)
-  int_at_least(config, 'eval.classifier_steps', 1)
-  if is_image_dataset(config.dataset):
-    # k-nearest-neighbour balls (k = 5) and sample covariances need a few.
-    int_at_least(config, 'eval.num_samples', 10)
-  choice(config, 'eval.features', EVAL_FEATURES)
-  if config.eval.features == 'inception' and not is_image_dataset(
-      config.dataset
+
+
+def _plugins(c: Mapping) -> Tuple[Tuple[str, Any], ...]:
+  """(name, plug-in) of the objective, penalties and algorithm that a
+  resolved config names (names already checked)."""
+  o = c['objective']
+  found: list[Tuple[str, Any]] = [(o['name'], losses.get_objective(o['name']))]
+  for registry, name in (
+      (penalties.D_PENALTIES, o['penalty']),
+      (penalties.G_PENALTIES, o['g_penalty']),
   ):
-    raise ConfigError(
-        f"eval.features='inception' is not allowed with "
-        f'dataset={config.dataset!r}: it reads images; use '
-        "'auto' (the 2-D mode statistics)"
-    )
-  check(
-      isinstance(config.eval.inception.weights, str),
-      'eval.inception.weights',
-      config.eval.inception.weights,
-      "a file path, or '' to look the weights up",
-  )
-  check(
-      isinstance(config.eval.inception.any_weights, bool),
-      'eval.inception.any_weights',
-      config.eval.inception.any_weights,
-      'True or False',
-  )
-  int_at_least(config, 'eval.inception.batch_size', 0)
-  # FID's covariances, KID's subsets and the k = 5 balls need a few.
-  value = config.eval.inception.num_samples
-  check(
-      is_int(value) and (value == 0 or 10 <= value <= INT32_MAX),
-      'eval.inception.num_samples',
-      value,
-      "0 (the dataset's usual protocol) or an integer from 10 to "
-      f'{INT32_MAX}',
-  )
-
-
-def validate_targets(config) -> None:
-  """The objective's label targets (objective.name validated)."""
-  if config.objective.name in ('minimax', 'non_saturating'):
-    # Cross-entropy targets are probabilities.
-    number_in(config, 'objective.real_target', 0.0, 1.0)
-    number_in(config, 'objective.fake_target', 0.0, 1.0)
-  else:
-    number_in(
-        config,
-        'objective.real_target',
-        -math.inf,
-        math.inf,
-        low_open=True,
-        high_open=True,
-    )
-    number_in(
-        config,
-        'objective.fake_target',
-        -math.inf,
-        math.inf,
-        low_open=True,
-        high_open=True,
-    )
+    penalty = penalties.lookup(registry, name)
+    if penalty is not None:
+      found.append((name, penalty))
+  algorithm = c['train']['algorithm']
+  found.append((algorithm, algorithms.ALGORITHMS.lookup(algorithm)))
+  return tuple(found)
 
 
 def validate_optimizers(config) -> None:
@@ -312,36 +477,24 @@ def validate_optimizers(config) -> None:
     choice(config, f'optim.{side}.schedule', optim.SCHEDULES)
 
 
-def validate_cadence(config) -> None:
-  """The train section's intervals, route and formulation, which a GAN run
-  and a translation run share."""
-  for field in ('train.eval_every', 'train.checkpoint_every'):
-    value = get_field(config, field)
-    log_every = config.train.log_every
-    check(
-        is_int(value) and value >= 1 and value % log_every == 0,
-        field,
-        value,
-        f'a positive multiple of train.log_every ({log_every})',
-    )
-  int_at_least(config, 'train.keep_checkpoints', 1)
-  int_at_least(config, 'train.steps_per_dispatch', 0)
-  per_dispatch = config.train.steps_per_dispatch
-  check(
-      per_dispatch == 0 or config.train.log_every % per_dispatch == 0,
-      'train.steps_per_dispatch',
-      per_dispatch,
-      f'0 (automatic) or a divisor of train.log_every '
-      f'({config.train.log_every})',
+def validate_targets(config) -> None:
+  """The objective's label targets, by its declarations (for configs that
+  hold an objective but not the GAN's other fields: CycleGAN's)."""
+  choice(config, 'objective.name', losses.OBJECTIVES)
+  validate_hparams(
+      config, losses.get_objective(get_field(config, 'objective.name')).hparams
   )
-  choice(config, 'train.parallel', parallel.ROUTES)
-  choice(config, 'train.formulation', FORMULATIONS)
 
 
 def formulation(config, platform: Optional[str] = None) -> str:
-  """'cpu' or 'standard': train.formulation, with 'auto' resolved by the
-  platform (the first device's, unless given)."""
-  chosen = config.train.formulation
+  """'cpu' or 'standard': train.formulation (of any config that has one;
+  'auto' if it has none), with 'auto' resolved by the platform (the first
+  device's, unless given)."""
+  try:
+    chosen = get_field(config, 'train.formulation')
+  except ConfigError:
+    chosen = 'auto'
+
   if chosen != 'auto':
     return chosen
   platform = platform or jax.devices()[0].platform
@@ -351,100 +504,129 @@ def formulation(config, platform: Optional[str] = None) -> str:
 def train_shape(config) -> Tuple[int, ...]:
   """The shape of one training example: an image dataset's, resized to
   ``data.image_size`` when that is set."""
-  if not is_image_dataset(config.dataset):
-    return tuple(get_toy_dataset(config.dataset).shape)
-  height, width, channels = IMAGE_SOURCES[config.dataset].shape
-  size = config.data.image_size
+  c = resolve(config)
+  name = c['dataset']
+  if not is_image_dataset(name):
+    return tuple(get_toy_dataset(name).shape)
+  height, width, channels = IMAGE_SOURCES[name].shape
+  size = c['data']['image_size']
   return (size, size, channels) if size else (height, width, channels)
 
 
 # The MLP's own options (gan_jax/models/mlp.py) and their defaults.
-MLP_OPTIONS = {
-    'model.d_width': 0,
-    'model.d_depth': 0,
-    'model.activation': 'relu',
-    'model.d_maxout_pieces': 0,
-    'model.weight_init': 'default',
-    'model.init_scale': 1.0,
-}
+MLP_OPTIONS = (
+    'd_width',
+    'd_depth',
+    'activation',
+    'd_maxout_pieces',
+    'weight_init',
+    'init_scale',
+)
 
 
-def _validate_mlp_options(config) -> None:
-  int_at_least(config, 'model.d_width', 0)
-  int_at_least(config, 'model.d_depth', 0)
-  choice(config, 'model.activation', tuple(models.mlp.ACTIVATIONS))
-  pieces = config.model.d_maxout_pieces
+def _validate_model(c: Mapping) -> None:
+  """The model's fields, and that it can take the dataset's examples and
+  its labels if conditional."""
+  name, model = c['dataset'], c['model']['name']
+  number_in(c, 'model.mixing_prob', 0.0, 1.0)
+  number_in(c, 'model.truncation_psi', 0.0, 1.0)
+  boolean(c, 'model.squash_output')
+  choice(c, 'model.name', models.MODELS)
+  g_norms, d_norms = models.NORMS[model]
+  choice(c, 'model.g_norm', g_norms)
+  choice(c, 'model.d_norm', d_norms)
+  for field in ('model.latent_dim', 'model.width', 'model.depth', 'model.pack'):
+    int_at_least(c, field, 1)
+  int_at_least(c, 'model.d_width', 0)
+  int_at_least(c, 'model.d_depth', 0)
+  choice(c, 'model.activation', models.mlp.ACTIVATIONS)
+  pieces = c['model']['d_maxout_pieces']
   check(
       is_int(pieces) and (pieces == 0 or 2 <= pieces <= 64),
       'model.d_maxout_pieces',
       pieces,
       '0 (no maxout) or an integer from 2 to 64',
   )
-  choice(config, 'model.weight_init', models.mlp.INITS)
-  number_in(
-      config, 'model.init_scale', 0.0, math.inf, low_open=True, high_open=True
-  )
-  if config.model.name != 'mlp':
-    for field, default in MLP_OPTIONS.items():
-      value = get_field(config, field)
+  choice(c, 'model.weight_init', models.mlp.INITS)
+  number_in(c, 'model.init_scale', 0.0, math.inf, low_open=True, high_open=True)
+  if model != 'mlp':
+    base = _base_defaults()['model']
+    for option in MLP_OPTIONS:
+      value = c['model'][option]
       check(
-          value == default,
-          field,
+          value == base[option],
+          f'model.{option}',
           value,
-          f'{default!r} with model.name={config.model.name!r}: an option '
+          f'{base[option]!r} with model.name={model!r}: an option '
           "of model.name='mlp' only",
       )
-
-
-def _validate_model_and_data(config) -> None:
-  """The model can take the dataset's examples, and its labels if
-  conditional."""
-  name, model = config.dataset, config.model.name
   if model in models.IMAGE_MODELS:
     if not is_image_dataset(name):
       raise ConfigError(
           f'model.name={model!r} is not allowed with dataset='
           f"{name!r}: it takes images; use 'mlp' for 2-D data"
       )
-    shape = train_shape(config)
+    shape = train_shape(c)
     reason = models.IMAGE_MODELS[model](shape)
     if reason:
-      field = 'data.image_size' if config.data.image_size else 'dataset'
-      value = config.data.image_size or name
+      size = c['data']['image_size']
+      field = 'data.image_size' if size else 'dataset'
       raise ConfigError(
-          f'{field}={value!r} is not allowed with model.name='
+          f'{field}={size or name!r} is not allowed with model.name='
           f'{model!r} (images {shape[0]}x{shape[1]}): {reason}'
       )
-  check(
-      isinstance(config.model.conditional, bool),
-      'model.conditional',
-      config.model.conditional,
-      'True or False',
-  )
-  if config.model.conditional and not is_image_dataset(name):
+  boolean(c, 'model.conditional')
+  if c['model']['conditional'] and not is_image_dataset(name):
     raise ConfigError(
         f'model.conditional=True is not allowed with dataset='
         f'{name!r}: it has no labels; use an image dataset'
     )
-  if config.model.conditional and config.model.pack > 1:
+  if c['model']['conditional'] and c['model']['pack'] > 1:
     raise ConfigError(
-        f'model.pack={config.model.pack!r} is not allowed with '
+        f'model.pack={c["model"]["pack"]!r} is not allowed with '
         'model.conditional=True: a pack of samples has no one '
         'label; use model.pack=1'
     )
 
 
+# --- Construction -----------------------------------------------------------
+
+
+def _declared_of(c: Mapping) -> Tuple[HParam, ...]:
+  declared = [('the steps', h) for h in gan_state.CORE_HPARAMS]
+  for name, plugin in _plugins(c):
+    declared += [(repr(name), h) for h in plugin.hparams]
+  return tuple(merged(declared).values())
+
+
 def hparams_from_config(config) -> Dict[str, float]:
-  """The scalars the steps read from the state (see state.DEFAULT_HPARAMS)."""
-  o = config.objective
+  """The batchable scalars of the config's plug-ins (what
+  ``GANState.hparams`` holds), from their fields."""
+  c = resolve(config)
   return {
-      'real_target': o.real_target,
-      'fake_target': o.fake_target,
-      'penalty_weight': o.penalty_weight,
-      'gp_target': o.gp_target,
-      'clip_value': o.clip_value,
-      'ema_decay': config.ema.decay,
+      h.name: float(get_field(c, h.config_field))
+      for h in _declared_of(c)
+      if h.batchable
   }
+
+
+def options_from_config(config) -> Tuple[Tuple[str, Any], ...]:
+  """The static scalars of the config's plug-ins (``GANSpec.options``)."""
+  c = resolve(config)
+  return tuple(
+      (h.name, get_field(c, h.config_field))
+      for h in _declared_of(c)
+      if not h.batchable
+  )
+
+
+def batchable_fields() -> Tuple[str, ...]:
+  """The config fields that only set numbers in the train state: every
+  declared batchable scalar's and the optimizers' learning rates and betas
+  (gan_jax.optim keeps them in the optimizer state)."""
+  scalars = [h.config_field for h in declared_hparams().values() if h.batchable]
+  numbers = [f'optim.{s}.{k}' for s in ('g', 'd') for k in ('lr', 'b1', 'b2')]
+  return tuple(scalars + numbers)
 
 
 def build(
@@ -456,45 +638,46 @@ def build(
   ``axis_name`` is passed to the models for cross-device batch statistics
   when the steps will run under pmap or shard_map.
   """
+  c = resolve(config)
+  o, t = c['objective'], c['train']
   dataset: Union[Toy2D, ImageSource]
   num_classes = 0
-  if is_image_dataset(config.dataset):
-    dataset = IMAGE_SOURCES[config.dataset]
-    num_classes = dataset.num_classes if config.model.conditional else 0
+  if is_image_dataset(c['dataset']):
+    dataset = IMAGE_SOURCES[c['dataset']]
+    num_classes = dataset.num_classes if c['model']['conditional'] else 0
   else:  # Unconditional: validate() allows labels on images only.
-    dataset = get_toy_dataset(config.dataset)
+    dataset = get_toy_dataset(c['dataset'])
   generator, discriminator = models.build_models(
-      config.model,
-      train_shape(config),
+      c['model'],
+      train_shape(c),
       axis_name,
       num_classes,
-      cpu_layers=formulation(config) == 'cpu',
+      cpu_layers=formulation(c) == 'cpu',
   )
-  steps, n_critic = config.train.steps, config.objective.n_critic
   spec = GANSpec(
       generator=generator,
       discriminator=discriminator,
-      g_optimizer=optim.make_optimizer(config.optim.g, steps),
+      g_optimizer=optim.make_optimizer(c['optim']['g'], t['steps']),
       d_optimizer=optim.make_optimizer(
-          config.optim.d,
-          steps * n_critic,
-          differentiable=config.objective.unroll_steps > 0,
+          c['optim']['d'],
+          t['steps'] * o['n_critic'],
+          differentiable=o['unroll_steps'] > 0,
       ),
-      objective=config.objective.name,
-      penalty=config.objective.penalty,
-      one_sided_penalty=config.objective.one_sided,
-      clip_weights=config.objective.clip_weights,
-      n_critic=n_critic,
-      latent_dim=config.model.latent_dim,
-      data_shape=train_shape(config),
-      use_ema=config.ema.enabled,
+      objective=o['name'],
+      penalty=o['penalty'],
+      clip_weights=o['clip_weights'],
+      n_critic=o['n_critic'],
+      latent_dim=c['model']['latent_dim'],
+      data_shape=train_shape(c),
+      use_ema=c['ema']['enabled'],
       num_classes=num_classes,
-      compute_dtype=config.train.compute_dtype,
-      penalty_every=config.objective.penalty_every,
-      g_penalty=config.objective.g_penalty,
-      g_penalty_weight=config.objective.g_penalty_weight,
-      g_penalty_every=config.objective.g_penalty_every,
-      pack=config.model.pack,
-      unroll_steps=config.objective.unroll_steps,
+      compute_dtype=t['compute_dtype'],
+      penalty_every=o['penalty_every'],
+      g_penalty=o['g_penalty'],
+      g_penalty_every=o['g_penalty_every'],
+      pack=c['model']['pack'],
+      unroll_steps=o['unroll_steps'],
+      algorithm=t['algorithm'],
+      options=options_from_config(c),
   )
-  return spec, hparams_from_config(config), dataset
+  return spec, hparams_from_config(c), dataset

@@ -8,7 +8,7 @@ import jax.numpy as jnp
 from gan_jax import metrics as gan_metrics
 from gan_jax.data import Toy2D
 from gan_jax.state import GANSpec, GANState, generator_params
-from gan_jax.steps import apply_model
+from gan_jax.step_helpers import apply_model
 
 
 def generate(

@@ -1,7 +1,18 @@
 """Gradient penalties on the discriminator, and StyleGAN2's path-length
-regulariser on the generator.
+regulariser on the generator; the registries of D's and G's penalties.
 
-Each penalty is a function of ``critic``, a callable mapping a batch of inputs
+The math is in plain functions (:func:`gradient_penalty`, :func:`r1_penalty`,
+:func:`path_length_penalty`). A :class:`Penalty` wraps one for the steps:
+``value(ctx)`` reads what it needs from the loss's context
+(gan_jax.context: the batches, the critic, a key, the scalars, its own
+state) and returns the unweighted penalty. The steps add ``weight x value``
+to the loss, computed every ``every``-th step only (lazy regularisation),
+with the slot's weight: ``objective.penalty_weight`` for D's penalty,
+``objective.g_penalty_weight`` for G's. :data:`D_PENALTIES` and
+:data:`G_PENALTIES` look them up by the names ``objective.penalty`` and
+``objective.g_penalty`` give ('none' for no penalty).
+
+Each function of the math takes ``critic``, a callable mapping a batch of inputs
 to one output per example (usually ``lambda x: d_apply(params, x)``). Taking a
 closure rather than ``(apply_fn, params)`` lets conditional models or models
 with extra state close over what they need; gradients still flow to the
@@ -13,11 +24,15 @@ penalty), the gradient of ``sum(critic(x))`` with respect to ``x`` holds each
 example's own input gradient, and its norm is taken over all non-batch axes.
 """
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from typing import Any, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
+from gan_jax.context import Context
+from gan_jax.hparams import HParam
+from gan_jax.registry import Registry
 from gan_jax.shapes import Outputs, PerExample, Samples, Scalar
 
 Array = jax.Array
@@ -92,10 +107,6 @@ def r1_penalty(critic: Critic, real: Samples) -> Scalar:
   return 0.5 * jnp.mean(per_example_grad_sq_norm(critic, real))
 
 
-PENALTIES = ('none', 'gradient_penalty', 'r1')
-G_PENALTIES = ('none', 'path_length')
-
-
 def path_lengths(
     synthesis: Callable[[Array], Array],
     ws: Array,
@@ -149,3 +160,127 @@ def path_length_penalty(
       pl_mean + decay * (mean(jnp.mean(lengths)) - pl_mean)
   )
   return jnp.mean(jnp.square(lengths - new_mean)), new_mean
+
+
+# --- Penalties as plug-ins --------------------------------------------------
+
+
+class Penalty(NamedTuple):
+  """A regulariser the steps add to D's or G's loss.
+
+  Attributes:
+    value: ``value(ctx) -> penalty`` (a scalar, before its weight), or
+      ``-> (penalty, extra)`` for a penalty with state of its own: its new
+      ``ctx.extra``, kept in ``GANState.extra[name]``.
+    hparams: the scalars it reads from ``ctx.hparams``.
+    init_extra: ``init_extra(spec) -> pytree``, its state at step 0; None
+      for a penalty without state.
+    per_example: it differentiates D per example, which batch norm in D
+      would mix (config validation refuses the pair).
+    check: ``check(config) -> None``, raising ValueError with one line for
+      a config it cannot run with (beyond its scalars' bounds).
+  """
+
+  value: Callable[[Context], Any]
+  hparams: tuple[HParam, ...] = ()
+  init_extra: Optional[Callable[[Any], Any]] = None
+  per_example: bool = True
+  check: Optional[Callable[[Mapping], None]] = None
+
+
+GP_TARGET = HParam(
+    'gp_target',
+    1.0,
+    low=0.0,
+    doc='the norm the gradient penalty pulls toward',
+)
+ONE_SIDED = HParam(
+    'one_sided',
+    False,
+    batchable=False,
+    doc='penalise only gradient norms above the target',
+)
+
+
+def _gradient_penalty(ctx: Context) -> Scalar:
+  # One interpolation weight per example (per pack), drawn for the global
+  # batch from the penalty's key.
+  eps = ctx.draw(jax.random.uniform, ctx.rng, (ctx.real.shape[0],))
+  return gradient_penalty(
+      ctx.critic,
+      ctx.real,
+      ctx.fake,
+      eps,
+      ctx.hparams['gp_target'],
+      ctx.hparams['one_sided'],
+  )
+
+
+def _r1(ctx: Context) -> Scalar:
+  return r1_penalty(ctx.critic, ctx.real)
+
+
+def _path_length(ctx: Context):
+  # Half a batch of fresh z with every second label: on any even
+  # per-device batch the same (z, label) pairs as on one device, since z
+  # is drawn globally.
+  half = max(1, ctx.batch_size // 2)
+  z_key, map_key, syn_key, noise_key = jax.random.split(ctx.rng, 4)
+  z = ctx.draw(jax.random.normal, z_key, (half, ctx.spec.latent_dim))
+  labels = None if ctx.labels is None else ctx.labels[::2][:half]
+  ws = ctx.generator(z, labels=labels, rng=map_key, method='mapping_ws')
+  penalty, pl_mean = path_length_penalty(
+      lambda ws: ctx.generator(
+          ws, train=False, rng=syn_key, method='synthesis'
+      ),
+      ws,
+      noise_key,
+      ctx.extra['pl_mean'],
+      draw=lambda key, shape: ctx.draw(jax.random.normal, key, shape),
+      mean=ctx.pmean,
+  )
+  return penalty, {'pl_mean': pl_mean}
+
+
+def _needs_a_style_model(config: Mapping) -> None:
+  from gan_jax import models  # Models import the layers; keep this light.
+
+  name = config['model']['name']
+  if name not in models.STYLE_MODELS:
+    raise ValueError(
+        "objective.g_penalty='path_length' is not allowed with model.name="
+        f'{name!r}: it differentiates through w; use '
+        f"{' or '.join(repr(m) for m in models.STYLE_MODELS)}"
+    )
+
+
+D_PENALTIES: Registry[Penalty] = Registry(
+    'penalty',
+    {
+        'gradient_penalty': Penalty(
+            _gradient_penalty, hparams=(GP_TARGET, ONE_SIDED)
+        ),
+        'r1': Penalty(_r1),
+    },
+)
+G_PENALTIES: Registry[Penalty] = Registry(
+    'G penalty',
+    {
+        'path_length': Penalty(
+            _path_length,
+            init_extra=lambda spec: {'pl_mean': jnp.zeros((), jnp.float32)},
+            per_example=False,
+            check=_needs_a_style_model,
+        ),
+    },
+)
+
+
+def names(registry: Registry[Penalty]) -> tuple[str, ...]:
+  """What ``objective.penalty`` (or ``g_penalty``) may name."""
+  return ('none', *registry)
+
+
+def lookup(registry: Registry[Penalty], name: str) -> Optional[Penalty]:
+  """The penalty called ``name``; None for 'none'."""
+  return None if name == 'none' else registry.lookup(name)

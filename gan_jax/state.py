@@ -9,7 +9,7 @@ pytree, so it can be jitted, donated, sharded, vmapped and checkpointed.
 
 import dataclasses
 import functools
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, Optional, Tuple
 
 import flax.linen as nn
 import jax
@@ -17,7 +17,9 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from gan_jax import losses, optim, penalties
+from gan_jax import algorithms, hparams as hparams_lib, losses, optim
+from gan_jax import penalties
+from gan_jax.hparams import HParam
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,8 +32,8 @@ class GANSpec:
     g_optimizer: G's optax optimizer.
     d_optimizer: D's optax optimizer.
     objective: a name in :data:`gan_jax.losses.OBJECTIVES`.
-    penalty: 'none', 'gradient_penalty' or 'r1' (weight in hparams).
-    one_sided_penalty: gradient penalty only on norms above the target.
+    penalty: D's penalty, 'none' or a name in
+      :data:`gan_jax.penalties.D_PENALTIES` (weight in hparams).
     clip_weights: clip D's params to [-clip_value, clip_value] after every
       update (the original WGAN).
     n_critic: D updates per G update.
@@ -43,12 +45,17 @@ class GANSpec:
       'bfloat16', gan_jax.precision); the state stays float32.
     penalty_every: D's penalty on the D steps of every penalty_every-th
       train step, its weight times penalty_every (lazy regularisation).
-    g_penalty: G's regulariser, 'none' or 'path_length' (StyleGAN2).
-    g_penalty_weight, g_penalty_every: its weight and lazy interval.
+    g_penalty: G's penalty, 'none' or a name in
+      :data:`gan_jax.penalties.G_PENALTIES` (StyleGAN2's 'path_length').
+    g_penalty_every: its lazy interval (its weight is in hparams).
     pack: D judges packs of this many samples (PacGAN), concatenated along
       the last axis; 1: single samples.
     unroll_steps: G's loss through D after this many differentiable
       look-ahead updates (Unrolled GAN); 0: through the current D.
+    algorithm: a name in :data:`gan_jax.algorithms.ALGORITHMS`: the step
+      factory ``gan_jax.steps.make_steps`` uses.
+    options: ``((name, value), ...)``: the plug-ins' static scalars (their
+      HParams with ``batchable=False``); one left out takes its default.
   """
 
   generator: nn.Module
@@ -57,7 +64,6 @@ class GANSpec:
   d_optimizer: optax.GradientTransformation
   objective: str = 'non_saturating'
   penalty: str = 'none'
-  one_sided_penalty: bool = False
   clip_weights: bool = False
   n_critic: int = 1
   latent_dim: int = 2
@@ -67,10 +73,11 @@ class GANSpec:
   compute_dtype: str = 'float32'
   penalty_every: int = 1
   g_penalty: str = 'none'
-  g_penalty_weight: float = 2.0
   g_penalty_every: int = 4
   pack: int = 1
   unroll_steps: int = 0
+  algorithm: str = 'alternating'
+  options: Tuple[Tuple[str, Any], ...] = ()
 
   @property
   def d_input_shape(self) -> Tuple[int, ...]:
@@ -80,11 +87,9 @@ class GANSpec:
 
   def __post_init__(self):
     losses.get_objective(self.objective)
-    if self.penalty not in penalties.PENALTIES:
-      raise ValueError(
-          f'unknown penalty {self.penalty!r}; valid: '
-          f'{", ".join(penalties.PENALTIES)}'
-      )
+    penalties.lookup(penalties.D_PENALTIES, self.penalty)
+    penalties.lookup(penalties.G_PENALTIES, self.g_penalty)
+    algorithms.ALGORITHMS.lookup(self.algorithm)
     if self.n_critic < 1:
       raise ValueError(f'n_critic must be >= 1, got {self.n_critic}')
     if self.pack < 1 or self.unroll_steps < 0:
@@ -92,17 +97,91 @@ class GANSpec:
           f'pack must be >= 1 and unroll_steps >= 0, got '
           f'{self.pack} and {self.unroll_steps}'
       )
+    static = {h.name: h for h in hparams_of(self) if not h.batchable}
+    for name, value in self.options:
+      if name not in static:
+        raise ValueError(
+            f'unknown option {name!r}; the static scalars of this '
+            f'spec are: {", ".join(static) or "none"}'
+        )
+      problem = static[name].problem(value)
+      if problem:
+        raise ValueError(f'option {name}={problem}')
+
+  def option_values(self) -> Dict[str, Any]:
+    """Every static scalar of the spec's plug-ins, defaults filled in."""
+    given = dict(self.options)
+    return {
+        h.name: given.get(h.name, h.default)
+        for h in hparams_of(self)
+        if not h.batchable
+    }
 
 
-# Scalars a step reads from the state; defaults are the plain game's.
-DEFAULT_HPARAMS = {
-    'real_target': 1.0,  # D's target on real data (1 - s with smoothing).
-    'fake_target': 0.0,  # D's target on fakes (> 0: two-sided smoothing).
-    'penalty_weight': 0.0,  # lambda of the gradient penalty, gamma of R1.
-    'gp_target': 1.0,  # the norm the gradient penalty pulls toward.
-    'clip_value': 0.01,  # WGAN weight clipping bound.
-    'ema_decay': 0.999,  # G's EMA: ema <- decay * ema + (1 - decay) * g.
-}
+# Scalars of the steps themselves, whatever the plug-ins.
+CORE_HPARAMS = (
+    HParam(
+        'penalty_weight',
+        0.0,
+        low=0.0,
+        doc="D's penalty weight (lambda of the gradient penalty, gamma of R1)",
+    ),
+    HParam('g_penalty_weight', 2.0, low=0.0, doc="G's penalty weight"),
+    HParam(
+        'clip_value',
+        0.01,
+        low=0.0,
+        low_open=True,
+        doc='the WGAN weight-clipping bound (used with clip_weights)',
+    ),
+    HParam(
+        'ema_decay',
+        0.99,
+        field='ema.decay',
+        low=0.0,
+        high=1.0,
+        high_open=True,
+        doc="G's EMA: ema <- decay * ema + (1 - decay) * g",
+    ),
+)
+
+
+def plugins_of(spec: GANSpec) -> Iterator[Tuple[str, Any]]:
+  """``(name, plug-in)`` of the spec's objective, penalties and
+  algorithm: what declares its scalars and state."""
+  yield spec.objective, losses.get_objective(spec.objective)
+  for registry, name in (
+      (penalties.D_PENALTIES, spec.penalty),
+      (penalties.G_PENALTIES, spec.g_penalty),
+  ):
+    penalty = penalties.lookup(registry, name)
+    if penalty is not None:
+      yield name, penalty
+  yield spec.algorithm, algorithms.ALGORITHMS.lookup(spec.algorithm)
+
+
+def hparams_of(spec: GANSpec) -> Tuple[HParam, ...]:
+  """The scalars the spec's steps read: the core ones and those its
+  plug-ins declare."""
+  declared = [('the steps', h) for h in CORE_HPARAMS]
+  for name, plugin in plugins_of(spec):
+    declared += [(repr(name), h) for h in plugin.hparams]
+  return tuple(hparams_lib.merged(declared).values())
+
+
+def init_extra(spec: GANSpec) -> Dict[str, Any]:
+  """``GANState.extra`` at step 0: the initial state of each penalty and
+  algorithm that keeps one, under its name."""
+  owners = (
+      (spec.penalty, penalties.lookup(penalties.D_PENALTIES, spec.penalty)),
+      (spec.g_penalty, penalties.lookup(penalties.G_PENALTIES, spec.g_penalty)),
+      (spec.algorithm, algorithms.ALGORITHMS.lookup(spec.algorithm)),
+  )
+  return {
+      name: owner.init_extra(spec)
+      for name, owner in owners
+      if owner is not None and owner.init_extra is not None
+  }
 
 
 class NetState(struct.PyTreeNode):
@@ -120,7 +199,12 @@ class GANState(struct.PyTreeNode):
   g: NetState
   d: NetState
   g_ema: Optional[Any]  # EMA of G's params, or None when disabled.
-  hparams: Dict[str, jax.Array]
+  hparams: Dict[str, jax.Array]  # The batchable scalars (gan_jax.hparams).
+  # State that plug-ins and forks own, by name (LeCam's running means,
+  # an adaptive augmentation's probability): checkpointed, sharded and
+  # vmapped with the rest. Declared by a plug-in's ``init_extra``; a fork
+  # may add its own with ``state.replace(extra={**state.extra, ...})``.
+  extra: Dict[str, Any] = struct.field(default_factory=dict)
 
 
 def _init_net(
@@ -141,23 +225,25 @@ def _init_net(
 def init_state(
     spec: GANSpec, rng: jax.Array, hparams: Optional[Dict[str, float]] = None
 ) -> GANState:
-  """Initialises both networks, their optimizers and the hyperparameters.
+  """Initialises both networks, their optimizers, the hyperparameters and
+  the plug-ins' own state.
 
   Args:
     spec: the static description.
     rng: key for the parameter initialisers.
-    hparams: overrides of :data:`DEFAULT_HPARAMS`; unknown keys are an error.
+    hparams: values of the spec's batchable scalars (:func:`hparams_of`);
+      one left out takes its default, an unknown one is an error.
   """
   hparams = dict(hparams or {})
-  unknown = set(hparams) - set(DEFAULT_HPARAMS)
+  declared = {h.name: h for h in hparams_of(spec) if h.batchable}
+  unknown = set(hparams) - set(declared)
   if unknown:
     raise ValueError(
-        f'unknown hparams {sorted(unknown)}; valid: '
-        f'{", ".join(DEFAULT_HPARAMS)}'
+        f'unknown hparams {sorted(unknown)}; valid: {", ".join(declared)}'
     )
   values = {
-      k: jnp.asarray(hparams.get(k, v), jnp.float32)
-      for k, v in DEFAULT_HPARAMS.items()
+      name: jnp.asarray(hparams.get(name, h.default), jnp.float32)
+      for name, h in declared.items()
   }
   g_rng, d_rng = jax.random.split(rng)
   g = _init_net(
@@ -178,7 +264,12 @@ def init_state(
   # buffer donation in the jitted steps.
   g_ema = jax.tree.map(jnp.copy, g.params) if spec.use_ema else None
   return GANState(
-      step=jnp.zeros((), jnp.int32), g=g, d=d, g_ema=g_ema, hparams=values
+      step=jnp.zeros((), jnp.int32),
+      g=g,
+      d=d,
+      g_ema=g_ema,
+      hparams=values,
+      extra=init_extra(spec),
   )
 
 

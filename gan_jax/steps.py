@@ -1,19 +1,34 @@
 """Pure training steps: the part of the library people fork.
 
-``make_steps(spec, axis_name)`` returns four pure functions,
+``make_steps(spec, axis_name=None, unroll=False)`` builds the steps of the
+algorithm ``spec.algorithm`` names (gan_jax.algorithms). The built-in one,
+``alternating`` (Goodfellow et al. 2014, Alg. 1; Gulrajani et al. 2017,
+Alg. 1), returns four pure functions:
 
 * ``d_step(state, batch, rng) -> (state, metrics)``: one D update on real
   data and stop-gradient fakes;
 * ``g_step(state, batch, rng) -> (state, metrics)``: one G update through the
-  current D (``batch`` only sets the batch size, and the labels of a
-  conditional GAN); D runs in training mode but its batch statistics are
-  updated by D steps only;
-* ``train_step(state, batch, rng) -> (state, metrics)``: the alternating
-  algorithm of Goodfellow et al. (2014, Alg. 1) and Gulrajani et al. (2017,
-  Alg. 1): ``n_critic`` D steps, one on each ``batch[i]`` (shape
-  [n_critic, B, ...]), then one G step through the updated D;
+  current D (``batch``: the real data, which G's loss sees when its
+  objective asks for D(real), and the labels of a conditional GAN); D runs
+  in training mode but its batch statistics are updated by D steps only;
+* ``train_step(state, batch, rng) -> (state, metrics)``: ``n_critic`` D
+  steps, one on each ``batch[i]`` (shape [n_critic, B, ...]), then one G
+  step through the updated D, then G's EMA and the step count;
 * ``train_loop(state, rng, data, sample_batch, num_steps)``: ``num_steps``
   train steps in one ``lax.scan``, so one dispatch runs many iterations.
+
+Each is assembled from the module-level pieces below, which a fork reuses
+instead of copying: :func:`generate`, :func:`discriminate` (packing
+included), :func:`d_loss` (the objective plus D's penalty, lazily),
+:func:`g_loss`, :func:`d_update`, :func:`finish_step` (G's EMA and the step
+count), :func:`alternate` (a train step from a D step and a G step) and
+:func:`loop` (a train loop from any train step). docs/forking.md has the
+step contract and worked forks; a new algorithm registers with
+``gan_jax.algorithms.ALGORITHMS.register(name, Algorithm(factory))``.
+
+Objectives, penalties and their scalars are plug-ins (gan_jax.losses,
+gan_jax.penalties, gan_jax.hparams): they see the step through a
+:class:`gan_jax.context.Context`, so a new one needs no branch here.
 
 Two remedies for mode collapse change what D sees and what G minimises:
 
@@ -23,7 +38,7 @@ Two remedies for mode collapse change what D sees and what G minimises:
   (per pack, one interpolation weight per pack) and G's loss see B/m packs.
 * Unrolled GAN (Metz et al. 2017; ``spec.unroll_steps`` = k > 0): G
   minimises its loss through D after k look-ahead D updates on the step's
-  batch, ``lookahead``, the updates' dependence on G differentiated
+  batch, :func:`lookahead`, the updates' dependence on G differentiated
   through D's optimizer; D itself takes its ordinary steps. For the
   zero-sum objectives (``Objective.zero_sum``: minimax, Wasserstein) G
   minimises the game's value -L_D(theta_D^k), whose real-data term depends
@@ -34,13 +49,14 @@ GAN (``spec.num_classes > 0``). The fakes of a step are generated for the
 real batch's labels, so fakes follow the data's class frequencies and a
 gradient penalty interpolates between a real and a fake of the same class.
 
-All take an explicit key and fold the step counter into it, so passing the
-same key every call is reproducible and a resumed run continues the same
-random stream. With ``axis_name`` set, the steps are meant to run under
-``jax.pmap`` or ``jax.shard_map`` over that axis: gradients, metrics and batch
-statistics are averaged with ``lax.pmean``, and noise is drawn for the global
-batch and sliced per device, so the result does not depend on how many
-devices share the batch. Metrics are flat dicts of scalars.
+All take an explicit key; the train step folds the step counter into it,
+so passing the same key every call is reproducible and a resumed run
+continues the same random stream. With ``axis_name`` set, the steps are
+meant to run under ``jax.pmap`` or ``jax.shard_map`` over that axis:
+gradients, metrics and batch statistics are averaged with ``lax.pmean``,
+and noise is drawn for the global batch and sliced per device, so the
+result does not depend on how many devices share the batch. Metrics are
+flat dicts of scalars.
 
 Under ``jax.shard_map`` pass ``check_vma=False``, which gives pmap's
 semantics. With JAX's varying-axes checking on, autodiff already sums the
@@ -48,387 +64,483 @@ gradient of replicated params over the axis, and the step's own ``pmean``
 would then leave it multiplied by the device count.
 """
 
-import operator
+import functools
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import optax
-from jax import lax
 
-from gan_jax import losses, parallel, penalties, precision
+from gan_jax import losses, penalties
+from gan_jax.algorithms import ALGORITHMS, Algorithm
+from gan_jax.context import Context, draw
+from gan_jax.registry import Registry
 from gan_jax.state import GANSpec, GANState, NetState
+from gan_jax.step_helpers import (
+    apply_model,
+    lazily,
+    pack,
+    pmean,
+    pmean_floats,
+    scan,
+    split_batch,
+)
 
 Array = jax.Array
 Metrics = Dict[str, Array]
-Step = Callable[[GANState, Array, Array], Tuple[GANState, Metrics]]
+Step = Callable[[GANState, Any, Array], Tuple[GANState, Metrics]]
+Loop = Callable[..., Tuple[GANState, Metrics]]
+
+__all__ = [
+    'Steps',
+    'make_steps',
+    'alternating',
+    'generate',
+    'discriminate',
+    'd_loss',
+    'd_update',
+    'd_step',
+    'g_loss',
+    'g_step',
+    'lookahead',
+    'finish_step',
+    'alternate',
+    'loop',
+    'hparams_for',
+    'to_probability',
+    # The helpers the steps are written with (gan_jax.step_helpers).
+    'apply_model',
+    'lazily',
+    'pack',
+    'pmean',
+    'scan',
+    'split_batch',
+]
 
 
 class Steps(NamedTuple):
-  """The step functions of one GANSpec (see the module docstring)."""
+  """What a step factory returns (the step contract, docs/forking.md).
 
-  d_step: Step
-  g_step: Step
+  ``train_step`` and ``train_loop`` are what the runners call; ``d_step``
+  and ``g_step`` are there for algorithms that have them (the theory lab
+  trains discriminators with ``d_step``)."""
+
   train_step: Step
-  train_loop: Callable[..., Tuple[GANState, Metrics]]
-
-
-def split_batch(batch) -> Tuple[Array, Optional[Array]]:
-  """(x, labels) of a batch given as ``x`` or ``(x, labels)``."""
-  if isinstance(batch, (tuple, list)):
-    x, labels = batch
-    return x, labels
-  return batch, None
-
-
-def apply_model(
-    module,
-    net: NetState,
-    params,
-    x: Array,
-    train: bool = True,
-    labels: Optional[Array] = None,
-    compute_dtype: str = 'float32',
-    rng: Optional[Array] = None,
-    method: Optional[str] = None,
-) -> Tuple[Array, Any]:
-  """Runs ``module`` (or its ``method``) and returns (outputs, updated
-  model_state), float32; its products run in ``compute_dtype``
-  (gan_jax.precision). ``rng`` feeds a module's ``noise`` stream
-  (StyleGAN2's per-pixel noise and style mixing)."""
-  params, x = precision.to_compute(params, x, compute_dtype)
-  variables = {'params': params, **net.model_state}
-  # Only conditional models take labels; unconditional ones keep the plain
-  # two-argument call of any flax module.
-  extra = () if labels is None else (labels,)
-  kwargs = dict(rngs=None if rng is None else {'noise': rng}, method=method)
-  if train and net.model_state:
-    out, updated = module.apply(
-        variables,
-        x,
-        *extra,
-        train=True,
-        mutable=list(net.model_state),
-        **kwargs,
-    )
-    return precision.to_float32((out, dict(updated)))
-  out = module.apply(variables, x, *extra, train=train, **kwargs)
-  return precision.to_float32(out), net.model_state
-
-
-def pack(x: Array, m: int) -> Array:
-  """[B, ..., C] -> [B / m, ..., m * C]: each m consecutive examples
-  concatenated along the last axis (PacGAN's packing)."""
-  if m == 1:
-    return x
-  grouped = x.reshape(x.shape[0] // m, m, *x.shape[1:])
-  return jnp.moveaxis(grouped, 1, -2).reshape(
-      x.shape[0] // m, *x.shape[1:-1], m * x.shape[-1]
-  )
-
-
-def lazily(
-    compute: Callable[[], Any],
-    every: int,
-    step: Array,
-    skipped: Any,
-    branchless: bool = False,
-) -> Any:
-  """``compute()`` on the steps where ``step % every == 0``, else
-  ``skipped`` (of the same structure), in one compiled program: a
-  ``lax.cond``, or with ``branchless`` computed on every step and selected
-  (XLA:CPU runs convolutions inside conditionals as slowly as inside
-  loops, jax-ml/jax#12868: 12x here)."""
-  if every == 1:
-    return compute()
-  fire = step % every == 0
-  if branchless:
-    return jax.tree.map(
-        lambda done, kept: jnp.where(fire, done, kept), compute(), skipped
-    )
-  return lax.cond(fire, compute, lambda: skipped)
-
-
-def _scan(body, carry, xs, unroll: bool):
-  """``lax.scan(body, carry, xs)``, or with ``unroll`` the same written out
-  in Python (``lax.scan(unroll=True)`` still emits an XLA while loop)."""
-  if not unroll:
-    return lax.scan(body, carry, xs)
-  outputs = []
-  for i in range(jax.tree.leaves(xs)[0].shape[0]):
-    carry, out = body(carry, jax.tree.map(operator.itemgetter(i), xs))
-    outputs.append(out)
-  return carry, jax.tree.map(lambda *o: jnp.stack(o), *outputs)
+  train_loop: Loop
+  d_step: Optional[Step] = None
+  g_step: Optional[Step] = None
 
 
 def make_steps(
     spec: GANSpec, axis_name: Optional[str] = None, unroll: bool = False
 ) -> Steps:
-  """Builds the step functions for ``spec``; see the module docstring.
+  """The steps of ``spec.algorithm`` (gan_jax.algorithms), built for
+  ``spec``.
 
-  ``unroll`` writes the n_critic D steps, and a ``train_loop`` of one step,
-  out in full instead of as XLA loops, and computes lazy regularisers on
-  every step instead of under a ``lax.cond``: XLA:CPU runs convolutions
-  inside loop bodies and conditionals many times slower (jax-ml/jax#12868),
-  so the runner does this for convolutional models in the CPU formulation.
-  Same results; a longer compile.
+  ``axis_name``: the device axis, when the steps run under shard_map or
+  pmap. ``unroll``: the CPU formulation (gan_jax.step_helpers): the
+  n_critic D steps and a ``train_loop`` of one step written out in full
+  instead of as XLA loops, lazy regularisers computed on every step
+  instead of under a ``lax.cond``. Same results; a longer compile.
   """
+  algorithm = ALGORITHMS.lookup(spec.algorithm)
+  return algorithm.make_steps(spec, axis_name=axis_name, unroll=unroll)
+
+
+# --- Pieces -----------------------------------------------------------------
+
+
+def hparams_for(spec: GANSpec, state: GANState) -> Dict[str, Any]:
+  """What ``ctx.hparams`` holds: the state's scalars (traced) and the
+  spec's static options."""
+  return {**state.hparams, **spec.option_values()}
+
+
+def to_probability(spec: GANSpec, outputs: Array) -> Array:
+  """What a reader charts: D(x) for logit games, the raw value for
+  critics."""
+  if losses.get_objective(spec.objective).outputs_are_logits:
+    return jax.nn.sigmoid(outputs)
+  return outputs
+
+
+def generate(
+    spec: GANSpec,
+    g: NetState,
+    params,
+    rng: Array,
+    batch_size: int,
+    labels: Optional[Array] = None,
+    axis_name: Optional[str] = None,
+) -> Tuple[Array, Any]:
+  """(fakes [batch_size, *data_shape], G's updated model state): G at
+  ``params`` on fresh z, drawn for the global batch (one device's part)."""
+  z = draw(jax.random.normal, rng, (batch_size, spec.latent_dim), axis_name)
+  return apply_model(
+      spec.generator,
+      g,
+      params,
+      z,
+      labels=labels,
+      compute_dtype=spec.compute_dtype,
+      rng=jax.random.fold_in(rng, 1),
+  )
+
+
+def _judge(spec: GANSpec, d: NetState, params, packed, labels):
+  return apply_model(
+      spec.discriminator,
+      d,
+      params,
+      packed,
+      labels=labels,
+      compute_dtype=spec.compute_dtype,
+  )
+
+
+def discriminate(
+    spec: GANSpec,
+    d: NetState,
+    params,
+    samples: Array,
+    labels: Optional[Array] = None,
+) -> Tuple[Array, Any]:
+  """(D's outputs, its updated model state) on ``samples`` [B, ...],
+  packed first when ``spec.pack`` > 1 (outputs [B / pack, ...])."""
+  return _judge(spec, d, params, pack(samples, spec.pack), labels)
+
+
+def _penalty(
+    registry: Registry[penalties.Penalty],
+    name: str,
+    ctx: Context,
+    extra: Dict[str, Any],
+    every: int,
+    unroll: bool,
+) -> Tuple[Array, Dict[str, Any]]:
+  """(the penalty ``name``, unweighted; ``extra`` with its state updated),
+  computed on every ``every``-th step (zero and unchanged between)."""
+  penalty = penalties.lookup(registry, name)
+  if penalty is None:
+    return jnp.zeros(()), extra
+  own = extra.get(name)
+  stateful = penalty.init_extra is not None
+
+  def compute():
+    value = penalty.value(ctx.replace(extra=own))
+    return value if stateful else (value, own)
+
+  value, own = lazily(compute, every, ctx.step, (jnp.zeros(()), own), unroll)
+  return value, ({**extra, name: own} if stateful else extra)
+
+
+class DLoss(NamedTuple):
+  """What :func:`d_loss` computed besides the total."""
+
+  loss: Array  # The objective's D loss, without the penalty.
+  penalty: Array  # The penalty, unweighted (0 on lazy steps).
+  real_out: Array
+  fake_out: Array
+  model_state: Any  # D's, after seeing real then fake data.
+  extra: Dict[str, Any]  # GANState.extra with the penalty's state.
+
+
+def d_loss(
+    spec: GANSpec,
+    state: GANState,
+    params,
+    real: Array,
+    fake: Array,
+    labels: Optional[Array],
+    rng: Array,
+    axis_name: Optional[str] = None,
+    unroll: bool = False,
+) -> Tuple[Array, DLoss]:
+  """D's loss at ``params`` on real data and fakes ([B, ...] each; packed
+  here), plus ``penalty_weight`` x its penalty (``spec.penalty``, drawing
+  from ``rng``; lazy regularisation: computed on every
+  ``penalty_every``-th step only, its weight scaled up to keep the same
+  mean, Karras et al. 2020). Returns (total, :class:`DLoss`)."""
+  hparams = hparams_for(spec, state)
+  real, fake = pack(real, spec.pack), pack(fake, spec.pack)
+  real_out, model_state = _judge(spec, state.d, params, real, labels)
+  fake_out, model_state = _judge(
+      spec, state.d.replace(model_state=model_state), params, fake, labels
+  )
+  ctx = Context(
+      hparams=hparams,
+      axis_name=axis_name,
+      spec=spec,
+      step=state.step,
+      rng=rng,
+      real=real,
+      fake=fake,
+      labels=labels,
+      real_out=real_out,
+      fake_out=fake_out,
+      critic=lambda x: _judge(spec, state.d, params, x, labels)[0],
+  )
+  loss = losses.get_objective(spec.objective).d_loss(
+      real_out, fake_out, ctx.replace(rng=jax.random.fold_in(rng, 1))
+  )
+  penalty, extra = _penalty(
+      penalties.D_PENALTIES,
+      spec.penalty,
+      ctx,
+      state.extra,
+      spec.penalty_every,
+      unroll,
+  )
+  total = loss + hparams['penalty_weight'] * spec.penalty_every * penalty
+  return total, DLoss(loss, penalty, real_out, fake_out, model_state, extra)
+
+
+def d_update(spec: GANSpec, state: GANState, params, opt_state, grads):
+  """(params, opt_state) after one step of D's optimizer on ``grads``
+  (and the WGAN weight clipping, with ``spec.clip_weights``)."""
+  updates, opt_state = spec.d_optimizer.update(grads, opt_state, params)
+  params = optax.apply_updates(params, updates)
+  if spec.clip_weights:
+    c = state.hparams['clip_value']
+    params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
+  return params, opt_state
+
+
+def lookahead(
+    spec: GANSpec,
+    state: GANState,
+    real: Array,
+    fake: Array,
+    labels: Optional[Array],
+    rng: Array,
+    axis_name: Optional[str] = None,
+    unroll: bool = False,
+):
+  """Unrolled GAN: D's params after ``spec.unroll_steps`` updates on
+  (real, fake), differentiable in ``fake``; D's optimizer state, batch
+  statistics and penalty state are not kept."""
+
+  def update(carry, _):
+    params, opt_state = carry
+    grads = jax.grad(
+        lambda p: d_loss(
+            spec, state, p, real, fake, labels, rng, axis_name, unroll
+        )[0]
+    )(params)
+    return d_update(spec, state, params, opt_state, pmean(grads, axis_name))
+
+  def body(carry, i):
+    return update(carry, i), None
+
+  (params, _), _ = scan(
+      body,
+      (state.d.params, state.d.opt_state),
+      jnp.arange(spec.unroll_steps),
+      unroll,
+  )
+  return params
+
+
+class GLoss(NamedTuple):
+  """What :func:`g_loss` computed besides the total."""
+
+  loss: Array  # The objective's G loss, without the penalty.
+  penalty: Array  # G's penalty, unweighted (0 on lazy steps).
+  fake_out: Array
+  model_state: Any  # G's.
+  extra: Dict[str, Any]  # GANState.extra with the penalty's state.
+
+
+def g_loss(
+    spec: GANSpec,
+    state: GANState,
+    params,
+    batch,
+    rng: Array,
+    axis_name: Optional[str] = None,
+    unroll: bool = False,
+) -> Tuple[Array, GLoss]:
+  """G's loss at ``params`` through the current D (or the look-ahead one),
+  plus ``g_penalty_weight`` x its penalty (``spec.g_penalty``, lazily).
+  D's outputs on ``batch``'s real data are computed only when the
+  objective asks for them. Returns (total, :class:`GLoss`)."""
   objective = losses.get_objective(spec.objective)
-
-  def pmean(tree):
-    return tree if axis_name is None else lax.pmean(tree, axis_name)
-
-  def sample(draw, rng, shape):
-    # Per-device noise as a slice of the global batch's noise: exact
-    # agreement with a single-device step on the whole batch, for the price
-    # of drawing a few extra random numbers.
-    if axis_name is None:
-      return draw(rng, shape)
-    count = lax.psum(1, axis_name)
-    return parallel.take_part(
-        draw(rng, (count * shape[0], *shape[1:])), axis_name
-    )
-
-  def generate(
-      state: GANState,
-      params,
-      rng: Array,
-      batch_size: int,
-      labels: Optional[Array],
-  ):
-    z = sample(jax.random.normal, rng, (batch_size, spec.latent_dim))
-    return apply_model(
-        spec.generator,
-        state.g,
-        params,
-        z,
-        labels=labels,
-        compute_dtype=spec.compute_dtype,
-        rng=jax.random.fold_in(rng, 1),
-    )
-
-  def to_probability(outputs: Array) -> Array:
-    # What a reader charts: D(x) for logit games, the raw value for critics.
-    return jax.nn.sigmoid(outputs) if objective.outputs_are_logits else outputs
-
-  def discriminate(d: NetState, params, packed: Array, labels: Optional[Array]):
-    return apply_model(
-        spec.discriminator,
-        d,
-        params,
-        packed,
-        labels=labels,
-        compute_dtype=spec.compute_dtype,
-    )
-
-  # --- D's loss on packed real data and fakes -----------------------------
-  def d_loss_fn(
-      state: GANState,
-      params,
-      real: Array,
-      fake: Array,
-      labels: Optional[Array],
-      eps: Array,
-  ):
-    hp = state.hparams
-    real_out, model_state = discriminate(state.d, params, real, labels)
-    fake_out, model_state = discriminate(
-        state.d.replace(model_state=model_state), params, fake, labels
-    )
-    loss = objective.d_loss(real_out, fake_out, hp)
-
-    def critic(x):
-      return discriminate(state.d, params, x, labels)[0]
-
-    def penalty_value():
-      if spec.penalty == 'gradient_penalty':
-        return penalties.gradient_penalty(
-            critic, real, fake, eps, hp['gp_target'], spec.one_sided_penalty
-        )
-      if spec.penalty == 'r1':
-        return penalties.r1_penalty(critic, real)
-      return jnp.zeros(())
-
-    # Lazy regularisation: computed on every penalty_every-th step only,
-    # its weight scaled up to keep the same mean (Karras et al. 2020).
-    every = spec.penalty_every
-    penalty = lazily(penalty_value, every, state.step, jnp.zeros(()), unroll)
-    total = loss + hp['penalty_weight'] * every * penalty
-    return total, (model_state, loss, penalty, real_out, fake_out)
-
-  def d_update(state: GANState, params, opt_state, grads):
-    updates, opt_state = spec.d_optimizer.update(grads, opt_state, params)
-    params = optax.apply_updates(params, updates)
-    if spec.clip_weights:
-      c = state.hparams['clip_value']
-      params = jax.tree.map(lambda p: jnp.clip(p, -c, c), params)
-    return params, opt_state
-
-  # --- D: real data and stop-gradient fakes -------------------------------
-  def d_step(state: GANState, batch, rng: Array):
-    real, labels = split_batch(batch)
-    z_rng, eps_rng = jax.random.split(rng)
-    fake, g_model_state = generate(
-        state, state.g.params, z_rng, real.shape[0], labels
-    )
-    fake = pack(lax.stop_gradient(fake), spec.pack)
-    real = pack(real, spec.pack)
-    eps = sample(jax.random.uniform, eps_rng, (real.shape[0],))
-
-    grads, (model_state, loss, penalty, real_out, fake_out) = jax.grad(
-        lambda p: d_loss_fn(state, p, real, fake, labels, eps), has_aux=True
-    )(state.d.params)
-    grads = pmean(grads)
-    params, opt_state = d_update(
-        state, state.d.params, state.d.opt_state, grads
-    )
-    state = state.replace(
-        g=state.g.replace(model_state=pmean(g_model_state)),
-        d=NetState(params, pmean(model_state), opt_state),
-    )
-    metrics = {
-        'd_loss': loss,
-        'd_penalty': penalty,
-        'd_real': jnp.mean(to_probability(real_out)),
-        'd_fake': jnp.mean(to_probability(fake_out)),
-        'd_grad_norm': optax.tree.norm(grads),
-    }
-    return state, pmean(metrics)
-
-  def path_length(
-      g: NetState,
-      params,
-      rng: Array,
-      batch_size: int,
-      labels: Optional[Array],
-      pl_mean: Array,
-  ):
-    # StyleGAN2's regulariser on half a batch of fresh z (gan_jax.penalties),
-    # with every second label: on any even per-device batch the same
-    # (z, label) pairs as on one device, since z is drawn globally.
-    half = max(1, batch_size // 2)
-    z_key, map_key, syn_key, noise_key = jax.random.split(rng, 4)
-    z = sample(jax.random.normal, z_key, (half, spec.latent_dim))
-    part = None if labels is None else labels[::2][:half]
-    ws, _ = apply_model(
-        spec.generator,
-        g,
-        params,
-        z,
-        labels=part,
-        compute_dtype=spec.compute_dtype,
-        rng=map_key,
-        method='mapping_ws',
-    )
-    synthesis = lambda ws: apply_model(
-        spec.generator,
-        g,
-        params,
-        ws,
-        train=False,
-        compute_dtype=spec.compute_dtype,
-        rng=syn_key,
-        method='synthesis',
-    )[0]
-    return penalties.path_length_penalty(
-        synthesis,
-        ws,
-        noise_key,
-        pl_mean,
-        draw=lambda key, shape: sample(jax.random.normal, key, shape),
-        mean=pmean,
-    )
-
-  # --- Unrolled GAN: D's params after k look-ahead updates -----------------
-  def lookahead(
-      state: GANState,
-      real: Array,
-      fake: Array,
-      labels: Optional[Array],
-      rng: Array,
-  ):
-    """D's params after ``spec.unroll_steps`` updates on (real, fake),
-    differentiable in ``fake``; D's optimizer state and batch statistics
-    are not kept."""
-    eps = sample(jax.random.uniform, rng, (real.shape[0],))
-
-    def update(carry, _):
-      params, opt_state = carry
-      grads = jax.grad(
-          lambda p: d_loss_fn(state, p, real, fake, labels, eps)[0]
-      )(params)
-      return d_update(state, params, opt_state, pmean(grads)), None
-
-    (params, _), _ = _scan(
-        update,
-        (state.d.params, state.d.opt_state),
-        jnp.arange(spec.unroll_steps),
+  hparams = hparams_for(spec, state)
+  real, labels = split_batch(batch)
+  batch_size = real.shape[0]
+  fake, model_state = generate(
+      spec, state.g, params, rng, batch_size, labels, axis_name
+  )
+  d_params = state.d.params
+  if spec.unroll_steps:
+    d_params = lookahead(
+        spec,
+        state,
+        real,
+        fake,
+        labels,
+        jax.random.fold_in(rng, 3),
+        axis_name,
         unroll,
     )
-    return params
+  zero_sum_unrolled = spec.unroll_steps > 0 and objective.zero_sum
+  # D's batch statistics are updated by D steps only.
+  fake_out, _ = discriminate(spec, state.d, d_params, fake, labels)
+  real_out = None
+  if objective.g_uses_real or zero_sum_unrolled:
+    real_out, _ = discriminate(spec, state.d, d_params, real, labels)
+  ctx = Context(
+      hparams=hparams,
+      axis_name=axis_name,
+      spec=spec,
+      step=state.step,
+      rng=jax.random.fold_in(rng, 4),
+      fake=pack(fake, spec.pack),
+      labels=labels,
+      real_out=real_out,
+      fake_out=fake_out,
+      generator=functools.partial(_run_generator, spec, state.g, params),
+      batch_size=batch_size,
+  )
+  if zero_sum_unrolled and real_out is not None:
+    loss = -objective.d_loss(real_out, fake_out, ctx)
+  else:
+    loss = objective.g_loss(real_out, fake_out, ctx)
+  penalty, extra = _penalty(
+      penalties.G_PENALTIES,
+      spec.g_penalty,
+      ctx.replace(rng=jax.random.fold_in(rng, 2)),
+      state.extra,
+      spec.g_penalty_every,
+      unroll,
+  )
+  total = loss + hparams['g_penalty_weight'] * spec.g_penalty_every * penalty
+  return total, GLoss(loss, penalty, fake_out, model_state, extra)
 
-  # --- G: through the current D (or the look-ahead one) --------------------
-  def g_step(state: GANState, batch, rng: Array):
-    real, labels = split_batch(batch)
-    batch_size = real.shape[0]
-    real = pack(real, spec.pack)
 
-    def loss_fn(params):
-      fake, model_state = generate(state, params, rng, batch_size, labels)
-      fake = pack(fake, spec.pack)
-      d_params = state.d.params
-      if spec.unroll_steps:
-        d_params = lookahead(
-            state, real, fake, labels, jax.random.fold_in(rng, 3)
-        )
-      # D's batch statistics are updated by D steps only.
-      fake_out, _ = discriminate(state.d, d_params, fake, labels)
-      loss = objective.g_loss(fake_out, state.hparams)
-      if spec.unroll_steps and objective.zero_sum:
-        real_out, _ = discriminate(state.d, d_params, real, labels)
-        loss = -objective.d_loss(real_out, fake_out, state.hparams)
-      penalty = jnp.zeros(())
-      if spec.g_penalty == 'path_length':
-        pl_mean = model_state['stylegan']['pl_mean']
-        penalty, pl_mean = lazily(
-            lambda: path_length(
-                state.g,
-                params,
-                jax.random.fold_in(rng, 2),
-                batch_size,
-                labels,
-                pl_mean,
-            ),
-            spec.g_penalty_every,
-            state.step,
-            (penalty, pl_mean),
-            unroll,
-        )
-        model_state = {
-            **model_state,
-            'stylegan': {**model_state['stylegan'], 'pl_mean': pl_mean},
-        }
-      total = loss + spec.g_penalty_weight * spec.g_penalty_every * penalty
-      return total, (model_state, fake_out, loss, penalty)
+def _run_generator(
+    spec, g, params, inputs, labels=None, rng=None, method=None, train=True
+):
+  return apply_model(
+      spec.generator,
+      g,
+      params,
+      inputs,
+      train=train,
+      labels=labels,
+      compute_dtype=spec.compute_dtype,
+      rng=rng,
+      method=method,
+  )[0]
 
-    (_, (model_state, fake_out, loss, penalty)), grads = jax.value_and_grad(
-        loss_fn, has_aux=True
-    )(state.g.params)
-    grads = pmean(grads)
-    updates, opt_state = spec.g_optimizer.update(
-        grads, state.g.opt_state, state.g.params
+
+# --- D: real data and stop-gradient fakes -----------------------------------
+
+
+def d_step(
+    spec: GANSpec,
+    state: GANState,
+    batch,
+    rng: Array,
+    axis_name: Optional[str] = None,
+    unroll: bool = False,
+) -> Tuple[GANState, Metrics]:
+  """One D update on ``batch`` and as many fakes (see the module
+  docstring)."""
+  real, labels = split_batch(batch)
+  z_rng, penalty_rng = jax.random.split(rng)
+  fake, g_model_state = generate(
+      spec, state.g, state.g.params, z_rng, real.shape[0], labels, axis_name
+  )
+  grads, aux = jax.grad(
+      lambda p: d_loss(
+          spec,
+          state,
+          p,
+          real,
+          jax.lax.stop_gradient(fake),
+          labels,
+          penalty_rng,
+          axis_name,
+          unroll,
+      ),
+      has_aux=True,
+  )(state.d.params)
+  grads = pmean(grads, axis_name)
+  params, opt_state = d_update(
+      spec, state, state.d.params, state.d.opt_state, grads
+  )
+  state = state.replace(
+      g=state.g.replace(model_state=pmean(g_model_state, axis_name)),
+      d=NetState(params, pmean(aux.model_state, axis_name), opt_state),
+      extra=pmean_floats(aux.extra, axis_name),
+  )
+  metrics = {
+      'd_loss': aux.loss,
+      'd_penalty': aux.penalty,
+      'd_real': jnp.mean(to_probability(spec, aux.real_out)),
+      'd_fake': jnp.mean(to_probability(spec, aux.fake_out)),
+      'd_grad_norm': optax.tree.norm(grads),
+  }
+  return state, pmean(metrics, axis_name)
+
+
+# --- G: through the current D (or the look-ahead one) -----------------------
+
+
+def g_step(
+    spec: GANSpec,
+    state: GANState,
+    batch,
+    rng: Array,
+    axis_name: Optional[str] = None,
+    unroll: bool = False,
+) -> Tuple[GANState, Metrics]:
+  """One G update (see the module docstring)."""
+  (_, aux), grads = jax.value_and_grad(
+      lambda p: g_loss(spec, state, p, batch, rng, axis_name, unroll),
+      has_aux=True,
+  )(state.g.params)
+  grads = pmean(grads, axis_name)
+  updates, opt_state = spec.g_optimizer.update(
+      grads, state.g.opt_state, state.g.params
+  )
+  params = optax.apply_updates(state.g.params, updates)
+  state = state.replace(
+      g=NetState(params, pmean(aux.model_state, axis_name), opt_state),
+      extra=pmean_floats(aux.extra, axis_name),
+  )
+  metrics = {
+      'g_loss': aux.loss,
+      'g_fake': jnp.mean(to_probability(spec, aux.fake_out)),
+      'g_grad_norm': optax.tree.norm(grads),
+      **({'g_penalty': aux.penalty} if spec.g_penalty != 'none' else {}),
+  }
+  return state, pmean(metrics, axis_name)
+
+
+# --- A train step, and a loop of them ---------------------------------------
+
+
+def finish_step(state: GANState) -> GANState:
+  """What every train step does last: G's EMA (when kept) moves toward
+  G's params, and the step is counted."""
+  g_ema = state.g_ema
+  if g_ema is not None:
+    g_ema = optax.incremental_update(
+        state.g.params, g_ema, 1.0 - state.hparams['ema_decay']
     )
-    params = optax.apply_updates(state.g.params, updates)
-    state = state.replace(g=NetState(params, pmean(model_state), opt_state))
-    metrics = {
-        'g_loss': loss,
-        'g_fake': jnp.mean(to_probability(fake_out)),
-        'g_grad_norm': optax.tree.norm(grads),
-        **({'g_penalty': penalty} if spec.g_penalty != 'none' else {}),
-    }
-    return state, pmean(metrics)
+  return state.replace(step=state.step + 1, g_ema=g_ema)
 
-  # --- The alternating algorithm -------------------------------------------
+
+def alternate(
+    d_step: Step, g_step: Step, n_critic: int, unroll: bool = False
+) -> Step:
+  """The alternating train step: ``n_critic`` D steps (one on each
+  ``batch[i]``, batch [n_critic, B, ...]), then a G step on the last
+  batch through the updated D, then :func:`finish_step`. D's metrics are
+  averaged over its steps."""
+
   def train_step(state: GANState, batch, rng: Array):
     rng = jax.random.fold_in(rng, state.step)
     d_rng, g_rng = jax.random.split(rng)
@@ -437,21 +549,32 @@ def make_steps(
       real, i = inputs
       return d_step(state, real, jax.random.fold_in(d_rng, i))
 
-    state, d_metrics = _scan(
-        critic_iteration, state, (batch, jnp.arange(spec.n_critic)), unroll
+    state, d_metrics = scan(
+        critic_iteration, state, (batch, jnp.arange(n_critic)), unroll
     )
     last = jax.tree.map(lambda b: b[-1], batch)
     state, g_metrics = g_step(state, last, g_rng)
-    g_ema = state.g_ema
-    if g_ema is not None:
-      g_ema = optax.incremental_update(
-          state.g.params, g_ema, 1.0 - state.hparams['ema_decay']
-      )
-    state = state.replace(step=state.step + 1, g_ema=g_ema)
-    # D metrics are averaged over the n_critic iterations of this step.
     metrics = {k: jnp.mean(v) for k, v in d_metrics.items()}
     metrics.update(g_metrics)
-    return state, metrics
+    return finish_step(state), metrics
+
+  return train_step
+
+
+def loop(train_step: Step, unroll: bool = False) -> Loop:
+  """``train_loop(state, rng, data, sample_batch, num_steps)``: ``num_steps``
+  calls of ``train_step`` in one ``lax.scan`` (a loop of one step written
+  out, with ``unroll``); metrics come back stacked [num_steps].
+
+  ``sample_batch(key, data, i)`` returns the real data of the loop's
+  ``i``-th train step, shape [n_critic, B, ...] (or a tuple with labels);
+  it runs on device inside the loop. ``data`` is a pytree passed through
+  as an argument, so a dataset held in device memory is not embedded in
+  the program: a sampler draws from it with ``key``, a streamed chunk of
+  batches is indexed with ``i``, and a 2-D sampler needs neither. The keys
+  come from ``rng`` and the state's step, so a resumed loop continues the
+  same stream.
+  """
 
   def train_loop(
       state: GANState,
@@ -460,20 +583,26 @@ def make_steps(
       sample_batch: Callable[[Array, Any, Array], Any],
       num_steps: int,
   ):
-    """Runs ``num_steps`` train steps; metrics come back stacked [num_steps].
-
-    ``sample_batch(key, data, i)`` returns the real data of the loop's
-    ``i``-th train step, shape [n_critic, B, ...] (or a tuple with labels);
-    it runs on device inside the loop. ``data`` is a pytree passed through
-    as an argument, so a dataset held in device memory is not embedded in
-    the program: a sampler draws from it with ``key``, a streamed chunk of
-    batches is indexed with ``i``, and a 2-D sampler needs neither.
-    """
-
     def body(state, i):
       data_rng, step_rng = jax.random.split(jax.random.fold_in(rng, state.step))
       return train_step(state, sample_batch(data_rng, data, i), step_rng)
 
-    return _scan(body, state, jnp.arange(num_steps), unroll and num_steps == 1)
+    return scan(body, state, jnp.arange(num_steps), unroll and num_steps == 1)
 
-  return Steps(d_step, g_step, train_step, train_loop)
+  return train_loop
+
+
+# --- The built-in algorithm -------------------------------------------------
+
+
+def alternating(
+    spec: GANSpec, axis_name: Optional[str] = None, unroll: bool = False
+) -> Steps:
+  """Goodfellow et al.'s algorithm: n_critic D steps, then one G step."""
+  d = functools.partial(d_step, spec, axis_name=axis_name, unroll=unroll)
+  g = functools.partial(g_step, spec, axis_name=axis_name, unroll=unroll)
+  train_step = alternate(d, g, spec.n_critic, unroll)
+  return Steps(train_step, loop(train_step, unroll), d, g)
+
+
+ALGORITHMS.register('alternating', Algorithm(alternating), replace=True)

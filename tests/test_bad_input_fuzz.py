@@ -12,7 +12,7 @@ import jax
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-from experiments.runner import config_layers
+from experiments.runner import config_layers, validation
 from experiments.configs import default
 from gan_jax import config as gan_config, losses, models, optim, parallel
 from gan_jax import penalties
@@ -29,7 +29,7 @@ ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 CHOICES = {
     'dataset': DATASETS,
     'objective.name': tuple(losses.OBJECTIVES),
-    'objective.penalty': penalties.PENALTIES,
+    'objective.penalty': penalties.names(penalties.D_PENALTIES),
     'model.name': tuple(models.MODELS),
     'model.g_norm': ('none', 'batch', 'layer', 'spectral'),
     'model.d_norm': ('none', 'batch', 'layer', 'spectral'),
@@ -128,7 +128,7 @@ def _check_config(drawn):
     assert field.split('.')[-1] in str(error), (field, error)
     return
   try:
-    gan_config.validate(config, 1)
+    validation.validate(config, 1)
   except gan_config.ConfigError as error:
     message = str(error)
     assert '\n' not in message

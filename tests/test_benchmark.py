@@ -17,6 +17,7 @@ from benchmarks.step_time import (
     probe_environment,
     table_row,
 )
+from gan_jax.context import Context
 from gan_jax import config as gan_config, losses
 from gan_jax.variants import SEED_VARIANTS
 from tests.helpers import small_config
@@ -132,13 +133,14 @@ def test_baseline_losses_are_the_librarys(variant):
       np.random.default_rng(0).normal(size=(2, 64)).astype(np.float32) * 3
   )
   objective = losses.get_objective(spec.objective)
-  ours_d = objective.d_loss(real, fake, hparams)
-  ours_g = objective.g_loss(fake, hparams)
+  ctx = Context(hparams=hparams)
+  ours_d = objective.d_loss(real, fake, ctx)
+  ours_g = objective.g_loss(None, fake, ctx)
   theirs_d = torch_baseline.d_loss(
       variant,
       torch.from_numpy(real),
       torch.from_numpy(fake),
-      real_target=hparams['real_target'],
+      real_target=hparams.get('real_target', 1.0),
   )
   theirs_g = torch_baseline.g_loss(variant, torch.from_numpy(fake))
   np.testing.assert_allclose(float(theirs_d), float(ours_d), rtol=1e-5)

@@ -8,6 +8,7 @@ from experiments.runner.config_layers import (
     unknown_field,
 )
 from experiments.configs import default
+from experiments.runner import validation
 from gan_jax import config as gan_config
 from gan_jax.data import DATASETS
 from gan_jax.variants import SEED_VARIANTS, VARIANTS, get_variant
@@ -195,7 +196,7 @@ def test_bad_value_is_one_line_naming_the_field(field, value, message):
   with config.ignore_type():
     config.update_from_flattened_dict({field: value})
   with pytest.raises(gan_config.ConfigError, match=message) as error:
-    gan_config.validate(config)
+    validation.validate(config)
   assert '\n' not in str(error.value)
 
 

@@ -249,10 +249,14 @@ def test_resume_changes_lists_the_fields_that_change_the_run():
   assert config_layers.resume_changes(
       linear.to_dict(), small_config(train__steps=80).to_dict()
   ) == [('train.steps', 8, 80)]
-  # A field the saved run did not have (an older version) counts too.
+  # A field the saved run did not have (an older version, a plug-in
+  # registered since) changes nothing at its default, which is how the run
+  # trained; at another value it counts.
   del saved['ema']['decay']
+  assert config_layers.resume_changes(saved, same_run.to_dict()) == []
+  same_run.ema.decay = 0.5
   assert config_layers.resume_changes(saved, same_run.to_dict()) == [
-      ('ema.decay', '(absent)', 0.99)
+      ('ema.decay', '(absent)', 0.5)
   ]
 
 

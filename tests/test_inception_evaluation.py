@@ -8,7 +8,8 @@ import pytest
 from experiments.configs import default
 from experiments.runner import evaluators
 from gan_jax import image_evaluation, inception_evaluation
-from gan_jax.config import ConfigError, validate
+from experiments.runner.validation import validate
+from gan_jax.config import ConfigError
 from gan_jax.metrics import inception_weights
 from tests.helpers import random_inception_state_dict
 

@@ -8,8 +8,9 @@ import numpy as np
 import pytest
 
 from gan_jax import losses
+from gan_jax.context import Context
 
-HP = {'real_target': 1.0, 'fake_target': 0.0}
+HP = Context(hparams={'real_target': 1.0, 'fake_target': 0.0})
 
 
 def _sigmoid(x):
@@ -35,7 +36,7 @@ def test_saturating_g_loss_is_mean_log_one_minus_d(logits):
   _, fake = logits
   expected = np.mean(np.log(1 - _sigmoid(fake)))
   np.testing.assert_allclose(
-      losses.saturating_g_loss(jnp.array(fake), HP), expected, rtol=1e-5
+      losses.saturating_g_loss(None, jnp.array(fake), HP), expected, rtol=1e-5
   )
 
 
@@ -43,13 +44,15 @@ def test_non_saturating_g_loss_is_minus_mean_log_d(logits):
   _, fake = logits
   expected = -np.mean(np.log(_sigmoid(fake)))
   np.testing.assert_allclose(
-      losses.non_saturating_g_loss(jnp.array(fake), HP), expected, rtol=1e-5
+      losses.non_saturating_g_loss(None, jnp.array(fake), HP),
+      expected,
+      rtol=1e-5,
   )
 
 
 def test_label_smoothing_uses_exact_one_sided_target(logits):
   real, fake = logits
-  hp = {'real_target': 0.9, 'fake_target': 0.0}
+  hp = Context(hparams={'real_target': 0.9, 'fake_target': 0.0})
   p = _sigmoid(real)
   expected = np.mean(-0.9 * np.log(p) - 0.1 * np.log(1 - p)) - np.mean(
       np.log(1 - _sigmoid(fake))
@@ -67,7 +70,9 @@ def test_label_smoothing_uses_exact_one_sided_target(logits):
 def test_two_sided_smoothing_moves_fake_target():
   grad = jax.grad(
       lambda fake: losses.cross_entropy_d_loss(
-          jnp.zeros(1), fake, {'real_target': 0.9, 'fake_target': 0.1}
+          jnp.zeros(1),
+          fake,
+          Context(hparams={'real_target': 0.9, 'fake_target': 0.1}),
       )
   )(jnp.array([math.log(0.1 / 0.9)]))
   np.testing.assert_allclose(grad, 0.0, atol=1e-6)
@@ -77,13 +82,13 @@ def test_stable_at_extreme_logits():
   big = jnp.array([-200.0, 200.0])
   for value in (
       losses.cross_entropy_d_loss(big, big, HP),
-      losses.saturating_g_loss(big, HP),
-      losses.non_saturating_g_loss(big, HP),
+      losses.saturating_g_loss(None, big, HP),
+      losses.non_saturating_g_loss(None, big, HP),
   ):
     assert np.isfinite(value)
   # log(1 - sigmoid(200)) = -200 exactly in the softplus form.
   np.testing.assert_allclose(
-      losses.saturating_g_loss(jnp.array([200.0]), HP), -200.0
+      losses.saturating_g_loss(None, jnp.array([200.0]), HP), -200.0
   )
 
 
@@ -91,8 +96,10 @@ def test_stable_at_extreme_logits():
 def test_saturation_gradients(d_of_fake):
   """d loss / d logit: -D(G(z)) (saturating) versus -(1 - D(G(z)))."""
   logit = jnp.array([math.log(d_of_fake / (1 - d_of_fake))])
-  sat = jax.grad(lambda x: losses.saturating_g_loss(x, HP))(logit)[0]
-  non_sat = jax.grad(lambda x: losses.non_saturating_g_loss(x, HP))(logit)[0]
+  sat = jax.grad(lambda x: losses.saturating_g_loss(None, x, HP))(logit)[0]
+  non_sat = jax.grad(lambda x: losses.non_saturating_g_loss(None, x, HP))(
+      logit
+  )[0]
   np.testing.assert_allclose(sat, -d_of_fake, rtol=1e-3)
   np.testing.assert_allclose(non_sat, -(1 - d_of_fake), rtol=1e-3)
   assert abs(sat) <= 1.01 * d_of_fake and abs(non_sat) >= 0.98
@@ -139,7 +146,9 @@ def test_wasserstein_losses(logits):
       rtol=1e-5,
   )
   np.testing.assert_allclose(
-      losses.wasserstein_g_loss(jnp.array(fake), HP), -fake.mean(), rtol=1e-5
+      losses.wasserstein_g_loss(None, jnp.array(fake), HP),
+      -fake.mean(),
+      rtol=1e-5,
   )
 
 
@@ -160,10 +169,10 @@ def test_least_squares_by_hand():
       rtol=1e-6,
   )
   np.testing.assert_allclose(
-      losses.least_squares_g_loss(fake, HP), 0.5 * (1 + 1) / 2, rtol=1e-6
+      losses.least_squares_g_loss(None, fake, HP), 0.5 * (1 + 1) / 2, rtol=1e-6
   )
 
 
 def test_unknown_objective_lists_valid_ones():
-  with pytest.raises(ValueError, match='valid: .*hinge.*non_saturating'):
+  with pytest.raises(ValueError, match='valid: .*non_saturating.*hinge'):
     losses.get_objective('nope')

@@ -8,10 +8,15 @@ import jax.numpy as jnp
 import jaxtyping
 import pytest
 
-from gan_jax import losses, penalties
-from gan_jax.state import DEFAULT_HPARAMS
+from gan_jax import config as gan_config, losses, penalties
+from gan_jax.context import Context
 
-HPARAMS = {k: jnp.asarray(v) for k, v in DEFAULT_HPARAMS.items()}
+HPARAMS = Context(
+    hparams={
+        name: jnp.asarray(h.default)
+        for name, h in gan_config.declared_hparams().items()
+    }
+)
 
 
 def checked(fn):
@@ -28,7 +33,8 @@ def test_objectives_take_outputs_per_example_and_return_a_scalar(name):
   d_loss, g_loss = checked(objective.d_loss), checked(objective.g_loss)
   real, fake = jnp.linspace(-1.0, 1.0, 6), jnp.linspace(-2.0, 0.5, 6)
   assert d_loss(real, fake, HPARAMS).shape == ()
-  assert g_loss(fake, HPARAMS).shape == ()
+  assert g_loss(None, fake, HPARAMS).shape == ()
+  assert g_loss(real, fake, HPARAMS).shape == ()
   # PatchGAN's map of scores per example (CycleGAN's discriminators).
   patches = jnp.zeros((6, 4, 4, 1))
   assert d_loss(patches, patches, HPARAMS).shape == ()
@@ -37,7 +43,7 @@ def test_objectives_take_outputs_per_example_and_return_a_scalar(name):
   with pytest.raises(jaxtyping.TypeCheckError):
     d_loss(real, fake[:, None], HPARAMS)
   with pytest.raises(jaxtyping.TypeCheckError):
-    g_loss(jnp.zeros(()), HPARAMS)
+    g_loss(None, jnp.zeros(()), HPARAMS)
   with pytest.raises(jaxtyping.TypeCheckError):
     d_loss(real, jnp.arange(6), HPARAMS)  # Integers are not outputs.
 

@@ -136,7 +136,7 @@ def test_lazy_regularisers_fire_on_their_steps_in_one_program(unroll):
     for name in fired:
       if float(metrics[name]) != 0.0:
         fired[name].append(i)
-    pl_means.append(float(state.g.model_state['stylegan']['pl_mean']))
+    pl_means.append(float(state.extra['path_length']['pl_mean']))
   assert fired == {'d_penalty': [0, 4], 'g_penalty': [0, 2, 4, 6]}
   # The running mean moves only when the regulariser runs.
   assert [a != b for a, b in zip(pl_means, pl_means[1:])] == [

@@ -81,7 +81,7 @@ def test_claim4_jsd_is_flat_and_the_critic_measures_w1():
   )
 
 
-def _halved_d_loss(real_logits, fake_logits, hparams):
+def _halved_d_loss(real_logits, fake_logits, ctx):
   # A plausible bug: the fake term dropped to half weight.
   return losses.binary_cross_entropy(
       real_logits, 1.0

@@ -223,8 +223,12 @@ RESUMABLE_CHANGES = (
 def resume_changes(saved: dict, requested: dict):
   """``[(field, saved value, requested value)]`` for the fields that differ
   between a workdir's config.json and the config now requested and that
-  change the run (see RESUMABLE_CHANGES)."""
+  change the run (see RESUMABLE_CHANGES). A field the saved config does
+  not have (added to the code, or declared by a plug-in, since the run was
+  written) changes nothing while it is at its default: the run trained
+  that way."""
   old, new = flatten(saved), flatten(json.loads(json.dumps(requested)))
+  defaults = json.loads(json.dumps(default_fields()))
   allowed = set(RESUMABLE_CHANGES)
   if any(
       new.get(f'optim.{side}.schedule', 'constant') != 'constant'
@@ -237,6 +241,11 @@ def resume_changes(saved: dict, requested: dict):
       for field in sorted(set(old) | set(new))
       if field not in allowed
       and old.get(field, missing) != new.get(field, missing)
+      and not (
+          field not in old
+          and field in defaults
+          and new.get(field) == defaults[field]
+      )
   ]
 
 

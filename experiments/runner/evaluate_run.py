@@ -13,6 +13,7 @@ import jax
 import jax.numpy as jnp
 
 from experiments.runner import config_layers, evaluators, inputs, loop
+from experiments.runner import validation
 from experiments.storage import checkpoints, writers
 from gan_jax import config as gan_config, image_evaluation
 from gan_jax import inception_evaluation, state as gan_state
@@ -32,7 +33,7 @@ def read_config(workdir: str):
     raise EvaluationError(f'--workdir={workdir} holds no run (no config.json)')
   with open(path) as f:
     config = config_layers.with_new_fields(json.load(f))
-  gan_config.validate(config, 1)
+  validation.validate(config, 1)
   return config
 
 

@@ -19,7 +19,7 @@ from gan_jax.data.on_device import DeviceImages
 from gan_jax.metrics import classifier, inception_weights
 from gan_jax.models import STYLE_MODELS
 from gan_jax.state import generator_params
-from gan_jax.steps import apply_model
+from gan_jax.step_helpers import apply_model
 from experiments.runner import inputs, plots
 
 GRID_SIDE = 8  # Samples per row and column of a picture (unconditional).

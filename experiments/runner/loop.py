@@ -158,6 +158,18 @@ def train_to_outcome(
   return {'status': 'completed'}, outcome.step
 
 
+def check_step_count(config, counted: int, expected: int) -> None:
+  """Raises ConfigError (one line) when a train step did not count itself:
+  the keys, schedules and resumes hang on ``state.step`` (the contract,
+  gan_jax.contract)."""
+  if counted != expected:
+    raise gan_config.ConfigError(
+        f'train.algorithm={config.train.algorithm!r}: its train_step left '
+        f'state.step at {counted} after step {expected}; count each step '
+        '(gan_jax.steps.finish_step)'
+    )
+
+
 def divergence(
     metrics: Dict[str, np.ndarray], params_finite, first_step: int
 ) -> Optional[str]:
@@ -168,7 +180,7 @@ def divergence(
   flags at its end. Names the first step and every quantity bad there.
   """
   bad = {k: ~np.isfinite(v) for k, v in metrics.items()}
-  steps_bad = np.any(np.stack(list(bad.values())), axis=0)
+  steps_bad = np.any(np.stack(list(bad.values()) or [np.zeros(1, bool)]), 0)
   if steps_bad.any():
     i = int(np.argmax(steps_bad))
     names = ', '.join(sorted(k for k, b in bad.items() if b[i]))

@@ -16,7 +16,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from gan_jax import config as gan_config, parallel
+from gan_jax import config as gan_config, contract, parallel
 from gan_jax import state as gan_state, steps as gan_steps
 from experiments.runner import evaluators, inputs, loop, preemption
 from experiments.runner import profiling
@@ -77,6 +77,28 @@ def summary_screen(summary: Dict[str, Any]) -> str:
   return '\n'.join(lines)
 
 
+def check_contract(config, spec, hparams) -> None:
+  """The config's algorithm against the step contract (gan_jax.contract),
+  before anything is written: one line (ConfigError) if it breaks it."""
+  if parallel.axis_name(config.train.parallel) is not None:
+    spec = gan_config.build(config)[0]  # Models without a device axis.
+  try:
+    contract.check_steps(
+        gan_steps.make_steps(spec), spec, config.train.batch_size, hparams
+    )
+  except contract.ContractError as error:
+    raise gan_config.ConfigError(str(error)) from None
+
+
+def postfix(means: Dict[str, float]) -> Dict[str, str]:
+  """The progress bar's numbers: D's and G's losses, or, for an algorithm
+  whose metrics are named otherwise, its first two."""
+  shown = [k for k in ('d_loss', 'g_loss') if k in means] or [
+      k for k in sorted(means) if k != 'steps_per_second'
+  ][:2]
+  return {k.removesuffix('_loss') or k: f'{means[k]:.3f}' for k in shown}
+
+
 def open_workdir(workdir: str, config, state, with_numbers_of, primary: bool):
   """(state, checkpointer, metric writer) of a run in ``workdir``: the
   fresh ``state``, or the last checkpoint's with the config's numbers
@@ -92,7 +114,8 @@ def open_workdir(workdir: str, config, state, with_numbers_of, primary: bool):
     writers.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
   ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
   if ckpt.latest_step() is not None:
-    state = with_numbers_of(ckpt.restore(state, warn=print), state)
+    restored = ckpt.restore(state, warn=print, refreshed=('.hparams',))
+    state = with_numbers_of(restored, state)
   if primary:
     writers.truncate_metrics(workdir, int(state.step))
   writer = writers.MetricWriter(workdir) if primary else writers.NoWriter()
@@ -151,6 +174,7 @@ def _train_and_evaluate(
       eval_rng,
       announce=lambda line: primary and print(line, file=sys.stderr),
   )
+  check_contract(config, spec, hparams)
   state = jax.device_put(
       gan_state.compiled_init(spec)(init_rng, hparams), layout.replicated
   )
@@ -211,17 +235,22 @@ def _train_and_evaluate(
     profiler.before(first_step)
     state, outputs = executables[num_steps](state, train_rng, data)
     profiler.after(outputs, first_step + num_steps)
-    return state, outputs
+    return state, (outputs, num_steps)
 
   def end_interval(state, outputs, first_step: int, interval_started):
     """One transfer of the interval's metrics [steps done]; stops the run
     on a NaN or infinity; logs means and the rate."""
-    metrics, finite = jax.device_get(
+    num_steps = sum(count for _, count in outputs)
+    metrics, finite, counted = jax.device_get(
         (
-            jax.tree.map(lambda *m: jnp.concatenate(m), *outputs),
+            jax.tree.map(
+                lambda *m: jnp.concatenate(m), *(m for m, _ in outputs)
+            ),
             _params_finite(state),
+            state.step,
         )
     )
+    loop.check_step_count(config, int(counted), first_step + num_steps)
     bad = loop.divergence(metrics, finite, first_step + 1)
     if bad:
       last = ckpt.latest_step()
@@ -234,13 +263,10 @@ def _train_and_evaluate(
           ),
           first_step,
       )
-    num_steps = len(next(iter(metrics.values())))
     means = {k: float(np.mean(v)) for k, v in metrics.items()}
     means['steps_per_second'] = num_steps / (time.time() - interval_started)
     writer.write(first_step + num_steps, 'train', means)
-    bar.set_postfix(
-        d=f"{means['d_loss']:.3f}", g=f"{means['g_loss']:.3f}", refresh=False
-    )
+    bar.set_postfix(postfix(means), refresh=False)
     bar.update(num_steps)
     return num_steps
 
@@ -281,6 +307,7 @@ def _train_and_evaluate(
   summary = {
       **outcome,
       'variant': config.variant,
+      'algorithm': config.train.algorithm,
       'dataset': config.dataset,
       'seed': config.seed,
       'step': step,

@@ -13,9 +13,17 @@ as a sweep group's stacked states), and what keeps them trustworthy.
   writes the digests of the pieces it holds
   (``checkpoint_digests.process<i>.json``), checks them on restore, and the
   hosts agree on the verdict.
-* A step that cannot be restored is moved to ``damaged_checkpoints/`` (kept,
-  for inspection) and the step before it is used, with a warning naming the
-  files; if none can be restored that is one error.
+* A step whose bytes are damaged (its digest differs, or its files cannot
+  be read or parsed) is moved to ``damaged_checkpoints/`` (kept, for
+  inspection) and the step before it is used, with a warning naming the
+  files; if none can be restored that is one error. A transient failure
+  (permissions, memory, too many open files) is one error and moves
+  nothing: the same command succeeds once it is fixed.
+* A checkpoint written before the state gained a field (a plug-in's
+  hyperparameter or state slot) restores into today's state: what it holds
+  is restored, the new fields start as in a fresh run, and a note names
+  them (:func:`graft`). A leaf whose shape or dtype changed is a changed
+  config, not damage: one error, and nothing moves.
 * A save that fails (disk full, directory gone) is one error naming the
   directory and the reason; the steps saved before stay intact. Saves are
   synchronous (see Checkpointer), and what orbax's threads print while one
@@ -23,12 +31,13 @@ as a sweep group's stacked states), and what keeps them trustworthy.
   failure, stderr stays muted afterwards too (``failed_writes``).
 """
 
+import errno
 import json
 import os
 import re
 import shutil
 import sys
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import jax
 import orbax.checkpoint as ocp
@@ -52,6 +61,195 @@ class CheckpointError(RuntimeError):
 
 class NoRoom(CheckpointError):
   """The workdir cannot hold the run's checkpoints (found before writing)."""
+
+
+class StructureMismatch(CheckpointError):
+  """A checkpoint's state cannot be fitted into this config's: a leaf of
+  another shape or dtype, or a container where an array was saved."""
+
+
+# --- Restoring into a state that has grown ------------------------------------
+
+
+def _key_name(key: Any) -> Any:
+  """What a pytree key is called in orbax's saved tree: a field's or a
+  dict's name, or a sequence's index."""
+  for attribute in ('name', 'key', 'idx'):
+    if hasattr(key, attribute):
+      return getattr(key, attribute)
+  raise TypeError(f'unknown pytree key {key!r}')
+
+
+def _is_saved_array(node: Any) -> bool:
+  return hasattr(node, 'shape') and hasattr(node, 'dtype')
+
+
+def _as_restorable(saved: Any, sharding: Any) -> Any:
+  """Abstract arrays for a saved subtree that the state no longer has:
+  restored (the digest covers it) and then dropped."""
+  if _is_saved_array(saved):
+    return jax.ShapeDtypeStruct(
+        tuple(saved.shape), saved.dtype, sharding=sharding
+    )
+  if isinstance(saved, dict):
+    return {k: _as_restorable(v, sharding) for k, v in saved.items()}
+  if isinstance(saved, (list, tuple)):
+    return [_as_restorable(v, sharding) for v in saved]
+  return saved
+
+
+def graft(like: Any, saved: Any, sharding: Any, path: str = '') -> Any:
+  """``like`` (abstract arrays) reshaped into what a checkpoint holds
+  (``saved``: orbax's tree of array metadata): the same node types where
+  both have a node, the saved dict keys, None where nothing was saved. So
+  the target restores exactly the saved arrays, with the paths and order
+  they were saved in (their digests match). Raises StructureMismatch for a
+  leaf of another shape or dtype."""
+  if _is_saved_array(saved):
+    if isinstance(like, jax.ShapeDtypeStruct):
+      if like.shape != tuple(saved.shape) or like.dtype != saved.dtype:
+        raise StructureMismatch(
+            f'{path or "the state"} is {saved.dtype}{list(saved.shape)} in '
+            f'the checkpoint and {like.dtype}{list(like.shape)} in this '
+            "config's state"
+        )
+      return like
+    if like is None:
+      return _as_restorable(saved, sharding)
+    raise StructureMismatch(
+        f'{path} is an array in the checkpoint and a {type(like).__name__} '
+        "in this config's state"
+    )
+  if saved is None or (isinstance(saved, (dict, list)) and not saved):
+    return None  # Nothing saved below: this config's leaves start fresh.
+  if like is None:
+    return _as_restorable(saved, sharding)
+  if isinstance(like, jax.ShapeDtypeStruct):
+    raise StructureMismatch(
+        f"{path} is an array in this config's state and a container in "
+        'the checkpoint'
+    )
+  if isinstance(like, dict):
+    if not isinstance(saved, dict):
+      raise StructureMismatch(f'{path} is a dict here, not in the checkpoint')
+    return {
+        k: (
+            graft(like[k], v, sharding, f'{path}[{k!r}]')
+            if k in like
+            else _as_restorable(v, sharding)
+        )
+        for k, v in saved.items()
+    }
+  children, treedef = jax.tree_util.tree_flatten_with_path(
+      like, is_leaf=lambda node: node is not like
+  )
+  names = [_key_name(keys[0]) for keys, _ in children]
+  if isinstance(saved, dict):
+    extra = set(saved) - {str(n) for n in names}
+    found = {n: saved.get(str(n)) for n in names}
+  elif isinstance(saved, (list, tuple)):
+    extra = set(range(len(names), len(saved)))
+    found = {n: saved[n] if n < len(saved) else None for n in names}
+  else:
+    raise StructureMismatch(f'{path}: {saved!r} cannot be read as a node')
+  if extra:
+    raise StructureMismatch(
+        f'{path or "the state"} has {sorted(map(str, extra))} in the '
+        "checkpoint, which this config's state has no place for"
+    )
+  return treedef.unflatten(
+      [
+          graft(child, found[name], sharding, f'{path}.{name}')
+          for name, (_, child) in zip(names, children)
+      ]
+  )
+
+
+def _names(path: Sequence[Any]) -> Tuple[Any, ...]:
+  return tuple(_key_name(key) for key in path)
+
+
+def saved_form(saved: Any, grafted: Any) -> Any:
+  """The restore target in orbax's saved form (plain dicts and lists,
+  exactly the saved tree), each array with the grafted target's sharding
+  at the same place."""
+  targets = {
+      _names(path): leaf
+      for path, leaf in jax.tree_util.tree_leaves_with_path(grafted)
+  }
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: targets[_names(path)],
+      saved,
+      is_leaf=_is_saved_array,
+  )
+
+
+def typed_form(grafted: Any, restored: Any) -> Any:
+  """The restored arrays (in the saved form) placed into the grafted
+  target's node types: the state as it was saved."""
+  values = {
+      _names(path): leaf
+      for path, leaf in jax.tree_util.tree_leaves_with_path(restored)
+  }
+  return jax.tree_util.tree_map_with_path(
+      lambda path, _: values[_names(path)], grafted
+  )
+
+
+def fill(like: Any, restored: Any) -> Tuple[Any, List[str]]:
+  """``like`` with every leaf the restored tree has at the same path taken
+  from it; the paths taken from ``like`` instead (new since the
+  checkpoint)."""
+  saved = {
+      jax.tree_util.keystr(path): leaf
+      for path, leaf in jax.tree_util.tree_leaves_with_path(restored)
+  }
+  leaves, treedef = jax.tree_util.tree_flatten_with_path(like)
+  merged, fresh = [], []
+  for path, leaf in leaves:
+    name = jax.tree_util.keystr(path)
+    if name in saved:
+      merged.append(saved[name])
+    else:
+      merged.append(leaf)
+      fresh.append(name)
+  return treedef.unflatten(merged), fresh
+
+
+def _a_sharding(like: Any) -> Any:
+  """A sharding for the saved leaves the state no longer has: replicated
+  over the state's mesh, or the first device."""
+  for leaf in jax.tree.leaves(like):
+    sharding = getattr(leaf, 'sharding', None)
+    if isinstance(sharding, jax.sharding.NamedSharding):
+      return jax.sharding.NamedSharding(
+          sharding.mesh, jax.sharding.PartitionSpec()
+      )
+  return jax.sharding.SingleDeviceSharding(jax.devices()[0])
+
+
+# Statuses of a read that may succeed when tried again (tensorstore's names
+# of absl status codes); any other failure to read a finished step is
+# damage.
+_TRANSIENT_STATUSES = (
+    'PERMISSION_DENIED',
+    'RESOURCE_EXHAUSTED',
+    'UNAVAILABLE',
+    'DEADLINE_EXCEEDED',
+    'ABORTED',
+    'CANCELLED',
+)
+_MISSING = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
+
+
+def is_transient(error: BaseException) -> bool:
+  """Whether a failed restore says nothing about the checkpoint's bytes
+  (permissions, memory, file handles, a busy disk)."""
+  if isinstance(error, MemoryError):
+    return True
+  if isinstance(error, OSError) and error.errno is not None:
+    return error.errno not in _MISSING
+  return any(status in str(error) for status in _TRANSIENT_STATUSES)
 
 
 def state_bytes(tree: Any) -> int:
@@ -132,6 +330,7 @@ class Checkpointer:
       # DCGAN state takes a fraction of a second.
       self._manager = ocp.CheckpointManager(
           self._directory,
+          item_handlers=ocp.StandardCheckpointHandler(),
           options=ocp.CheckpointManagerOptions(
               max_to_keep=keep, create=True, enable_async_checkpointing=False
           ),
@@ -250,14 +449,23 @@ class Checkpointer:
       step: Optional[int] = None,
       warn: Callable[[str], None] = print,
       set_aside: bool = True,
+      refreshed: Sequence[str] = (),
   ) -> Any:
     """Restores ``step`` (default: the newest readable one) into the
-    structure of ``like``, with ``like``'s shardings. A step that fails to
-    restore or to match its digest is moved to damaged_checkpoints/ with a
-    ``warn``-ing, and the one before it is tried. ``set_aside=False``
-    (a reader that must change nothing, e.g. experiments.evaluate): the
-    first failure is the error, and nothing is moved."""
+    structure of ``like``, with ``like``'s shardings.
+
+    A step saved before the state gained fields restores what it holds and
+    takes the rest from ``like`` (a fresh state), with a note naming them
+    (except those under the paths ``refreshed``, as ``jax.tree_util.keystr``
+    writes them, which the caller replaces anyway: the config's
+    hyperparameters, ``'.hparams'``). A step whose bytes are
+    damaged is moved to damaged_checkpoints/ with a ``warn``-ing, and the
+    one before it is tried; ``set_aside=False`` (a reader that must change
+    nothing, e.g. experiments.evaluate) makes the first failure the error
+    and moves nothing. A transient failure or a changed structure is one
+    CheckpointError, and nothing moves."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
+    sharding = _a_sharding(like)
     steps = sorted(self._manager.all_steps(), reverse=True)
     if step is not None:
       steps = [step]
@@ -266,18 +474,30 @@ class Checkpointer:
     for candidate in steps:
       path = os.path.join(self._directory, str(candidate))
       try:
-        restored = self._manager.restore(
-            candidate, args=ocp.args.StandardRestore(abstract)
+        saved = self._manager.item_metadata(candidate)
+        saved = getattr(saved, 'tree', saved)
+        grafted = graft(abstract, saved, sharding)
+        restored = typed_form(
+            grafted,
+            self._manager.restore(
+                candidate,
+                args=ocp.args.StandardRestore(saved_form(saved, grafted)),
+            ),
         )
         _check_digests(
             restored, digests.get(str(candidate)), pieces.get(str(candidate))
         )
-        return restored
+      except StructureMismatch as error:
+        raise StructureMismatch(
+            f'checkpoint {path} does not fit this config: {error}; resume '
+            'with the config it was saved with'
+        ) from None
       except Exception as error:  # Whatever the damaged files raised.
         reason = str(error).splitlines()[0] if str(error) else repr(error)
-        if not set_aside:
+        if not set_aside or is_transient(error):
           raise CheckpointError(
               f'checkpoint {path} cannot be restored ({reason[:300]})'
+              + ('; nothing was moved: run again' if set_aside else '')
           ) from None
         damaged.append(path)
         aside = self._move_aside(candidate)
@@ -286,6 +506,16 @@ class Checkpointer:
             f'; moved to {aside}'
             + ('; trying the one before' if candidate != steps[-1] else '')
         )
+        continue
+      state, fresh = fill(like, restored)
+      fresh = [n for n in fresh if not n.startswith(tuple(refreshed))]
+      if fresh:
+        more = f' and {len(fresh) - 3} more' if len(fresh) > 3 else ''
+        warn(
+            f'note: checkpoint {path} predates {", ".join(fresh[:3])}{more}'
+            ': they start as in a fresh run'
+        )
+      return state
     raise CheckpointError(
         f'no checkpoint under {self._directory} can be '
         f'restored (damaged: {", ".join(damaged)}); move '

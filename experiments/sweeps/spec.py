@@ -33,6 +33,7 @@ from experiments.runner.config_layers import (
     unknown_field,
 )
 from experiments.configs import default
+from experiments.runner import validation
 from experiments.sweeps import published
 from gan_jax import batched, config as gan_config
 from gan_jax.data import DATASETS
@@ -278,7 +279,7 @@ def expand(spec: Mapping[str, Any]) -> List[Run]:
           config = resolve_config(
               base, variant, overrides, dataset=spec['dataset'], seed=seed
           )
-          gan_config.validate(config)
+          validation.validate(config)
         except (gan_config.ConfigError, TypeError, KeyError) as error:
           raise SweepError(f'run {name}: {error}') from None
         # Every swept field, with the value the run used (a list entry

@@ -177,7 +177,9 @@ def train_group(
   step, earlier_seconds = 0, 0.0
   if ckpt.latest_step() is not None:
     restored = ckpt.restore(
-        _saved(states, alive, diverged, 0.0, replicated), warn=print
+        _saved(states, alive, diverged, 0.0, replicated),
+        warn=print,
+        refreshed=("['states'].hparams",),
     )
     # The configs' numbers win over the checkpoint's, as in experiments.run.
     states = gan_state.with_numbers_of(restored['states'], states)
@@ -214,18 +216,23 @@ def train_group(
     states, metrics, alive = compiled_loop(num_steps)(
         states, train_rngs, train_input.data(first_step, num_steps), alive
     )
-    return (states, alive), metrics
+    return (states, alive), (metrics, num_steps)
 
   def end_interval(trained, outputs, first_step: int, interval_started):
     """One transfer; freezes the runs that went non-finite (their reason
     in divergence.json), logs the others' means."""
     del interval_started  # A group logs no rate per run.
     # Means on the host: no small programs to compile.
-    outputs, now_alive = _to_host((outputs, trained[1]))
+    num_steps = sum(count for _, count in outputs)
+    metrics, now_alive, counted = _to_host(
+        ([m for m, _ in outputs], trained[1], trained[0].step)
+    )
+    for i in range(count):
+      if now_alive[i]:
+        loop.check_step_count(config, int(counted[i]), first_step + num_steps)
     per_step = {
-        k: np.concatenate([m[k] for m in outputs], axis=1) for k in outputs[0]
+        k: np.concatenate([m[k] for m in metrics], axis=1) for k in metrics[0]
     }
-    num_steps = next(iter(per_step.values())).shape[1]
     means = {k: v.mean(1) for k, v in per_step.items()}
     for i in range(count):
       if i in diverged_at:
@@ -310,6 +317,7 @@ def train_group(
         'status': 'diverged' if i in diverged_at else 'completed',
         **({'reason': reasons[run.name]} if i in diverged_at else {}),
         'variant': run.variant,
+        'algorithm': run.config.train.algorithm,
         'dataset': run.config.dataset,
         'seed': run.seed,
         'step': diverged_at.get(i, step),

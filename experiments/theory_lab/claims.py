@@ -24,9 +24,11 @@ import numpy as np
 
 from experiments.theory_lab import closed_forms
 from gan_jax import losses, optim
+from gan_jax.context import Context
 from gan_jax.models.mlp import MLPDiscriminator
 from gan_jax.state import GANSpec, GANState, init_state
-from gan_jax.steps import apply_model, make_steps
+from gan_jax.step_helpers import apply_model
+from gan_jax.steps import make_steps
 
 
 @dataclasses.dataclass
@@ -195,7 +197,9 @@ def _d_loss_per_member(
   )(states, fakes)
   d_loss = losses.get_objective(spec.objective).d_loss
   return np.asarray(
-      jax.vmap(lambda r, f: d_loss(r, f, hparams))(real_out, fake_out)
+      jax.vmap(lambda r, f: d_loss(r, f, Context(hparams=hparams)))(
+          real_out, fake_out
+      )
   )
 
 
@@ -312,7 +316,9 @@ def generator_loss_gradients(logits: np.ndarray) -> Dict[str, np.ndarray]:
       ('non_saturating', losses.non_saturating_g_loss),
   ):
     out[name] = np.asarray(
-        jax.grad(functools.partial(lambda fn, x: fn(x, {}), loss))(logits)
+        jax.grad(
+            functools.partial(lambda fn, x: fn(None, x, Context({})), loss)
+        )(logits)
         * count
     )
   return out

@@ -33,7 +33,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm import tqdm
 
-from experiments.runner import loop
+from experiments.runner import loop, validation
 from experiments.storage import writers
 from experiments.sweeps.results import mean_and_standard_error
 from experiments.translation import evaluators, train as one_run
@@ -125,7 +125,7 @@ def expand(
     for seed in seeds:
       run_config = config.copy_and_resolve_references()
       run_config.update_from_flattened_dict({**dict(point), 'seed': seed})
-      translation_config.validate(run_config, 1)
+      validation.validate_translation(run_config, 1)
       name = '__'.join([f'{f}={v}' for f, v in point] + [f'seed{seed}'])
       runs.append(Run(name, point, seed, run_config))
   return runs

@@ -15,10 +15,10 @@ import os
 from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
-import tensorflow_datasets as tfds
-from absl import logging as absl_logging
 
-from gan_jax.data import embedded
+# TensorFlow Datasets (and the embedded builders, made with it) are
+# imported where records are read: the library's 2-D path and its config
+# need neither (``pip install gan_jax`` leaves them out).
 
 
 def _plain(record) -> Tuple[np.ndarray, int]:
@@ -93,6 +93,8 @@ def prepare_command(name: str, data_dir: str) -> str:
 
 
 def _how_to_fix(name: str, data_dir: str) -> str:
+  from gan_jax.data import embedded
+
   if name in embedded.EMBEDDED:
     return (
         f'delete {os.path.join(data_dir, name)} and run again: it is '
@@ -105,6 +107,8 @@ def _how_to_fix(name: str, data_dir: str) -> str:
 def _quiet_tfds():
   """TFDS warns while it looks for a dataset that is not there yet; the
   error we raise says it better, in one line."""
+  from absl import logging as absl_logging
+
   level = absl_logging.get_verbosity()
   absl_logging.set_verbosity(absl_logging.ERROR)
   try:
@@ -120,6 +124,10 @@ def _data_source(name: str, split: str, data_dir: str, tfds_name: str):
 
 
 def _open_source(name: str, split: str, data_dir: str, tfds_name: str):
+  import tensorflow_datasets as tfds
+
+  from gan_jax.data import embedded
+
   try:
     if name in embedded.EMBEDDED:
       return embedded.prepare(name, data_dir).as_data_source(split=split)

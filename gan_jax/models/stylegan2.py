@@ -361,8 +361,6 @@ class StyleGAN2Generator(nn.Module):
         (base, base, channels_at(self.width, stages, 0)),
     )
     self.w_avg = self.variable('stylegan', 'w_avg', jnp.zeros, (self.w_dim,))
-    # The path-length regulariser's running mean (gan_jax.penalties).
-    self.pl_mean = self.variable('stylegan', 'pl_mean', jnp.zeros, ())
     axis = self.batch_axis_name
     convs = [
         SynthesisLayer(

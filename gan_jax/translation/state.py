@@ -67,13 +67,21 @@ class CycleSpec:
       )
 
 
-# Scalars a step reads from the state; defaults are the paper's.
+# Scalars a step reads from the state besides its objective's (declared by
+# the objective, gan_jax.hparams); defaults are the paper's.
 DEFAULT_HPARAMS = {
     'cycle_weight': 10.0,  # lambda of the cycle loss.
     'identity_weight': 0.5,  # The identity loss's weight, times lambda.
-    'real_target': 1.0,  # The objective's targets (gan_jax.losses).
-    'fake_target': 0.0,
 }
+
+
+def default_hparams(spec: CycleSpec) -> Dict[str, float]:
+  """Every scalar the state holds, at its default."""
+  objective = losses.get_objective(spec.objective)
+  return {
+      **DEFAULT_HPARAMS,
+      **{h.name: h.default for h in objective.hparams if h.batchable},
+  }
 
 
 class CycleState(struct.PyTreeNode):
@@ -103,18 +111,18 @@ def init_state(
     spec: CycleSpec, rng: jax.Array, hparams: Optional[Dict[str, float]] = None
 ) -> CycleState:
   """Initialises the four networks, their optimizers, empty buffers and the
-  scalars (overrides of :data:`DEFAULT_HPARAMS`; unknown keys are an
+  scalars (overrides of :func:`default_hparams`; unknown keys are an
   error)."""
   hparams = dict(hparams or {})
-  unknown = set(hparams) - set(DEFAULT_HPARAMS)
+  defaults = default_hparams(spec)
+  unknown = set(hparams) - set(defaults)
   if unknown:
     raise ValueError(
-        f'unknown hparams {sorted(unknown)}; valid: '
-        f'{", ".join(DEFAULT_HPARAMS)}'
+        f'unknown hparams {sorted(unknown)}; valid: {", ".join(defaults)}'
     )
   values = {
       k: jnp.asarray(hparams.get(k, v), jnp.float32)
-      for k, v in DEFAULT_HPARAMS.items()
+      for k, v in defaults.items()
   }
   g_rng, f_rng, dx_rng, dy_rng = jax.random.split(rng, 4)
   return CycleState(

@@ -46,7 +46,8 @@ import optax
 from jax import lax
 
 from gan_jax import losses, parallel
-from gan_jax.steps import apply_model
+from gan_jax.context import Context
+from gan_jax.step_helpers import apply_model
 from gan_jax.translation import history as history_lib
 from gan_jax.translation.state import CycleSpec, CycleState
 
@@ -127,6 +128,7 @@ def make_cycle_steps(
   # --- G and F, through the current D_Y and D_X ---------------------------
   def translators_loss(state: CycleState, params, x: Array, y: Array):
     hp = state.hparams
+    ctx = Context(hparams=hp, axis_name=axis_name, step=state.step)
     fake_y = run(spec.g, state.g, params['g'], x)
     fake_x = run(spec.f, state.f, params['f'], y)
     cycle_x, cycle_y = cycle_loss(
@@ -137,8 +139,13 @@ def make_cycle_steps(
     )
     judged_y = run(spec.d_y, state.d_y, state.d_y.params, fake_y)
     judged_x = run(spec.d_x, state.d_x, state.d_x.params, fake_x)
-    g_adv = scale * objective.g_loss(judged_y, hp)
-    f_adv = scale * objective.g_loss(judged_x, hp)
+    # D's outputs on real data, for an objective whose G loss uses them.
+    real_y = real_x = None
+    if objective.g_uses_real:
+      real_y = run(spec.d_y, state.d_y, state.d_y.params, y)
+      real_x = run(spec.d_x, state.d_x, state.d_x.params, x)
+    g_adv = scale * objective.g_loss(real_y, judged_y, ctx)
+    f_adv = scale * objective.g_loss(real_x, judged_x, ctx)
     total = g_adv + f_adv + hp['cycle_weight'] * (cycle_x + cycle_y)
     metrics = {
         'g_loss': g_adv,
@@ -163,7 +170,8 @@ def make_cycle_steps(
   def discriminator_loss(module, net, params, real, fake, hp):
     real_out = run(module, net, params, real)
     fake_out = run(module, net, params, fake)
-    return objective.d_loss(real_out, fake_out, hp), (real_out, fake_out)
+    ctx = Context(hparams=hp, axis_name=axis_name)
+    return objective.d_loss(real_out, fake_out, ctx), (real_out, fake_out)
 
   def train_step(state: CycleState, batch, rng: Array):
     x, y = batch
