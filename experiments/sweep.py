@@ -6,9 +6,14 @@ label_smoothing --seeds=10 --dataset=grid25
   python -m experiments.sweep --variants=wgan_gp --seeds=3 \
       --grid=optim.d.lr=1e-4,3e-4 --grid=objective.penalty_weight=0.1,1
   python -m experiments.sweep --sweep=experiments/configs/sweeps/wgan_gp_grid.py
+  python -m experiments.sweep --config=my_gan.py --seeds=3 \
+      --grid=train.algorithm=alternating,simultaneous
 
 The spec (experiments/sweeps/spec.py) comes from ``--sweep`` (a Python file
-whose ``get_sweep()`` returns a dict) with the flags on top. Everything lands
+whose ``get_sweep()`` returns a dict) with the flags on top. ``--config``
+gives the runs' base config file, as experiments.run's does: what it
+registers (an objective, a penalty, an algorithm of one's own) sweeps like
+the library's own, and without ``--variants`` the file is taken as it is. Everything lands
 in ``--workdir`` (default ``sweeps/<name>``): ``sweep.json`` (the spec),
 ``runs/RUN/`` (each run as experiments.run leaves it), ``results.csv``,
 ``results.md`` and ``figures/``. Running the same sweep again skips finished
@@ -34,7 +39,18 @@ _SWEEP = flags.DEFINE_string(
     'Sweep file: Python with get_sweep() -> dict of '
     f'{", ".join(sweep_spec.SPEC_KEYS)}.',
 )
-_VARIANTS = flags.DEFINE_list('variants', None, 'Variants, comma separated.')
+_CONFIG = flags.DEFINE_string(
+    'config',
+    None,
+    'Config file of every run (get_config() -> ConfigDict), as '
+    'experiments.run takes; default experiments/configs/default.py.',
+)
+_VARIANTS = flags.DEFINE_list(
+    'variants',
+    None,
+    'Variants, comma separated (may be left out with --config: the file '
+    'as it is).',
+)
 _SEEDS = flags.DEFINE_string(
     'seeds', None, 'Seeds: a count S (0..S-1) or a comma separated list.'
 )
@@ -97,6 +113,8 @@ def spec_from_flags(
 ) -> Dict[str, Any]:
   """The sweep file's spec with the flags on top."""
   spec = dict(file_spec or {})
+  if _CONFIG.value:
+    spec['config'] = _CONFIG.value
   if _VARIANTS.value:
     spec['variants'] = _VARIANTS.value
   if _SEEDS.value is not None:
@@ -126,7 +144,10 @@ def default_workdir(spec: Dict[str, Any], sweep_file: Optional[str]) -> str:
   if sweep_file:
     name = os.path.splitext(os.path.basename(sweep_file))[0]
   else:
-    name = f"{spec['dataset']}_{'-'.join(spec['variants'])}"
+    labels = spec['variants'] or [
+        os.path.splitext(os.path.basename(spec['config']))[0]
+    ]
+    name = f"{spec['dataset']}_{'-'.join(labels)}"
   return os.path.join('sweeps', name)
 
 

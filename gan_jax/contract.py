@@ -24,6 +24,9 @@ no compilation, no numbers) and says in one line what breaks the contract.
 """
 
 import functools
+import os
+import sys
+import traceback
 from typing import Any, Dict, Optional
 
 import jax
@@ -77,6 +80,22 @@ def _first_difference(given: Any, returned: Any) -> Optional[str]:
   return None
 
 
+def _where(error: BaseException) -> str:
+  """' at FILE:LINE' of the innermost frame outside JAX and the standard
+  library: where a plug-in's own code raised."""
+  frames = [
+      frame
+      for frame in traceback.extract_tb(error.__traceback__)
+      if f'{os.sep}jax{os.sep}' not in frame.filename
+      and f'{os.sep}jaxlib{os.sep}' not in frame.filename
+      and not frame.filename.startswith(sys.base_prefix)
+  ]
+  if not frames:
+    return ''
+  frame = frames[-1]
+  return f' at {os.path.relpath(frame.filename)}:{frame.lineno}'
+
+
 def check_steps(
     steps: Any,
     spec: GANSpec,
@@ -105,8 +124,9 @@ def check_steps(
   except Exception as error:  # Whatever the fork's code raised.
     reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
     raise ContractError(
-        f'{name}: its train_step fails on this config '
-        f'({type(error).__name__}: {reason[:300]})'
+        f'one train step of {name} with objective {spec.objective!r}, '
+        f'penalties {spec.penalty!r} and {spec.g_penalty!r} fails '
+        f'({type(error).__name__}{_where(error)}: {reason[:300]})'
     ) from None
   if not (isinstance(out, tuple) and len(out) == 2):
     raise ContractError(

@@ -124,12 +124,23 @@ class HParam:
     )
     if ok:
       return None
-    interval = (
-        ('(' if self.low_open else '[')
-        + f'{self.low:g}, {self.high:g}'
-        + (')' if self.high_open else ']')
-    )
-    return f'{value!r} is not allowed: a finite number in {interval}'
+    return f'{value!r} is not allowed: {self.allowed()}'
+
+  def allowed(self) -> str:
+    """The allowed values of a number, in words."""
+    low, high = math.isfinite(self.low), math.isfinite(self.high)
+    if low and high:
+      return (
+          'a number in '
+          + ('(' if self.low_open else '[')
+          + f'{self.low:g}, {self.high:g}'
+          + (')' if self.high_open else ']')
+      )
+    if low:
+      return f'a finite number {">" if self.low_open else ">="} {self.low:g}'
+    if high:
+      return f'a finite number {"<" if self.high_open else "<="} {self.high:g}'
+    return 'a finite number'
 
   def same_scalar(self, other: 'HParam') -> bool:
     """Whether two declarations can share one value (bounds may differ:

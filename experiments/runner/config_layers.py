@@ -10,6 +10,8 @@ own.
 """
 
 import difflib
+import hashlib
+import importlib.util
 import json
 import os
 import re
@@ -73,6 +75,40 @@ def resolve_config(
       config.update_from_flattened_dict(dict(chosen.toy_overrides))
   config.update_from_flattened_dict(overrides)
   _check_run_label(config.get('variant'))
+  return config
+
+
+class ConfigFileError(ValueError):
+  """A config file that cannot be loaded; the message is one line."""
+
+
+_LOADED: Dict[str, Any] = {}  # Config files' modules, by absolute path.
+
+
+def load_config_file(path: str):
+  """``get_config()`` of the Python file at ``path``. The file runs once per
+  process (its plug-in registrations with it); later calls reuse it."""
+  where = os.path.abspath(path)
+  try:
+    if where not in _LOADED:
+      if not os.path.isfile(where):
+        raise FileNotFoundError(f'no such file {path}')
+      name = 'gan_jax_config_' + hashlib.sha1(where.encode()).hexdigest()[:12]
+      module_spec = importlib.util.spec_from_file_location(name, where)
+      if module_spec is None or module_spec.loader is None:
+        raise ImportError(f'{path} is not a Python file')
+      module = importlib.util.module_from_spec(module_spec)
+      module_spec.loader.exec_module(module)
+      _LOADED[where] = module
+    config = _LOADED[where].get_config()
+    config.keys()
+  except Exception as error:  # Whatever the file raised.
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    reason = lines[-1] if lines else type(error).__name__
+    raise ConfigFileError(
+        f'{path}: cannot load it ({reason}); give a Python file whose '
+        'get_config() returns a ConfigDict'
+    ) from None
   return config
 
 

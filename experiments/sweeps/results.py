@@ -72,6 +72,12 @@ def _scalar_protocol(summary: Mapping[str, Any]) -> Dict[str, Any]:
   }
 
 
+def algorithm_of(summary: Mapping[str, Any]) -> str:
+  """The run's algorithm (train.algorithm; runs written before it existed
+  alternated)."""
+  return summary['config'].get('train', {}).get('algorithm', 'alternating')
+
+
 def write_csv(
     path: str, summaries: Sequence[Mapping[str, Any]], swept: Sequence[str]
 ) -> None:
@@ -84,6 +90,7 @@ def write_csv(
       [
           'run',
           'variant',
+          'algorithm',
           *swept,
           'seed',
           'status',
@@ -104,6 +111,7 @@ def write_csv(
       row = [
           s['run'],
           s['variant'],
+          algorithm_of(s),
           *(s['swept'].get(f, '') for f in swept),
           s['seed'],
           s['status'],
@@ -127,7 +135,9 @@ def aggregate(
   its completed runs."""
   settings: Dict[Tuple, List[Mapping[str, Any]]] = {}
   for s in summaries:
-    key = (s['variant'],) + tuple(repr(s['swept'].get(f)) for f in swept)
+    key = (s['variant'], algorithm_of(s)) + tuple(
+        repr(s['swept'].get(f)) for f in swept
+    )
     settings.setdefault(key, []).append(s)
   rows = []
   metrics = metric_names(summaries)
@@ -135,6 +145,7 @@ def aggregate(
     done = [s for s in members if s['status'] == 'completed']
     row = {
         'variant': members[0]['variant'],
+        'algorithm': algorithm_of(members[0]),
         'swept': {f: members[0]['swept'].get(f) for f in swept},
         'runs': len(members),
         'diverged': len(members) - len(done),
@@ -271,13 +282,29 @@ def markdown(
       '',
   ]
   steps = [] if 'train.steps' in swept else ['steps']  # Not twice.
-  columns = ['variant', *swept, *steps, 'runs', 'diverged', *metrics]
+  # A fork's algorithm labels its rows (unless it is a swept column).
+  algorithm = (
+      ['algorithm']
+      if 'train.algorithm' not in swept
+      and any(row['algorithm'] != 'alternating' for row in rows)
+      else []
+  )
+  columns = [
+      'variant',
+      *algorithm,
+      *swept,
+      *steps,
+      'runs',
+      'diverged',
+      *metrics,
+  ]
   lines.append('| ' + ' | '.join(columns) + ' |')
   lines.append('|' + '---|' * len(columns))
   best = {m: _best(rows, m) for m in metrics}
   for row in rows:
     cells = [
         f"`{row['variant']}`",
+        *(f"`{row['algorithm']}`" for _ in algorithm),
         *(f'{row["swept"][f]}' for f in swept),
         *(str(row['steps']) for _ in steps),
         str(row['runs']),

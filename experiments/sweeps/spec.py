@@ -3,7 +3,13 @@
 A sweep spec is a plain dict (from flags or from a sweep file's
 ``get_sweep()``):
 
+* ``config``: a config file (as ``experiments.run --config``), the base of
+  every run; a plug-in it registers (an objective, a penalty, an
+  algorithm) is there for the whole sweep. Default:
+  experiments/configs/default.py;
 * ``variants``: names from gan_jax.variants (each applies its defaults);
+  with a ``config`` file they may be left out: the file is taken as it
+  is, its ``variant`` field naming the runs;
 * ``seeds``: a count S (seeds 0..S-1) or a list of seeds;
 * ``dataset``: as ``--dataset`` of experiments.run (applies its defaults);
 * ``set``: ``{field: value}`` for every run (like ``--config.field=value``);
@@ -28,7 +34,8 @@ import json
 from typing import Any, Dict, List, Mapping, Sequence, Tuple
 
 from experiments.runner.config_layers import (
-    default_fields,
+    ConfigFileError,
+    load_config_file,
     resolve_config,
     unknown_field,
 )
@@ -36,10 +43,12 @@ from experiments.configs import default
 from experiments.runner import validation
 from experiments.sweeps import published
 from gan_jax import batched, config as gan_config
+from gan_jax.batched import flatten
 from gan_jax.data import DATASETS
 from gan_jax.variants import VARIANTS, unknown_variant
 
 SPEC_KEYS = (
+    'config',
     'variants',
     'seeds',
     'dataset',
@@ -59,7 +68,7 @@ class Run:
   """One run of a sweep."""
 
   name: str  # Its directory under <sweep>/runs/.
-  variant: str
+  variant: str  # The variant named, or the config file's own label.
   point: Tuple[Tuple[str, Any], ...]  # The swept fields' values, in order.
   seed: int
   config: Any  # ConfigDict, resolved and validated.
@@ -70,7 +79,6 @@ class Run:
     return self.variant, self.point
 
 
-_FIELDS = default_fields()
 # Chosen by the spec's own keys, not by set/grid/configs.
 _RESERVED = {'variant': 'variants', 'seed': 'seeds', 'dataset': 'dataset'}
 
@@ -79,13 +87,27 @@ def _format_value(value: Any) -> str:
   return repr(value) if isinstance(value, str) else f'{value}'
 
 
-def _check_field(field: Any, where: str) -> None:
+def base_config(spec: Mapping[str, Any]):
+  """The base of every run: the spec's config file's ``get_config()``
+  (loaded once per process, registering its plug-ins), or default.py's."""
+  path = spec.get('config')
+  if path is None:
+    return default.get_config()
+  if not isinstance(path, str) or not path:
+    raise SweepError(f'config={path!r}: give the path of a config file')
+  try:
+    return load_config_file(path)
+  except ConfigFileError as error:
+    raise SweepError(f'config: {error}') from None
+
+
+def _check_field(field: Any, where: str, fields: Mapping[str, Any]) -> None:
   if field in _RESERVED:
     raise SweepError(
         f"{where}: {field!r} is set by the sweep's "
         f'{_RESERVED[field]!r}, not here'
     )
-  if field not in _FIELDS:
+  if field not in fields:
     raise SweepError(f'{where}: {unknown_field(str(field))}')
 
 
@@ -101,10 +123,12 @@ def _type_name(kind: type) -> str:
   return _TYPE_NAMES.get(kind, f'a {kind.__name__}')
 
 
-def _typed(field: str, value: Any, where: str) -> Any:
-  """``value`` as the type of the default's field; strings (from flags) are
-  parsed, other values must already have that type."""
-  expected = type(_FIELDS[field])
+def _typed(
+    field: str, value: Any, where: str, fields: Mapping[str, Any]
+) -> Any:
+  """``value`` as the type of the base config's field; strings (from flags)
+  are parsed, other values must already have that type."""
+  expected = type(fields[field])
   if isinstance(value, str) and expected is not str:
     text = value.strip()
     try:
@@ -169,17 +193,24 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
         f'unknown sweep key {unknown[0]!r}; the keys are '
         + ', '.join(SPEC_KEYS)
     )
+  base = base_config(spec)
+  fields = flatten(base.to_dict())
   variants = spec.get('variants')
   if isinstance(variants, str):
     variants = [variants]
-  if not variants:
-    raise SweepError('variants: none given; choose from ' + ', '.join(VARIANTS))
+  if not variants and 'config' not in spec:
+    raise SweepError(
+        'variants: none given; choose from '
+        + ', '.join(VARIANTS)
+        + ', or give a config file (config, --config) to take as it is'
+    )
+  variants = list(variants or [])
   for name in variants:
     if name not in VARIANTS:
       raise SweepError(f'variants: {unknown_variant(name)}')
   if len(set(variants)) != len(variants):
-    raise SweepError(f'variants: {list(variants)} names one twice')
-  dataset = spec.get('dataset') or default.get_config().dataset
+    raise SweepError(f'variants: {variants} names one twice')
+  dataset = spec.get('dataset') or base.dataset
   if dataset not in DATASETS:
     raise SweepError(
         f'dataset: unknown dataset {dataset!r}; valid: ' + ', '.join(DATASETS)
@@ -187,18 +218,18 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
 
   fixed = {}
   for field, value in _mapping(spec, 'set').items():
-    _check_field(field, 'set')
-    fixed[field] = _typed(field, value, 'set')
+    _check_field(field, 'set', fields)
+    fixed[field] = _typed(field, value, 'set', fields)
   grid = {}
   for field, values in _mapping(spec, 'grid').items():
-    _check_field(field, 'grid')
+    _check_field(field, 'grid', fields)
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
       raise SweepError(
           f'grid: {field}: expected a list of values, got {values!r}'
       )
     if not values:
       raise SweepError(f'grid: {field}: no values; give at least one')
-    typed = [_typed(field, v, 'grid') for v in values]
+    typed = [_typed(field, v, 'grid', fields) for v in values]
     if len(set(map(json.dumps, typed))) != len(typed):
       raise SweepError(f'grid: {field}: {typed} repeats a value')
     grid[field] = typed
@@ -214,14 +245,17 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
           f'configs[{i}]: expected {{field: value}}, got {entry!r}'
       )
     for field in entry:
-      _check_field(field, f'configs[{i}]')
-    listed.append({f: _typed(f, v, f'configs[{i}]') for f, v in entry.items()})
+      _check_field(field, f'configs[{i}]', fields)
+    listed.append(
+        {f: _typed(f, v, f'configs[{i}]', fields) for f, v in entry.items()}
+    )
   if 'configs' in spec and not listed:
     raise SweepError(
         'configs: an empty list; give at least one entry or leave it out'
     )
   normalized = {
-      'variants': list(variants),
+      **({'config': spec['config']} if 'config' in spec else {}),
+      'variants': variants,
       'seeds': _seeds(spec.get('seeds', 1)),
       'dataset': dataset,
       'set': fixed,
@@ -255,9 +289,9 @@ def _points(spec: Mapping[str, Any]) -> List[Dict[str, Any]]:
   return [{**g, **c} for c in listed for g in grid_points]
 
 
-def run_name(variant: str, point: Mapping[str, Any], seed: int) -> str:
+def run_name(label: str, point: Mapping[str, Any], seed: int) -> str:
   parts = (
-      [variant]
+      [label]
       + [f'{field}={_format_value(value)}' for field, value in point.items()]
       + [f'seed{seed}']
   )
@@ -267,14 +301,16 @@ def run_name(variant: str, point: Mapping[str, Any], seed: int) -> str:
 def expand(spec: Mapping[str, Any]) -> List[Run]:
   """Every run of a normalized spec, configs resolved and validated."""
   runs = []
-  base = default.get_config()
+  base = base_config(spec)
   points = _points(spec)
   swept = list(dict.fromkeys(f for point in points for f in point))
-  for variant in spec['variants']:
+  # No variant named: the config file as it is, named by its variant field.
+  for variant in spec['variants'] or [None]:
+    label = variant or base.variant
     for point in points:
       for seed in spec['seeds']:
         overrides = {**spec['set'], **point}
-        name = run_name(variant, point, seed)
+        name = run_name(label, point, seed)
         try:
           config = resolve_config(
               base, variant, overrides, dataset=spec['dataset'], seed=seed
@@ -285,7 +321,7 @@ def expand(spec: Mapping[str, Any]) -> List[Run]:
         # Every swept field, with the value the run used (a list entry
         # that leaves a field out gets the variant's or the default's).
         values = tuple((f, _value(config, f)) for f in swept)
-        runs.append(Run(name, variant, values, seed, config))
+        runs.append(Run(name, config.variant, values, seed, config))
   return runs
 
 
