@@ -2,6 +2,7 @@
 random Inception weights in the reference layout."""
 
 import collections
+import functools
 import math
 
 import jax
@@ -51,6 +52,45 @@ def small_config(variant: str = 'non_saturating', **overrides):
       {k.replace('__', '.'): v for k, v in overrides.items()}
   )
   return config
+
+
+def train_on_devices(config, route: str, num_devices: int, num_steps: int):
+  """The state and metrics after the first and after the last of
+  ``num_steps`` train steps on ``num_devices`` devices by ``route``, from
+  the runner's pieces (gan_jax.parallel, experiments.runner.inputs)."""
+  from experiments.runner import inputs
+  from gan_jax import config as gan_config, parallel
+  from gan_jax import state as gan_state, steps as gan_steps
+
+  mesh = parallel.data_mesh(num_devices)
+  layout = inputs.Layout(mesh, route)
+  spec, hparams, dataset = gan_config.build(config, parallel.axis_name(route))
+  steps = gan_steps.make_steps(spec, parallel.axis_name(route))
+  train_input = inputs.make_input(
+      config,
+      dataset,
+      (config.objective.n_critic, config.train.batch_size),
+      layout,
+  )
+  loop = parallel.parallel_loop(
+      functools.partial(
+          steps.train_loop, sample_batch=train_input.sample_batch, num_steps=1
+      ),
+      route,
+      mesh,
+      train_input.data_spec,
+  )
+  state = jax.device_put(
+      gan_state.init_state(spec, jax.random.PRNGKey(0), hparams),
+      layout.replicated,
+  )
+  rng = jax.random.PRNGKey(1)
+  history = []
+  for step in range(num_steps):
+    state, metrics = loop(state, rng, train_input.data(step, 1))
+    if step in (0, num_steps - 1):
+      history.append(jax.device_get((state, metrics)))
+  return history
 
 
 def random_inception_state_dict(seed: int = 0):

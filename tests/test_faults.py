@@ -1,6 +1,7 @@
 """Faults: divergence, pre-emption, kill -9, resume mismatch, damaged
 checkpoints, a full or unwritable disk (README, Reliability)."""
 
+import errno
 import json
 import os
 import random
@@ -14,6 +15,7 @@ import time
 
 import chex
 import jax
+import jax.numpy as jnp
 import numpy as np
 import orbax.checkpoint as ocp
 import pytest
@@ -389,6 +391,73 @@ def test_no_readable_checkpoint_is_one_error_naming_the_files(
   finally:
     ckpt.close()
   assert sorted(os.listdir(workdir / 'damaged_checkpoints')) == ['4', '8']
+
+
+def test_a_checkpoint_older_than_a_field_fills_it_and_says_so(
+    trained_workdir, tmp_path
+):
+  config, source = trained_workdir
+  workdir = tmp_path / 'run'
+  subprocess.run(['cp', '-r', str(source), str(workdir)], check=True)
+  grown = _like(config).replace(extra={'mine': jnp.ones(3)})
+  notes = []
+  ckpt = checkpoints.Checkpointer(str(workdir), 2)
+  try:
+    restored = ckpt.restore(grown, warn=notes.append)
+    plain = ckpt.restore(_like(config), warn=notes.append)
+  finally:
+    ckpt.close()
+  chex.assert_trees_all_equal(restored.extra['mine'], jnp.ones(3))
+  chex.assert_trees_all_equal(restored.replace(extra={}), plain)
+  assert notes == [
+      f"note: checkpoint {workdir}/checkpoints/8 predates .extra['mine']: "
+      'they start as in a fresh run'
+  ]
+  assert not (workdir / 'damaged_checkpoints').exists()
+
+
+def test_a_checkpoint_of_another_shape_is_a_config_change_not_damage(
+    trained_workdir, tmp_path
+):
+  config, source = trained_workdir
+  workdir = tmp_path / 'run'
+  subprocess.run(['cp', '-r', str(source), str(workdir)], check=True)
+  wider = small_config(train__checkpoint_every=4, model__width=32)
+  ckpt = checkpoints.Checkpointer(str(workdir), 2)
+  try:
+    with pytest.raises(checkpoints.StructureMismatch) as error:
+      ckpt.restore(_like(wider), warn=pytest.fail)
+  finally:
+    ckpt.close()
+  assert "does not fit this config: .g.params['Dense_0']" in str(error.value)
+  assert 'resume with the config it was saved with' in str(error.value)
+  assert sorted(_steps_saved(workdir)) == [4, 8]
+  assert not (workdir / 'damaged_checkpoints').exists()
+
+
+def test_a_transient_failure_to_restore_moves_nothing(
+    trained_workdir, tmp_path, monkeypatch
+):
+  config, source = trained_workdir
+  workdir = tmp_path / 'run'
+  subprocess.run(['cp', '-r', str(source), str(workdir)], check=True)
+  ckpt = checkpoints.Checkpointer(str(workdir), 2)
+
+  def refused(*args, **kwargs):
+    raise PermissionError(errno.EACCES, 'Permission denied')
+
+  monkeypatch.setattr(ckpt._manager, 'restore', refused)
+  try:
+    with pytest.raises(
+        checkpoints.CheckpointError,
+        match=r'cannot be restored .*Permission denied.*; nothing was moved: '
+        'run again',
+    ):
+      ckpt.restore(_like(config), warn=pytest.fail)
+  finally:
+    ckpt.close()
+  assert sorted(_steps_saved(workdir)) == [4, 8]
+  assert not (workdir / 'damaged_checkpoints').exists()
 
 
 def _sharded_tree(rows, devices=4):

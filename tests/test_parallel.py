@@ -13,7 +13,7 @@ from jax.sharding import PartitionSpec as P
 from experiments.runner import inputs
 from gan_jax import config as gan_config, parallel
 from gan_jax import state as gan_state, steps as gan_steps
-from tests.helpers import small_config
+from tests.helpers import small_config, train_on_devices
 
 NUM_DEVICES = 8
 NUM_STEPS = 20
@@ -51,37 +51,7 @@ def _config(name):
 
 
 def _train(config, route, num_devices):
-  """The state after 1 and after NUM_STEPS steps, and the metrics of each,
-  from the runner's pieces (gan_jax.parallel, experiments.runner.inputs)."""
-  mesh = parallel.data_mesh(num_devices)
-  layout = inputs.Layout(mesh, route)
-  spec, hparams, dataset = gan_config.build(config, parallel.axis_name(route))
-  steps = gan_steps.make_steps(spec, parallel.axis_name(route))
-  train_input = inputs.make_input(
-      config,
-      dataset,
-      (config.objective.n_critic, config.train.batch_size),
-      layout,
-  )
-  loop = parallel.parallel_loop(
-      functools.partial(
-          steps.train_loop, sample_batch=train_input.sample_batch, num_steps=1
-      ),
-      route,
-      mesh,
-      train_input.data_spec,
-  )
-  state = jax.device_put(
-      gan_state.init_state(spec, jax.random.PRNGKey(0), hparams),
-      layout.replicated,
-  )
-  rng = jax.random.PRNGKey(1)
-  history = []
-  for step in range(NUM_STEPS):
-    state, metrics = loop(state, rng, train_input.data(step, 1))
-    if step in (0, NUM_STEPS - 1):
-      history.append(jax.device_get((state, metrics)))
-  return history
+  return train_on_devices(config, route, num_devices, NUM_STEPS)
 
 
 @functools.lru_cache(maxsize=None)

@@ -1,0 +1,304 @@
+"""The four forks of examples/forks/, each one user file that registers its
+plug-in and edits neither gan_jax/ nor experiments/: RaGAN (an objective
+whose G loss sees D(real)), DRAGAN (a penalty with scalars of its own),
+simultaneous updates (an algorithm) and bCR (a penalty with weights).
+
+Each trains through the runner and sweeps against the library's step; at
+its neutral setting each takes exactly the library's step; RaGAN's losses
+match their definition and its step is the same on 1 and 8 devices.
+(tests -m slow run each through the command lines.)"""
+
+import json
+import os
+import subprocess
+import sys
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from experiments.runner import validation
+from experiments.runner.config_layers import load_config_file
+from experiments.runner.train import train_and_evaluate
+from experiments.sweeps import driver as sweep_driver, spec as sweep_spec
+from gan_jax import config as gan_config, losses
+from gan_jax import state as gan_state, steps as gan_steps
+from gan_jax.context import Context
+from tests.helpers import SMALL_RUN_FLAGS, train_on_devices
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+FORKS = {
+    name: os.path.join(ROOT, 'examples', 'forks', f'{name}.py')
+    for name in ('ragan', 'dragan', 'simultaneous', 'bcr')
+}
+SMALL = {
+    'model.width': 16,
+    'model.depth': 2,
+    'train.batch_size': 16,
+    'train.steps': 8,
+    'train.log_every': 2,
+    'train.eval_every': 4,
+    'train.checkpoint_every': 4,
+    'eval.num_samples': 100,
+    'train.num_devices': 1,
+}
+
+
+def fork_config(name, **overrides):
+  """The fork file's config (registering its plug-in), shrunk."""
+  config = load_config_file(FORKS[name])
+  config.update_from_flattened_dict(SMALL)
+  config.update_from_flattened_dict(
+      {k.replace('__', '.'): v for k, v in overrides.items()}
+  )
+  validation.validate(config)
+  return config
+
+
+def one_step(config, seed=0):
+  """(state, metrics) after one jitted train step of ``config``."""
+  spec, hparams, dataset = gan_config.build(config)
+  state = gan_state.init_state(spec, jax.random.PRNGKey(seed), hparams)
+  batch = dataset.to_network(
+      dataset.sample(
+          jax.random.PRNGKey(1),
+          (config.objective.n_critic, config.train.batch_size),
+      )
+  )
+  return jax.jit(gan_steps.make_steps(spec).train_step)(
+      state, batch, jax.random.PRNGKey(2)
+  )
+
+
+@pytest.mark.parametrize('name', sorted(FORKS))
+def test_each_fork_trains_through_the_runner(name, tmp_path):
+  summary = train_and_evaluate(fork_config(name), str(tmp_path), False)
+  assert summary['status'] == 'completed' and summary['step'] == 8
+  assert summary['algorithm'] == fork_config(name).train.algorithm
+  saved = json.loads((tmp_path / 'config.json').read_text())
+  assert saved['variant'] == name
+
+
+# --- Neutral settings: exactly the library's step --------------------------
+
+
+@pytest.mark.parametrize(
+    'name, neutral',
+    [
+        # DRAGAN at weight 0 against no penalty.
+        ('dragan', {'objective__penalty_weight': 0.0}),
+        # bCR with both lambdas 0 against no penalty.
+        ('bcr', {'objective__bcr_real': 0.0, 'objective__bcr_fake': 0.0}),
+        # The simultaneous algorithm told to alternate.
+        ('simultaneous', {'train__simultaneous': False}),
+    ],
+)
+def test_a_fork_at_its_neutral_setting_takes_the_librarys_step(name, neutral):
+  fork = fork_config(name, **neutral)
+  plain = fork_config(
+      name, objective__penalty='none', train__algorithm='alternating'
+  )
+  ours, our_metrics = one_step(fork)
+  theirs, their_metrics = one_step(plain)
+  # The plug-in's own state is the only difference in the trees.
+  chex.assert_trees_all_equal(
+      (ours.step, ours.g, ours.d, ours.g_ema),
+      (theirs.step, theirs.g, theirs.d, theirs.g_ema),
+  )
+  for metric, value in their_metrics.items():
+    if metric != 'd_penalty':  # The fork computes its penalty at weight 0.
+      assert float(our_metrics[metric]) == float(value), metric
+
+
+def test_the_simultaneous_step_judges_g_by_the_d_before_its_update():
+  config = fork_config('simultaneous')
+  alternating = fork_config('simultaneous', train__simultaneous=False)
+  ours, our_metrics = one_step(config)
+  theirs, their_metrics = one_step(alternating)
+  # D takes the same step either way; G's differs: through the old D.
+  chex.assert_trees_all_equal(ours.d, theirs.d)
+  assert float(our_metrics['d_loss']) == float(their_metrics['d_loss'])
+  assert float(our_metrics['g_loss']) != float(their_metrics['g_loss'])
+  # G's step from the state before D's: as the library's g_step there.
+  spec, hparams, dataset = gan_config.build(config)
+  state = gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
+  batch = dataset.to_network(
+      dataset.sample(jax.random.PRNGKey(1), (1, config.train.batch_size))
+  )
+  rng = jax.random.fold_in(jax.random.PRNGKey(2), 0)
+  _, g_rng = jax.random.split(rng)
+  before_d, g_metrics = jax.jit(
+      lambda s, b, r: gan_steps.g_step(spec, s, b, r)
+  )(state, batch[0], g_rng)
+  chex.assert_trees_all_equal(ours.g.params, before_d.g.params)
+  assert float(our_metrics['g_loss']) == float(g_metrics['g_loss'])
+
+
+# --- RaGAN: its definition, and the same step on 1 and 8 devices ----------
+
+
+def test_ragan_losses_are_their_definition():
+  fork_config('ragan')  # Registers it.
+  objective = losses.get_objective('ragan')
+  rng = np.random.default_rng(0)
+  real, fake = rng.normal(size=(2, 32)).astype(np.float32) * 2
+
+  def log_sigmoid(x):
+    return -np.log1p(np.exp(-x))
+
+  d = -np.mean(log_sigmoid(real - fake.mean())) - np.mean(
+      np.log1p(-1 / (1 + np.exp(-(fake - real.mean()))))
+  )
+  g = -np.mean(log_sigmoid(fake - real.mean())) - np.mean(
+      np.log1p(-1 / (1 + np.exp(-(real - fake.mean()))))
+  )
+  ctx = Context(hparams={})
+  np.testing.assert_allclose(
+      objective.d_loss(jnp.array(real), jnp.array(fake), ctx), d, rtol=1e-5
+  )
+  np.testing.assert_allclose(
+      objective.g_loss(jnp.array(real), jnp.array(fake), ctx), g, rtol=1e-5
+  )
+  assert objective.g_uses_real
+
+
+@pytest.mark.parametrize('route', ['shard_map', 'pmap'])
+def test_ragan_takes_the_same_step_on_one_and_eight_devices(route):
+  # SGD: the averaged gradients themselves are compared (tests/
+  # test_parallel.py says why not Adam). Each device holds 4 of the 32
+  # examples; a local batch mean would give another loss and step.
+  config = fork_config(
+      'ragan',
+      train__batch_size=32,
+      optim__g__name='sgd',
+      optim__d__name='sgd',
+      optim__g__lr=0.05,
+      optim__d__lr=0.05,
+  )
+  (one, one_metrics), _ = train_on_devices(config, 'jit', 1, 2)
+  (eight, eight_metrics), _ = train_on_devices(config, route, 8, 2)
+  chex.assert_trees_all_close(one, eight, rtol=1e-5, atol=1e-6)
+  chex.assert_trees_all_close(one_metrics, eight_metrics, rtol=1e-4, atol=1e-5)
+
+
+# --- Sweeps against the library's step --------------------------------------
+
+
+def _sweep(name, tmp_path, **spec):
+  spec = sweep_spec.normalize(
+      {'config': FORKS[name], 'seeds': 2, 'set': dict(SMALL), **spec}
+  )
+  return sweep_driver.run_sweep(spec, str(tmp_path), progress=False)
+
+
+@pytest.mark.parametrize(
+    'name, grid, groups',
+    [
+        ('ragan', {'objective.name': ['non_saturating', 'ragan']}, 2),
+        # Its own scalar, gridded: one vmapped group.
+        ('dragan', {'objective.dragan_c': [0.25, 1.0]}, 1),
+        (
+            'simultaneous',
+            {'train.algorithm': ['alternating', 'simultaneous']},
+            2,
+        ),
+        ('bcr', {'objective.bcr_real': [0.0, 10.0]}, 1),
+    ],
+)
+def test_each_fork_sweeps_against_the_librarys_step(
+    name, grid, groups, tmp_path
+):
+  summaries = _sweep(name, tmp_path, grid=grid)
+  assert [s['status'] for s in summaries] == ['completed'] * 4
+  results = (tmp_path / 'results.md').read_text()
+  assert f'in {groups} vmapped group' in results
+  field, values = next(iter(grid.items()))
+  for value in values:
+    assert f'| `{name}` | {value} |' in results, results
+
+
+def test_a_forks_algorithm_labels_its_rows(tmp_path):
+  summaries = _sweep('simultaneous', tmp_path, seeds=1)
+  assert summaries[0]['algorithm'] == 'simultaneous'
+  results = (tmp_path / 'results.md').read_text()
+  assert '| variant | algorithm |' in results
+  assert '| `simultaneous` | `simultaneous` |' in results
+  assert 'algorithm' in (tmp_path / 'results.csv').read_text().splitlines()[0]
+
+
+# --- The command line ------------------------------------------------------
+
+
+def _command(module, *args):
+  return subprocess.run(
+      [sys.executable, '-m', module, *args],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
+
+
+def test_a_fork_trains_from_the_command_line_and_resumes(tmp_path):
+  workdir = tmp_path / 'run'
+  args = [
+      f'--config={FORKS["dragan"]}',
+      '--config.objective.dragan_c=0.25',
+      f'--workdir={workdir}',
+      *SMALL_RUN_FLAGS,
+  ]
+  done = _command('experiments.run', *args)
+  assert done.returncode == 0, done.stderr[-2000:]
+  summary = json.loads((workdir / 'summary.json').read_text())
+  assert summary['config']['objective']['dragan_c'] == 0.25
+  # The same command resumes (the file registers its plug-in again).
+  again = _command('experiments.run', *args)
+  assert again.returncode == 0, again.stderr[-2000:]
+  refused = _command(
+      'experiments.run',
+      *args[:1],
+      '--config.objective.dragan_c=-1',
+      f'--workdir={tmp_path / "other"}',
+  )
+  assert refused.returncode == 1
+  assert refused.stderr.strip().splitlines() == [
+      'error: objective.dragan_c=-1.0 is not allowed: a finite number >= 0 '
+      "(the perturbation's scale, in standard deviations)"
+  ]
+  assert not (tmp_path / 'other').exists()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('name', sorted(FORKS))
+def test_each_fork_runs_and_sweeps_from_the_command_line(name, tmp_path):
+  run = _command(
+      'experiments.run',
+      f'--config={FORKS[name]}',
+      f'--workdir={tmp_path / "run"}',
+      *SMALL_RUN_FLAGS,
+  )
+  assert run.returncode == 0, run.stderr[-2000:]
+  field, values = {
+      'ragan': ('objective.name', 'non_saturating,ragan'),
+      'dragan': ('objective.dragan_c', '0.25,1'),
+      'simultaneous': ('train.algorithm', 'alternating,simultaneous'),
+      'bcr': ('objective.penalty', 'none,bcr'),
+  }[name]
+  sweep = _command(
+      'experiments.sweep',
+      f'--config={FORKS[name]}',
+      '--seeds=2',
+      f'--grid={field}={values}',
+      *(f'--set={k}={v}' for k, v in SMALL.items() if k != 'train.num_devices'),
+      f'--workdir={tmp_path / "sweep"}',
+      '--progress=false',
+  )
+  assert sweep.returncode == 0, sweep.stderr[-2000:]
+  rows = [
+      line
+      for line in (tmp_path / 'sweep' / 'results.md').read_text().splitlines()
+      if line.startswith(f'| `{name}`')
+  ]
+  assert len(rows) == 2
