@@ -1,4 +1,5 @@
-"""What the project's absl commands share: a flag error is one line.
+"""What the project's absl commands share: how they start, and a flag error
+in one line.
 
 absl's own parser prints two lines for a bad flag ("FATAL Flags parsing
 error: ..." and a pointer to --helpfull); these commands print
@@ -9,7 +10,24 @@ in a --config file.)
 
 import sys
 
-from absl import flags
+from absl import flags, logging
+
+
+def start(argv, example: str = '') -> None:
+  """What a training command does first: the compilation cache on
+  (experiments.runner.compilation_cache, before anything compiles), JAX's
+  backend notes quiet unless ``--verbosity`` asks, and one line for
+  arguments that are not flags (``example`` shows what flags look like)."""
+  from experiments.runner import compilation_cache
+
+  compilation_cache.configure()
+  if not flags.FLAGS['verbosity'].present:
+    logging.set_verbosity(logging.WARNING)
+  if len(argv) > 1:
+    sys.exit(
+        f'error: unexpected arguments {argv[1:]}; options are flags'
+        + (f' ({example})' if example else '')
+    )
 
 
 def parse_flags(argv):

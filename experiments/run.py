@@ -29,10 +29,11 @@ import re
 import sys
 
 import jax
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from experiments.runner import compilation_cache, launch, validation
+from experiments import cli
+from experiments.runner import launch, validation
 from experiments.runner.config_layers import (
     check_resume,
     default_workdir,
@@ -160,14 +161,7 @@ def _note_replaced_file_choices(base, config, command_line) -> None:
 
 
 def main(argv):
-  compilation_cache.configure()  # Before anything compiles.
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)  # Keep JAX's backend notes quiet.
-  if len(argv) > 1:
-    sys.exit(
-        f'error: unexpected arguments {argv[1:]}; options are flags '
-        '(--variant=..., --config.train.steps=...)'
-    )
+  cli.start(argv, '--variant=..., --config.train.steps=...')
   try:
     base = _base_config()
     command_line = with_shortcuts(

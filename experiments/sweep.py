@@ -26,10 +26,10 @@ import os
 import sys
 from typing import Any, Dict, List, Optional
 
-from absl import app, flags, logging
+from absl import app, flags
 
 from experiments import cli
-from experiments.runner import compilation_cache, launch
+from experiments.runner import launch
 from experiments.sweeps import spec as sweep_spec
 from experiments.sweeps.spec import SweepError
 
@@ -152,14 +152,7 @@ def default_workdir(spec: Dict[str, Any], sweep_file: Optional[str]) -> str:
 
 
 def main(argv):
-  compilation_cache.configure()  # Before anything compiles.
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    sys.exit(
-        f'error: unexpected arguments {argv[1:]}; options are flags '
-        '(--variants=..., --grid=field=v1,v2)'
-    )
+  cli.start(argv, '--variants=..., --grid=field=v1,v2')
   try:
     spec = spec_from_flags(_load_file(_SWEEP.value) if _SWEEP.value else None)
     spec = sweep_spec.normalize(spec)

@@ -22,10 +22,11 @@ import os
 import re
 import sys
 
-from absl import app, flags, logging
+from absl import app, flags
 from ml_collections import config_flags
 
-from experiments.runner import compilation_cache, validation
+from experiments import cli
+from experiments.runner import validation
 from experiments.runner.config_layers import check_resume, one_line
 from experiments.translation.layers import resolve
 from gan_jax.config import ConfigError
@@ -120,14 +121,7 @@ def _seeds(text):
 
 
 def main(argv):
-  compilation_cache.configure()  # Before anything compiles.
-  if not FLAGS['verbosity'].present:
-    logging.set_verbosity(logging.WARNING)
-  if len(argv) > 1:
-    sys.exit(
-        f'error: unexpected arguments {argv[1:]}; options are flags '
-        '(--pair=..., --config.train.steps=...)'
-    )
+  cli.start(argv, '--pair=..., --config.train.steps=...')
 
   try:
     base = _CONFIG.value
@@ -194,6 +188,13 @@ def main(argv):
         )
 
         summary = train_and_evaluate(config, workdir, progress=_PROGRESS.value)
+    except Interrupted as stopped:  # A sweep's group saved its checkpoint.
+      print(
+          f"{stopped.signal_name} at step {stopped.step}: the group's "
+          'checkpoint is saved; run the same command to resume',
+          file=sys.stderr,
+      )
+      sys.exit(stopped.exit_code)
     except DatasetNotPrepared as error:
       sys.exit(f'error: --pair={config.pair}: {error}')
     except ConfigError as error:

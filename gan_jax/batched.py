@@ -23,7 +23,6 @@ import numpy as np
 
 from gan_jax import optim
 from gan_jax.state import GANSpec, GANState, compiled_init
-from gan_jax.steps import Steps
 
 # Config fields that label a run without changing its program (the variant's
 # name: its fields count) or set only the keys it starts from.
@@ -118,30 +117,33 @@ def _select(keep_new: jax.Array, new, old):
 
 
 def make_group_loop(
-    steps: Steps,
+    train_loop: Callable[..., Any],
     sample_batch: Callable[..., Any],
     num_steps: int,
     runs_axis: Optional[str] = None,
-) -> Callable[..., Tuple[GANState, Dict[str, jax.Array], jax.Array]]:
+    params_of: Callable[[Any], Any] = lambda s: (s.g.params, s.d.params),
+) -> Callable[..., Tuple[Any, Dict[str, jax.Array], jax.Array]]:
   """A jitted ``loop(states, rngs, data, alive) -> (states, metrics,
   alive)`` that runs ``num_steps`` train steps of every live run.
 
   Args:
-    steps: the shared step functions (``make_steps`` of the group's spec).
+    train_loop: one run's ``train_loop`` (``Steps.train_loop`` of the
+      group's spec, or any trainer's of the same form).
     sample_batch: as for ``Steps.train_loop``; called per run with that
       run's key, so each run sees its own data stream.
     num_steps: train steps per call.
     runs_axis: the mesh axis the run axis is sharded over, if any
       (``vmap``'s ``spmd_axis_name``: sharding constraints inside the step
       then keep the runs split across devices).
+    params_of: ``state -> params`` that must stay finite (G's and D's).
 
   ``states`` and ``rngs`` have a leading run axis; ``data`` is shared;
   ``alive`` [R] bool marks the runs still training. Metrics come back
-  [R, num_steps]; a run that produced a non-finite metric in this call
-  returns its state from before the call and ``alive`` False.
+  [R, num_steps]; a run that produced a non-finite metric or parameter in
+  this call returns its state from before the call and ``alive`` False.
   """
   loop = functools.partial(
-      steps.train_loop, sample_batch=sample_batch, num_steps=num_steps
+      train_loop, sample_batch=sample_batch, num_steps=num_steps
   )
   vmapped = jax.vmap(loop, in_axes=(0, 0, None), spmd_axis_name=runs_axis)
 
@@ -149,12 +151,9 @@ def make_group_loop(
     new_states, metrics = vmapped(states, rngs, data)
     finite = jnp.stack(
         [jnp.all(jnp.isfinite(m), axis=1) for m in jax.tree.leaves(metrics)]
-    ).all(axis=0)
-    finite &= jnp.stack(
-        [
+        + [
             jnp.all(jnp.isfinite(p.reshape(p.shape[0], -1)), axis=1)
-            for p in jax.tree.leaves(new_states.g.params)
-            + jax.tree.leaves(new_states.d.params)
+            for p in jax.tree.leaves(params_of(new_states))
         ]
     ).all(axis=0)
     keep = alive & finite

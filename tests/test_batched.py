@@ -66,7 +66,9 @@ def test_a_vmapped_group_matches_the_runs_one_by_one():
   expected = _one_by_one(configs, built, states, rngs)
   spec, _, dataset = built[0]  # One spec serves the whole group.
   loop = batched.make_group_loop(
-      gan_steps.make_steps(spec), _sample(dataset, configs[0]), NUM_STEPS
+      gan_steps.make_steps(spec).train_loop,
+      _sample(dataset, configs[0]),
+      NUM_STEPS,
   )
   group, metrics, alive = loop(
       batched.stack(states), jnp.stack(rngs), None, jnp.ones(len(RUNS), bool)
@@ -92,7 +94,9 @@ def test_a_diverging_run_is_frozen_and_the_others_go_on():
   expected = _one_by_one(configs, built, states, rngs)
   spec, _, dataset = built[0]
   loop = batched.make_group_loop(
-      gan_steps.make_steps(spec), _sample(dataset, configs[0]), NUM_STEPS
+      gan_steps.make_steps(spec).train_loop,
+      _sample(dataset, configs[0]),
+      NUM_STEPS,
   )
   start = batched.stack(states)
   initial = batched.unstack(start, 1)

@@ -110,21 +110,21 @@ def test_divergence_names_the_first_bad_step_and_every_bad_quantity():
       'g_loss': finite.copy(),
       'g_grad_norm': finite.copy(),
   }
-  assert divergence(metrics, [True, True], 101) is None
+  assert divergence(metrics, {'G': True, 'D': True}, 101) is None
   metrics['g_loss'][3] = np.inf
   metrics['g_grad_norm'][2:] = np.nan
   assert (
-      divergence(metrics, [True, True], 101)
+      divergence(metrics, {'G': True, 'D': True}, 101)
       == 'g_grad_norm not finite at step 103'
   )
   metrics['d_loss'][2] = np.nan
   assert (
-      divergence(metrics, [True, True], 101)
+      divergence(metrics, {'G': True, 'D': True}, 101)
       == 'd_loss, g_grad_norm not finite at step 103'
   )
   # Parameters are checked at the interval's end.
   assert (
-      divergence({'d_loss': finite}, [True, False], 101)
+      divergence({'d_loss': finite}, {'G': True, 'D': False}, 101)
       == 'D parameters not finite at step 105'
   )
 

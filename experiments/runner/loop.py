@@ -16,7 +16,7 @@ freezing the diverged runs, one writer or one per run.
 
 import dataclasses
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 import jax
 import numpy as np
@@ -158,26 +158,28 @@ def train_to_outcome(
   return {'status': 'completed'}, outcome.step
 
 
-def check_step_count(config, counted: int, expected: int) -> None:
+def check_step_count(algorithm: str, counted: int, expected: int) -> None:
   """Raises ConfigError (one line) when a train step did not count itself:
   the keys, schedules and resumes hang on ``state.step`` (the contract,
-  gan_jax.contract)."""
+  gan_jax.contract). ``algorithm`` names the steps (``train.algorithm='x'``)."""
   if counted != expected:
     raise gan_config.ConfigError(
-        f'train.algorithm={config.train.algorithm!r}: its train_step left '
-        f'state.step at {counted} after step {expected}; count each step '
-        '(gan_jax.steps.finish_step)'
+        f'{algorithm}: its train_step left state.step at {counted} after '
+        f'step {expected}; count each step (gan_jax.steps.finish_step)'
     )
 
 
 def divergence(
-    metrics: Dict[str, np.ndarray], params_finite, first_step: int
+    metrics: Dict[str, np.ndarray],
+    params_finite: Mapping[str, bool],
+    first_step: int,
 ) -> Optional[str]:
   """What went non-finite in an interval, or None.
 
   ``metrics`` are the interval's per-step values ([num_steps] each, the
-  first for train step ``first_step``) and ``params_finite`` G's and D's
-  flags at its end. Names the first step and every quantity bad there.
+  first for train step ``first_step``) and ``params_finite`` each
+  network's flag at its end (``{'G': True, 'D': False}``). Names the first
+  step and every quantity bad there.
   """
   bad = {k: ~np.isfinite(v) for k, v in metrics.items()}
   steps_bad = np.any(np.stack(list(bad.values()) or [np.zeros(1, bool)]), 0)
@@ -185,7 +187,7 @@ def divergence(
     i = int(np.argmax(steps_bad))
     names = ', '.join(sorted(k for k, b in bad.items() if b[i]))
     return f'{names} not finite at step {first_step + i}'
-  sides = [name for name, ok in zip(('G', 'D'), params_finite) if not ok]
+  sides = [name for name, ok in params_finite.items() if not ok]
   if sides:
     return (
         f'{" and ".join(sides)} parameters not finite at step '

@@ -1,40 +1,37 @@
-"""One experiment, start to finish: ``train_and_evaluate(config, workdir)``.
+"""One GAN experiment, start to finish: ``train_and_evaluate(config,
+workdir)``.
 
-Sections: devices, model and state, resume, the jitted loop, evaluation,
-checkpoints and logs. The step functions themselves live in gan_jax.steps;
-this file is plumbing around them.
+What a GAN run is: devices, the model and state, its steps (the config's
+algorithm, checked against the step contract), input and evaluation. The
+run itself -- workdir, resume, the compiled loop, logs, checkpoints, the
+summary -- is the shared driver's (experiments.runner.driver); the step
+functions live in gan_jax.steps.
 """
 
-import functools
-import os
 import sys
 import time
 from typing import Any, Dict
 
 import jax
 import jax.numpy as jnp
-import numpy as np
-from tqdm import tqdm
 
 from gan_jax import config as gan_config, contract, parallel
 from gan_jax import state as gan_state, steps as gan_steps
-from experiments.runner import evaluators, inputs, loop, preemption
+from experiments.runner import driver, evaluators, inputs, loop, preemption
 from experiments.runner import profiling
-from experiments.storage import checkpoints, writers
+
+
+def all_finite(tree) -> jax.Array:
+  """Whether every leaf of ``tree`` is finite everywhere."""
+  return jnp.all(
+      jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])
+  )
 
 
 @jax.jit
-def _params_finite(state) -> jax.Array:
-  """Whether every parameter of G and D is finite (one bool per side)."""
-
-  def finite(tree):
-    return jnp.all(
-        jnp.stack(
-            [jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)]
-        )
-    )
-
-  return jnp.stack([finite(state.g.params), finite(state.d.params)])
+def _params_finite(state) -> Dict[str, jax.Array]:
+  """Whether every parameter of G, and of D, is finite."""
+  return {'G': all_finite(state.g.params), 'D': all_finite(state.d.params)}
 
 
 def summary_screen(summary: Dict[str, Any]) -> str:
@@ -90,38 +87,6 @@ def check_contract(config, spec, hparams) -> None:
     raise gan_config.ConfigError(str(error)) from None
 
 
-def postfix(means: Dict[str, float]) -> Dict[str, str]:
-  """The progress bar's numbers: D's and G's losses, or, for an algorithm
-  whose metrics are named otherwise, its first two."""
-  shown = [k for k in ('d_loss', 'g_loss') if k in means] or [
-      k for k in sorted(means) if k != 'steps_per_second'
-  ][:2]
-  return {k.removesuffix('_loss') or k: f'{means[k]:.3f}' for k in shown}
-
-
-def open_workdir(workdir: str, config, state, with_numbers_of, primary: bool):
-  """(state, checkpointer, metric writer) of a run in ``workdir``: the
-  fresh ``state``, or the last checkpoint's with the config's numbers
-  (``with_numbers_of(restored, fresh)``: scalars, learning rates, betas
-  win over the checkpoint's). Refused before a file is written: a workdir
-  that cannot be written or has no room for the checkpoints. A damaged
-  checkpoint is moved aside and the one before it used
-  (experiments/storage/checkpoints.py); metrics logged after the restored
-  step are dropped."""
-  if primary:
-    checkpoints.check_room(workdir, state, config.train.keep_checkpoints)
-    os.makedirs(workdir, exist_ok=True)
-    writers.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
-  ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
-  if ckpt.latest_step() is not None:
-    restored = ckpt.restore(state, warn=print, refreshed=('.hparams',))
-    state = with_numbers_of(restored, state)
-  if primary:
-    writers.truncate_metrics(workdir, int(state.step))
-  writer = writers.MetricWriter(workdir) if primary else writers.NoWriter()
-  return state, ckpt, writer
-
-
 def train_and_evaluate(
     config, workdir: str, progress: bool = True
 ) -> Dict[str, Any]:
@@ -163,8 +128,6 @@ def _train_and_evaluate(
       spec, parallel.axis_name(route), unroll=loop.unroll_loops(config)
   )
   init_rng, train_rng, eval_rng = loop.run_keys(config.seed)
-  # On the mesh once, not copied there at every dispatch.
-  train_rng = jax.device_put(train_rng, layout.replicated)
   batch_shape = (config.objective.n_critic, config.train.batch_size)
   train_input = inputs.make_input(config, dataset, batch_shape, layout)
   evaluator = evaluators.make_evaluator(
@@ -175,155 +138,42 @@ def _train_and_evaluate(
       announce=lambda line: primary and print(line, file=sys.stderr),
   )
   check_contract(config, spec, hparams)
-  state = jax.device_put(
-      gan_state.compiled_init(spec)(init_rng, hparams), layout.replicated
-  )
-
-  # --- Outputs, resume ------------------------------------------------------
-  state, ckpt, writer = open_workdir(
-      workdir, config, state, gan_state.with_numbers_of, primary
-  )
-  step = int(state.step)
-
-  # --- The compiled loop, and what the shared loop (loop.py) calls --------
-  @functools.lru_cache(maxsize=None)
-  def compiled_loop(num_steps: int):
-    return parallel.parallel_loop(
-        functools.partial(
-            steps.train_loop,
-            sample_batch=train_input.sample_batch,
-            num_steps=num_steps,
-        ),
-        route,
-        mesh,
-        train_input.data_spec,
-    )
-
-  bar = tqdm(
-      total=config.train.steps,
-      initial=step,
-      disable=not (progress and primary),
-      unit='step',
-      dynamic_ncols=True,
-      desc=f'{config.variant}/{config.dataset}',
-  )
+  state = gan_state.compiled_init(spec)(init_rng, hparams)
   cadence = loop.Cadence.of(config)
   devices = f'{mesh.size} x {jax.devices()[0].platform}'
-  executables = {}  # Steps per call -> the loop compiled ahead of time.
-  profiler = profiling.StepProfiler(
-      os.path.join(workdir, 'profile'),
-      step + config.train.log_every - step % config.train.log_every,
-      config.train.profile_steps if primary else 0,
+
+  def report(final_eval: Dict[str, float]) -> Dict[str, Any]:
+    del final_eval
+    return {
+        'variant': config.variant,
+        'algorithm': config.train.algorithm,
+        'dataset': config.dataset,
+        'seed': config.seed,
+        'eval_protocol': evaluators.eval_protocol(evaluator, config),
+        'formulation': gan_config.formulation(config),
+        'compute_dtype': config.train.compute_dtype,
+    }
+
+  task = driver.Task(
+      label=f'{config.variant}/{config.dataset}',
+      algorithm=f'train.algorithm={config.train.algorithm!r}',
+      state=jax.device_put(state, layout.replicated),
+      with_numbers_of=gan_state.with_numbers_of,
+      train_loop=steps.train_loop,
+      train_input=train_input,
+      # On the mesh once, not copied there at every dispatch.
+      train_rng=jax.device_put(train_rng, layout.replicated),
+      route=route,
+      mesh=mesh,
+      cadence=cadence,
+      params_finite=_params_finite,
+      evaluate=lambda state, step, writer: evaluator.evaluate(
+          state, step, workdir, writer, picture=primary
+      ),
+      postfix=driver.postfix,
+      report=report,
+      describe=lambda compiled: profiling.start_line(
+          config, devices, route, cadence.per_dispatch, compiled
+      ),
   )
-
-  def dispatch(state, first_step: int, num_steps: int):
-    data = train_input.data(first_step, num_steps)
-    if num_steps not in executables:
-      executables[num_steps] = (
-          compiled_loop(num_steps).lower(state, train_rng, data).compile()
-      )
-      if len(executables) == 1 and primary:
-        bar.write(
-            profiling.start_line(
-                config,
-                devices,
-                route,
-                cadence.per_dispatch,
-                executables[num_steps],
-            )
-        )
-    profiler.before(first_step)
-    state, outputs = executables[num_steps](state, train_rng, data)
-    profiler.after(outputs, first_step + num_steps)
-    return state, (outputs, num_steps)
-
-  def end_interval(state, outputs, first_step: int, interval_started):
-    """One transfer of the interval's metrics [steps done]; stops the run
-    on a NaN or infinity; logs means and the rate."""
-    num_steps = sum(count for _, count in outputs)
-    metrics, finite, counted = jax.device_get(
-        (
-            jax.tree.map(
-                lambda *m: jnp.concatenate(m), *(m for m, _ in outputs)
-            ),
-            _params_finite(state),
-            state.step,
-        )
-    )
-    loop.check_step_count(config, int(counted), first_step + num_steps)
-    bad = loop.divergence(metrics, finite, first_step + 1)
-    if bad:
-      last = ckpt.latest_step()
-      raise loop.Diverged(
-          f'diverged: {bad}; '
-          + (
-              'no checkpoint yet'
-              if last is None
-              else f'last good checkpoint: step {last}'
-          ),
-          first_step,
-      )
-    means = {k: float(np.mean(v)) for k, v in metrics.items()}
-    means['steps_per_second'] = num_steps / (time.time() - interval_started)
-    writer.write(first_step + num_steps, 'train', means)
-    bar.set_postfix(postfix(means), refresh=False)
-    bar.update(num_steps)
-    return num_steps
-
-  final_eval: Dict[str, float] = {}  # The latest evaluation.
-
-  def evaluate(state, step: int, final: bool) -> Dict[str, float]:
-    del final  # A run draws its samples' picture at every evaluation.
-    nonlocal final_eval
-    final_eval = evaluator.evaluate(
-        state, step, workdir, writer, picture=primary
-    )
-    writer.write(step, 'eval', final_eval)
-    if primary:
-      bar.write(
-          f'step {step}: '
-          + ', '.join(f'{k} {v:.4g}' for k, v in final_eval.items())
-      )
-    return final_eval
-
-  hooks = loop.Hooks(
-      dispatch=dispatch,
-      end_interval=end_interval,
-      evaluate=evaluate,
-      save=lambda state, step: ckpt.save(step, state),
-  )
-
-  run_started, run_start_step = time.time(), step
-  try:
-    outcome, step = loop.train_to_outcome(
-        state, step, cadence, hooks, stop, bar.write
-    )
-  finally:
-    writers.close_all(
-        profiler.close, bar.close, writer.close, ckpt.close, train_input.close
-    )
-
-  elapsed = time.time() - run_started
-  summary = {
-      **outcome,
-      'variant': config.variant,
-      'algorithm': config.train.algorithm,
-      'dataset': config.dataset,
-      'seed': config.seed,
-      'step': step,
-      'workdir': os.path.abspath(workdir),
-      'wall_seconds': time.time() - started,
-      'steps_per_second': (step - run_start_step) / max(elapsed, 1e-9),
-      'final_eval': final_eval,
-      'eval_protocol': evaluators.eval_protocol(evaluator, config),
-      'input': train_input.description,
-      'devices': devices,
-      'formulation': gan_config.formulation(config),
-      'compute_dtype': config.train.compute_dtype,
-      'processes': jax.process_count(),
-      'parallel': route,
-      'config': config.to_dict(),
-  }
-  if primary:
-    writers.write_json(os.path.join(workdir, 'summary.json'), summary)
-  return summary
+  return driver.run(task, config, workdir, progress, stop, started)

@@ -1,13 +1,13 @@
 """Runs a whole sweep: claims its directory, trains every unfinished group
-(experiments.sweeps.training), then writes results.csv, results.md and the
-figures. No flags: ``experiments.sweep`` is the command line around it, and
+(experiments.sweeps.training; :func:`train_groups`, which CycleGAN's sweeps
+share), then writes results.csv, results.md and the figures. No flags: ``experiments.sweep`` is the command line around it, and
 other tools (the theory lab) call :func:`run_sweep` directly.
 """
 
 import json
 import os
 import time
-from typing import Any, Dict, List
+from typing import Any, Callable, Dict, List, Sequence
 
 from experiments.sweeps import spec as sweep_spec
 from experiments.sweeps.spec import SweepError
@@ -42,31 +42,26 @@ def claim_directory(
   writers.write_json(path, spec)
 
 
-def run_sweep(
-    spec: Dict[str, Any],
+def train_groups(
+    runs: Sequence[Any],
+    groups: Sequence[Sequence[Any]],
+    build: Callable[..., Any],
     workdir: str,
-    group_size: int = 0,
     progress: bool = True,
-) -> List[Dict[str, Any]]:
-  """Trains every unfinished run of ``spec`` (normalized) in ``workdir``,
-  then writes results.csv, results.md and the figures. Returns the runs'
-  summaries, in spec order."""
+    spread: bool = True,
+) -> Dict[str, Dict[str, Any]]:
+  """Trains every group of ``groups`` that has an unfinished run
+  (experiments.sweeps.training.train_group, each group's runs made by
+  ``build``), resuming a group from its checkpoint; returns every run's
+  summary by name. Runs with a summary are skipped. SIGTERM / Ctrl-C: the
+  group in training saves its checkpoint at the step reached and
+  preemption.Interrupted unwinds to the command line."""
   import jax
   from tqdm import tqdm
-  from experiments.runner import inputs, preemption
-  from experiments.sweeps import figures, results, training
-  from gan_jax.data import is_image_dataset
+  from experiments.runner import preemption
+  from experiments.sweeps import results, training
 
-  # On many hosts every process trains; process 0 alone writes files.
   primary = jax.process_index() == 0
-
-  runs = sweep_spec.expand(spec)
-  groups = sweep_spec.groups(runs, group_size)
-  # Unreadable data stops here, before anything is written. A streamed
-  # dataset trains a run per group: a group would share one data stream.
-  if is_image_dataset(spec['dataset']) and inputs.is_streamed(runs[0].config):
-    groups = sweep_spec.groups(runs, 1)
-  claim_directory(workdir, spec, write=primary)
   runs_dir = os.path.join(workdir, 'runs')
   summaries: Dict[str, Dict[str, Any]] = {}
   for run in runs:
@@ -91,9 +86,6 @@ def run_sweep(
         + (f', {diverged} diverged' if diverged else '')
     )
 
-  started = time.time()
-  # SIGTERM / Ctrl-C: the group in training saves its checkpoint at the step
-  # reached and preemption.Interrupted unwinds to the command line.
   with preemption.StopRequest() as stop:
     try:
       for index, group in enumerate(groups):
@@ -105,13 +97,43 @@ def run_sweep(
             f'({results.counted(len(group), "run")})'
         )
         group_dir = os.path.join(workdir, 'groups', f'group{index:03d}')
-        for summary in training.train_group(
-            group, group_dir, runs_dir, bar.update, stop
-        ):
-          summaries[os.path.basename(summary['workdir'])] = summary
+        trained = training.train_group(
+            group, build, group_dir, runs_dir, bar.update, stop, spread
+        )
+        for run, summary in zip(group, trained):
+          summaries[run.name] = summary
     finally:
       show()
       bar.close()
+  return summaries
+
+
+def run_sweep(
+    spec: Dict[str, Any],
+    workdir: str,
+    group_size: int = 0,
+    progress: bool = True,
+) -> List[Dict[str, Any]]:
+  """Trains every unfinished run of ``spec`` (normalized) in ``workdir``,
+  then writes results.csv, results.md and the figures. Returns the runs'
+  summaries, in spec order."""
+  import jax
+  from experiments.runner import inputs
+  from experiments.sweeps import figures, results, training
+  from gan_jax.data import is_image_dataset
+
+  # On many hosts every process trains; process 0 alone writes files.
+  primary = jax.process_index() == 0
+
+  runs = sweep_spec.expand(spec)
+  groups = sweep_spec.groups(runs, group_size)
+  # Unreadable data stops here, before anything is written. A streamed
+  # dataset trains a run per group: a group would share one data stream.
+  if is_image_dataset(spec['dataset']) and inputs.is_streamed(runs[0].config):
+    groups = sweep_spec.groups(runs, 1)
+  claim_directory(workdir, spec, write=primary)
+  started = time.time()
+  summaries = train_groups(runs, groups, training.gan_group, workdir, progress)
 
   ordered = [dict(summaries[r.name], run=r.name) for r in runs]
   if not primary:

@@ -21,6 +21,7 @@ On disk, under the sweep directory:
 """
 
 import functools
+import dataclasses
 import json
 import os
 import sys
@@ -85,7 +86,7 @@ def _reason(
   the interval start at ``first_step``. With every metric finite, the
   group's parameter check stopped it (at the interval's end)."""
   return (
-      loop.divergence(run_metrics, (True, True), first_step)
+      loop.divergence(run_metrics, {}, first_step)
       or f'parameters not finite at step {first_step + num_steps - 1}'
   ) + f'; frozen at step {first_step}'
 
@@ -114,59 +115,87 @@ def _to_host(tree):
   return multihost_utils.process_allgather(tree, tiled=True)
 
 
+@dataclasses.dataclass
+class Group:
+  """What a trainer hands the group driver for the runs of one group
+  (padded to a multiple of the devices; the driver drops the padding).
+
+  Attributes:
+    states: the runs' initial states, stacked on a leading run axis.
+    train_rngs: their train keys, stacked.
+    train_loop: one run's ``train_loop(state, rng, data, sample_batch,
+      num_steps)``; the driver vmaps it over the runs.
+    train_input: the data every run samples from (a batch belongs to one
+      run: replicated inside the vmapped step).
+    params_of: ``state -> params`` that must stay finite.
+    with_numbers_of: ``(restored, fresh) -> states`` (the configs'
+      numbers win over the checkpoint's, as in experiments.run).
+    cadence: the loop's cadence (the group's runs share it).
+    algorithm: what a step-count mismatch names.
+    evaluate: ``(i, state, step, run_dir, writer, final) -> metrics`` of
+      run ``i`` (a picture when ``final``, on the primary process).
+    report: ``(i, final_eval) -> {field: value}``: run ``i``'s summary
+      fields of this trainer.
+  """
+
+  states: Any
+  train_rngs: Any
+  train_loop: Callable[..., Any]
+  train_input: inputs.Input
+  params_of: Callable[[Any], Any]
+  with_numbers_of: Callable[[Any, Any], Any]
+  cadence: loop.Cadence
+  algorithm: str
+  evaluate: Callable[..., Dict[str, float]]
+  report: Callable[[int, Dict[str, float]], Dict[str, Any]]
+
+
+def group_devices(count: int, spread: bool = True) -> List[Any]:
+  """The devices a group of ``count`` runs is split over: one per run up
+  to the device count (``spread``), else the first."""
+  # A mesh must hold devices of every host: on many hosts, all devices.
+  if jax.process_count() > 1:
+    return jax.devices()
+  return (
+      jax.devices()[: max(1, min(jax.device_count(), count))]
+      if spread
+      else (jax.devices()[:1])
+  )
+
+
 def train_group(
-    runs: Sequence[Run],
+    runs: Sequence[Any],
+    build: Callable[[Sequence[Any], Mesh], Group],
     group_dir: str,
     runs_dir: str,
     advance: Callable[[int], None] = lambda n: None,
     stop: Optional[preemption.StopRequest] = None,
+    spread: bool = True,
 ) -> List[Dict[str, Any]]:
   """Trains (or resumes) ``runs`` together; returns their summaries.
 
-  ``advance(n)`` is called with the number of run-steps done after each
-  interval (for the sweep's progress bar). Raises nothing for a run that
-  diverges: it is frozen at its last finite state and reported 'diverged'.
-  When ``stop`` has received a signal, saves the group's checkpoint at the
-  step reached and raises preemption.Interrupted.
+  ``runs`` have ``name``, ``seed`` and ``config``; ``build(padded_runs,
+  mesh)`` makes their :class:`Group`. ``advance(n)`` is called with the
+  number of run-steps done after each interval (for the sweep's progress
+  bar). Raises nothing for a run that diverges: it is frozen at its last
+  finite state and reported 'diverged'. When ``stop`` has received a
+  signal, saves the group's checkpoint at the step reached and raises
+  preemption.Interrupted.
   """
   started = time.time()
   config = runs[0].config
   count = len(runs)
   primary = jax.process_index() == 0
-  # A mesh must hold devices of every host: on many hosts, all devices.
-  devices = jax.devices()[: max(1, min(jax.device_count(), count))]
-  if jax.process_count() > 1:
-    devices = jax.devices()
+  devices = group_devices(count, spread)
   mesh = Mesh(np.array(devices), (RUNS_AXIS,))
   by_run = NamedSharding(mesh, P(RUNS_AXIS))
   replicated = NamedSharding(mesh, P())
-
-  spec, _, dataset = gan_config.build(config)
-  steps = gan_steps.make_steps(spec, unroll=loop.unroll_loops(config))
-  keys = [loop.run_keys(run.seed) for run in runs]
   padded_runs = _pad(runs, len(devices))
-  padded_keys = _pad(keys, len(devices))
-  states = batched.init_group(
-      [gan_config.build(run.config)[0] for run in padded_runs],
-      jnp.stack([key[0] for key in padded_keys]),
-      [gan_config.hparams_from_config(run.config) for run in padded_runs],
-  )
-  states = jax.device_put(states, by_run)
-  train_rngs = jax.device_put(jnp.stack([k[1] for k in padded_keys]), by_run)
+  group = build(padded_runs, mesh)
+  states = jax.device_put(group.states, by_run)
+  train_rngs = jax.device_put(group.train_rngs, by_run)
   alive = jax.device_put(jnp.arange(len(padded_runs)) < count, by_run)
-  batch_shape = (config.objective.n_critic, config.train.batch_size)
-  # Inside the vmapped step a batch belongs to one run: replicated there;
-  # spmd_axis_name adds the run axis back.
-  train_input = inputs.make_input(
-      config, dataset, batch_shape, inputs.Layout(mesh, shard_batch=False)
-  )
-  evaluator = evaluators.make_evaluator(
-      config,
-      spec,
-      dataset,
-      keys[0][2],
-      announce=lambda line: primary and print(line, file=sys.stderr),
-  )
+  train_input = group.train_input
 
   # --- Resume -------------------------------------------------------------
   ckpt = checkpoints.Checkpointer(group_dir, config.train.keep_checkpoints)
@@ -181,8 +210,7 @@ def train_group(
         warn=print,
         refreshed=("['states'].hparams",),
     )
-    # The configs' numbers win over the checkpoint's, as in experiments.run.
-    states = gan_state.with_numbers_of(restored['states'], states)
+    states = group.with_numbers_of(restored['states'], states)
     alive, diverged = restored['alive'], restored['diverged_at']
     step = int(ckpt.latest_step())
     earlier_seconds = float(restored['wall_seconds'])
@@ -208,7 +236,11 @@ def train_group(
   @functools.lru_cache(maxsize=None)
   def compiled_loop(num_steps: int):
     return batched.make_group_loop(
-        steps, train_input.sample_batch, num_steps, runs_axis=RUNS_AXIS
+        group.train_loop,
+        train_input.sample_batch,
+        num_steps,
+        runs_axis=RUNS_AXIS,
+        params_of=group.params_of,
     )
 
   def dispatch(trained, first_step: int, num_steps: int):
@@ -229,7 +261,9 @@ def train_group(
     )
     for i in range(count):
       if now_alive[i]:
-        loop.check_step_count(config, int(counted[i]), first_step + num_steps)
+        loop.check_step_count(
+            group.algorithm, int(counted[i]), first_step + num_steps
+        )
     per_step = {
         k: np.concatenate([m[k] for m in metrics], axis=1) for k in metrics[0]
     }
@@ -266,13 +300,13 @@ def train_group(
         results.append({})
         continue
       results.append(
-          evaluator.evaluate(
+          group.evaluate(
+              i,
               batched.unstack(on_host, i),
               step,
               run_dirs[i],
               metric_writers[i],
-              rng=keys[i][2],
-              picture=final and primary,
+              final and primary,
           )
       )
       metric_writers[i].write(step, 'eval', results[-1])
@@ -298,9 +332,7 @@ def train_group(
   )
   train_started, start_step = time.time(), step
   try:
-    outcome = loop.train(
-        (states, alive), step, loop.Cadence.of(config), hooks, stop
-    )
+    outcome = loop.train((states, alive), step, group.cadence, hooks, stop)
   finally:
     writers.close_all(
         *(w.close for w in metric_writers), ckpt.close, train_input.close
@@ -316,9 +348,7 @@ def train_group(
     summary = {
         'status': 'diverged' if i in diverged_at else 'completed',
         **({'reason': reasons[run.name]} if i in diverged_at else {}),
-        'variant': run.variant,
-        'algorithm': run.config.train.algorithm,
-        'dataset': run.config.dataset,
+        **group.report(i, final_eval[i]),
         'seed': run.seed,
         'step': diverged_at.get(i, step),
         'workdir': os.path.abspath(run_dir),
@@ -328,8 +358,6 @@ def train_group(
         'group_size': count,
         'steps_per_second': (step - start_step) / max(trained, 1e-9),
         'final_eval': final_eval[i],
-        'eval_protocol': evaluators.eval_protocol(evaluator, run.config),
-        'swept': dict(run.point),
         'input': train_input.description,
         'devices': f'{len(devices)} x {jax.devices()[0].platform}',
         'processes': jax.process_count(),
@@ -339,3 +367,60 @@ def train_group(
       writers.write_json(os.path.join(run_dir, 'summary.json'), summary)
     summaries.append(summary)
   return summaries
+
+
+def gan_group(runs: Sequence[Run], mesh: Mesh) -> Group:
+  """The :class:`Group` of a GAN sweep's runs (experiments.sweeps.spec):
+  each run the computation experiments.run makes for its config."""
+  config = runs[0].config
+  spec, _, dataset = gan_config.build(config)
+  steps = gan_steps.make_steps(spec, unroll=loop.unroll_loops(config))
+  keys = [loop.run_keys(run.seed) for run in runs]
+  states = batched.init_group(
+      [gan_config.build(run.config)[0] for run in runs],
+      jnp.stack([key[0] for key in keys]),
+      [gan_config.hparams_from_config(run.config) for run in runs],
+  )
+  batch_shape = (config.objective.n_critic, config.train.batch_size)
+  # Inside the vmapped step a batch belongs to one run: replicated there;
+  # spmd_axis_name adds the run axis back.
+  train_input = inputs.make_input(
+      config, dataset, batch_shape, inputs.Layout(mesh, shard_batch=False)
+  )
+  evaluator = evaluators.make_evaluator(
+      config,
+      spec,
+      dataset,
+      keys[0][2],
+      announce=lambda line: jax.process_index() == 0
+      and print(line, file=sys.stderr),
+  )
+
+  def evaluate(i, state, step, run_dir, writer, picture):
+    return evaluator.evaluate(
+        state, step, run_dir, writer, rng=keys[i][2], picture=picture
+    )
+
+  def report(i, final_eval):
+    del final_eval
+    run = runs[i]
+    return {
+        'variant': run.variant,
+        'algorithm': run.config.train.algorithm,
+        'dataset': run.config.dataset,
+        'eval_protocol': evaluators.eval_protocol(evaluator, run.config),
+        'swept': dict(run.point),
+    }
+
+  return Group(
+      states=states,
+      train_rngs=jnp.stack([key[1] for key in keys]),
+      train_loop=steps.train_loop,
+      train_input=train_input,
+      params_of=lambda state: (state.g.params, state.d.params),
+      with_numbers_of=gan_state.with_numbers_of,
+      cadence=loop.Cadence.of(config),
+      algorithm=f'train.algorithm={config.train.algorithm!r}',
+      evaluate=evaluate,
+      report=report,
+  )

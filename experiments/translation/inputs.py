@@ -9,25 +9,15 @@ pairs are sampled on device. Under per-device routes every draw is made for
 the global batch and each device keeps its part (gan_jax.parallel).
 """
 
-import dataclasses
-from typing import Any, Callable
-
 import jax
 import jax.numpy as jnp
 import numpy as np
 from jax.sharding import NamedSharding, PartitionSpec as P
 
-from experiments.runner.inputs import resize
+from experiments.runner.inputs import Input, resize
 from gan_jax import parallel
 from gan_jax.data import pairs
 from gan_jax.data.on_device import DeviceImages
-
-
-@dataclasses.dataclass
-class PairInput:
-  data: Callable[[int, int], Any]
-  sample_batch: Callable[[jax.Array, Any, jax.Array], Any]
-  description: str
 
 
 def _part(route: str, drawn: jax.Array) -> jax.Array:
@@ -35,7 +25,9 @@ def _part(route: str, drawn: jax.Array) -> jax.Array:
 
 
 def _constrain(route: str, mesh, x: jax.Array) -> jax.Array:
-  if route != 'jit':
+  """Under 'jit', the batch split over the mesh's data axis; a mesh without
+  one (a sweep group's, whose runs are vmapped) keeps it whole."""
+  if route != 'jit' or parallel.DATA_AXIS not in mesh.axis_names:
     return x
   return jax.lax.with_sharding_constraint(
       x, NamedSharding(mesh, P(parallel.DATA_AXIS))
@@ -70,9 +62,7 @@ def random_crops(
   return jax.vmap(crop)(images, corners)
 
 
-def image_input(
-    config, domains: pairs.ImageDomains, mesh, route: str
-) -> PairInput:
+def image_input(config, domains: pairs.ImageDomains, mesh, route: str) -> Input:
   batch = config.train.batch_size
   size, load = config.data.image_size, config.data.load_size
   flip_images = config.data.random_flip
@@ -101,7 +91,7 @@ def image_input(
     return one_domain(data[0], x_key), one_domain(data[1], y_key)
 
   mb = sum(d.images.size for d in data) / 2**20
-  return PairInput(
+  return Input(
       lambda step, num_steps: data,
       sample_batch,
       f'{config.pair}: {len(domains.x_train)} X and '
@@ -110,7 +100,7 @@ def image_input(
   )
 
 
-def point_input(config, pair: pairs.Pair, mesh, route: str) -> PairInput:
+def point_input(config, pair: pairs.Pair, mesh, route: str) -> Input:
   source, batch = pair.points, config.train.batch_size
 
   def sample_batch(key, data, i):
@@ -120,7 +110,7 @@ def point_input(config, pair: pairs.Pair, mesh, route: str) -> PairInput:
     y = pairs.shear(_part(route, source.sample(y_key, (batch,))))
     return tuple(_constrain(route, mesh, source.to_network(p)) for p in (x, y))
 
-  return PairInput(
+  return Input(
       lambda step, num_steps: None,
       sample_batch,
       f'{config.pair}, sampled on device',

@@ -9,15 +9,17 @@ one compilation, one dispatch per step. Each run is the computation
 same keys (``split(PRNGKey(seed), 3)``), so a sweep's run and the single
 run agree to float rounding (tests/test_translation.py). A run whose
 metrics turn NaN or infinite is frozen at its last finite state and
-reported as diverged; the others go on.
+reported as diverged; the others go on. The groups train on the GAN
+sweep's driver (experiments.sweeps.driver and .training): a group's
+checkpoints in ``groups/``, SIGTERM saving them, the same command resuming.
 
 On disk, under the sweep directory: ``runs/RUN/`` holds what a single run
-writes (config.json, metrics.jsonl, TensorBoard, translations_STEP.png,
-summary.json), and ``results.md`` / ``results.json`` the mean and standard
-error over seeds of every setting's final metrics, beside the untrained,
-identity and known-correspondence translators. Running the sweep again
-skips runs that finished; a group with an unfinished run trains again from
-its start (no group checkpoints: a digits_rot group takes minutes).
+writes (config.json, metrics.jsonl, TensorBoard, the final
+translations_STEP.png, summary.json), and ``results.md`` /
+``results.json`` the mean and standard error over seeds of every
+setting's final metrics, beside the untrained, identity and
+known-correspondence translators. Running the sweep again skips runs that
+finished and resumes an unfinished group from its last checkpoint.
 """
 
 import dataclasses
@@ -25,19 +27,18 @@ import functools
 import itertools
 import json
 import os
-import time
 from typing import Any, Dict, List, Sequence, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm import tqdm
 
 from experiments.runner import loop, validation
 from experiments.storage import writers
+from experiments.sweeps import driver as sweep_driver, training
 from experiments.sweeps.results import mean_and_standard_error
 from experiments.translation import evaluators, train as one_run
-from gan_jax import optim, parallel
+from gan_jax import optim
 from gan_jax.batched import flatten
 from gan_jax.config import ConfigError
 from gan_jax.translation import config as translation_config
@@ -161,22 +162,27 @@ def groups_of(runs: Sequence[Run], group_size: int = 0) -> List[List[Run]]:
   return chunks
 
 
-def init_group(runs: Sequence[Run]):
-  """(spec, the stacked initial states, the stacked train keys)."""
+def cycle_group(runs: Sequence[Run], mesh, domains) -> training.Group:
+  """The group of ``runs`` (padded) for the shared group driver
+  (experiments.sweeps.training): their stacked initial states, each with
+  its own optimizer numbers, the shared step, input and each run's
+  evaluation beside the reference translators."""
+  config = runs[0].config
   specs = [translation_config.build(run.config)[0] for run in runs]
-  init = cycle_state.compiled_init(specs[0])
+  spec = specs[0]
+  pair = translation_config.pair_of(config)
+  init = cycle_state.compiled_init(spec)
   states, train_keys = [], []
-  for run, spec in zip(runs, specs):
+  for run, run_spec in zip(runs, specs):
     init_key, train_key, _ = loop.run_keys(run.seed)
-    hparams = translation_config.hparams_from_config(run.config)
-    state = init(init_key, hparams)
+    state = init(init_key, translation_config.hparams_from_config(run.config))
     # Each run's own optimizer numbers (learning rates, betas).
     replaced = {}
     for name, tx in (
-        ('g', spec.g_optimizer),
-        ('f', spec.g_optimizer),
-        ('d_x', spec.d_optimizer),
-        ('d_y', spec.d_optimizer),
+        ('g', run_spec.g_optimizer),
+        ('f', run_spec.g_optimizer),
+        ('d_x', run_spec.d_optimizer),
+        ('d_y', run_spec.d_optimizer),
     ):
       net = getattr(state, name)
       replaced[name] = net.replace(
@@ -184,52 +190,11 @@ def init_group(runs: Sequence[Run]):
               net.opt_state, optim.hyperparams_of(tx)
           )
       )
-    states.append(state.replace(**replaced))
+    states.append(jax.device_get(state.replace(**replaced)))
     train_keys.append(train_key)
-  stacked = jax.tree.map(lambda *leaves: jnp.stack(leaves), *states)
-  return specs[0], stacked, jnp.stack(train_keys)
-
-
-def _unstack(states, index: int):
-  return jax.tree.map(lambda leaf: leaf[index], states)
-
-
-def make_group_loop(steps, sample_batch, num_steps: int):
-  """jitted ``(states, keys, data, alive) -> (states, metrics, alive)``:
-  ``num_steps`` steps of every live run; a run with a non-finite metric or
-  parameter keeps its state from before the call and turns dead."""
-  loop_fn = functools.partial(
-      steps.train_loop, sample_batch=sample_batch, num_steps=num_steps
-  )
-  vmapped = jax.vmap(loop_fn, in_axes=(0, 0, None))
-
-  def group_loop(states, keys, data, alive):
-    new, metrics = vmapped(states, keys, data)
-    finite = jnp.stack(
-        [jnp.all(jnp.isfinite(m), axis=1) for m in jax.tree.leaves(metrics)]
-    ).all(axis=0)
-    finite &= jax.vmap(one_run.params_finite)(new)
-    keep = alive & finite
-    pick = lambda n, o: jnp.where(
-        keep.reshape((-1,) + (1,) * (n.ndim - 1)), n, o
-    )
-    return jax.tree.map(pick, new, states), metrics, keep
-
-  return jax.jit(group_loop, donate_argnums=0)
-
-
-def _train_group(
-    runs: Sequence[Run], workdir: str, progress: bool, domains
-) -> List[Dict[str, Any]]:
-  started = time.time()
-  config = runs[0].config
-  mesh = parallel.data_mesh(1)
-  spec, states, keys = init_group(runs)
-  pair = translation_config.pair_of(config)
   steps = cycle_steps.make_cycle_steps(
       spec, unroll=one_run.uses_cpu_formulation(config)
   )
-  train_input = one_run.make_input(config, pair, domains, mesh, 'jit')
   # Each run is scored as its single run would be: 2-D pairs draw their
   # test points from the run's own eval key; image pairs use no key.
   shared = (
@@ -248,123 +213,48 @@ def _train_group(
   ]
   references = [
       {
-          name: evaluator.evaluate(*fns)[0]
-          for name, fns in evaluators.reference_translators(pair).items()
+          **{
+              name: evaluator.evaluate(*fns)[0]
+              for name, fns in evaluators.reference_translators(pair).items()
+          },
+          'untrained': one_run.score(evaluator, spec, state, run.config),
       }
-      for evaluator in run_evaluators
+      for run, evaluator, state in zip(runs, run_evaluators, states)
   ]
-  untrained = [
-      one_run.score(evaluator, spec, _unstack(states, i), run.config)
-      for i, (run, evaluator) in enumerate(zip(runs, run_evaluators))
-  ]
-  run_dirs = [os.path.join(workdir, 'runs', run.name) for run in runs]
-  run_writers = []
-  for run, run_dir in zip(runs, run_dirs):
-    os.makedirs(run_dir, exist_ok=True)
-    writers.write_json(
-        os.path.join(run_dir, 'config.json'), run.config.to_dict()
+
+  def evaluate(i, state, step, run_dir, writer, picture):
+    metrics, examples = run_evaluators[i].evaluate(
+        *evaluators.translators(spec, state, config.data.image_size)
     )
-    if os.path.exists(os.path.join(run_dir, 'metrics.jsonl')):
-      os.remove(os.path.join(run_dir, 'metrics.jsonl'))  # Trained afresh.
-    run_writers.append(writers.MetricWriter(run_dir))
-
-  cadence = one_run.cadence_of(config)
-  compiled = functools.lru_cache(maxsize=None)(
-      lambda n: make_group_loop(steps, train_input.sample_batch, n)
-  )
-  alive = jnp.ones(len(runs), bool)
-  diverged_at: Dict[int, str] = {}
-  finals: List[Dict[str, float]] = [{} for _ in runs]
-  bar = tqdm(
-      total=cadence.total,
-      disable=not progress,
-      unit='step',
-      dynamic_ncols=True,
-      desc=f'cyclegan/{config.pair} x{len(runs)} runs',
-  )
-  step = 0
-  try:
-    while step < cadence.total:
-      num_steps = min(cadence.log_every, cadence.total - step)
-      interval_started, outputs = time.time(), []
-      for start in range(step, step + num_steps, cadence.per_dispatch):
-        count = min(cadence.per_dispatch, step + num_steps - start)
-        states, metrics, alive = compiled(count)(
-            states, keys, train_input.data(start, count), alive
-        )
-        outputs.append(metrics)
-      metrics, alive_now = jax.device_get(
-          (jax.tree.map(lambda *m: jnp.concatenate(m, axis=1), *outputs), alive)
+    if picture:
+      evaluators.save_picture(
+          run_dir, step, evaluators.picture(pair, examples, step), writer
       )
-      rate = num_steps / (time.time() - interval_started)
-      for i, writer in enumerate(run_writers):
-        if i in diverged_at:
-          continue
-        run_metrics = {k: v[i] for k, v in metrics.items()}
-        if not alive_now[i]:
-          diverged_at[i] = (
-              loop.divergence(run_metrics, (True, True), step + 1)
-              or f'parameters not finite by step {step + num_steps}'
-          )
-          continue
-        writer.write(
-            step + num_steps,
-            'train',
-            {
-                **{k: float(np.mean(v)) for k, v in run_metrics.items()},
-                'steps_per_second': rate,
-            },
-        )
-      step += num_steps
-      bar.update(num_steps)
-      if step % cadence.eval_every == 0 or step == cadence.total:
-        for i, writer in enumerate(run_writers):
-          if i in diverged_at:
-            continue
-          state = _unstack(states, i)
-          finals[i], examples = run_evaluators[i].evaluate(
-              *evaluators.translators(spec, state, config.data.image_size)
-          )
-          writer.write(step, 'eval', finals[i])
-          evaluators.save_picture(
-              run_dirs[i],
-              step,
-              evaluators.picture(pair, examples, step),
-              writer,
-          )
-  finally:
-    writers.close_all(bar.close, *(w.close for w in run_writers))
+    return metrics
 
-  wall = time.time() - started
-  summaries = []
-  for i, (run, run_dir) in enumerate(zip(runs, run_dirs)):
-    summary = {
-        'status': 'diverged' if i in diverged_at else 'completed',
-        **({'reason': diverged_at[i]} if i in diverged_at else {}),
-        'pair': config.pair,
-        'seed': run.seed,
-        'point': dict(run.point),
-        'step': step,
-        'workdir': run_dir,
-        'wall_seconds': wall,
-        'steps_per_second': step / max(wall, 1e-9),
-        'group_size': len(runs),
-        'final_eval': finals[i],
-        'reference_translators': {**references[i], 'untrained': untrained[i]},
+  def report(i, final_eval):
+    del final_eval
+    return {
+        'pair': runs[i].config.pair,
+        'point': dict(runs[i].point),
+        'reference_translators': references[i],
         'eval_protocol': run_evaluators[i].protocol(),
-        'config': run.config.to_dict(),
     }
-    writers.write_json(os.path.join(run_dir, 'summary.json'), summary)
-    summaries.append(summary)
-  return summaries
 
-
-def _read_summary(run_dir: str):
-  path = os.path.join(run_dir, 'summary.json')
-  if not os.path.exists(path):
-    return None
-  with open(path) as f:
-    return json.load(f)
+  return training.Group(
+      states=jax.tree.map(lambda *leaves: np.stack(leaves), *states),
+      train_rngs=jnp.stack(train_keys),
+      train_loop=steps.train_loop,
+      train_input=one_run.make_input(config, pair, domains, mesh, 'jit'),
+      params_of=lambda state: [
+          getattr(state, name).params for name in cycle_state.NETWORKS
+      ],
+      with_numbers_of=cycle_state.with_numbers_of,
+      cadence=one_run.cadence_of(config),
+      algorithm='CycleGAN',
+      evaluate=evaluate,
+      report=report,
+  )
 
 
 def results(summaries: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
@@ -444,8 +334,9 @@ def run_sweep(
     group_size: int = -1,
 ) -> str:
   """Trains every unfinished group (at most ``group_size`` runs each; 0:
-  no limit; -1: :func:`default_group_size`); writes results.md and
-  results.json; returns results.md's text."""
+  no limit; -1: :func:`default_group_size`) on the shared sweep driver
+  (experiments.sweeps.driver: group checkpoints, resume, frozen divergent
+  runs); writes results.md and results.json; returns results.md's text."""
   if group_size < 0:
     group_size = default_group_size(runs[0].config)
   # Read before anything is written (DatasetNotPrepared: one line).
@@ -467,18 +358,22 @@ def run_sweep(
             f'--workdir={workdir} holds another sweep; use another --workdir'
         )
   writers.write_json(plan_path, plan)
-  summaries = {}
-  for group in groups_of(runs, group_size):
-    done = [_read_summary(os.path.join(workdir, 'runs', r.name)) for r in group]
-    if all(done):
-      summaries.update({r.name: s for r, s in zip(group, done)})
-      continue
+
+  def build(group, mesh):
     c = group[0].config
-    domains = loaded[(c.pair, c.data.dir, c.data.channels)]
-    for run, summary in zip(
-        group, _train_group(group, workdir, progress, domains)
-    ):
-      summaries[run.name] = summary
+    return cycle_group(
+        group, mesh, loaded[(c.pair, c.data.dir, c.data.channels)]
+    )
+
+  # One device a group: the pair's input is built for it.
+  summaries = sweep_driver.train_groups(
+      runs,
+      groups_of(runs, group_size),
+      build,
+      workdir,
+      progress,
+      spread=False,
+  )
   table = results([summaries[run.name] for run in runs])
   writers.write_json(os.path.join(workdir, 'results.json'), table)
   text = markdown(table, runs[0].config.pair)

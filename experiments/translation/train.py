@@ -1,24 +1,20 @@
 """One translation run, start to finish: ``train_and_evaluate(config,
-workdir)``. The same loop, checkpoints, logs and fault handling as a GAN
-run (experiments.runner.train): resuming from the workdir's last
-checkpoint (history buffers included), SIGTERM/Ctrl-C saving and exiting
-128 + the signal, a NaN stopping the run with its last good checkpoint.
+workdir)``. What a CycleGAN run is (its state, steps, input, evaluation
+against the reference translators); the run itself is the shared driver's
+(experiments.runner.driver), as a GAN run's: resuming from the workdir's
+last checkpoint (history buffers included), SIGTERM/Ctrl-C saving and
+exiting 128 + the signal, a NaN stopping the run with its last good
+checkpoint.
 """
 
-import functools
-import os
 import sys
 import time
 from typing import Any, Dict
 
 import jax
-import jax.numpy as jnp
-import numpy as np
-from tqdm import tqdm
 
-from experiments.runner import loop, preemption
-from experiments.runner.train import open_workdir
-from experiments.storage import writers
+from experiments.runner import driver, loop, preemption
+from experiments.runner.train import all_finite
 from experiments.translation import evaluators, inputs
 from gan_jax import config as gan_config, parallel
 from gan_jax.data import pairs
@@ -66,11 +62,13 @@ def make_input(config, pair, domains, mesh, route):
   return inputs.image_input(config, domains, mesh, route)
 
 
-def params_finite(state) -> jax.Array:
-  leaves = jax.tree.leaves(
-      [getattr(state, n).params for n in cycle_state.NETWORKS]
-  )
-  return jnp.all(jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in leaves]))
+@jax.jit
+def params_finite(state) -> Dict[str, jax.Array]:
+  """Whether every parameter of each of the four networks is finite."""
+  return {
+      name.upper(): all_finite(getattr(state, name).params)
+      for name in cycle_state.NETWORKS
+  }
 
 
 def score(evaluator, spec, state, config) -> Dict[str, float]:
@@ -122,7 +120,6 @@ def _train_and_evaluate(config, workdir, progress, stop):
       spec, parallel.axis_name(route), unroll=uses_cpu_formulation(config)
   )
   init_rng, train_rng, eval_rng = loop.run_keys(config.seed)
-  train_rng = jax.device_put(train_rng, replicated)
   domains = load_domains(config)
   train_input = make_input(config, pair, domains, mesh, route)
   evaluator = evaluators.make_evaluator(
@@ -135,132 +132,55 @@ def _train_and_evaluate(config, workdir, progress, stop):
       for name, fns in evaluators.reference_translators(pair).items()
   }
   references['untrained'] = score(evaluator, spec, state, config)
-
-  # --- Outputs, resume ------------------------------------------------------
-  state, ckpt, writer = open_workdir(
-      workdir, config, state, cycle_state.with_numbers_of, primary
-  )
-  step = int(state.step)
-
-  @functools.lru_cache(maxsize=None)
-  def compiled_loop(num_steps: int):
-    return parallel.parallel_loop(
-        functools.partial(
-            steps.train_loop,
-            sample_batch=train_input.sample_batch,
-            num_steps=num_steps,
-        ),
-        route,
-        mesh,
-    )
-
-  bar = tqdm(
-      total=config.train.steps,
-      initial=step,
-      disable=not (progress and primary),
-      unit='step',
-      dynamic_ncols=True,
-      desc=f'cyclegan/{config.pair}',
-  )
-  cadence = cadence_of(config)
-
-  def dispatch(state, first_step, num_steps):
-    return compiled_loop(num_steps)(
-        state, train_rng, train_input.data(first_step, num_steps)
-    )
-
-  def end_interval(state, outputs, first_step, interval_started):
-    metrics, finite = jax.device_get(
-        (
-            jax.tree.map(lambda *m: jnp.concatenate(m), *outputs),
-            params_finite(state),
-        )
-    )
-    bad = loop.divergence(metrics, (finite, True), first_step + 1)
-    if bad:
-      last = ckpt.latest_step()
-      raise loop.Diverged(
-          f'diverged: {bad}; '
-          + (
-              'no checkpoint yet'
-              if last is None
-              else f'last good checkpoint: step {last}'
-          ),
-          first_step,
-      )
-    num_steps = len(next(iter(metrics.values())))
-    means = {k: float(np.mean(v)) for k, v in metrics.items()}
-    means['steps_per_second'] = num_steps / (time.time() - interval_started)
-    writer.write(first_step + num_steps, 'train', means)
-    bar.set_postfix(
-        cycle=f"{means['cycle_x'] + means['cycle_y']:.3f}",
-        g=f"{means['g_loss']:.3f}",
-        refresh=False,
-    )
-    bar.update(num_steps)
-    return num_steps
-
-  final_eval: Dict[str, float] = {}
   histogram = None
 
-  def evaluate(state, step, final):
-    del final
-    nonlocal final_eval, histogram
-    final_eval, examples = evaluator.evaluate(
+  def evaluate(state, step, writer):
+    nonlocal histogram
+    metrics, examples = evaluator.evaluate(
         *evaluators.translators(spec, state, config.data.image_size)
     )
     histogram = examples.get('x2y_histogram')
-    writer.write(step, 'eval', final_eval)
     if primary:
       evaluators.save_picture(
           workdir, step, evaluators.picture(pair, examples, step), writer
       )
-      bar.write(
-          f'step {step}: '
-          + ', '.join(f'{k} {v:.4g}' for k, v in final_eval.items())
-      )
-    return final_eval
+    return metrics
 
-  hooks = loop.Hooks(
-      dispatch=dispatch,
-      end_interval=end_interval,
+  def report(final_eval):
+    del final_eval
+    return {
+        'pair': config.pair,
+        'pair_description': pair.description,
+        'seed': config.seed,
+        'reference_translators': references,
+        'eval_protocol': {
+            **evaluator.protocol(),
+            'eval_rng': f'split(PRNGKey({config.seed}), 3)[2]',
+        },
+        **(
+            {'x2y_mode_histogram': [int(c) for c in histogram]}
+            if histogram is not None
+            else {}
+        ),
+    }
+
+  task = driver.Task(
+      label=f'cyclegan/{config.pair}',
+      algorithm='CycleGAN',
+      state=state,
+      with_numbers_of=cycle_state.with_numbers_of,
+      train_loop=steps.train_loop,
+      train_input=train_input,
+      train_rng=jax.device_put(train_rng, replicated),
+      route=route,
+      mesh=mesh,
+      cadence=cadence_of(config),
+      params_finite=params_finite,
       evaluate=evaluate,
-      save=lambda state, step: ckpt.save(step, state),
-  )
-  run_started, run_start_step = time.time(), step
-  try:
-    outcome, step = loop.train_to_outcome(
-        state, step, cadence, hooks, stop, bar.write
-    )
-  finally:
-    writers.close_all(bar.close, writer.close, ckpt.close)
-
-  elapsed = time.time() - run_started
-  summary = {
-      **outcome,
-      'pair': config.pair,
-      'pair_description': pair.description,
-      'seed': config.seed,
-      'step': step,
-      'workdir': os.path.abspath(workdir),
-      'wall_seconds': time.time() - started,
-      'steps_per_second': (step - run_start_step) / max(elapsed, 1e-9),
-      'final_eval': final_eval,
-      'reference_translators': references,
-      'eval_protocol': {
-          **evaluator.protocol(),
-          'eval_rng': f'split(PRNGKey({config.seed}), 3)[2]',
+      postfix=lambda means: {
+          'cycle': f"{means['cycle_x'] + means['cycle_y']:.3f}",
+          'g': f"{means['g_loss']:.3f}",
       },
-      **(
-          {'x2y_mode_histogram': [int(c) for c in histogram]}
-          if histogram is not None
-          else {}
-      ),
-      'input': train_input.description,
-      'devices': f'{mesh.size} x {jax.devices()[0].platform}',
-      'parallel': route,
-      'config': config.to_dict(),
-  }
-  if primary:
-    writers.write_json(os.path.join(workdir, 'summary.json'), summary)
-  return summary
+      report=report,
+  )
+  return driver.run(task, config, workdir, progress, stop, started)
