@@ -3,12 +3,18 @@
 The pieces, each importable on its own:
 
 * :mod:`gan_jax.losses` -- objectives on D's outputs, looked up by name;
-* :mod:`gan_jax.penalties` -- gradient penalty (WGAN-GP) and R1;
+* :mod:`gan_jax.penalties` -- D's and G's penalties (WGAN-GP, R1, path
+  length), looked up by name;
+* :mod:`gan_jax.algorithms` -- training algorithms (step factories) by name;
+* :mod:`gan_jax.hparams`, :mod:`gan_jax.context`, :mod:`gan_jax.contract`
+  -- the scalars a plug-in declares, what a loss sees, what a step
+  factory must return (docs/forking.md);
 * :mod:`gan_jax.state` -- ``GANSpec`` (static) and ``GANState`` (a pytree);
-* :mod:`gan_jax.steps` -- ``make_steps``: d_step, g_step, train_step,
-  train_loop, the part to fork;
+* :mod:`gan_jax.steps` -- ``make_steps`` and the pieces of a step (d_step,
+  g_step, train_step, train_loop): the part to fork;
 * :mod:`gan_jax.variants` -- named variants with their published defaults;
-* :mod:`gan_jax.config` -- validate a config and build the objects above;
+* :mod:`gan_jax.config` -- the library's config fields and defaults;
+  validate a config (any nested mapping) and build the objects above;
 * :mod:`gan_jax.data`, :mod:`gan_jax.metrics`, :mod:`gan_jax.evaluation`.
 """
 

@@ -77,8 +77,9 @@ VARIANTS: Mapping[str, Variant] = {
         'GANs',
         image_overrides={'objective.penalty_weight': 10.0},
         # The official toy code runs 100,000 steps at 1e-4; in the 2-D
-        # default of 3,000 steps, decaying linearly, 1e-2 sharpens the modes
-        # (experiments/configs/sweeps/tune_wgan_gp_lr.py, docs/results_2d.md).
+        # default of 3,500 steps, decaying linearly, 1e-2 sharpens the modes
+        # (tuned at 3,000: experiments/configs/sweeps/tune_wgan_gp_lr.py,
+        # docs/results_2d.md).
         toy_overrides=_adam(1e-2, 0.5, 0.9),
     ),
     'label_smoothing': Variant(

@@ -49,12 +49,12 @@ def test_every_python_example_runs(capsys):
     try:
       exec(compile(block, page, 'exec'), {})  # pylint: disable=exec-used
     finally:
-      losses.OBJECTIVES.pop('softplus_wasserstein', None)
+      losses.OBJECTIVES.pop('my_relativistic', None)
   assert "'g_loss'" in capsys.readouterr().out
 
 
 def test_the_config_file_example_trains_its_own_objective(tmp_path):
-  # The config file of docs/runs.md, run as it says (no --variant): its
+  # The config file of docs/forking.md, run as it says (no --variant): its
   # objective and its name stand; the variant layer would have replaced them.
   (config_file,) = [
       block for _, block in _blocks('python') if block.startswith('# my_gan.py')
@@ -78,9 +78,9 @@ def test_the_config_file_example_trains_its_own_objective(tmp_path):
   assert result.returncode == 0, result.stderr[-2000:]
   summary = json.loads((workdir / 'summary.json').read_text())
   assert summary['status'] == 'completed'
-  assert summary['variant'] == 'softplus_wasserstein'
-  assert summary['config']['objective']['name'] == 'softplus_wasserstein'
-  assert 'softplus_wasserstein on grid25, seed 0: completed' in result.stdout
+  assert summary['variant'] == 'my_objective'
+  assert summary['config']['objective']['name'] == 'my_objective'
+  assert 'my_objective on grid25, seed 0: completed' in result.stdout
 
 
 def _commands():
@@ -102,7 +102,7 @@ def test_every_command_shown_names_a_module_and_flags_that_exist():
       'experiments.run',
       'experiments.sweep',
       'experiments.theory',
-      'experiments.benchmark',
+      'benchmarks',
       'pytest',
   } <= set(commands), commands
   for module, names in commands.items():
@@ -135,12 +135,12 @@ def test_every_link_and_repository_file_the_docs_name_exists():
   # A command copied from the docs or a --help text must not name a file
   # that is not there (a sweep file once was: configs/sweeps/lr_grid.py).
   pattern = re.compile(
-      r'\b((?:experiments|gan_jax|benchmarks|tests|docs)/'
-      r'[\w./-]*\w\.(?:py|md|json|csv|png))\b'
+      r'\b((?:experiments|gan_jax|benchmarks|tests|docs|examples|notebooks)/'
+      r'[\w./-]*\w\.(?:py|md|json|csv|png|ipynb))\b'
   )
   sources = PAGES + [
       os.path.relpath(os.path.join(folder, name), ROOT)
-      for package in ('experiments', 'gan_jax', 'benchmarks')
+      for package in ('experiments', 'gan_jax', 'benchmarks', 'examples')
       for folder, _, names in os.walk(os.path.join(ROOT, package))
       for name in names
       if name.endswith('.py')

@@ -1,5 +1,6 @@
 """The sweep behind wgan_gp's 2-D learning rate (gan_jax/variants.py): the
-same rate for G and D, decaying linearly over the default 3,000 steps.
+same rate for G and D, decaying linearly over the default train.steps (3,000
+when the rate was chosen, docs/results_2d.md; 3,500 since).
 
 Every configuration differs only in learning rates, numbers the optimizer
 state holds, so all of them train as one vmapped group.
