@@ -16,6 +16,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from typing import List, Tuple
 
 COMMANDS = {
     'wgan_gp, grid25 (2-D MLP)': ['--variant=wgan_gp'],
@@ -53,7 +54,7 @@ def _wall(args, workdir, cache) -> float:
 
 
 def main() -> None:
-  rows = []
+  rows: List[Tuple[str, float, float, float]] = []
   with tempfile.TemporaryDirectory() as root:
     for name, args in COMMANDS.items():
       cache = os.path.join(root, f'cache_{len(rows)}')

@@ -4,6 +4,7 @@ and the Markdown table. ``python -m experiments.benchmark`` is the command
 line around it; its docstring says what is measured and how.
 """
 
+import dataclasses
 import functools
 import importlib
 import json
@@ -14,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, List
+from typing import Any, Callable, Dict, List, Optional
 
 from benchmarks.peak import NOISY_SPREAD, matmul_size, spread
 
@@ -56,9 +57,28 @@ def _config(workload: str, variant: str, extra=None, dataset=None):
   return config
 
 
+@dataclasses.dataclass(frozen=True)
+class JaxRun:
+  """The JAX side: ``run(iterations)`` trains (whole dispatches, at least
+  one), with the loop's compile time and XLA's buffer plan for one call of
+  the compiled loop, as runs report it."""
+
+  train: Callable[[int], None]
+  compile_s: float
+  xla_bytes: Callable[[], Optional[int]]
+
+  def __call__(self, iterations: int) -> None:
+    self.train(iterations)
+
+  def xla_mib(self) -> float:
+    """The buffer plan in MiB; NaN where the backend does not say."""
+    plan = self.xla_bytes()
+    return math.nan if plan is None else plan / 2**20
+
+
 def _jax_side(workload: str, variant: str, extra=None, dataset=None):
-  """(run(n) -> None, steps per call, config, xla_flops() -> XLA's count
-  of one iteration)."""
+  """(run(n) -> None, a JaxRun; steps per call; config; xla_flops() ->
+  XLA's count of one iteration, NaN where the backend does not say)."""
   import jax
   from experiments.runner.loop import steps_per_dispatch, unroll_loops
   from experiments.runner.profiling import compiled_bytes
@@ -109,22 +129,26 @@ def _jax_side(workload: str, variant: str, extra=None, dataset=None):
         sample_batch=sample_batch,
         num_steps=1,
     )
-    cost = jax.jit(one_step).lower(box[0], rng, data).compile()
-    cost = cost.cost_analysis()
+    compiled_step = jax.jit(one_step).lower(box[0], rng, data).compile()
+    cost = compiled_step.cost_analysis()
+    if cost is None:  # The backend does not say.
+      return math.nan
     cost = cost[0] if isinstance(cost, list) else cost
     return float(cost.get('flops', 0.0))
 
-  def run(iterations: int):
+  def run(iterations: int) -> None:
     state = box[0]
     for _ in range(max(1, iterations // per_call)):
       state, metrics = compiled(state, rng, data)
     jax.block_until_ready(metrics)
     box[0] = state
 
-  # XLA's buffer plan for one call of the compiled loop, as runs report it.
-  run.xla_bytes = lambda: compiled_bytes(compiled)
-  run.compile_s = compile_s
-  return run, per_call, config, xla_flops
+  return (
+      JaxRun(run, compile_s, lambda: compiled_bytes(compiled)),
+      per_call,
+      config,
+      xla_flops,
+  )
 
 
 def baseline_device(jax_platform: str, cuda_available: bool) -> str:
@@ -300,7 +324,7 @@ def jax_step_ms(
       'ms_max': max(times),
       'compile_s': run.compile_s,
       'steps_per_dispatch': per_call,
-      'xla_step_mib': run.xla_bytes() / 2**20,
+      'xla_step_mib': run.xla_mib(),
   }
 
 
@@ -381,7 +405,7 @@ def benchmark_workload(
       'torch_gflops': count / torch_ms / 1e6,
       'jax_peak_fraction': count / jax_ms / 1e6 / peak,
       'steps_per_dispatch': per_call,
-      'jax_xla_step_mib': jax_run.xla_bytes() / 2**20,
+      'jax_xla_step_mib': jax_run.xla_mib(),
       'jax_peak_mib': (
           _probe_memory('jax', workload, variant, precision)
           if probe_memory
@@ -418,7 +442,7 @@ def image_workload(
       'jax_compile_s': run.compile_s,
       'xla_gflop_per_iteration': xla_flops() / 1e9,
       'steps_per_dispatch': per_call,
-      'jax_xla_step_mib': run.xla_bytes() / 2**20,
+      'jax_xla_step_mib': run.xla_mib(),
   }
 
 

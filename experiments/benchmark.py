@@ -83,11 +83,10 @@ def main(argv):
   if len(argv) > 1:
     sys.exit(f'error: unexpected arguments {argv[1:]}')
   if _MEMORY_PROBE.value:
+    side, workload, variant = _MEMORY_PROBE.value.split(':')
     print(
         json.dumps(
-            step_time.memory_probe(
-                *_MEMORY_PROBE.value.split(':'), _PRECISION.value
-            )
+            step_time.memory_probe(side, workload, variant, _PRECISION.value)
         )
     )
     return

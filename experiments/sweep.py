@@ -81,6 +81,8 @@ def _load_file(path: str) -> Dict[str, Any]:
     module_spec = importlib.util.spec_from_file_location('sweep_file', path)
     if module_spec is None or not os.path.exists(path):
       raise FileNotFoundError(f'no such file {path}')
+    if module_spec.loader is None:
+      raise ImportError(f'no loader for {path}')
     module = importlib.util.module_from_spec(module_spec)
     module_spec.loader.exec_module(module)
     spec = module.get_sweep()

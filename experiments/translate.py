@@ -175,7 +175,7 @@ def main(argv):
   with hold_for_job(workdir):
     try:
       if sweeping:
-        summary = sweep.run_sweep(
+        results_md = sweep.run_sweep(
             runs,
             workdir,
             progress=_PROGRESS.value,
@@ -204,7 +204,7 @@ def main(argv):
     except OSError as error:
       exit_after_failed_write(f'error: {writing_failed(workdir, error)}')
   if sweeping:
-    print(summary)
+    print(results_md)
     return
   if summary['status'] == 'interrupted':
     sys.exit(Interrupted(summary['interrupted_by'], summary['step']).exit_code)

@@ -32,6 +32,7 @@ COMPILATION_CACHE = flags.DEFINE_string(
 # Programs that compile faster than this are not worth a file each (JAX's
 # default is 1 s; the runners' evaluation programs take 0.2-1 s each).
 MIN_COMPILE_SECONDS = 0.2
+_MIN_COMPILE_TIME = 'jax_persistent_cache_min_compile_time_secs'
 
 
 def default_directory() -> str:
@@ -51,11 +52,10 @@ def configure(value: Optional[str] = None) -> Optional[str]:
     return None
   jax.config.update('jax_enable_compilation_cache', True)
   jax.config.update('jax_compilation_cache_dir', value)
+  # Read by name: JAX adds its options as attributes at run time, where
+  # type checkers do not see them.
   jax.config.update(
-      'jax_persistent_cache_min_compile_time_secs',
-      min(
-          MIN_COMPILE_SECONDS,
-          jax.config.jax_persistent_cache_min_compile_time_secs,
-      ),
+      _MIN_COMPILE_TIME,
+      min(MIN_COMPILE_SECONDS, getattr(jax.config, _MIN_COMPILE_TIME)),
   )
   return value

@@ -5,6 +5,7 @@ protocol) or in the dataset classifier's, as the run reports while it
 trains (gan_jax/image_evaluation.py).
 """
 
+import functools
 import json
 import os
 from typing import Any, Callable, Dict, Optional
@@ -126,7 +127,7 @@ def evaluate_workdir(
         config.dataset, platform
     )
     try:
-      evaluator = inception_evaluation.build(
+      inception = inception_evaluation.build(
           config.dataset,
           data_dir,
           path,
@@ -139,27 +140,27 @@ def evaluate_workdir(
       raise EvaluationError(str(error)) from None
     results = {}
     for name, generator in generators(state).items():
-      results[name], _ = evaluator.evaluate(
-          lambda rng, count, g=generator: generate(g, rng, count),
+      results[name], _ = inception.evaluate(
+          functools.partial(generate, generator),
           jax.random.fold_in(eval_rng, step),
-          progress(evaluator.num_samples, f'{name} G'),
+          progress(inception.num_samples, f'{name} G'),
       )
-    protocol = evaluator.protocol(config.dataset)
+    protocol = inception.protocol(config.dataset)
     if note and not num_samples:
       protocol['features_note'] = note
   else:
     image_config = config.copy_and_resolve_references()
     image_config.eval.features = 'classifier'
     image_config.eval.num_samples = num_samples or config.eval.num_samples
-    evaluator = evaluators.ImageEvaluator(image_config, spec, eval_rng)
+    classifier = evaluators.ImageEvaluator(image_config, spec, eval_rng)
     results = {}
     for name, generator in generators(state).items():
       # As the run evaluates: its evaluation key folded with the step.
-      results[name] = evaluator.evaluate(
+      results[name] = classifier.evaluate(
           generator, step, workdir, writers.NoWriter(), picture=False
       )
       progress(1, f'{name} G')(1)
-    protocol = evaluator.protocol()
+    protocol = classifier.protocol()
   report = {
       'workdir': os.path.abspath(workdir),
       'step': step,

@@ -117,7 +117,8 @@ def is_streamed(config) -> bool:
 def _local_columns(sharding: NamedSharding, global_shape) -> slice:
   """The part of axis 2 of a [steps, n_critic, B, ...] chunk that this
   host's devices hold (everything on one host)."""
-  parts = sharding.addressable_devices_indices_map(global_shape).values()
+  indices = sharding.devices_indices_map(global_shape)
+  parts = [indices[device] for device in sharding.addressable_devices]
   starts = [p[2].start or 0 for p in parts]
   stops = [global_shape[2] if p[2].stop is None else p[2].stop for p in parts]
   return slice(min(starts), max(stops))
@@ -146,15 +147,16 @@ def image_input(config, batch_shape, layout: Layout) -> Input:
     images, labels = reader.read(range(len(reader)))
     on_device = DeviceImages.from_host(images, labels, layout.replicated)
 
-    def sample_batch(key, data, i):
+    def sample_in_memory(key, data, i):
       del i
       pick_key, flip_key = jax.random.split(key)
       index = layout.part(data.random_indices(pick_key, batch_shape))
-      return finish(*data.take(index), flip_key)
+      picked_images, picked_labels = data.take(index)
+      return finish(picked_images, picked_labels, flip_key)
 
     return Input(
         lambda step, num_steps: on_device,
-        sample_batch,
+        sample_in_memory,
         f'{name}/{source.train_split}: {len(reader)} images '
         f'({size_mb:.0f} MiB) in device memory',
     )
@@ -185,13 +187,13 @@ def image_input(config, batch_shape, layout: Layout) -> Input:
         )
     )
 
-  def sample_batch(key, data, i):
+  def sample_streamed(key, data, i):
     # Under shard_map ``data`` is this device's part already.
     return finish(data.images[i], data.labels[i], key)
 
   return Input(
       data,
-      sample_batch,
+      sample_streamed,
       f'{name}/{source.train_split}: {len(reader)} images '
       f'({size_mb:.0f} MiB), streamed',
       stream.close,

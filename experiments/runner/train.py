@@ -130,12 +130,13 @@ def _train_and_evaluate(
   init_rng, train_rng, eval_rng = loop.run_keys(config.seed)
   batch_shape = (config.objective.n_critic, config.train.batch_size)
   train_input = inputs.make_input(config, dataset, batch_shape, layout)
+
+  def announce(line: str) -> None:
+    if primary:
+      print(line, file=sys.stderr)
+
   evaluator = evaluators.make_evaluator(
-      config,
-      spec,
-      dataset,
-      eval_rng,
-      announce=lambda line: primary and print(line, file=sys.stderr),
+      config, spec, dataset, eval_rng, announce=announce
   )
   check_contract(config, spec, hparams)
   state = gan_state.compiled_init(spec)(init_rng, hparams)

@@ -157,11 +157,12 @@ def graft(like: Any, saved: Any, sharding: Any, path: str = '') -> Any:
         f'{path or "the state"} has {sorted(map(str, extra))} in the '
         "checkpoint, which this config's state has no place for"
     )
-  return treedef.unflatten(
+  return jax.tree_util.tree_unflatten(
+      treedef,
       [
           graft(child, found[name], sharding, f'{path}.{name}')
           for name, (_, child) in zip(names, children)
-      ]
+      ],
   )
 
 
@@ -213,7 +214,7 @@ def fill(like: Any, restored: Any) -> Tuple[Any, List[str]]:
     else:
       merged.append(leaf)
       fresh.append(name)
-  return treedef.unflatten(merged), fresh
+  return jax.tree_util.tree_unflatten(treedef, merged), fresh
 
 
 def _a_sharding(like: Any) -> Any:

@@ -19,13 +19,16 @@ def _import_summary_writer():
   here: 1.9 s). A torch imported before is left alone.
   """
   hide = 'torch' not in sys.modules
+  # A None entry makes ``import torch`` raise ImportError (the import
+  # system's documented rule), which sys.modules' type does not allow for.
+  modules: Dict[str, Any] = sys.modules
   if hide:
-    sys.modules['torch'] = None  # Makes ``import torch`` raise ImportError.
+    modules['torch'] = None
   try:
     from tensorboardX import SummaryWriter as writer  # pylint: disable=g-import-not-at-top
   finally:
     if hide:
-      del sys.modules['torch']
+      del modules['torch']
   return writer
 
 

@@ -182,6 +182,12 @@ def _cell(mean: float, error: float, digits: int) -> str:
   return f'{mean:.{digits}f} ± {error:.{digits}f}'
 
 
+def _measured_cell(measured: Tuple[float, float], digits: int) -> str:
+  """A measured (mean, standard error) pair's cell."""
+  mean, error = measured
+  return _cell(mean, error, digits)
+
+
 def _digits(metric: str) -> int:
   return {'modes': 1, 'high_quality_pct': 1}.get(
       metric, 2 if metric in ('reverse_kl', 'sliced_w1', 'mode_kl') else 3
@@ -223,7 +229,10 @@ def beside_published(
   ]
   for r in rows:
     entry = published.row(source, dataset, r['method'])
-    cells = [_cell(*r[m], _digits(m)) if m in r else '-' for m, _, _ in _BESIDE]
+    cells = [
+        _measured_cell(r[m], _digits(m)) if m in r else '-'
+        for m, _, _ in _BESIDE
+    ]
     within = (
         '-'
         if entry is None

@@ -337,7 +337,7 @@ def groups(runs: Sequence[Run], max_size: int = 0) -> List[List[Run]]:
   by_key: Dict[str, List[Run]] = {}
   for run in runs:
     by_key.setdefault(batched.group_key(run.config), []).append(run)
-  result = []
+  result: List[List[Run]] = []
   for members in by_key.values():
     size = max_size or len(members)
     result.extend(members[i : i + size] for i in range(0, len(members), size))

@@ -26,7 +26,7 @@ import json
 import os
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
@@ -212,10 +212,16 @@ def train_group(
     )
     states = group.with_numbers_of(restored['states'], states)
     alive, diverged = restored['alive'], restored['diverged_at']
-    step = int(ckpt.latest_step())
+    # The step restored: the damaged steps after it were moved aside.
+    restored_step = ckpt.latest_step()
+    if restored_step is None:
+      raise checkpoints.CheckpointError(
+          f'{group_dir}: no checkpoint left after a restore'
+      )
+    step = int(restored_step)
     earlier_seconds = float(restored['wall_seconds'])
   run_dirs = [os.path.join(runs_dir, run.name) for run in runs]
-  metric_writers = []
+  metric_writers: List[Union[writers.MetricWriter, writers.NoWriter]] = []
   for run, run_dir in zip(runs, run_dirs):
     if not primary:
       metric_writers.append(writers.NoWriter())
@@ -294,7 +300,7 @@ def train_group(
     # device-sharded state would be a collective per leaf, and many small
     # collective programs in flight can deadlock XLA:CPU's rendezvous.
     on_host = _to_host(trained[0])
-    results = []
+    results: List[Dict[str, float]] = []
     for i in range(count):
       if i in diverged_at:
         results.append({})
@@ -387,13 +393,13 @@ def gan_group(runs: Sequence[Run], mesh: Mesh) -> Group:
   train_input = inputs.make_input(
       config, dataset, batch_shape, inputs.Layout(mesh, shard_batch=False)
   )
+
+  def announce(line: str) -> None:
+    if jax.process_index() == 0:
+      print(line, file=sys.stderr)
+
   evaluator = evaluators.make_evaluator(
-      config,
-      spec,
-      dataset,
-      keys[0][2],
-      announce=lambda line: jax.process_index() == 0
-      and print(line, file=sys.stderr),
+      config, spec, dataset, keys[0][2], announce=announce
   )
 
   def evaluate(i, state, step, run_dir, writer, picture):

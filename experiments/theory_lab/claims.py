@@ -15,7 +15,7 @@ measured, the tolerance, pass or fail) and the arrays its figure draws.
 
 import dataclasses
 import functools
-from typing import Any, Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import flax.linen as nn
 import jax
@@ -141,11 +141,16 @@ def train_discriminators(
     sample_real,
     budget: Budget,
     rng: jax.Array,
-    hparams: Dict[str, float] = None,
+    hparams: Optional[Dict[str, float]] = None,
 ) -> GANState:
   """One D per fixed generator (``generator_params`` stacked on a leading
   axis), each trained for ``budget.steps`` of the library's ``d_step``."""
   d_step = make_steps(spec).d_step
+  if d_step is None:
+    raise ValueError(
+        f'algorithm {spec.algorithm!r} has no d_step to train '
+        'discriminators with'
+    )
 
   def train_one(g_params, key):
     init_key, loop_key = jax.random.split(key)
@@ -308,8 +313,8 @@ def optimal_discriminator_claims(
 def generator_loss_gradients(logits: np.ndarray) -> Dict[str, np.ndarray]:
   """d loss / d logit per example for the library's saturating and
   non-saturating G losses (the mean's gradient times the batch size)."""
-  logits = jnp.asarray(logits, jnp.float32)
-  count = logits.shape[0]
+  as_float32 = jnp.asarray(logits, jnp.float32)
+  count = as_float32.shape[0]
   out = {}
   for name, loss in (
       ('saturating', losses.saturating_g_loss),
@@ -318,7 +323,7 @@ def generator_loss_gradients(logits: np.ndarray) -> Dict[str, np.ndarray]:
     out[name] = np.asarray(
         jax.grad(
             functools.partial(lambda fn, x: fn(None, x, Context({})), loss)
-        )(logits)
+        )(as_float32)
         * count
     )
   return out

@@ -31,8 +31,11 @@ class Mixture1D:
 
   def pdf(self, x: np.ndarray) -> np.ndarray:
     return sum(
-        w * gaussian_pdf(x, m, s)
-        for m, s, w in zip(self.means, self.stds, self.weights)
+        (
+            w * gaussian_pdf(x, m, s)
+            for m, s, w in zip(self.means, self.stds, self.weights)
+        ),
+        np.zeros_like(x),
     )
 
   def sample(self, rng: jax.Array, count: int) -> jax.Array:

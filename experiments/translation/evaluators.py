@@ -18,11 +18,13 @@ import numpy as np
 
 matplotlib.use('Agg')
 import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.backends.backend_agg import FigureCanvasAgg  # noqa: E402
 
 from experiments.runner import plots  # noqa: E402
 from gan_jax.config import ConfigError  # noqa: E402
 from gan_jax.data import pairs  # noqa: E402
 from gan_jax.data.on_device import DeviceImages  # noqa: E402
+from gan_jax.data.toy2d import Toy2D  # noqa: E402
 from gan_jax.translation import evaluation  # noqa: E402
 from gan_jax.translation.steps import translate  # noqa: E402
 
@@ -108,6 +110,8 @@ def make_evaluator(
     return evaluation.PointPairEvaluator(
         pair, config.eval.points, config.eval.threshold, eval_rng
     )
+  if domains is None:
+    raise ValueError(f'pair {pair.name!r} needs its images to be evaluated')
   limit = config.eval.num_samples or None
   domains = domains._replace(
       x_test=domains.x_test[:limit],
@@ -163,7 +167,7 @@ def reference_translators(pair: pairs.Pair) -> Dict[str, Tuple]:
         lambda y: pairs.rotate_invert(y, inverse=True),
     )
   if pair.name == 'grid25_shear':
-    scale = pair.points.scale
+    scale = _points(pair).scale
     references['known_correspondence'] = (
         lambda x: pairs.shear(x / scale) * scale,
         lambda y: pairs.shear(y / scale, inverse=True) * scale,
@@ -188,10 +192,16 @@ def _image_rows(images: Dict[str, Any]) -> np.ndarray:
   return plots.image_grid(pixels, n, scale=max(1, 64 // pixels.shape[1]))
 
 
+def _points(pair: pairs.Pair) -> Toy2D:
+  if pair.points is None:
+    raise ValueError(f'pair {pair.name!r} is not a pair of 2-D points')
+  return pair.points
+
+
 def _point_picture(
     pair: pairs.Pair, points: Dict[str, Any], step: int
 ) -> np.ndarray:
-  scale = pair.points.scale
+  scale = _points(pair).scale
   fig, axes = plt.subplots(1, 2, figsize=(10, 5), dpi=80)
   for ax, source, target, title in (
       (axes[0], 'x', 'g_x', 'X (grey) and G(x) (red)'),
@@ -205,8 +215,11 @@ def _point_picture(
     ax.set_ylim(-7.5, 7.5)
     ax.set_aspect('equal')
   fig.tight_layout()
-  fig.canvas.draw()
-  picture = np.asarray(fig.canvas.buffer_rgba())[..., :3].copy()
+  canvas = fig.canvas
+  if not isinstance(canvas, FigureCanvasAgg):  # Agg (set above) or on it.
+    raise TypeError(f'{type(canvas).__name__} is no Agg canvas to read')
+  canvas.draw()
+  picture = np.asarray(canvas.buffer_rgba())[..., :3].copy()
   plt.close(fig)
   return picture
 

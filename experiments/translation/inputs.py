@@ -102,6 +102,8 @@ def image_input(config, domains: pairs.ImageDomains, mesh, route: str) -> Input:
 
 def point_input(config, pair: pairs.Pair, mesh, route: str) -> Input:
   source, batch = pair.points, config.train.batch_size
+  if source is None:
+    raise ValueError(f'pair {pair.name!r} is not a pair of 2-D points')
 
   def sample_batch(key, data, i):
     del data, i

@@ -112,7 +112,10 @@ def _train_and_evaluate(config, workdir, progress, stop):
   mesh = parallel.data_mesh(config.train.num_devices)
   replicated = jax.sharding.NamedSharding(mesh, jax.sharding.PartitionSpec())
   primary = jax.process_index() == 0
-  announce = lambda line: primary and print(line, file=sys.stderr)
+
+  def announce(line: str) -> None:
+    if primary:
+      print(line, file=sys.stderr)
 
   # --- Model, data, evaluation: before anything is written ----------------
   spec, hparams, pair = translation_config.build(config)

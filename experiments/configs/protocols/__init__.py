@@ -6,11 +6,13 @@ and ``get_config()`` for ``experiments.run --config=...``. The sweep files
 ``experiments/configs/sweeps/protocol_*.py`` run them over 10 seeds.
 """
 
+from typing import Any, Dict
 
-def constant_adam(g_lr: float, d_lr: float, b1: float):
+
+def constant_adam(g_lr: float, d_lr: float, b1: float) -> Dict[str, Any]:
   """Both papers' optimizers and evaluation: Adam with beta2 0.999 at
   constant rates, and the live generator (no EMA of its weights)."""
-  fields = {'ema.enabled': False}
+  fields: Dict[str, Any] = {'ema.enabled': False}
   for side, lr in (('g', g_lr), ('d', d_lr)):
     fields.update(
         {
