@@ -33,6 +33,10 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from experiments import cli
+
+# The --compilation_cache flag, which cli.start reads: defined on import,
+# before the command line is parsed.
+from experiments.runner import compilation_cache  # noqa: F401
 from experiments.runner import launch, validation
 from experiments.runner.config_layers import (
     check_resume,

@@ -29,6 +29,10 @@ from typing import Any, Dict, List, Optional
 from absl import app, flags
 
 from experiments import cli
+
+# The --compilation_cache flag, which cli.start reads: defined on import,
+# before the command line is parsed.
+from experiments.runner import compilation_cache  # noqa: F401
 from experiments.runner import launch
 from experiments.sweeps import spec as sweep_spec
 from experiments.sweeps.spec import SweepError

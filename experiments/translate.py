@@ -26,6 +26,10 @@ from absl import app, flags
 from ml_collections import config_flags
 
 from experiments import cli
+
+# The --compilation_cache flag, which cli.start reads: defined on import,
+# before the command line is parsed.
+from experiments.runner import compilation_cache  # noqa: F401
 from experiments.runner import validation
 from experiments.runner.config_layers import check_resume, one_line
 from experiments.translation.layers import resolve
