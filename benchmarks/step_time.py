@@ -1,6 +1,6 @@
 """The benchmark's measurements: one workload's step time, FLOP rate and
 memory, JAX against the PyTorch baseline (benchmarks/torch_baseline.py),
-and the Markdown table. ``python -m experiments.benchmark`` is the command
+and the Markdown table. ``python -m benchmarks`` is the command
 line around it; its docstring says what is measured and how.
 """
 
@@ -269,13 +269,13 @@ def probe_environment() -> Dict[str, str]:
 def _probe_memory(
     side: str, workload: str, variant: str, precision: str
 ) -> float:
-  """memory_probe in a process of its own (experiments.benchmark's
+  """memory_probe in a process of its own (``python -m benchmarks``'s
   --memory_probe), so that its peak is the workload's alone."""
   done = subprocess.run(
       [
           sys.executable,
           '-m',
-          'experiments.benchmark',
+          'benchmarks',
           f'--memory_probe={side}:{workload}:{variant}',
           f'--precision={precision}',
       ],

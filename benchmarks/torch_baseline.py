@@ -13,7 +13,7 @@ Same layer shapes, initial scales aside, as gan_jax's models:
   (7*7*128, 1).
 
 Everything is created on ``device`` ('cpu', or 'cuda' when the JAX side
-runs on a GPU: experiments.benchmark picks it). PyTorch is an optional
+runs on a GPU: ``python -m benchmarks`` picks it). PyTorch is an optional
 benchmark dependency (``pip install torch==2.13.0``), never needed for
 training.
 """

@@ -43,7 +43,7 @@ def test_the_memory_probe_trains_alone_and_reports_its_peak():
       [
           sys.executable,
           '-m',
-          'experiments.benchmark',
+          'benchmarks',
           '--memory_probe=jax:toy:non_saturating',
       ],
       capture_output=True,
@@ -63,7 +63,7 @@ def test_the_images_workload_times_each_family_alone(tmp_path):
       [
           sys.executable,
           '-m',
-          'experiments.benchmark',
+          'benchmarks',
           '--workloads=images',
           '--repeats=1',
           '--seconds_per_repeat=0.05',
@@ -214,12 +214,12 @@ def test_the_sweep_benchmark_refuses_bad_input_in_one_line(args, message):
     'command, flag, message',
     [
         (
-            'experiments.benchmark',
+            'benchmarks',
             '--precision=bf16',
             'error: flag --precision=bf16: value should be one of <float32|tf32>',
         ),
         (
-            'experiments.benchmark',
+            'benchmarks',
             '--workloads=toy,gan',
             'error: --workloads=toy,gan: give one or more of toy, dcgan, images',
         ),
@@ -261,7 +261,7 @@ def test_the_benchmark_refuses_an_output_it_cannot_write_before_measuring(
       (a_file / 'under', f'error: --out={a_file / "under"}: Not a directory'),
   ):
     done = subprocess.run(
-        [sys.executable, '-m', 'experiments.benchmark', f'--out={out}'],
+        [sys.executable, '-m', 'benchmarks', f'--out={out}'],
         capture_output=True,
         text=True,
         timeout=60,

@@ -1,7 +1,7 @@
 r"""How fast each variant trains, against PyTorch doing the same math.
 
   pip install torch==2.13.0   # the baseline; never needed for training
-  python -m experiments.benchmark [--workloads=toy,dcgan,images] [--repeats=5]
+  python -m benchmarks [--workloads=toy,dcgan,images] [--repeats=5]
 
 Workloads: the 2-D toy (MLP 2-512-512-512, batch 256) for every seed
 variant, and DCGAN at 28x28 (batch 64) for non_saturating and wgan_gp,
