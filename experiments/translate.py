@@ -31,8 +31,10 @@ from experiments import cli
 # before the command line is parsed.
 from experiments.runner import compilation_cache  # noqa: F401
 from experiments.runner import validation
+from experiments.configs import translate as translate_defaults
 from experiments.runner.config_layers import check_resume, one_line
 from experiments.translation.layers import resolve
+from gan_jax.batched import flatten
 from gan_jax.config import ConfigError
 
 _DEFAULT_CONFIG = os.path.join(
@@ -163,7 +165,12 @@ def main(argv):
       workdir = _WORKDIR.value or os.path.join(
           'runs', f'cyclegan_{_safe(config)}_seed{config.seed}'
       )
-      check_resume(workdir, config, _ALLOW_CONFIG_CHANGE.value)
+      check_resume(
+          workdir,
+          config,
+          _ALLOW_CONFIG_CHANGE.value,
+          flatten(translate_defaults.get_config().to_dict()),
+      )
   except (ConfigError, TypeError, KeyError, AttributeError) as error:
     sys.exit(f'error: {one_line(str(error))}')
 

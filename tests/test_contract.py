@@ -162,3 +162,31 @@ def test_the_command_line_says_it_in_one_line(tmp_path):
       'are scalars (take the mean of a batch quantity)'
   ]
   assert not (tmp_path / 'run').exists()
+
+
+def test_a_sweep_of_a_broken_step_is_one_line_before_anything_is_written(
+    tmp_path,
+):
+  from experiments.sweeps import driver, spec as sweep_spec
+
+  spec = sweep_spec.normalize(
+      {
+          'variants': ['wgan_gp'],
+          'seeds': 2,
+          'set': {
+              'train.algorithm': 'test_batch_metric',
+              'model.width': 16,
+              'train.steps': 4,
+              'train.log_every': 2,
+              'train.eval_every': 4,
+              'train.checkpoint_every': 4,
+          },
+      }
+  )
+  with pytest.raises(sweep_spec.SweepError) as error:
+    driver.run_sweep(spec, str(tmp_path / 'sweep'), progress=False)
+  assert str(error.value).startswith(
+      "run wgan_gp__seed0: train.algorithm='test_batch_metric': its metric "
+      "'per_example' has shape [16]"
+  )
+  assert not (tmp_path / 'sweep').exists()

@@ -5,6 +5,7 @@ edited."""
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 import pytest
 
 from experiments.configs import default
@@ -173,3 +174,99 @@ def test_the_library_takes_a_plain_nested_dict_and_fills_the_rest():
       gan_config.ConfigError, match=r"^train.algorithm='nope' is not allowed"
   ):
     gan_config.validate({'train': {'algorithm': 'nope'}})
+
+
+# --- State a plug-in owns ------------------------------------------------------
+
+
+def _running_mean(ctx):
+  """A penalty that keeps a running mean of D(real) and counts its calls:
+  the slot is the plug-in's own, updated with the global batch's mean."""
+  mean = 0.9 * ctx.extra['mean'] + 0.1 * ctx.mean(ctx.real_out)
+  penalty = jnp.square(ctx.mean(ctx.real_out) - ctx.extra['mean'])
+  return penalty, {'mean': mean, 'count': ctx.extra['count'] + 1}
+
+
+@pytest.fixture
+def running_mean():
+  penalties.D_PENALTIES.register(
+      'test_running',
+      penalties.Penalty(
+          _running_mean,
+          init_extra=lambda spec: {
+              'mean': jnp.zeros(()),
+              'count': jnp.zeros((), jnp.int32),
+          },
+          per_example=False,
+      ),
+      replace=True,
+  )
+  yield small_config(
+      objective__penalty='test_running',
+      objective__penalty_weight=0.1,
+      train__batch_size=32,
+      optim__g__name='sgd',
+      optim__d__name='sgd',
+      optim__g__lr=0.05,
+      optim__d__lr=0.05,
+  )
+  del penalties.D_PENALTIES['test_running']
+
+
+def test_a_plugins_state_is_in_the_state_from_init_and_steps_with_it(
+    running_mean,
+):
+  spec, hparams, dataset = gan_config.build(running_mean)
+  state = gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
+  assert set(state.extra) == {'test_running'}
+  assert int(state.extra['test_running']['count']) == 0
+  train_step = jax.jit(steps.make_steps(spec).train_step)
+  for i in range(3):
+    batch = dataset.to_network(dataset.sample(jax.random.PRNGKey(i), (1, 32)))
+    state, _ = train_step(state, batch, jax.random.PRNGKey(7))
+  assert int(state.extra['test_running']['count']) == 3
+  assert float(state.extra['test_running']['mean']) != 0.0
+
+
+def test_a_plugins_state_is_vmapped_in_a_group_and_equal_on_eight_devices(
+    running_mean,
+):
+  from tests.helpers import train_on_devices
+
+  (one, _), _ = train_on_devices(running_mean, 'jit', 1, 2)
+  (eight, _), _ = train_on_devices(running_mean, 'shard_map', 8, 2)
+  np.testing.assert_allclose(
+      eight.extra['test_running']['mean'],
+      one.extra['test_running']['mean'],
+      rtol=1e-5,
+  )
+  assert int(eight.extra['test_running']['count']) == 1
+  # Two runs of one group: each keeps its own slot, as when run alone.
+  spec, _, dataset = gan_config.build(running_mean)
+  hparams = [gan_config.hparams_from_config(running_mean)] * 2
+  keys = jax.random.split(jax.random.PRNGKey(0), 2)
+  group = batched.init_group([spec, spec], keys, hparams)
+  assert group.extra['test_running']['count'].shape == (2,)
+
+  def sample(key, data, i):
+    del data, i
+    return dataset.to_network(dataset.sample(key, (1, 32)))
+
+  loop = batched.make_group_loop(steps.make_steps(spec).train_loop, sample, 3)
+  trained, _, alive = loop(
+      group, jax.random.split(jax.random.PRNGKey(1), 2), None, jnp.ones(2, bool)
+  )
+  assert alive.tolist() == [True, True]
+  assert trained.extra['test_running']['count'].tolist() == [3, 3]
+  means = trained.extra['test_running']['mean']
+  assert float(means[0]) != float(means[1])
+  alone = jax.jit(steps.make_steps(spec).train_loop, static_argnums=(3, 4))(
+      gan_state.init_state(spec, keys[1], hparams[1]),
+      jax.random.split(jax.random.PRNGKey(1), 2)[1],
+      None,
+      sample,
+      3,
+  )[0]
+  np.testing.assert_allclose(
+      means[1], alone.extra['test_running']['mean'], rtol=1e-5
+  )

@@ -20,6 +20,7 @@ import tensorflow_datasets as tfds
 from jax.sharding import PartitionSpec as P
 
 from experiments.configs import translate as translate_configs
+from experiments.runner import validation
 from experiments.storage import checkpoints
 from experiments.translation import evaluators, inputs, layers, sweep
 from gan_jax import optim, parallel
@@ -786,3 +787,42 @@ def test_any_config_is_built_or_refused_in_one_line(changes):
     assert '\n' not in str(error) and str(error)
     return
   translation_config.build(config)  # A valid config builds.
+
+
+# --- A translation algorithm of one's own ------------------------------------
+
+
+def test_a_registered_translation_algorithm_trains_and_is_recorded(tmp_path):
+  from experiments.translation.train import train_and_evaluate
+  from gan_jax.algorithms import Algorithm
+
+  calls = []
+
+  def counted(spec, axis_name=None, unroll=False):
+    calls.append(spec.algorithm)
+    return cycle_steps.make_cycle_steps(spec, axis_name, unroll)
+
+  cycle_steps.ALGORITHMS.register('test_cycle', Algorithm(counted))
+  try:
+    config = _config(train__algorithm='test_cycle')
+    validation.validate_translation(config)
+    summary = train_and_evaluate(config, str(tmp_path), progress=False)
+  finally:
+    del cycle_steps.ALGORITHMS['test_cycle']
+  assert calls == ['test_cycle']
+  assert summary['status'] == 'completed' and summary['algorithm'] == (
+      'test_cycle'
+  )
+  with pytest.raises(ConfigError, match="train.algorithm='test_cycle' is not"):
+    validation.validate_translation(config)
+
+
+def test_a_translation_written_before_train_algorithm_resumes():
+  from experiments.runner import config_layers
+  from gan_jax.batched import flatten
+
+  config = _config()
+  saved = config.to_dict()
+  del saved['train']['algorithm']
+  defaults = flatten(translate_configs.get_config().to_dict())
+  assert config_layers.resume_changes(saved, config.to_dict(), defaults) == []

@@ -74,6 +74,9 @@ def get_config() -> ml_collections.ConfigDict:
   config.train.steps_per_dispatch = 0  # 0: as experiments.run.
   config.train.formulation = 'auto'  # auto | cpu | standard
   config.train.compute_dtype = 'float32'
+  # The step factory (gan_jax.translation.steps.ALGORITHMS): cyclegan | a
+  # registered one.
+  config.train.algorithm = 'cyclegan'
 
   config.eval = ml_collections.ConfigDict()
   # Test images per domain (0: all of the test split).

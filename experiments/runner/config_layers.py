@@ -256,15 +256,20 @@ RESUMABLE_CHANGES = (
 )
 
 
-def resume_changes(saved: dict, requested: dict):
+def resume_changes(
+    saved: dict, requested: dict, defaults: Optional[Dict[str, Any]] = None
+):
   """``[(field, saved value, requested value)]`` for the fields that differ
   between a workdir's config.json and the config now requested and that
   change the run (see RESUMABLE_CHANGES). A field the saved config does
   not have (added to the code, or declared by a plug-in, since the run was
-  written) changes nothing while it is at its default: the run trained
-  that way."""
+  written) changes nothing while it is at its default (``defaults``, the
+  flattened default config; default.py's if None): the run trained that
+  way."""
   old, new = flatten(saved), flatten(json.loads(json.dumps(requested)))
-  defaults = json.loads(json.dumps(default_fields()))
+  defaults = json.loads(
+      json.dumps(default_fields() if defaults is None else defaults)
+  )
   allowed = set(RESUMABLE_CHANGES)
   if any(
       new.get(f'optim.{side}.schedule', 'constant') != 'constant'
@@ -285,9 +290,15 @@ def resume_changes(saved: dict, requested: dict):
   ]
 
 
-def check_resume(workdir: str, config, allow: bool) -> None:
+def check_resume(
+    workdir: str,
+    config,
+    allow: bool,
+    defaults: Optional[Dict[str, Any]] = None,
+) -> None:
   """Raises ConfigError if ``workdir`` holds a run whose config differs from
-  ``config`` in a field that changes the run, unless ``allow``."""
+  ``config`` in a field that changes the run, unless ``allow``
+  (``defaults``: as for :func:`resume_changes`)."""
   path = os.path.join(workdir, 'config.json')
   if allow or not os.path.exists(path):
     return
@@ -299,7 +310,7 @@ def check_resume(workdir: str, config, allow: bool) -> None:
         f'--workdir={workdir}: {path} cannot be read ({error}); move it away '
         'to start afresh there'
     ) from error
-  changes = resume_changes(saved, config.to_dict())
+  changes = resume_changes(saved, config.to_dict(), defaults)
   if changes:
     shown = ', '.join(
         f'{field} {old!r} -> {new!r}' for field, old, new in changes[:8]

@@ -42,6 +42,21 @@ def claim_directory(
   writers.write_json(path, spec)
 
 
+def check_contracts(groups: Sequence[Sequence[Any]]) -> None:
+  """Each group's steps against the step contract (gan_jax.contract),
+  before anything is written: a fork that breaks it is one line."""
+  from experiments.runner.train import check_contract
+  from gan_jax import config as gan_config
+
+  for group in groups:
+    config = group[0].config
+    spec, hparams, _ = gan_config.build(config)
+    try:
+      check_contract(config, spec, hparams)
+    except gan_config.ConfigError as error:
+      raise SweepError(f'run {group[0].name}: {error}') from None
+
+
 def train_groups(
     runs: Sequence[Any],
     groups: Sequence[Sequence[Any]],
@@ -131,6 +146,7 @@ def run_sweep(
   # dataset trains a run per group: a group would share one data stream.
   if is_image_dataset(spec['dataset']) and inputs.is_streamed(runs[0].config):
     groups = sweep_spec.groups(runs, 1)
+  check_contracts(groups)
   claim_directory(workdir, spec, write=primary)
   started = time.time()
   summaries = train_groups(runs, groups, training.gan_group, workdir, progress)

@@ -192,7 +192,7 @@ def cycle_group(runs: Sequence[Run], mesh, domains) -> training.Group:
       )
     states.append(jax.device_get(state.replace(**replaced)))
     train_keys.append(train_key)
-  steps = cycle_steps.make_cycle_steps(
+  steps = cycle_steps.make_steps(
       spec, unroll=one_run.uses_cpu_formulation(config)
   )
   # Each run is scored as its single run would be: 2-D pairs draw their
@@ -236,6 +236,7 @@ def cycle_group(runs: Sequence[Run], mesh, domains) -> training.Group:
     del final_eval
     return {
         'pair': runs[i].config.pair,
+        'algorithm': runs[i].config.train.algorithm,
         'point': dict(runs[i].point),
         'reference_translators': references[i],
         'eval_protocol': run_evaluators[i].protocol(),
@@ -251,7 +252,7 @@ def cycle_group(runs: Sequence[Run], mesh, domains) -> training.Group:
       ],
       with_numbers_of=cycle_state.with_numbers_of,
       cadence=one_run.cadence_of(config),
-      algorithm='CycleGAN',
+      algorithm=f'train.algorithm={config.train.algorithm!r}',
       evaluate=evaluate,
       report=report,
   )

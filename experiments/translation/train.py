@@ -119,7 +119,7 @@ def _train_and_evaluate(config, workdir, progress, stop):
 
   # --- Model, data, evaluation: before anything is written ----------------
   spec, hparams, pair = translation_config.build(config)
-  steps = cycle_steps.make_cycle_steps(
+  steps = cycle_steps.make_steps(
       spec, parallel.axis_name(route), unroll=uses_cpu_formulation(config)
   )
   init_rng, train_rng, eval_rng = loop.run_keys(config.seed)
@@ -153,6 +153,7 @@ def _train_and_evaluate(config, workdir, progress, stop):
     del final_eval
     return {
         'pair': config.pair,
+        'algorithm': config.train.algorithm,
         'pair_description': pair.description,
         'seed': config.seed,
         'reference_translators': references,
@@ -169,7 +170,7 @@ def _train_and_evaluate(config, workdir, progress, stop):
 
   task = driver.Task(
       label=f'cyclegan/{config.pair}',
-      algorithm='CycleGAN',
+      algorithm=f'train.algorithm={config.train.algorithm!r}',
       state=state,
       with_numbers_of=cycle_state.with_numbers_of,
       train_loop=steps.train_loop,

@@ -23,6 +23,7 @@ from gan_jax.config import (
 from gan_jax.data import pairs
 from gan_jax.translation import networks
 from gan_jax.translation.state import CycleSpec
+from gan_jax.translation.steps import ALGORITHMS
 
 
 def pair_of(config) -> pairs.Pair:
@@ -99,6 +100,7 @@ def validate(config, num_devices: int = 1) -> None:
   for field in ('train.steps', 'train.batch_size'):
     int_at_least(config, field, 1)
   choice(config, 'train.compute_dtype', precision.COMPUTE_DTYPES)
+  choice(config, 'train.algorithm', ALGORITHMS)
   batch = config.train.batch_size
   check(
       batch % num_devices == 0,
@@ -197,5 +199,6 @@ def build(config) -> Tuple[CycleSpec, Dict[str, float], pairs.Pair]:
       history_size=config.history.size,
       identity_loss=config.loss.identity_weight > 0,
       compute_dtype=config.train.compute_dtype,
+      algorithm=config.train.algorithm,
   )
   return spec, hparams_from_config(config), pair

@@ -41,6 +41,8 @@ class CycleSpec:
     identity_loss: whether G and F pay the identity loss (needs equal
       shapes; its weight is in the state).
     compute_dtype: dtype of the products (gan_jax.precision).
+    algorithm: the step factory's name in
+      gan_jax.translation.steps.ALGORITHMS.
   """
 
   g: nn.Module
@@ -55,6 +57,7 @@ class CycleSpec:
   history_size: int = 50
   identity_loss: bool = True
   compute_dtype: str = 'float32'
+  algorithm: str = 'cyclegan'
 
   def __post_init__(self):
     losses.get_objective(self.objective)

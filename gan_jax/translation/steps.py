@@ -1,7 +1,12 @@
 """Pure CycleGAN training steps: the part of the translation code people
 fork.
 
-``make_cycle_steps(spec, axis_name)`` returns
+``make_steps(spec, axis_name, unroll)`` builds the steps of the translation
+algorithm ``spec.algorithm`` names in :data:`ALGORITHMS` (``train.algorithm``
+of a translation config): the built-in ``'cyclegan'`` is
+``make_cycle_steps``; a config file registers a fork of it as a GAN fork
+registers in gan_jax.algorithms (docs/forking.md), and experiments.translate
+trains and sweeps it. ``make_cycle_steps(spec, axis_name)`` returns
 
 * ``train_step(state, (x, y), rng) -> (state, metrics)``: one update of G
   and F together, then one of D_X and D_Y (Zhu et al. 2017, Sec. 3-4), on
@@ -46,7 +51,9 @@ import optax
 from jax import lax
 
 from gan_jax import losses, parallel
+from gan_jax.algorithms import Algorithm
 from gan_jax.context import Context
+from gan_jax.registry import Registry
 from gan_jax.step_helpers import apply_model
 from gan_jax.translation import history as history_lib
 from gan_jax.translation.state import CycleSpec, CycleState
@@ -245,6 +252,23 @@ def make_cycle_steps(
     return lax.scan(body, state, jnp.arange(num_steps))
 
   return CycleSteps(train_step, train_loop)
+
+
+# Translation algorithms by name: step factories ``(spec, axis_name=None,
+# unroll=False) -> CycleSteps`` of a CycleSpec.
+ALGORITHMS: Registry[Algorithm] = Registry(
+    'translation algorithm', {'cyclegan': Algorithm(make_cycle_steps)}
+)
+
+
+def make_steps(
+    spec: CycleSpec, axis_name=None, unroll: bool = False
+) -> CycleSteps:
+  """The steps of ``spec.algorithm`` (:data:`ALGORITHMS`), built for
+  ``spec``."""
+  return ALGORITHMS.lookup(spec.algorithm).make_steps(
+      spec, axis_name=axis_name, unroll=unroll
+  )
 
 
 def translate(
