@@ -69,6 +69,14 @@ class Task:
   describe: Optional[Callable[[Any], str]] = None
 
 
+def all_finite(tree) -> jax.Array:
+  """Whether every leaf of ``tree`` is finite everywhere (for a trainer's
+  ``params_finite``)."""
+  return jnp.all(
+      jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])
+  )
+
+
 def postfix(means: Dict[str, float]) -> Dict[str, str]:
   """The progress bar's numbers: D's and G's losses, or, for an algorithm
   whose metrics are named otherwise, its first two."""

@@ -13,7 +13,6 @@ import time
 from typing import Any, Dict
 
 import jax
-import jax.numpy as jnp
 
 from gan_jax import config as gan_config, contract, parallel
 from gan_jax import state as gan_state, steps as gan_steps
@@ -21,17 +20,13 @@ from experiments.runner import driver, evaluators, inputs, loop, preemption
 from experiments.runner import profiling
 
 
-def all_finite(tree) -> jax.Array:
-  """Whether every leaf of ``tree`` is finite everywhere."""
-  return jnp.all(
-      jnp.stack([jnp.all(jnp.isfinite(leaf)) for leaf in jax.tree.leaves(tree)])
-  )
-
-
 @jax.jit
 def _params_finite(state) -> Dict[str, jax.Array]:
   """Whether every parameter of G, and of D, is finite."""
-  return {'G': all_finite(state.g.params), 'D': all_finite(state.d.params)}
+  return {
+      'G': driver.all_finite(state.g.params),
+      'D': driver.all_finite(state.d.params),
+  }
 
 
 def summary_screen(summary: Dict[str, Any]) -> str:

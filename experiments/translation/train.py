@@ -14,7 +14,6 @@ from typing import Any, Dict
 import jax
 
 from experiments.runner import driver, loop, preemption
-from experiments.runner.train import all_finite
 from experiments.translation import evaluators, inputs
 from gan_jax import config as gan_config, parallel
 from gan_jax.data import pairs
@@ -66,7 +65,7 @@ def make_input(config, pair, domains, mesh, route):
 def params_finite(state) -> Dict[str, jax.Array]:
   """Whether every parameter of each of the four networks is finite."""
   return {
-      name.upper(): all_finite(getattr(state, name).params)
+      name.upper(): driver.all_finite(getattr(state, name).params)
       for name in cycle_state.NETWORKS
   }
 
