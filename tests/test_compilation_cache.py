@@ -44,6 +44,7 @@ def test_the_flag_the_environment_and_the_default(
   assert compilation_cache.configure() == str(tmp_path / 'home' / 'xla')
 
 
+@pytest.mark.slow
 def test_a_run_fills_the_cache_and_none_leaves_it_empty(tmp_path):
   env = {
       k: v for k, v in os.environ.items() if k != 'JAX_COMPILATION_CACHE_DIR'

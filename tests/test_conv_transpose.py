@@ -27,9 +27,11 @@ def _pair(features, use_bias=True):
     'shape,features,use_bias',
     [
         ((3, 7, 7, 16), 8, True),  # DCGAN's 7 -> 14 stage, small
-        ((2, 14, 14, 8), 1, True),  # 14 -> 28 to one channel
+        pytest.param((2, 14, 14, 8), 1, True, marks=pytest.mark.slow),
         ((1, 4, 4, 5), 3, False),
-        ((2, 5, 6, 4), 2, True),  # not square
+        pytest.param(
+            (2, 5, 6, 4), 2, True, marks=pytest.mark.slow
+        ),  # not square
     ],
 )
 def test_same_params_outputs_and_gradients_as_flax(shape, features, use_bias):
@@ -86,8 +88,8 @@ def test_vmapped_gradients_match_the_one_by_one_ones():
 @pytest.mark.parametrize(
     'shape,features',
     [
-        ((3, 28, 28, 1), 8),  # DCGAN D's first layer, small
-        ((2, 14, 14, 6), 4),  # its second
+        pytest.param((3, 28, 28, 1), 8, marks=pytest.mark.slow),  # D's first
+        pytest.param((2, 14, 14, 6), 4, marks=pytest.mark.slow),  # its second
         ((2, 8, 6, 3), 5),  # not square
     ],
 )

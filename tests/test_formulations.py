@@ -37,7 +37,10 @@ def _state_and_steps(config, unroll: bool):
   return spec, state, steps.make_steps(spec, unroll=unroll)
 
 
-@pytest.mark.parametrize('model', ['dcgan', 'sngan_cnn'])
+# SNGAN's formulations compile for half a minute: slow set.
+@pytest.mark.parametrize(
+    'model', ['dcgan', pytest.param('sngan_cnn', marks=pytest.mark.slow)]
+)
 def test_both_formulations_train_the_same_steps(model):
   # WGAN-GP with two critic steps: the penalty's double backward runs
   # through the rewritten gradients, and the critic loop is unrolled in

@@ -28,7 +28,15 @@ def test_check_image_shape_says_why(shape, message):
 
 
 @pytest.mark.parametrize(
-    'shape', [(8, 8, 1), (8, 8, 3), (28, 28, 1), (32, 32, 3), (64, 64, 3)]
+    'shape',
+    [
+        (8, 8, 1),
+        (28, 28, 1),
+        *(
+            pytest.param(s, marks=pytest.mark.slow)
+            for s in [(8, 8, 3), (32, 32, 3), (64, 64, 3)]
+        ),
+    ],
 )
 def test_dcgan_shapes_and_range(shape):
   config = dict(

@@ -45,6 +45,7 @@ def _relative(a, b) -> float:
   )
 
 
+@pytest.mark.slow
 def test_a_bfloat16_dcgan_step_matches_float32():
   batch = jax.random.uniform(
       jax.random.PRNGKey(1), (1, 32, 8, 8, 1), minval=-1, maxval=1

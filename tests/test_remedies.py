@@ -298,7 +298,9 @@ def test_mlp_options_are_refused_for_other_families():
     gan_config.validate(small_config(model__d_maxout_pieces=1))
 
 
-@pytest.mark.parametrize('name', ['pacgan', 'unrolled'])
+@pytest.mark.parametrize(
+    'name', [pytest.param('pacgan', marks=pytest.mark.slow), 'unrolled']
+)
 def test_the_protocol_configs_validate_build_and_step(name):
   module = importlib.import_module(f'experiments.configs.protocols.{name}')
   config = module.get_config()
@@ -318,7 +320,9 @@ def test_the_protocol_configs_validate_build_and_step(name):
   assert new.g_ema is None  # The papers evaluate the live generator.
 
 
-@pytest.mark.parametrize('model', ['dcgan', 'stylegan2'])
+@pytest.mark.parametrize(
+    'model', ['dcgan', pytest.param('stylegan2', marks=pytest.mark.slow)]
+)
 def test_image_critics_take_packs_along_channels(model):
   config = small_config(
       'non_saturating',

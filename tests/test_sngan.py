@@ -37,6 +37,7 @@ def _kernels(params):
   }
 
 
+@pytest.mark.slow
 def test_the_standard_cnn_has_the_papers_layers():
   generator, discriminator = _pair('sngan_cnn')
   z = jnp.zeros((2, 128))
@@ -61,6 +62,7 @@ def test_the_standard_cnn_has_the_papers_layers():
   assert d['Dense_0'] == (4 * 4 * 512, 1)
 
 
+@pytest.mark.slow
 def test_the_resnet_has_the_papers_blocks():
   generator, discriminator = _pair('sngan_resnet')
   g = _kernels(generator.init(RNG, jnp.zeros((2, 128)), train=False)['params'])
@@ -79,7 +81,14 @@ def test_the_resnet_has_the_papers_blocks():
 
 
 @pytest.mark.parametrize('name', NAMES)
-@pytest.mark.parametrize('shape', [(32, 32, 3), (16, 16, 1), (48, 48, 3)])
+@pytest.mark.parametrize(
+    'shape',
+    [
+        pytest.param((32, 32, 3), marks=pytest.mark.slow),
+        (16, 16, 1),
+        (48, 48, 3),
+    ],
+)
 def test_shapes_and_range(name, shape):
   generator, discriminator = _pair(name, shape, width=8)
   z = jax.random.normal(RNG, (3, 16))

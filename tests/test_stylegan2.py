@@ -118,7 +118,10 @@ def _config(**overrides):
   return config
 
 
-@pytest.mark.parametrize('unroll', [False, True])  # lax.cond, or selected.
+# lax.cond (the standard formulation, slow set), or selected (the CPU's).
+@pytest.mark.parametrize(
+    'unroll', [pytest.param(False, marks=pytest.mark.slow), True]
+)
 def test_lazy_regularisers_fire_on_their_steps_in_one_program(unroll):
   config = _config(
       **{'objective.penalty_every': 4, 'objective.g_penalty_every': 2}
@@ -266,6 +269,7 @@ def test_the_2d_benchmarks_and_other_models_are_refused_with_a_reason():
     gan_config.validate(config, 1)
 
 
+@pytest.mark.slow
 def test_the_style_mixing_grid_puts_the_sources_on_its_edges():
   from experiments.runner import evaluators
 

@@ -575,6 +575,7 @@ def test_the_shipped_sweep_files_expand(name, runs, groups):
   assert len(sweep_spec.groups(expanded)) == groups
 
 
+@pytest.mark.slow
 def test_a_sweep_runs_on_images(digits_dir, tmp_path):
   # Two seeds of a small DCGAN on the embedded digits: one vmapped group,
   # evaluated with the image metrics, a grid per run in the panel.

@@ -97,6 +97,7 @@ def test_a_broken_d_loss_fails_claims_1_and_2(monkeypatch):
   assert not claim1.passed and not claim2.passed
 
 
+@pytest.mark.slow
 def test_a_broken_penalty_fails_claim4(monkeypatch):
   # A plausible bug: the squared gradient norm where the norm belongs,
   # (|grad f|^2 - 1)^2. The critic still looks Lipschitz, but its estimate

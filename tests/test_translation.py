@@ -329,6 +329,7 @@ def test_point_evaluation_counts_right_modes():
   assert identity['x2y_right_pct'] < 30
 
 
+@pytest.mark.slow
 def test_other_pairs_are_scored_in_inception_features(tmp_path, digits_dir):
   """An A:B pair of different channel counts, met by data.channels='rgb',
   with random Inception weights in the real file layout."""
@@ -429,7 +430,9 @@ _SGD = {
 }
 
 
-@pytest.mark.parametrize('pair', ['grid25_shear', 'digits_rot'])
+@pytest.mark.parametrize(
+    'pair', ['grid25_shear', pytest.param('digits_rot', marks=pytest.mark.slow)]
+)
 @pytest.mark.parametrize('route', ['shard_map', 'pmap'])
 def test_per_device_routes_equal_one_device(pair, route):
   overrides = {**_SGD, 'train.batch_size': 16, 'train.num_devices': 0}
@@ -632,6 +635,7 @@ def test_a_short_run_writes_what_experiments_run_writes(tmp_path):
   }
 
 
+@pytest.mark.slow
 def test_the_same_command_resumes_from_the_checkpoint(tmp_path):
   workdir = tmp_path / 'run'
   command = [
