@@ -73,7 +73,7 @@ def test_packed_d_step_judges_hand_packed_batches(variant):
   )
   assert state.d.params['Dense_0']['kernel'].shape[0] == 2 * m
   rng = jax.random.PRNGKey(3)
-  _, metrics = gan_steps.make_steps(spec).d_step(state, batch[0], rng)
+  _, metrics = jax.jit(gan_steps.make_steps(spec).d_step)(state, batch[0], rng)
 
   z_rng, eps_rng = jax.random.split(rng)
   z = jax.random.normal(z_rng, (16, spec.latent_dim))
@@ -143,7 +143,7 @@ def _tiny_unrolled(objective='non_saturating', d_lr=0.5, unroll=1):
 def _g_gradient(config, rng):
   """G's gradient as the step computes it (SGD at rate 1: old - new)."""
   spec, state, batch = _build(config)
-  new, _ = gan_steps.make_steps(spec).g_step(state, batch[0], rng)
+  new, _ = jax.jit(gan_steps.make_steps(spec).g_step)(state, batch[0], rng)
   return (
       spec,
       state,

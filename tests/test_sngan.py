@@ -86,7 +86,7 @@ def test_the_resnet_has_the_papers_blocks():
     [
         pytest.param((32, 32, 3), marks=pytest.mark.slow),
         (16, 16, 1),
-        (48, 48, 3),
+        pytest.param((48, 48, 3), marks=pytest.mark.slow),
     ],
 )
 def test_shapes_and_range(name, shape):

@@ -92,9 +92,9 @@ def test_d_and_g_updates_alternate(variant):
       'g_fake',
   }
   # d_step leaves G's params alone; g_step leaves D's alone.
-  after_d, _ = steps.d_step(state, batch[0], jax.random.PRNGKey(4))
+  after_d, _ = jax.jit(steps.d_step)(state, batch[0], jax.random.PRNGKey(4))
   chex.assert_trees_all_equal(after_d.g.params, state.g.params)
-  after_g, _ = steps.g_step(state, batch[0], jax.random.PRNGKey(5))
+  after_g, _ = jax.jit(steps.g_step)(state, batch[0], jax.random.PRNGKey(5))
   chex.assert_trees_all_equal(after_g.d.params, state.d.params)
   with pytest.raises(AssertionError):
     chex.assert_trees_all_equal(after_d.d.params, state.d.params)
@@ -105,16 +105,18 @@ def test_g_step_goes_through_the_updated_discriminator():
   spec, state, batch = _setup(small_config('non_saturating'))
   steps = gan_steps.make_steps(spec)
   rng = jax.random.PRNGKey(6)
-  full, _ = steps.train_step(state, batch, rng)
+  full, _ = jax.jit(steps.train_step)(state, batch, rng)
   d_rng, g_rng = jax.random.split(jax.random.fold_in(rng, state.step))
-  manual, _ = steps.d_step(state, batch[0], jax.random.fold_in(d_rng, 0))
-  manual, _ = steps.g_step(manual, batch[0], g_rng)
+  manual, _ = jax.jit(steps.d_step)(
+      state, batch[0], jax.random.fold_in(d_rng, 0)
+  )
+  manual, _ = jax.jit(steps.g_step)(manual, batch[0], g_rng)
   _assert_trees_close(full.g.params, manual.g.params, rtol=1e-6, atol=1e-7)
 
 
 def test_weight_clipping_bounds_discriminator():
   spec, state, batch = _setup(small_config('wgan_clip'))
-  new, _ = gan_steps.make_steps(spec).train_step(
+  new, _ = jax.jit(gan_steps.make_steps(spec).train_step)(
       state, batch, jax.random.PRNGKey(0)
   )
   assert (
@@ -126,7 +128,7 @@ def test_weight_clipping_bounds_discriminator():
 def test_ema_tracks_generator():
   config = small_config('non_saturating', ema__enabled=True, ema__decay=0.5)
   spec, state, batch = _setup(config)
-  new, _ = gan_steps.make_steps(spec).train_step(
+  new, _ = jax.jit(gan_steps.make_steps(spec).train_step)(
       state, batch, jax.random.PRNGKey(0)
   )
   expected = jax.tree.map(

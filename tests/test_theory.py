@@ -68,6 +68,7 @@ def test_claim3_gradients_of_the_generator_losses():
   assert claim.passed, claim.measured
 
 
+@pytest.mark.slow
 def test_claim4_jsd_is_flat_and_the_critic_measures_w1():
   claim, figure = theory_claims.disjoint_supports_claim(
       SMALL, jax.random.PRNGKey(0)

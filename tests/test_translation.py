@@ -134,7 +134,7 @@ def test_generator_adversarial_term_is_the_papers_least_squares():
   spec = _spec()
   state = cycle_state.init_state(spec, jax.random.PRNGKey(0))
   x, y = _digit_batch()
-  _, metrics = cycle_steps.make_cycle_steps(spec).train_step(
+  _, metrics = jax.jit(cycle_steps.make_cycle_steps(spec).train_step)(
       state, (x, y), jax.random.PRNGKey(1)
   )
   run = lambda module, net, v: module.apply({'params': net.params}, v)
