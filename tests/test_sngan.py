@@ -80,6 +80,9 @@ def test_the_resnet_has_the_papers_blocks():
   assert d['Dense_0'] == (128, 1)  # After the sum over positions.
 
 
+# SNGAN's networks compile for seconds each: the slow set builds and steps
+# them (they are for CIFAR-10 on an accelerator).
+@pytest.mark.slow
 @pytest.mark.parametrize('name', NAMES)
 @pytest.mark.parametrize(
     'shape',
@@ -144,9 +147,8 @@ def test_every_d_weight_is_divided_by_its_largest_singular_value(name):
     )
 
 
-@pytest.mark.parametrize(
-    'name', ['sngan_resnet', pytest.param('sngan_cnn', marks=pytest.mark.slow)]
-)
+@pytest.mark.slow
+@pytest.mark.parametrize('name', ['sngan_resnet', 'sngan_cnn'])
 def test_a_hinge_step_trains_and_updates_the_power_iteration(name):
   config = small_config(
       'hinge',

@@ -377,6 +377,7 @@ def _fail(*args, **kwargs):
   raise AssertionError('trained again')
 
 
+@pytest.mark.slow  # The default suite resumes one after a real SIGTERM.
 def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
   spec, _, summaries = finished_sweep
   workdir = str(tmp_path)

@@ -213,6 +213,7 @@ def test_networks_are_sized_from_the_image(size, blocks, strided):
   assert networks.discriminator_strided(size) == strided
 
 
+@pytest.mark.slow
 def test_patchgan_judges_70_by_70_patches():
   # Instance norm's statistics span the image; without it each output
   # sees its patch alone.
@@ -506,6 +507,7 @@ def test_pair_defaults_apply_under_the_command_line():
   assert (public.data.load_size, public.data.image_size) == (286, 256)
 
 
+@pytest.mark.slow  # The GAN sweep's runs are checked in the default suite.
 def test_sweep_runs_equal_single_runs(tmp_path):
   from experiments.translation import train as one_run
 
