@@ -206,10 +206,11 @@ def _sweep(name, tmp_path, **spec):
         ),
         # Its own scalar, gridded: one vmapped group.
         ('dragan', {'objective.dragan_c': [0.25, 1.0]}, 1),
-        (
+        pytest.param(
             'simultaneous',
             {'train.algorithm': ['alternating', 'simultaneous']},
             2,
+            marks=pytest.mark.slow,
         ),
         pytest.param(
             'bcr',

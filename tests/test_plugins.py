@@ -228,9 +228,8 @@ def test_a_plugins_state_is_in_the_state_from_init_and_steps_with_it(
   assert float(state.extra['test_running']['mean']) != 0.0
 
 
-def test_a_plugins_state_is_vmapped_in_a_group_and_equal_on_eight_devices(
-    running_mean,
-):
+@pytest.mark.slow
+def test_a_plugins_state_is_the_same_on_eight_devices(running_mean):
   from tests.helpers import train_on_devices
 
   (one, _), _ = train_on_devices(running_mean, 'jit', 1, 2)
@@ -241,6 +240,9 @@ def test_a_plugins_state_is_vmapped_in_a_group_and_equal_on_eight_devices(
       rtol=1e-5,
   )
   assert int(eight.extra['test_running']['count']) == 1
+
+
+def test_a_plugins_state_is_vmapped_in_a_group(running_mean):
   # Two runs of one group: each keeps its own slot, as when run alone.
   spec, _, dataset = gan_config.build(running_mean)
   hparams = [gan_config.hparams_from_config(running_mean)] * 2
