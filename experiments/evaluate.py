@@ -15,7 +15,10 @@ The Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth)
 are looked for in ``--inception_weights``, ``$GAN_JAX_INCEPTION_WEIGHTS``
 and ``~/.cache/gan_jax``, then downloaded where a network exists; a file
 whose SHA-256 is not the standard one is refused unless ``--any_weights``
-(the digest is recorded either way).
+(the digest is recorded either way). A run of a plug-in of one's own (an
+objective, penalty or algorithm registered in a config file) needs that
+file: ``--config=FILE`` loads it, registering what it registers, before the
+run's config.json is read.
 """
 
 import sys
@@ -26,6 +29,12 @@ from experiments import cli
 from experiments.runner import compilation_cache
 
 _WORKDIR = flags.DEFINE_string('workdir', None, 'The run to evaluate.')
+_CONFIG = flags.DEFINE_string(
+    'config',
+    None,
+    'The config file the run was trained with, when it registers plug-ins '
+    '(docs/forking.md).',
+)
 _FEATURES = flags.DEFINE_string(
     'features', 'inception', 'inception or classifier.'
 )
@@ -87,7 +96,14 @@ def main(argv):
     bars.append(bar)
     return bar.update
 
+  from experiments.runner.config_layers import (
+      ConfigFileError,
+      load_config_file,
+  )
+
   try:
+    if _CONFIG.value:
+      load_config_file(_CONFIG.value)
     report = evaluate_run.evaluate_workdir(
         _WORKDIR.value,
         _FEATURES.value,
@@ -104,8 +120,15 @@ def main(argv):
       ConfigError,
       CheckpointError,
       DatasetNotPrepared,
+      ConfigFileError,
   ) as error:
-    sys.exit(f'error: {error}')
+    hint = (
+        ' (a run of a plug-in registered in a config file: give that file '
+        'with --config)'
+        if isinstance(error, ConfigError) and not _CONFIG.value
+        else ''
+    )
+    sys.exit(f'error: {error}{hint}')
   finally:
     for bar in bars:
       bar.close()

@@ -40,11 +40,13 @@ from experiments.runner import compilation_cache  # noqa: F401
 from experiments.runner import launch, validation
 from experiments.runner.config_layers import (
     check_resume,
+    default_fields,
     default_workdir,
     one_line,
     replaced_file_choices,
     resolve_config,
-    unknown_field,
+    unknown_override,
+    why_not_loaded,
     with_shortcuts,
 )
 from gan_jax import config as gan_config
@@ -55,11 +57,30 @@ _DEFAULT_CONFIG = os.path.join(
 )
 
 
-def _define_config_flag():
-  """DEFINE_config_file, with an unknown ``--config.x`` as one clear line.
+def _config_file_error(error: Exception) -> str:
+  """One line for a --config file that cannot be loaded, or whose
+  ``--config.FIELD`` overrides name a field it does not have."""
+  try:
+    unknown = unknown_override(sys.argv[1:])
+  except Exception:  # The plug-ins the file registered are themselves wrong.
+    unknown = None
+  if unknown:
+    return f'error: {unknown}'
+  path = next(
+      (arg.split('=', 1)[1] for arg in sys.argv if arg.startswith('--config=')),
+      None,
+  )
+  if path is None:
+    return f'error: --config: {one_line(str(error))}'
+  return f'error: --config={why_not_loaded(path, error)}'
 
-  config_flags applies the command line's overrides while the flag is being
-  defined, so an unknown field fails here, before main() runs.
+
+def _define_config_flag():
+  """DEFINE_config_file, with a bad ``--config`` file or ``--config.x``
+  as one clear line.
+
+  config_flags loads the file and applies the command line's overrides
+  while the flag is being defined, so they fail here, before main() runs.
   """
   try:
     return config_flags.DEFINE_config_file(
@@ -68,20 +89,8 @@ def _define_config_flag():
         'Config file (get_config() -> ConfigDict).',
         lock_config=True,
     )
-  except (AttributeError, KeyError) as error:
-    message = str(error)
-    found = re.search(r"'([^'\\]+)", message)
-    field = found.group(1) if found else message
-    culprit = next(
-        (
-            arg.split('=')[0]
-            for arg in sys.argv
-            if arg.startswith('--config.') and field in arg
-        ),
-        None,
-    )
-    path = culprit[len('--config.') :] if culprit else field  # Dotted.
-    sys.exit(f'error: {culprit or "--config"}: {unknown_field(path)}')
+  except Exception as error:  # Whatever the file or an override raised.
+    sys.exit(_config_file_error(error))
 
 
 _CONFIG = _define_config_flag()
@@ -116,21 +125,6 @@ _ALLOW_CONFIG_CHANGE = flags.DEFINE_bool(
     'differs from this one in a field that changes the run (otherwise '
     'refused, naming the fields).',
 )
-
-
-def _config_file_error(error: Exception) -> str:
-  """One line for a --config file that cannot be loaded."""
-  path = next(
-      (arg.split('=', 1)[1] for arg in sys.argv if arg.startswith('--config=')),
-      '--config',
-  )
-  reason = [line.strip() for line in str(error).splitlines() if line.strip()][
-      -1
-  ]
-  return (
-      f'error: --config={path}: cannot load it ({reason}); give a Python '
-      'file whose get_config() returns a ConfigDict'
-  )
 
 
 def _base_config():
@@ -237,14 +231,25 @@ def main(argv):
     sys.exit(1)
 
 
+_TYPES = {bool: 'True or False', int: 'an integer', float: 'a number'}
+
+
 def parse_flags(argv):
   """absl's parser, with a malformed flag value or config file as one line."""
   try:
     return FLAGS(argv)
   except flags.Error as error:
-    if str(error).startswith('flag --config='):  # get_config() raised.
+    text = str(error)
+    if text.startswith('flag --config='):  # get_config() raised.
       sys.exit(_config_file_error(error))
-    sys.exit(f'error: {error}')
+    found = re.match(r'flag --config\.([\w.]+)=(.*?): ', text)
+    kind = found and type(default_fields().get(found.group(1)))
+    if found and kind in _TYPES:  # A value of the field's type, not parsed.
+      sys.exit(
+          f'error: --config.{found.group(1)}={found.group(2)!r} is not '
+          f'allowed: {_TYPES[kind]}'
+      )
+    sys.exit(f'error: {one_line(text)}')
   except Exception as error:  # Raised while loading the --config file.
     sys.exit(_config_file_error(error))
 

@@ -162,6 +162,13 @@ def main(argv):
   try:
     spec = spec_from_flags(_load_file(_SWEEP.value) if _SWEEP.value else None)
     spec = sweep_spec.normalize(spec)
+    if 'config' in spec and spec['variants']:
+      print(
+          f"note: --variants lay each variant's published objective, "
+          f"optimizers and settings over {spec['config']}; leave --variants "
+          'out to sweep the file as it is',
+          file=sys.stderr,
+      )
     if _GROUP_SIZE.value < 0:
       raise SweepError(
           f'--group_size={_GROUP_SIZE.value}: give 0 (no '
@@ -177,6 +184,7 @@ def main(argv):
 
   import jax
   from experiments.storage.checkpoints import CheckpointError
+  from gan_jax.config import ConfigError
   from experiments.storage.failed_writes import (
       exit_after_failed_write,
       writing_failed,
@@ -199,7 +207,8 @@ def main(argv):
           file=sys.stderr,
       )
       sys.exit(stopped.exit_code)
-    except SweepError as error:
+    except (SweepError, ConfigError) as error:
+      # ConfigError: a fork's step that broke the contract while training.
       sys.exit(f'error: {error}')
     except CheckpointError as error:  # The earlier checkpoints are intact.
       exit_after_failed_write(f'error: {error}')

@@ -29,7 +29,8 @@ from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import jax
 
-from gan_jax import algorithms, losses, models, optim, penalties, precision
+from gan_jax import algorithms, contract, losses, models, optim, penalties
+from gan_jax import precision
 from gan_jax import state as gan_state
 from gan_jax.data import (
     DATASETS,
@@ -166,8 +167,11 @@ def _base_defaults() -> Dict[str, Any]:
 
 def declared_hparams() -> Dict[str, HParam]:
   """Every scalar the steps and the registered plug-ins declare, by name;
-  two plug-ins declaring one name differently is an error naming both."""
+  two plug-ins declaring one name differently, or a declaration whose field
+  is one of the library's own (``optim.d.lr``), is an error naming them."""
   declared = [('the steps', h) for h in gan_state.CORE_HPARAMS]
+  owned = _flat(_base_defaults())
+  sections = [s for s, v in _base_defaults().items() if isinstance(v, dict)]
   for kind, registry in (
       ('objective', losses.OBJECTIVES),
       ('penalty', penalties.D_PENALTIES),
@@ -175,7 +179,21 @@ def declared_hparams() -> Dict[str, HParam]:
       ('algorithm', algorithms.ALGORITHMS),
   ):
     for name, plugin in registry.items():
-      declared += [(f'{kind} {name!r}', h) for h in plugin.hparams]
+      for hparam in plugin.hparams:
+        field = hparam.config_field
+        if field.split('.')[0] not in sections or field.count('.') != 1:
+          raise ValueError(
+              f'{kind} {name!r} declares {hparam.name!r} as config field '
+              f'{field!r}; a plug-in\'s field is SECTION.NAME in one of the '
+              f'library\'s sections: {", ".join(sections)}'
+          )
+        if field in owned:
+          raise ValueError(
+              f'{kind} {name!r} declares {hparam.name!r} as config field '
+              f"{field!r}, which is the library's own; give it a field of "
+              'its own (e.g. objective.<name>)'
+          )
+        declared.append((f'{kind} {name!r}', hparam))
   return merged(declared)
 
 
@@ -219,6 +237,15 @@ def resolve(config: Any) -> Dict[str, Any]:
   given = _plain(config)
   if not isinstance(given, dict):
     raise ConfigError(f'config={config!r} is not allowed: a nested mapping')
+  for section, fields in _base_defaults().items():
+    value = given.get(section)
+    if isinstance(fields, dict) and value is not None:
+      check(
+          isinstance(value, Mapping),
+          section,
+          value,
+          f'a mapping of its fields ({", ".join(sorted(fields))}, ...)',
+      )
   resolved = _merge(defaults(), given)
   known = _flat(defaults())
   for field in _flat(given):
@@ -337,7 +364,9 @@ def validate_hparams(config, declarations: Iterable[HParam]) -> None:
       )
 
 
-def _plugin_check(check_fn, config) -> None:
+def _plugin_check(name: str, check_fn, config) -> None:
+  """A plug-in's own ``check(config)``: its ValueError is the config's
+  one-line error; anything else is a bug of the check, named."""
   if check_fn is None:
     return
   try:
@@ -346,6 +375,10 @@ def _plugin_check(check_fn, config) -> None:
     raise
   except ValueError as error:
     raise ConfigError(str(error)) from None
+  except Exception as error:  # The check's own bug.
+    raise ConfigError(
+        f'the check of {name!r} fails ({contract.describe(error)})'
+    ) from None
 
 
 # --- Validation -------------------------------------------------------------
@@ -393,8 +426,8 @@ def validate(config, num_devices: int = 1) -> None:
   validate_hparams(c, gan_state.CORE_HPARAMS)
   for _, plugin in plugins:
     validate_hparams(c, plugin.hparams)
-  for _, plugin in plugins:
-    _plugin_check(plugin.check, c)
+  for name, plugin in plugins:
+    _plugin_check(name, plugin.check, c)
 
   _validate_model(c)
   d_penalty = penalties.lookup(penalties.D_PENALTIES, objective['penalty'])
@@ -632,12 +665,14 @@ def batchable_fields() -> Tuple[str, ...]:
 def build(
     config, axis_name: Optional[str] = None
 ) -> Tuple[GANSpec, Dict[str, float], Union[Toy2D, ImageSource]]:
-  """(spec, hparams, dataset) for a validated config; the dataset is a 2-D
+  """(spec, hparams, dataset) for a config; the dataset is a 2-D
   sampler or an image source (whose data the runner reads).
 
   ``axis_name`` is passed to the models for cross-device batch statistics
-  when the steps will run under pmap or shard_map.
+  when the steps will run under pmap or shard_map. The config is validated
+  first (one device; the runners validate for theirs before).
   """
+  validate(config)
   c = resolve(config)
   o, t = c['objective'], c['train']
   dataset: Union[Toy2D, ImageSource]

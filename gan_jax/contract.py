@@ -40,6 +40,11 @@ class ContractError(ValueError):
   """A step factory's steps break the contract; the message is one line."""
 
 
+class PluginError(ValueError):
+  """A plug-in (objective, penalty) returned what the steps cannot use;
+  raised while tracing, its message names the plug-in and what is wrong."""
+
+
 def abstract_batch(spec: GANSpec, batch_size: int) -> Any:
   """What a train step receives: [n_critic, B, *data_shape] float32, with
   int32 labels for a conditional GAN."""
@@ -51,7 +56,31 @@ def abstract_batch(spec: GANSpec, batch_size: int) -> Any:
   return x, jax.ShapeDtypeStruct((spec.n_critic, batch_size), jnp.int32)
 
 
-def _first_difference(given: Any, returned: Any) -> Optional[str]:
+def scalar(what: str, value: Any) -> Any:
+  """``value``, checked to be a scalar loss or penalty (PluginError
+  naming ``what`` otherwise)."""
+  shape = getattr(value, 'shape', None)
+  if shape != ():
+    raise PluginError(
+        f'{what} returns '
+        + (f'shape {list(shape)}' if shape is not None else repr(value))
+        + '; it must be a scalar (a mean over the batch)'
+    )
+  return value
+
+
+def same_state(what: str, before: Any, after: Any) -> Any:
+  """``after``, checked to have ``before``'s structure, shapes and dtypes
+  (a plug-in's state slot, which the steps scan and checkpoint)."""
+  difference = _first_difference(before, after, 'extra')
+  if difference:
+    raise PluginError(f'{what}: {difference}')
+  return after
+
+
+def _first_difference(
+    given: Any, returned: Any, label: str = 'state'
+) -> Optional[str]:
   """Where two abstract pytrees differ, in words; None if they agree."""
   given_leaves = dict(jax.tree_util.tree_leaves_with_path(given))
   returned_leaves = dict(jax.tree_util.tree_leaves_with_path(returned))
@@ -59,25 +88,35 @@ def _first_difference(given: Any, returned: Any) -> Optional[str]:
   back = {jax.tree_util.keystr(p): v for p, v in returned_leaves.items()}
   missing = [p for p in named if p not in back]
   if missing:
-    return f'state{missing[0]} is missing from the state it returns'
+    return f'{label}{missing[0]} is missing from the {label} it returns'
   added = [p for p in back if p not in named]
   if added:
     return (
-        f'it returns state{added[0]}, which the state it was given does not '
-        'have (a plug-in state belongs in state.extra from init: '
-        'Algorithm.init_extra)'
+        f'it returns {label}{added[0]}, which the {label} it was given does '
+        'not have (a plug-in state belongs in state.extra from init: '
+        'init_extra)'
     )
   for path, leaf in named.items():
     other = back[path]
-    if leaf.shape != other.shape or leaf.dtype != other.dtype:
+    if jnp.shape(leaf) != jnp.shape(other) or jnp.result_type(
+        leaf
+    ) != jnp.result_type(other):
       return (
-          f'state{path} comes back {other.dtype}{list(other.shape)}, was '
-          f'{leaf.dtype}{list(leaf.shape)}'
+          f'{label}{path} comes back {jnp.result_type(other)}'
+          f'{list(jnp.shape(other))}, was {jnp.result_type(leaf)}'
+          f'{list(jnp.shape(leaf))}'
       )
   # PyTreeDefs compare by their text (their stubs type no == ).
   if str(jax.tree.structure(given)) != str(jax.tree.structure(returned)):
-    return 'the state it returns has another tree structure'
+    return f'the {label} it returns has another tree structure'
   return None
+
+
+def describe(error: BaseException) -> str:
+  """``Type at FILE:LINE: message``, one line, for an exception a plug-in's
+  code raised (the line: the innermost frame outside JAX and Python)."""
+  reason = (str(error).strip().splitlines() or [''])[0]
+  return f'{type(error).__name__}{_where(error)}: {reason[:300]}'
 
 
 def _where(error: BaseException) -> str:
@@ -114,19 +153,27 @@ def check_steps(
           'gan_jax.steps.loop(train_step))'
       )
   key = jax.ShapeDtypeStruct((2,), jnp.uint32)
-  state = jax.eval_shape(
-      functools.partial(gan_state.init_state, spec), key, hparams
+  what = (
+      f'{name} with objective {spec.objective!r}, D penalty '
+      f'{spec.penalty!r} and G penalty {spec.g_penalty!r}'
   )
+  try:
+    state = jax.eval_shape(
+        functools.partial(gan_state.init_state, spec), key, hparams
+    )
+  except Exception as error:  # A plug-in's init_extra, say.
+    raise ContractError(
+        f'initialising the state of {what} fails ({describe(error)})'
+    ) from None
   try:
     out = jax.eval_shape(
         steps.train_step, state, abstract_batch(spec, batch_size), key
     )
+  except PluginError as error:
+    raise ContractError(f'{error} (in a train step of {name})') from None
   except Exception as error:  # Whatever the fork's code raised.
-    reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
     raise ContractError(
-        f'one train step of {name} with objective {spec.objective!r}, '
-        f'penalties {spec.penalty!r} and {spec.g_penalty!r} fails '
-        f'({type(error).__name__}{_where(error)}: {reason[:300]})'
+        f'one train step of {what} fails ({describe(error)})'
     ) from None
   if not (isinstance(out, tuple) and len(out) == 2):
     raise ContractError(

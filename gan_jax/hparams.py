@@ -105,7 +105,7 @@ class HParam:
           None
           if ok
           else f'{value!r} is not allowed: an integer from '
-          f'{low:g} to {high:g}'
+          f'{int(low)} to {int(high)}'
       )
     number = (
         isinstance(value, (int, float))

@@ -71,7 +71,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import losses, penalties
+from gan_jax import contract, losses, penalties
 from gan_jax.algorithms import ALGORITHMS, Algorithm
 from gan_jax.context import Context, draw
 from gan_jax.registry import Registry
@@ -225,10 +225,20 @@ def _penalty(
     return jnp.zeros(()), extra
   own = extra.get(name)
   stateful = penalty.init_extra is not None
+  what = f'{registry.kind} {name!r}'
 
   def compute():
     value = penalty.value(ctx.replace(extra=own))
-    return value if stateful else (value, own)
+    if stateful != isinstance(value, tuple):
+      raise contract.PluginError(
+          f'{what} returns {"a tuple" if not stateful else "one value"}: '
+          'value(ctx) returns (penalty, new extra) exactly when the penalty '
+          'declares init_extra'
+      )
+    value, new = value if stateful else (value, own)
+    if stateful:
+      contract.same_state(what, own, new)
+    return contract.scalar(what, value), new
 
   value, own = lazily(compute, every, ctx.step, (jnp.zeros(()), own), unroll)
   return value, ({**extra, name: own} if stateful else extra)
@@ -283,6 +293,7 @@ def d_loss(
   loss = losses.get_objective(spec.objective).d_loss(
       real_out, fake_out, ctx.replace(rng=jax.random.fold_in(rng, 1))
   )
+  contract.scalar(f'objective {spec.objective!r}: its d_loss', loss)
   penalty, extra = _penalty(
       penalties.D_PENALTIES,
       spec.penalty,
@@ -406,6 +417,7 @@ def g_loss(
     loss = -objective.d_loss(real_out, fake_out, ctx)
   else:
     loss = objective.g_loss(real_out, fake_out, ctx)
+  contract.scalar(f'objective {spec.objective!r}: its losses', loss)
   penalty, extra = _penalty(
       penalties.G_PENALTIES,
       spec.g_penalty,

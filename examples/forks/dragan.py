@@ -15,8 +15,8 @@ c and k are declared as hyperparameters: ``objective.dragan_c`` and
 validated, and a sweep vmaps over them (they only set numbers in the state).
 
   python -m experiments.run --config=examples/forks/dragan.py
-  python -m experiments.sweep --config=examples/forks/dragan.py --seeds=2 \
-      --grid=objective.dragan_c=0.25,0.5,1.0
+  python -m experiments.sweep --config=examples/forks/dragan.py --seeds=3 \
+      --grid=objective.dragan_c=0.25,0.5,1
 """
 
 import jax

@@ -15,6 +15,7 @@ import importlib.util
 import json
 import os
 import re
+import traceback
 from typing import Any, Dict, Iterable, List, Optional
 
 import ml_collections
@@ -82,6 +83,55 @@ class ConfigFileError(ValueError):
   """A config file that cannot be loaded; the message is one line."""
 
 
+def _chain(error: BaseException) -> List[BaseException]:
+  """``error`` and what it was raised from, all the way down."""
+  chain: List[BaseException] = []
+  current: Optional[BaseException] = error
+  while current is not None and all(current is not e for e in chain):
+    chain.append(current)
+    current = current.__cause__ or current.__context__
+  return chain
+
+
+def _frames(error: BaseException):
+  """The traceback frames of ``error`` and of what it was raised from."""
+  for link in _chain(error):
+    yield from traceback.extract_tb(link.__traceback__)
+
+
+def _innermost(error: BaseException) -> BaseException:
+  return _chain(error)[-1]
+
+
+def why_not_loaded(path: str, error: BaseException) -> str:
+  """Why the config file at ``path`` could not be loaded, in one line: the
+  exception and, when the file's own code raised it, its line there."""
+  root = _innermost(error)
+  lines = [line.strip() for line in str(root).splitlines() if line.strip()]
+  reason = lines[-1] if lines else ''
+  if isinstance(root, AttributeError) and 'get_config' in reason:
+    return (
+        f'{path}: it has no get_config(); define one that returns a ConfigDict'
+    )
+  where = os.path.abspath(path)
+  own = [f for f in _frames(error) if os.path.abspath(f.filename) == where]
+  at = f' at {path}:{own[-1].lineno}' if own else ''
+  return f'{path}: cannot load it ({type(root).__name__}{at}: {reason})'
+
+
+def unknown_override(arguments: Iterable[str]) -> Optional[str]:
+  """The one line for the first ``--config.FIELD=...`` argument whose field
+  the config does not have (plug-ins the config file registered count), or
+  None."""
+  fields = default_fields()
+  for argument in arguments:
+    if argument.startswith('--config.'):
+      field = argument[len('--config.') :].split('=', 1)[0]
+      if field not in fields:
+        return f'{argument.split("=")[0]}: {unknown_field(field)}'
+  return None
+
+
 _LOADED: Dict[str, Any] = {}  # Config files' modules, by absolute path.
 
 
@@ -101,14 +151,13 @@ def load_config_file(path: str):
       module_spec.loader.exec_module(module)
       _LOADED[where] = module
     config = _LOADED[where].get_config()
-    config.keys()
   except Exception as error:  # Whatever the file raised.
-    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
-    reason = lines[-1] if lines else type(error).__name__
+    raise ConfigFileError(why_not_loaded(path, error)) from None
+  if not hasattr(config, 'to_dict'):
     raise ConfigFileError(
-        f'{path}: cannot load it ({reason}); give a Python file whose '
-        'get_config() returns a ConfigDict'
-    ) from None
+        f'{path}: its get_config() returned {type(config).__name__}, not a '
+        'ConfigDict'
+    )
   return config
 
 
@@ -210,8 +259,9 @@ def unknown_field(field: str) -> str:
   else:
     hint = ''
   return (
-      f'unknown config field {field!r}{hint}; the fields are those of '
-      'experiments/configs/default.py'
+      f'unknown config field {field!r}{hint}; the fields are those of the '
+      'config file (experiments/configs/default.py unless --config names '
+      'another) and of the plug-ins it registers'
   )
 
 

@@ -29,9 +29,9 @@ def claim_directory(
           if recorded.get(k) != json.loads(json.dumps(spec.get(k)))
       )
       raise SweepError(
-          f'--workdir={workdir} holds a different sweep '
-          f'(its {", ".join(changed)} differ); give another '
-          '--workdir, or delete that one'
+          f'--workdir={workdir} holds a different sweep (other '
+          f'{" and ".join(changed)}); give another --workdir, or delete '
+          'that one'
       )
     return
   if not write:
@@ -171,6 +171,7 @@ def run_sweep(
             len(spec['seeds']),
             header,
             spec.get('published', ''),
+            'variant' if spec['variants'] else 'config',
         )
     )
   figures.save_figures(

@@ -270,10 +270,13 @@ def markdown(
     seeds: int,
     header: str = '',
     source: str = '',
+    label: str = 'variant',
 ) -> str:
   """results.md: the aggregated table, then the published rows: beside
   each setting's when ``source`` names a published table, else all of
-  them below."""
+  them below. ``label`` heads the first column: 'variant', or 'config'
+  when the runs are a config file's as it is (their label is the file's
+  ``variant`` field)."""
   metrics = [m for m in METRIC_ORDER if rows and m in rows[0]] + sorted(
       m
       for m in (rows[0] if rows else {})
@@ -299,7 +302,7 @@ def markdown(
       else []
   )
   columns = [
-      'variant',
+      label,
       *algorithm,
       *swept,
       *steps,
