@@ -190,3 +190,56 @@ def test_a_sweep_of_a_broken_step_is_one_line_before_anything_is_written(
       "'per_example' has shape [16]"
   )
   assert not (tmp_path / 'sweep').exists()
+
+
+def _penalty_config(name, value, init_extra=None):
+  from gan_jax import penalties
+
+  penalties.D_PENALTIES.register(
+      name,
+      penalties.Penalty(value, init_extra=init_extra, per_example=False),
+      replace=True,
+  )
+  return small_config('non_saturating', objective__penalty=name)
+
+
+@pytest.mark.parametrize(
+    'value, init_extra, message',
+    [
+        (
+            lambda ctx: (jnp.zeros(()), {'m': jnp.zeros(())}),
+            None,
+            "penalty 'test_bad' returns a tuple: value(ctx) returns (penalty, "
+            'new extra) exactly when the penalty declares init_extra',
+        ),
+        (
+            lambda ctx: jnp.zeros(()),
+            lambda spec: {'m': jnp.zeros(())},
+            "penalty 'test_bad' returns one value",
+        ),
+        (
+            lambda ctx: (jnp.zeros(()), {'m': jnp.zeros(3)}),
+            lambda spec: {'m': jnp.zeros(())},
+            "penalty 'test_bad': extra['m'] comes back float32[3], was "
+            'float32[]',
+        ),
+        (
+            lambda ctx: jnp.square(ctx.real_out),
+            None,
+            "penalty 'test_bad' returns shape [16]; it must be a scalar",
+        ),
+    ],
+)
+def test_a_penalty_that_returns_the_wrong_thing_is_named(
+    value, init_extra, message, tmp_path
+):
+  from gan_jax import penalties
+
+  config = _penalty_config('test_bad', value, init_extra)
+  try:
+    with pytest.raises(gan_config.ConfigError) as error:
+      train_and_evaluate(config, str(tmp_path / 'run'), progress=False)
+  finally:
+    del penalties.D_PENALTIES['test_bad']
+  assert message in str(error.value) and '\n' not in str(error.value)
+  assert not (tmp_path / 'run').exists()

@@ -275,6 +275,18 @@ def test_a_fork_trains_from_the_command_line_and_checks_its_scalars(tmp_path):
       "(the perturbation's scale, in standard deviations)"
   ]
   assert not (tmp_path / 'other').exists()
+  misspelt = _command(
+      'experiments.run', *args[:1], '--config.objective.dragan_cc=1'
+  )
+  assert misspelt.returncode == 1
+  assert (
+      misspelt.stderr.strip()
+      .splitlines()[-1]
+      .startswith(
+          'error: --config.objective.dragan_cc: unknown config field '
+          "'objective.dragan_cc' (did you mean 'objective.dragan_c'?)"
+      )
+  )
 
 
 @pytest.mark.slow

@@ -272,3 +272,27 @@ def test_a_plugins_state_is_vmapped_in_a_group(running_mean):
   np.testing.assert_allclose(
       means[1], alone.extra['test_running']['mean'], rtol=1e-5
   )
+
+
+@pytest.mark.parametrize(
+    'field, message',
+    [
+        ('objective.name', "'objective.name', which is the library's own"),
+        ('optim.d.lr', "a plug-in's field is SECTION.NAME"),
+        ('seed', "a plug-in's field is SECTION.NAME"),
+        ('eval.x', "a plug-in's field is SECTION.NAME"),
+    ],
+)
+def test_a_plugins_field_cannot_be_someone_elses(field, message):
+  penalties.D_PENALTIES.register(
+      'test_field',
+      penalties.Penalty(
+          lambda ctx: jnp.zeros(()), hparams=(HParam('x_y', 1.0, field=field),)
+      ),
+      replace=True,
+  )
+  try:
+    with pytest.raises(ValueError, match=message):
+      gan_config.defaults()
+  finally:
+    del penalties.D_PENALTIES['test_field']
