@@ -184,7 +184,7 @@ def declared_hparams() -> Dict[str, HParam]:
         if field.split('.')[0] not in sections or field.count('.') != 1:
           raise ValueError(
               f'{kind} {name!r} declares {hparam.name!r} as config field '
-              f'{field!r}; a plug-in\'s field is SECTION.NAME in one of the '
+              f"{field!r}; a plug-in's field is SECTION.NAME in one of the "
               f'library\'s sections: {", ".join(sections)}'
           )
         if field in owned:
