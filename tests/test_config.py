@@ -46,7 +46,10 @@ def test_seed_variants_carry_published_defaults():
         ('trian.steps', "(did you mean 'train.steps'?)"),  # A misspelt section.
         ('optim.d.momentum', '(optim.d has b1, b2, lr, name, schedule)'),
         ('sed', "(did you mean 'seed'?)"),
-        ('nothing_like_it', "'nothing_like_it'; the fields are those of"),
+        (
+            'nothing_like_it',
+            "'nothing_like_it'; the fields are the config file's",
+        ),
     ],
 )
 def test_unknown_config_field_names_what_is_near(field, hint):

@@ -62,6 +62,7 @@ def test_same_params_outputs_and_gradients_as_flax(shape, features, use_bias):
   )
 
 
+@pytest.mark.slow
 def test_vmapped_gradients_match_the_one_by_one_ones():
   """Sweeps vmap the train step over runs: the custom gradient must too."""
   _, fast = _pair(4)

@@ -72,7 +72,17 @@ def one_step(config, seed=0):
   )
 
 
-@pytest.mark.parametrize('name', sorted(FORKS))
+# An objective and an algorithm in the default suite; the penalties train
+# through the command line and sweeps below, and all four in the slow set.
+@pytest.mark.parametrize(
+    'name',
+    [
+        'ragan',
+        'simultaneous',
+        pytest.param('dragan', marks=pytest.mark.slow),
+        pytest.param('bcr', marks=pytest.mark.slow),
+    ],
+)
 def test_each_fork_trains_through_the_runner(name, tmp_path):
   summary = train_and_evaluate(fork_config(name), str(tmp_path), False)
   assert summary['status'] == 'completed' and summary['step'] == 8

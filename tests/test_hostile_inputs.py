@@ -23,6 +23,7 @@ def test_a_batch_of_one_trains_to_finite_numbers(variant, tmp_path):
   assert all(math.isfinite(v) for v in summary['final_eval'].values())
 
 
+@pytest.mark.slow
 def test_a_batch_of_one_with_batch_norm_in_dcgan_trains(digits_dir, tmp_path):
   # Batch norm over one example: zero variance, normalised by epsilon.
   config = small_config(

@@ -126,7 +126,7 @@ BAD_INPUTS = [
         "eval.features='inception' is not allowed with dataset='grid25'",
     ),
     (['--config=experiments/configs/missing.py'], 'cannot load it'),
-    (['--config=tests/helpers.py'], 'cannot load it'),  # No get_config().
+    (['--config=tests/helpers.py'], 'it has no get_config()'),
     (['--config.model.conditional=true'], 'it has no labels'),
     (['--config.model.name=dcgan'], "it takes images; use 'mlp'"),
     (

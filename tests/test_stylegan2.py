@@ -120,7 +120,11 @@ def _config(**overrides):
 
 # lax.cond (the standard formulation, slow set), or selected (the CPU's).
 @pytest.mark.parametrize(
-    'unroll', [pytest.param(False, marks=pytest.mark.slow), True]
+    'unroll',
+    [
+        pytest.param(False, marks=pytest.mark.slow),
+        pytest.param(True, marks=pytest.mark.slow),
+    ],
 )
 def test_lazy_regularisers_fire_on_their_steps_in_one_program(unroll):
   config = _config(

@@ -479,6 +479,7 @@ def test_a_sigterm_saves_the_group_at_its_step_and_the_rerun_resumes(
   assert steps == [1, 2, 4, 6, 8]  # Back on the log grid after step 1.
 
 
+@pytest.mark.slow  # tests/test_batched.py freezes a run in a group.
 def test_a_diverging_run_is_isolated(tmp_path):
   # An absurd learning rate overflows within a few steps; nine runs on the
   # eight test devices also exercise the padding of the run axis.
@@ -523,8 +524,8 @@ def test_the_command_line_refuses_bad_input_in_one_line(tmp_path):
   assert done.returncode != 0
   assert done.stderr.strip().splitlines()[-1] == (
       "error: grid: unknown config field 'optim.d.lrr' (did you mean "
-      "'optim.d.lr'?); the fields are those of "
-      'experiments/configs/default.py'
+      "'optim.d.lr'?); the fields are the config file's (default: "
+      "experiments/configs/default.py) and its plug-ins'"
   )
   assert not os.path.exists(tmp_path / 'a')
 

@@ -117,6 +117,6 @@ def test_runs_of_other_seeds_are_refused_before_any_work(tmp_path):
 
   subdirectory = os.path.join(tmp_path, theory.SWEEPS['modes'][0])
   sweep_driver.claim_directory(subdirectory, theory._sweep_spec('modes', 1))
-  with pytest.raises(SweepError, match='seeds differ'):
+  with pytest.raises(SweepError, match='other seeds'):
     theory.run_theory(str(tmp_path), seeds=2)
   assert os.listdir(tmp_path) == ['runs_modes']  # Nothing else written.

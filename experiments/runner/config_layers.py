@@ -259,9 +259,8 @@ def unknown_field(field: str) -> str:
   else:
     hint = ''
   return (
-      f'unknown config field {field!r}{hint}; the fields are those of the '
-      'config file (experiments/configs/default.py unless --config names '
-      'another) and of the plug-ins it registers'
+      f'unknown config field {field!r}{hint}; the fields are the config '
+      "file's (default: experiments/configs/default.py) and its plug-ins'"
   )
 
 
