@@ -364,8 +364,8 @@ def test_damaged_checkpoint_is_moved_aside_and_the_one_before_used(
     ckpt.close()
   chex.assert_trees_all_equal(restored, intact_4)
   assert len(warnings) == 1
-  assert f'checkpoint {workdir}/checkpoints/8 cannot be restored' in (
-      warnings[0]
+  assert warnings[0].startswith(
+      f'warning: checkpoint {workdir}/checkpoints/8 is damaged ('
   )
   assert (workdir / 'damaged_checkpoints' / '8').is_dir()  # Kept.
   # The run goes on from step 4 and saves step 8 again.
@@ -430,7 +430,8 @@ def test_a_checkpoint_of_another_shape_is_a_config_change_not_damage(
   finally:
     ckpt.close()
   assert "does not fit this config: .g.params['Dense_0']" in str(error.value)
-  assert 'resume with the config it was saved with' in str(error.value)
+  assert 'resume it with the config it was saved with, or give another ' \
+      '--workdir' in str(error.value)
   assert sorted(_steps_saved(workdir)) == [4, 8]
   assert not (workdir / 'damaged_checkpoints').exists()
 

@@ -119,16 +119,29 @@ def why_not_loaded(path: str, error: BaseException) -> str:
   return f'{path}: cannot load it ({type(root).__name__}{at}: {reason})'
 
 
-def unknown_override(arguments: Iterable[str]) -> Optional[str]:
+_GAN_FIELDS = (
+    "the config file's (default: experiments/configs/default.py) and its "
+    "plug-ins'"
+)
+
+
+def unknown_override(
+    arguments: Iterable[str],
+    fields: Optional[Dict[str, Any]] = None,
+    whose: str = _GAN_FIELDS,
+) -> Optional[str]:
   """The one line for the first ``--config.FIELD=...`` argument whose field
-  the config does not have (plug-ins the config file registered count), or
-  None."""
-  fields = default_fields()
+  is not in ``fields`` (flattened; default: default.py's, with the
+  plug-ins the config file registered), or None. ``whose``: as for
+  :func:`unknown_field`."""
+  fields = default_fields() if fields is None else fields
   for argument in arguments:
     if argument.startswith('--config.'):
       field = argument[len('--config.') :].split('=', 1)[0]
       if field not in fields:
-        return f'{argument.split("=")[0]}: {unknown_field(field)}'
+        return (
+            f'{argument.split("=")[0]}: {unknown_field(field, fields, whose)}'
+        )
   return None
 
 
@@ -212,14 +225,17 @@ def default_fields() -> Dict[str, Any]:
   return flatten(default.get_config().to_dict())
 
 
-def with_new_fields(saved: dict):
+def with_new_fields(saved: dict, defaults: Optional[Dict[str, Any]] = None):
   """A run's saved config (config.json) as a ConfigDict, with the fields
-  default.py has gained since the run was written at their defaults."""
+  the defaults (flattened; default.py's if None, translate.py's for a
+  translation run) have gained since the run was written at their
+  defaults."""
   config = ml_collections.ConfigDict(saved)
   present = flatten(saved)
+  defaults = default_fields() if defaults is None else defaults
   missing = {
       field: value
-      for field, value in default_fields().items()
+      for field, value in defaults.items()
       if field not in present
   }
   with config.unlocked():
@@ -234,11 +250,17 @@ def with_new_fields(saved: dict):
   return config
 
 
-def unknown_field(field: str) -> str:
-  """Says that ``field`` (dotted) is no config field, and what is near: a
-  close name in the section it names, else that section's fields, else the
-  closest dotted name (a misspelt section)."""
-  fields = default_fields()
+def unknown_field(
+    field: str,
+    fields: Optional[Dict[str, Any]] = None,
+    whose: str = _GAN_FIELDS,
+) -> str:
+  """Says that ``field`` (dotted) is none of ``fields`` (flattened; default:
+  default.py's and its plug-ins'), and what is near: a close name in the
+  section it names, else that section's fields, else the closest dotted
+  name (a misspelt section). ``whose`` ends the line: whose fields they
+  are."""
+  fields = default_fields() if fields is None else fields
   section, _, name = field.rpartition('.')
   siblings = [
       known.rpartition('.')[2]
@@ -258,10 +280,7 @@ def unknown_field(field: str) -> str:
     hint = f' ({section} has {", ".join(siblings)})'
   else:
     hint = ''
-  return (
-      f'unknown config field {field!r}{hint}; the fields are the config '
-      "file's (default: experiments/configs/default.py) and its plug-ins'"
-  )
+  return f'unknown config field {field!r}{hint}; the fields are {whose}'
 
 
 def one_line(message: str) -> str:
@@ -339,6 +358,16 @@ def resume_changes(
   ]
 
 
+def run_kind(config: Dict[str, Any]) -> str:
+  """What trained a config's run, from its fields: a translation's has a
+  ``pair``, a GAN's a ``variant``."""
+  if 'pair' in config:
+    return 'a translation run (experiments.translate)'
+  if 'variant' in config:
+    return 'a GAN run (experiments.run)'
+  return 'another kind of run'
+
+
 def check_resume(
     workdir: str,
     config,
@@ -349,16 +378,30 @@ def check_resume(
   ``config`` in a field that changes the run, unless ``allow``
   (``defaults``: as for :func:`resume_changes`)."""
   path = os.path.join(workdir, 'config.json')
-  if allow or not os.path.exists(path):
+  if not os.path.exists(path):
     return
   try:
     with open(path) as f:
       saved = json.load(f)
+    if not isinstance(saved, dict):
+      raise ValueError('not a JSON object')
   except (OSError, ValueError) as error:
+    if allow:
+      return  # Kept beside the new one (experiments.runner.driver).
     raise gan_config.ConfigError(
-        f'--workdir={workdir}: {path} cannot be read ({error}); move it away '
-        'to start afresh there'
+        f'--workdir={workdir}: {path} cannot be read '
+        f"({one_line(str(error))[:200]}); put back the run's config "
+        "(its summary.json's 'config' holds a copy once it has ended), or "
+        '--allow_config_change to resume it with this config'
     ) from error
+  kind, saved_kind = run_kind(config.to_dict()), run_kind(saved)
+  if kind != saved_kind:  # No flag can make one the other.
+    raise gan_config.ConfigError(
+        f'--workdir={workdir} holds {saved_kind}, not {kind}; give '
+        'another --workdir'
+    )
+  if allow:
+    return
   changes = resume_changes(saved, config.to_dict(), defaults)
   if changes:
     shown = ', '.join(

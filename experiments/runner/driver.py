@@ -12,6 +12,7 @@ checkpoint at the step reached and ends with status 'interrupted'.
 
 import dataclasses
 import functools
+import json
 import os
 import time
 from typing import Any, Callable, Dict, Optional
@@ -19,11 +20,12 @@ from typing import Any, Callable, Dict, Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+from jax.experimental import multihost_utils
 from tqdm import tqdm
 
 from experiments.runner import inputs, loop, preemption, profiling
 from experiments.storage import checkpoints, writers
-from gan_jax import parallel
+from gan_jax import config as gan_config, parallel
 
 
 @dataclasses.dataclass
@@ -87,26 +89,103 @@ def postfix(means: Dict[str, float]) -> Dict[str, str]:
 
 
 def open_workdir(workdir: str, config, state, with_numbers_of, primary: bool):
-  """(state, checkpointer, metric writer) of a run in ``workdir``: the
-  fresh ``state``, or the last checkpoint's with the config's numbers
-  (``with_numbers_of(restored, fresh)``: scalars, learning rates, betas
-  win over the checkpoint's). Refused before a file is written: a workdir
-  that cannot be written or has no room for the checkpoints. A damaged
-  checkpoint is moved aside and the one before it used
-  (experiments/storage/checkpoints.py); metrics logged after the restored
-  step are dropped."""
+  """(state, checkpointer) of a run in ``workdir``: the fresh ``state``, or
+  the last checkpoint's with the config's numbers (``with_numbers_of(
+  restored, fresh)``: scalars, learning rates, betas win over the
+  checkpoint's). Writes nothing but what a restore sets aside: a damaged
+  checkpoint is moved to damaged_checkpoints/ and the one before it used
+  (experiments/storage/checkpoints.py). Refused in one line
+  (CheckpointError), before anything is written: a workdir that cannot be
+  written or has no room for the checkpoints; a checkpoint this config's
+  state cannot hold (another shape: another --workdir); a workdir whose
+  checkpoints were all set aside as damaged (starting afresh there would
+  bury its history)."""
   if primary:
     checkpoints.check_room(workdir, state, config.train.keep_checkpoints)
-    os.makedirs(workdir, exist_ok=True)
-    writers.write_json(os.path.join(workdir, 'config.json'), config.to_dict())
   ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
-  if ckpt.latest_step() is not None:
-    restored = ckpt.restore(state, warn=print, refreshed=('.hparams',))
-    state = with_numbers_of(restored, state)
-  if primary:
-    writers.truncate_metrics(workdir, int(state.step))
-  writer = writers.MetricWriter(workdir) if primary else writers.NoWriter()
-  return state, ckpt, writer
+  say = print if primary else lambda line: None
+  try:
+    if ckpt.latest_step() is not None:
+      restored = ckpt.restore(state, warn=say, refreshed=('.hparams',))
+      state = with_numbers_of(restored, state)
+    else:
+      ckpt.refuse_fresh_start(workdir)
+  except BaseException:
+    ckpt.close()
+    raise
+  return state, ckpt
+
+
+def finished_summary(workdir: str, step: int, total: int):
+  """The summary.json of a run that completed at ``step`` (>= ``total``,
+  the steps asked for), or None: such a run is not trained or evaluated
+  again."""
+  if step < total:
+    return None
+  path = os.path.join(workdir, 'summary.json')
+  if not os.path.exists(path):
+    return None  # Killed before writing it: evaluated and written now.
+  try:
+    with open(path) as f:
+      summary = json.load(f)
+    if not isinstance(summary, dict):
+      raise ValueError('not a JSON object')
+  except (OSError, ValueError) as error:
+    raise gan_config.ConfigError(
+        f'{path} cannot be read ({str(error).splitlines()[0][:200]}); move '
+        'it away and run again to evaluate the run and write it anew'
+    ) from None
+  if summary.get('status') != 'completed' or summary.get('step') != step:
+    return None
+  # JSON's null is how a NaN was written (writers.json_safe).
+  summary['final_eval'] = {
+      k: float('nan') if v is None else v
+      for k, v in summary.get('final_eval', {}).items()
+  }
+  return summary
+
+
+def keep_config(workdir: str, config, step: int) -> None:
+  """Writes config.json; a different one already there (a resume with
+  ``--allow_config_change``, or new resumable settings) is kept as
+  ``config.until_step_<step>.json``: the run's history says which config
+  trained which steps."""
+  path = os.path.join(workdir, 'config.json')
+  new = json.dumps(
+      writers.json_safe(config.to_dict()), indent=2, sort_keys=True
+  )
+  try:
+    with open(path) as f:
+      old = f.read()
+  except OSError:
+    old = None  # None yet.
+  if old is not None and old.strip() != new:
+    kept = os.path.join(workdir, f'config.until_step_{step}.json')
+    copy = 0
+    while os.path.exists(kept):
+      copy += 1
+      kept = os.path.join(workdir, f'config.until_step_{step}.{copy}.json')
+    os.replace(path, kept)
+  writers.write_json(path, config.to_dict())
+
+
+def last_evaluation(workdir: str, step: int):
+  """(step, results) of the last evaluation metrics.jsonl holds up to
+  ``step``, or (None, {}): what a resumed run reports until it evaluates
+  again."""
+  try:
+    records = writers.read_metrics(workdir)
+  except OSError:
+    return None, {}
+  evals = [r for r in records if r.get('split') == 'eval' and r['step'] <= step]
+  if not evals:
+    return None, {}
+  last = evals[-1]
+  return last['step'], {
+      k: float('nan') if v is None else v
+      for k, v in last.items()
+      if k not in ('step', 'split')
+  }
 
 
 def run(
@@ -122,12 +201,34 @@ def run(
   summary.json; returns the summary. ``started``: when the trainer began
   (building its task counts in the run's wall time)."""
   primary = jax.process_index() == 0
-  state, ckpt, writer = open_workdir(
+  state, ckpt = open_workdir(
       workdir, config, task.state, task.with_numbers_of, primary
   )
   step = int(state.step)
   cadence = task.cadence
   train_input = task.train_input
+  try:
+    done = finished_summary(workdir, step, cadence.total) if primary else None
+    finished = done is not None
+    if jax.process_count() > 1:  # Process 0's files decide for every host.
+      finished = bool(multihost_utils.broadcast_one_to_all(np.array(finished)))
+    if finished:
+      writers.close_all(ckpt.close, train_input.close)
+      if primary:
+        print(
+            f'note: {workdir} finished at step {step} already; nothing was '
+            'trained or written (its summary.json follows)'
+        )
+      return done or {'status': 'completed', 'step': step}
+    if primary:
+      if step:
+        print(f'resumed {workdir} from its checkpoint of step {step}')
+      keep_config(workdir, config, step)
+      writers.rewind_metrics(workdir, step)
+    writer = writers.MetricWriter(workdir) if primary else writers.NoWriter()
+  except BaseException:
+    writers.close_all(ckpt.close, train_input.close)
+    raise
 
   @functools.lru_cache(maxsize=None)
   def compiled_loop(num_steps: int):
@@ -203,12 +304,14 @@ def run(
     bar.update(num_steps)
     return num_steps
 
-  final_eval: Dict[str, float] = {}  # The latest evaluation.
+  # The latest evaluation and its step; a resumed run's from its log
+  # until it evaluates again.
+  final_eval_step, final_eval = last_evaluation(workdir, step)
 
   def evaluate(state, step: int, final: bool) -> Dict[str, float]:
     del final  # A run draws its pictures at every evaluation.
-    nonlocal final_eval
-    final_eval = task.evaluate(state, step, writer)
+    nonlocal final_eval, final_eval_step
+    final_eval, final_eval_step = task.evaluate(state, step, writer), step
     writer.write(step, 'eval', final_eval)
     if primary:
       bar.write(
@@ -242,6 +345,7 @@ def run(
       'wall_seconds': time.time() - started,
       'steps_per_second': (step - run_start_step) / max(elapsed, 1e-9),
       'final_eval': final_eval,
+      'final_eval_step': final_eval_step,
       'input': train_input.description,
       'devices': f'{task.mesh.size} x {jax.devices()[0].platform}',
       'processes': jax.process_count(),

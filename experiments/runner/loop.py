@@ -138,8 +138,8 @@ def train_to_outcome(
     say: Callable[[str], None],
 ):
   """:func:`train`, its end as a run's summary.json reports it: ({'status':
-  'completed', 'interrupted' or 'diverged', and 'reason' (a divergence's)
-  or 'interrupted_by' (the signal's name)}, the step reached); an
+  'completed', 'interrupted' or 'diverged', and 'reason', the line said
+  (and 'interrupted_by', the signal's name)}, the step reached); an
   interruption or a divergence is said in a line."""
   try:
     outcome = train(state, step, cadence, hooks, stop)
@@ -147,12 +147,14 @@ def train_to_outcome(
     say(str(error))
     return {'status': 'diverged', 'reason': str(error)}, error.step
   if outcome.interrupted_by:
-    say(
+    reason = (
         f'{outcome.interrupted_by} at step {outcome.step}: checkpoint saved; '
         'run the same command to resume'
     )
+    say(reason)
     return {
         'status': 'interrupted',
+        'reason': reason,
         'interrupted_by': outcome.interrupted_by,
     }, outcome.step
   return {'status': 'completed'}, outcome.step

@@ -229,28 +229,42 @@ def _a_sharding(like: Any) -> Any:
   return jax.sharding.SingleDeviceSharding(jax.devices()[0])
 
 
-# Statuses of a read that may succeed when tried again (tensorstore's names
-# of absl status codes); any other failure to read a finished step is
-# damage.
-_TRANSIENT_STATUSES = (
-    'PERMISSION_DENIED',
-    'RESOURCE_EXHAUSTED',
-    'UNAVAILABLE',
-    'DEADLINE_EXCEEDED',
-    'ABORTED',
-    'CANCELLED',
-)
+class DigestMismatch(ValueError):
+  """A restored state's bytes differ from the digest its step was saved
+  with: damage that orbax's own checks let through."""
+
+
+# How damaged bytes show when orbax reads a finished step: its metadata
+# files (JSON) cut short, garbled or gone; tensorstore's statuses for data
+# files cut short, garbled or missing from their database. Only these set a
+# step aside; any other failure (permissions, memory, file handles, a bug)
+# says nothing about the bytes, so it is one error and nothing moves.
+_DAMAGE_STATUSES = ('DATA_LOSS', 'OUT_OF_RANGE', 'NOT_FOUND')
 _MISSING = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
 
 
-def is_transient(error: BaseException) -> bool:
-  """Whether a failed restore says nothing about the checkpoint's bytes
-  (permissions, memory, file handles, a busy disk)."""
-  if isinstance(error, MemoryError):
+def is_damage(error: BaseException) -> bool:
+  """Whether a failed restore says that the step's bytes are damaged."""
+  if isinstance(error, (DigestMismatch, json.JSONDecodeError)):
     return True
-  if isinstance(error, OSError) and error.errno is not None:
-    return error.errno not in _MISSING
-  return any(status in str(error) for status in _TRANSIENT_STATUSES)
+  if isinstance(error, UnicodeDecodeError):  # A JSON file's bytes garbled.
+    return True
+  if isinstance(error, OSError):
+    return error.errno in _MISSING
+  text = str(error)
+  return isinstance(error, ValueError) and (
+      any(f'{status}:' in text for status in _DAMAGE_STATUSES)
+      or ('FAILED_PRECONDITION:' in text and 'Error reading' in text)
+  )
+
+
+def _reason(error: BaseException) -> str:
+  """A failed restore's first line, without the object reprs that
+  tensorstore's messages carry (``<bound method ...>``)."""
+  text = str(error).splitlines()[0] if str(error) else repr(error)
+  text = re.sub(r'\s*<[^<>]* at 0x[0-9a-f]+>', '', text)
+  text = re.sub(r'\s*<bound method [^<>]*(<[^<>]*>[^<>]*)*>', '', text)
+  return text.strip()[:300]
 
 
 def state_bytes(tree: Any) -> int:
@@ -298,7 +312,7 @@ def _check_digests(
   values = state_digests.host_values(restored) if expected else None
   # Every host reads the same bytes, so all decide alike.
   if values is not None and state_digests.digest(values) != expected:
-    raise ValueError(
+    raise DigestMismatch(
         'its contents differ from the digest written when it '
         f'was saved ({DIGESTS})'
     )
@@ -310,7 +324,7 @@ def _check_digests(
           for key, value in state_digests.piece_digests(restored).items()
       )
   ):
-    raise ValueError(
+    raise DigestMismatch(
         'its contents differ from the digests written when it '
         f'was saved ({PIECE_DIGESTS.format("<i>")})'
     )
@@ -459,12 +473,13 @@ class Checkpointer:
     takes the rest from ``like`` (a fresh state), with a note naming them
     (except those under the paths ``refreshed``, as ``jax.tree_util.keystr``
     writes them, which the caller replaces anyway: the config's
-    hyperparameters, ``'.hparams'``). A step whose bytes are
-    damaged is moved to damaged_checkpoints/ with a ``warn``-ing, and the
-    one before it is tried; ``set_aside=False`` (a reader that must change
-    nothing, e.g. experiments.evaluate) makes the first failure the error
-    and moves nothing. A transient failure or a changed structure is one
-    CheckpointError, and nothing moves."""
+    hyperparameters, ``'.hparams'``). A step whose bytes are damaged
+    (:func:`is_damage`) is moved to damaged_checkpoints/ with a
+    ``warn``-ing, and the one before it is tried; ``set_aside=False`` (a
+    reader that must change nothing, e.g. experiments.evaluate) makes the
+    first failure the error and moves nothing. Any other failure (a
+    changed structure, permissions, memory) is one CheckpointError, and
+    nothing moves."""
     abstract = jax.tree.map(ocp.utils.to_shape_dtype_struct, like)
     sharding = _a_sharding(like)
     steps = sorted(self._manager.all_steps(), reverse=True)
@@ -474,37 +489,43 @@ class Checkpointer:
     damaged = []
     for candidate in steps:
       path = os.path.join(self._directory, str(candidate))
-      try:
-        saved = self._manager.item_metadata(candidate)
-        saved = getattr(saved, 'tree', saved)
-        grafted = graft(abstract, saved, sharding)
-        restored = typed_form(
-            grafted,
-            self._manager.restore(
-                candidate,
-                args=ocp.args.StandardRestore(saved_form(saved, grafted)),
-            ),
-        )
-        _check_digests(
-            restored, digests.get(str(candidate)), pieces.get(str(candidate))
-        )
-      except StructureMismatch as error:
-        raise StructureMismatch(
-            f'checkpoint {path} does not fit this config: {error}; resume '
-            'with the config it was saved with'
-        ) from None
-      except Exception as error:  # Whatever the damaged files raised.
-        reason = str(error).splitlines()[0] if str(error) else repr(error)
-        if not set_aside or is_transient(error):
-          raise CheckpointError(
-              f'checkpoint {path} cannot be restored ({reason[:300]})'
-              + ('; nothing was moved: run again' if set_aside else '')
+      # What orbax and tensorstore print while reading damaged files (a
+      # traceback per array: ~175 lines for one step) is held back; the
+      # warning below says what happened. A restore that works shows it.
+      with held_stderr() as printed:
+        try:
+          restored, failure = (
+              self._restore_step(
+                  candidate, abstract, sharding, digests, pieces
+              ),
+              None,
+          )
+        except StructureMismatch as error:
+          raise StructureMismatch(
+              f'checkpoint {path} does not fit this config: {error}; resume '
+              'it with the config it was saved with, or give another '
+              '--workdir'
           ) from None
-        damaged.append(path)
+        except Exception as error:  # Whatever the files raised.
+          restored, failure = None, error
+      if failure is None:
+        sys.stderr.write(printed.text)
+      elif not set_aside or not is_damage(failure):
+        raise CheckpointError(
+            f'checkpoint {path} cannot be restored ({_reason(failure)})'
+            + (
+                '; nothing was moved: run again once that is fixed (if its '
+                f'files are damaged, move {path} away first)'
+                if set_aside
+                else ''
+            )
+        ) from None
+      else:
         aside = self._move_aside(candidate)
+        damaged.append(aside)
         warn(
-            f'warning: checkpoint {path} cannot be restored ({reason[:300]})'
-            f'; moved to {aside}'
+            f'warning: checkpoint {path} is damaged ({_reason(failure)}); '
+            f'moved to {aside}'
             + ('; trying the one before' if candidate != steps[-1] else '')
         )
         continue
@@ -518,21 +539,62 @@ class Checkpointer:
         )
       return state
     raise CheckpointError(
-        f'no checkpoint under {self._directory} can be '
-        f'restored (damaged: {", ".join(damaged)}); move '
-        'the workdir away to start afresh'
+        f'no checkpoint under {self._directory} can be restored (all '
+        f'damaged, kept in {", ".join(damaged)}); give another --workdir to '
+        'start afresh'
     )
+
+  def _restore_step(self, step, abstract, sharding, digests, pieces) -> Any:
+    """One step's state as it was saved (in ``abstract``'s node types),
+    checked against the digests it was saved with."""
+    saved = self._manager.item_metadata(step)
+    saved = getattr(saved, 'tree', saved)
+    grafted = graft(abstract, saved, sharding)
+    restored = typed_form(
+        grafted,
+        self._manager.restore(
+            step, args=ocp.args.StandardRestore(saved_form(saved, grafted))
+        ),
+    )
+    _check_digests(restored, digests.get(str(step)), pieces.get(str(step)))
+    return restored
+
+  def refuse_fresh_start(self, workdir: str) -> None:
+    """Raises CheckpointError when no step is left because every one was
+    set aside as damaged: starting afresh there would bury the run's
+    history under a new one."""
+    if self._manager.latest_step() is None and self.set_aside_before():
+      raise CheckpointError(
+          f'--workdir={workdir} has no checkpoint left to resume from (those '
+          'it had are set aside as damaged: '
+          f'{", ".join(self.set_aside_before())}); give another --workdir to '
+          'start afresh'
+      )
+
+  def set_aside_before(self) -> List[str]:
+    """The steps of this workdir set aside as damaged by earlier restores
+    (their directories under damaged_checkpoints/)."""
+    target_dir = os.path.join(self._workdir, DAMAGED)
+    if not os.path.isdir(target_dir):
+      return []
+    return sorted(os.path.join(target_dir, n) for n in os.listdir(target_dir))
 
   def _move_aside(self, step: int) -> str:
     """Moves a damaged step out of orbax's sight (a later save of the same
-    step would collide with it); returns where it went."""
+    step would collide with it) under a name no earlier set-aside step
+    has (``40``, then ``40.1``, ...): nothing set aside is ever replaced.
+    Returns where it went."""
+    if jax.process_count() > 1:  # Every host looks before any moves.
+      multihost_utils.sync_global_devices(f'set aside {step}')
     target_dir = os.path.join(self._workdir, DAMAGED)
     target = os.path.join(target_dir, str(step))
+    copy = 0
+    while os.path.exists(target):
+      copy += 1
+      target = os.path.join(target_dir, f'{step}.{copy}')
     if jax.process_index() == 0:
       os.makedirs(target_dir, exist_ok=True)
-      if os.path.exists(target):
-        shutil.rmtree(target)
-      os.replace(os.path.join(self._directory, str(step)), target)
+      os.rename(os.path.join(self._directory, str(step)), target)
     if jax.process_count() > 1:
       multihost_utils.sync_global_devices(f'damaged checkpoint {step}')
     self._manager.reload()

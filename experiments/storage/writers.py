@@ -9,6 +9,10 @@ import os
 import sys
 from typing import Any, Callable, Dict, Mapping
 
+METRICS = 'metrics.jsonl'
+TORN = 'metrics.torn.txt'  # Lines of metrics.jsonl cut short by a crash.
+REWOUND = 'metrics.rewound.jsonl'  # Records logged past a resumed step.
+
 
 def _import_summary_writer():
   """tensorboardX's SummaryWriter, imported without PyTorch.
@@ -76,7 +80,7 @@ class MetricWriter:
   TensorBoard under ``split/name``."""
 
   def __init__(self, workdir: str):
-    self._jsonl = open(os.path.join(workdir, 'metrics.jsonl'), 'a')
+    self._jsonl = open(os.path.join(workdir, METRICS), 'a')
     self._tb = SummaryWriter(os.path.join(workdir, 'tensorboard'))
 
   def write(self, step: int, split: str, metrics: Dict[str, float]) -> None:
@@ -108,22 +112,81 @@ class NoWriter:
     pass
 
 
-def truncate_metrics(workdir: str, last_step: int) -> None:
-  """Drops records after ``last_step`` (logged after the checkpoint a run
-  resumes from, so they would otherwise repeat). TensorBoard shows the
-  newest value for a repeated step, so its files are left alone."""
-  path = os.path.join(workdir, 'metrics.jsonl')
-  if not os.path.exists(path):
-    return
-  kept = [r for r in read_metrics(workdir) if r['step'] <= last_step]
+def _parses(line: str) -> bool:
+  try:
+    json.loads(line)
+    return True
+  except ValueError:
+    return False
+
+
+def _append(path: str, lines) -> None:
+  """Appends ``lines`` (each ending in a newline) and syncs them to disk:
+  they are on disk before the file they came from is replaced."""
+  with open(path, 'a') as f:
+    f.writelines(lines)
+    f.flush()
+    os.fsync(f.fileno())
+
+
+def _replace_lines(path: str, lines) -> None:
   tmp = path + '.tmp'
   with open(tmp, 'w') as f:
-    for record in kept:
-      f.write(json.dumps(record, sort_keys=True) + '\n')
+    f.writelines(lines)
   os.replace(tmp, path)
 
 
+def rewind_metrics(
+    workdir: str, last_step: int, say: Callable[[str], None] = print
+) -> None:
+  """Makes metrics.jsonl fit a run resumed at ``last_step``, moving (never
+  dropping) what does not fit, with a line said for each kind:
+
+  * a torn line -- a write cut short by a full disk or ``kill -9``, or
+    anything else that is not one JSON record -- to metrics.torn.txt,
+    as it was;
+  * records logged after ``last_step`` (after the checkpoint the run
+    resumes from; they would repeat) to metrics.rewound.jsonl.
+
+  TensorBoard shows the newest value for a repeated step, so its files
+  are left alone."""
+  path = os.path.join(workdir, METRICS)
+  if not os.path.exists(path):
+    return
+  with open(path, newline='') as f:
+    lines = f.readlines()
+  kept, torn, rewound = [], [], []
+  for line in lines:
+    if not line.strip():
+      continue
+    if not line.endswith('\n') or not _parses(line):
+      torn.append(line if line.endswith('\n') else line + '\n')
+    elif json.loads(line).get('step', 0) > last_step:
+      rewound.append(line)
+    else:
+      kept.append(line)
+  if not torn and not rewound:
+    return
+  if torn:
+    _append(os.path.join(workdir, TORN), torn)
+  if rewound:
+    _append(os.path.join(workdir, REWOUND), rewound)
+  _replace_lines(path, kept)
+  if torn:
+    say(
+        f'note: {path} held {len(torn)} torn line(s) (a write cut short); '
+        f'moved to {TORN} beside it'
+    )
+  if rewound:
+    say(
+        f'note: {len(rewound)} record(s) of {path} logged after step '
+        f'{last_step}, the checkpoint resumed from, moved to {REWOUND} '
+        'beside it'
+    )
+
+
 def read_metrics(workdir: str):
-  """The records of metrics.jsonl, in order."""
-  with open(os.path.join(workdir, 'metrics.jsonl')) as f:
-    return [json.loads(line) for line in f if line.strip()]
+  """The records of metrics.jsonl, in order; a torn line (a write cut
+  short, see :func:`rewind_metrics`) is not a record and is skipped."""
+  with open(os.path.join(workdir, METRICS)) as f:
+    return [json.loads(line) for line in f if line.strip() and _parses(line)]

@@ -35,7 +35,7 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jax.experimental import multihost_utils
 
-from experiments.runner import evaluators, inputs, loop, preemption
+from experiments.runner import driver, evaluators, inputs, loop, preemption
 from experiments.storage import checkpoints, writers
 from experiments.sweeps.spec import Run
 from gan_jax import batched, config as gan_config, state as gan_state
@@ -50,8 +50,18 @@ def read_summary(run_dir: str):
   path = os.path.join(run_dir, 'summary.json')
   if not os.path.exists(path):
     return None
-  with open(path) as f:
-    return json.load(f)
+  try:
+    with open(path) as f:
+      summary = json.load(f)
+    if not isinstance(summary, dict) or 'status' not in summary:
+      raise ValueError('not a run summary')
+  except (OSError, ValueError) as error:
+    raise gan_config.ConfigError(
+        f'{path} cannot be read ({str(error).splitlines()[0][:200]}); move '
+        'it away to train and evaluate that run again, or give another '
+        '--workdir'
+    ) from None
+  return summary
 
 
 def _pad(items: Sequence[Any], multiple: int) -> List[Any]:
@@ -198,7 +208,14 @@ def train_group(
   train_input = group.train_input
 
   # --- Resume -------------------------------------------------------------
+  if primary:  # Refused in one line before the group trains.
+    checkpoints.check_room(
+        group_dir,
+        _saved(states, alive, alive, 0.0, replicated),
+        config.train.keep_checkpoints,
+    )
   ckpt = checkpoints.Checkpointer(group_dir, config.train.keep_checkpoints)
+  ckpt.refuse_fresh_start(group_dir)
   # Per run: the step it diverged at (its frozen state's), or -1.
   diverged = jax.device_put(
       jnp.full(len(padded_runs), -1, jnp.int32), replicated
@@ -227,10 +244,8 @@ def train_group(
       metric_writers.append(writers.NoWriter())
       continue
     os.makedirs(run_dir, exist_ok=True)
-    writers.write_json(
-        os.path.join(run_dir, 'config.json'), run.config.to_dict()
-    )
-    writers.truncate_metrics(run_dir, step)
+    driver.keep_config(run_dir, run.config, step)
+    writers.rewind_metrics(run_dir, step)
     metric_writers.append(writers.MetricWriter(run_dir))
   diverged_at = {
       i: int(at) for i, at in enumerate(_to_host(diverged)[:count]) if at >= 0
