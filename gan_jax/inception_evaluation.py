@@ -19,9 +19,11 @@ recorded in every summary (:meth:`InceptionEvaluator.protocol`):
 
 The train split's features are computed once and cached beside the data
 (``<data dir>/gan_jax_reference_features/``), keyed by dataset, split,
-count and the weights' digest.
+count and the weights' digest, sealed with their own SHA-256
+(gan_jax.cache_files: a damaged cache is set aside and computed again).
 """
 
+import io
 import os
 from typing import Any, Callable, Dict, NamedTuple, Tuple
 
@@ -29,6 +31,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax import cache_files
 from gan_jax.data import images as image_data
 from gan_jax.data.on_device import DeviceImages
 from gan_jax.metrics import feature_metrics, inception, inception_weights
@@ -136,27 +139,43 @@ def reference_features(
     digest: str,
     batch_size: int,
     advance: Callable[[int], None] = lambda n: None,
+    announce: Callable[[str], None] = cache_files.to_stderr,
 ) -> np.ndarray:
   """pool3 of the first ``count`` images of ``split``, cached under
-  ``data_dir`` (written whole or not at all, also by several writers)."""
+  ``data_dir`` (written whole or not at all, also by several writers) and
+  sealed with its SHA-256: a damaged cache is set aside and computed again,
+  with a ``warning:`` to ``announce`` (gan_jax.cache_files.load)."""
   path = os.path.join(
       data_dir,
       REFERENCE_CACHE,
       f'{dataset}_{split}_{count}_inception_{digest[:16]}_'
       'tf1bilinear299.npy',
   )
-  if os.path.isfile(path):
+  what = f'the cached {dataset}/{split} Inception features'
+
+  def read(sealed: bool) -> np.ndarray:
+    del sealed  # Damage that parses and keeps the shape is not seen unsealed.
+    pool3 = np.load(path, allow_pickle=False)
+    if pool3.shape != (count, 2048) or not np.all(np.isfinite(pool3)):
+      raise ValueError(
+          f'{pool3.dtype}{list(pool3.shape)} with '
+          f'{np.size(pool3) - np.count_nonzero(np.isfinite(pool3))} '
+          f'non-finite values, expected {count} x 2048 finite numbers'
+      )
+    return pool3
+
+  cached, writable = cache_files.load([path], read, what, announce)
+  if cached is not None:
     advance(count)
-    return np.load(path)
+    return cached
   images, _ = image_data.load_split(dataset, split, data_dir, limit=count)
   pool3 = inception_features(
       variables, to_uint8_rgb(images), batch_size, advance
   )['pool3']
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  tmp = path + f'.tmp{os.getpid()}'
-  with open(tmp, 'wb') as f:
-    np.save(f, pool3)
-  os.replace(tmp, path)
+  if writable:
+    payload = io.BytesIO()
+    np.save(payload, pool3)
+    cache_files.save([(path, payload.getvalue())], what, announce)
   return pool3
 
 

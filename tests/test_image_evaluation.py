@@ -123,9 +123,10 @@ def test_classifier_cache_writers_use_temporary_files_of_their_own(
       tmp_path / 'gan_jax_classifiers' / (os.path.basename(path) + '.json')
   ).unlink()  # As if a second host had not seen the first one's files.
   classifier.load_or_train('toy', str(tmp_path), 2, train, train, settings)
-  assert len(set(opened)) == 4  # Two writers x two files, no name shared.
+  # Two writers x three files (weights, accuracy, digest), no name shared.
+  assert len(set(opened)) == 6
   assert sorted(os.listdir(tmp_path / 'gan_jax_classifiers')) == sorted(
-      os.path.basename(path) + s for s in ('.json', '.msgpack')
+      os.path.basename(path) + s for s in ('.json', '.msgpack', '.sha256')
   )
   loaded = classifier.load_or_train(
       'toy', str(tmp_path), 2, train, train, settings

@@ -18,7 +18,7 @@ from gan_jax.config import (
     is_int,
     number_in,
 )
-from gan_jax.data import is_image_dataset
+from gan_jax.data import images as image_data, is_image_dataset
 
 # Features of the image metrics (experiments/configs/default.py says which).
 EVAL_FEATURES = ('auto', 'classifier', 'inception')
@@ -45,6 +45,14 @@ def validate_data_dir(config) -> None:
       value,
       "a directory path, or '' for the TFDS default",
   )
+  # Here, before anything runs: TFDS, given a file, announces a download
+  # into it and then fails. Any dataset: a file for a data dir is a slip.
+  problem = value and image_data.data_dir_problem(value)
+  if problem:
+    raise ConfigError(
+        f'data.dir={value!r} (--data_dir) {problem}; give a directory, or '
+        "'' for $TFDS_DATA_DIR or ~/tensorflow_datasets"
+    )
 
 
 def validate_cadence(config) -> None:

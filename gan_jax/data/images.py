@@ -12,6 +12,7 @@ attributes). :func:`load_split` reads a split into host arrays;
 import contextlib
 import dataclasses
 import os
+import re
 from typing import Callable, Optional, Sequence, Tuple
 
 import numpy as np
@@ -92,7 +93,9 @@ def prepare_command(name: str, data_dir: str) -> str:
   )
 
 
-def _how_to_fix(name: str, data_dir: str) -> str:
+def _how_to_fix(name: str, data_dir: str, damaged: bool = False) -> str:
+  """What to do, in a few words: build or prepare the dataset, after
+  deleting its damaged files where ``damaged``."""
   from gan_jax.data import embedded
 
   if name in embedded.EMBEDDED:
@@ -100,7 +103,39 @@ def _how_to_fix(name: str, data_dir: str) -> str:
         f'delete {os.path.join(data_dir, name)} and run again: it is '
         'rebuilt on first use'
     )
+  if damaged:
+    return (
+        f'delete {os.path.join(data_dir, name)} and prepare it again with: '
+        f'{prepare_command(name, data_dir)}'
+    )
   return f'prepare it with: {prepare_command(name, data_dir)}'
+
+
+def data_dir_problem(path: str) -> Optional[str]:
+  """Why ``path`` cannot be a TFDS data dir (a few words), or None. One
+  that does not exist yet is fine: the embedded datasets are built there.
+  Checked before TFDS sees it, which otherwise announces a download into a
+  file and then advises deleting ``FILE/digits``."""
+  if os.path.exists(path) and not os.path.isdir(path):
+    return 'is a file, not a directory'
+  if os.path.isdir(path) and not os.access(path, os.R_OK | os.X_OK):
+    return 'cannot be read (permission denied)'
+  ancestor = os.path.dirname(os.path.abspath(path))
+  while not os.path.exists(ancestor):
+    ancestor = os.path.dirname(ancestor)
+  if not os.path.isdir(ancestor):
+    return f'is under {ancestor}, a file, not a directory'
+  return None
+
+
+def check_data_dir(data_dir: str) -> None:
+  """DatasetNotPrepared, one line, if ``data_dir`` cannot be one."""
+  problem = data_dir_problem(data_dir)
+  if problem:
+    raise DatasetNotPrepared(
+        f'the data dir {data_dir} {problem}; give a directory '
+        '(--data_dir, or $TFDS_DATA_DIR)'
+    )
 
 
 @contextlib.contextmanager
@@ -136,7 +171,12 @@ def _open_source(name: str, split: str, data_dir: str, tfds_name: str):
     )
   except Exception as error:  # Not there, partial, or no random access.
     how = _how_to_fix(tfds_name, data_dir)
-    builder = tfds.builder(tfds_name, data_dir=data_dir)
+    try:
+      builder = tfds.builder(tfds_name, data_dir=data_dir)
+    except Exception as info_error:  # The files that describe it are damaged.
+      raise DatasetNotPrepared(
+          _unreadable_info(name, data_dir, info_error, tfds_name)
+      ) from None
     if not builder.is_prepared():
       raise DatasetNotPrepared(
           f'dataset {name!r} is not prepared in {data_dir}; {how}'
@@ -145,18 +185,55 @@ def _open_source(name: str, split: str, data_dir: str, tfds_name: str):
     if file_format is not None and file_format.value != 'array_record':
       raise DatasetNotPrepared(
           f'dataset {name!r} in {data_dir} cannot be read with random access '
-          f'(file format {file_format.value}); {how}'
+          f'(file format {file_format.value}, as '
+          f'{os.path.join(builder.data_dir, INFO_FILE)} says); {how}'
       ) from None
     raise DatasetNotPrepared(
         _unreadable(name, data_dir, error, tfds_name)
     ) from None
 
 
+# Where TFDS keeps a prepared dataset's description (splits, sizes, file
+# format), beside its record files.
+INFO_FILE = 'dataset_info.json'
+
+# How TFDS prefixes an error met while it constructs a builder.
+_CONSTRUCT_PREFIX = re.compile(
+    r'^Failed to construct dataset .*?builder_kwargs ".*?": '
+)
+
+
+def _unreadable_info(
+    name: str, data_dir: str, error: Exception, tfds_name: str
+) -> str:
+  """The message for a builder that cannot be constructed: TFDS read its
+  dataset_info.json (garbled JSON, or fields of the wrong kind) -- named
+  where it is there -- and failed."""
+  import tensorflow_datasets as tfds
+
+  text = _CONSTRUCT_PREFIX.sub('', str(error).strip())
+  reason = (text.splitlines() or [type(error).__name__])[0][:200]
+  try:
+    version = str(tfds.builder_cls(tfds_name).VERSION)
+  except Exception:  # An unknown name: then it is not the file.
+    version = ''
+  info = os.path.join(data_dir, tfds_name, version, INFO_FILE)
+  what = (
+      f'its {info} is damaged'
+      if version and os.path.isfile(info)
+      else 'it cannot be opened'
+  )
+  return (
+      f'dataset {name!r} in {data_dir}: {what} ({reason}); '
+      f'{_how_to_fix(tfds_name, data_dir, damaged=True)}'
+  )
+
+
 def _unreadable(
     name: str, data_dir: str, error: Exception, tfds_name: str
 ) -> str:
   reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-  how = _how_to_fix(tfds_name, data_dir)
+  how = _how_to_fix(tfds_name, data_dir, damaged=True)
   return (
       f'dataset {name!r} in {data_dir} is damaged or incomplete '
       f'({reason[:200]}); {how}'
@@ -197,6 +274,7 @@ class RecordReader:
     self.name = name
     self.data_dir = data_dir or default_data_dir()
     self.source = source or IMAGE_SOURCES[name]
+    check_data_dir(self.data_dir)
     self._records = _data_source(
         name, split, self.data_dir, self.source.tfds_name
     )

@@ -16,8 +16,7 @@ Images go in as the networks see them: float [-1, 1], [B, H, W, C].
 import functools
 import json
 import os
-import uuid
-from typing import Any, Dict, NamedTuple, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Tuple
 
 import flax.linen as nn
 import flax.serialization
@@ -25,6 +24,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+
+from gan_jax import cache_files
 
 from gan_jax.models.initializers import lecun_normal_kernel
 
@@ -222,41 +223,101 @@ def load_or_train(
     train: Tuple[np.ndarray, np.ndarray],
     held_out: Tuple[np.ndarray, np.ndarray],
     settings: TrainSettings = TrainSettings(),
+    announce: Callable[[str], None] = cache_files.to_stderr,
 ) -> Classifier:
   """The cached classifier of dataset ``name``, or a new one trained on
-  ``train`` = (images, labels), measured on ``held_out`` and cached (files
-  written atomically: an interrupted run leaves no half file)."""
+  ``train`` = (images, labels), measured on ``held_out`` and cached.
+
+  The cache (weights ``.msgpack``, accuracy ``.json``) is sealed with its
+  SHA-256 (``.sha256``) and checked on load (gan_jax.cache_files.load). A
+  damaged cache -- a digest that differs, or files that do not parse -- is
+  renamed aside (``.damaged-<n>``) and the classifier trained again (the
+  same network: fixed seed and settings), with a ``warning:`` line to
+  ``announce`` naming the file. A cache of an older version, without a
+  digest, is used if it parses and still scores the held-out accuracy it
+  records (within ``OLD_CACHE_TOLERANCE``: a flipped byte that matters
+  moves it), and sealed (a ``note:``). A cache that cannot be read or
+  written (permission denied, a read-only data dir) is left alone: the
+  classifier is trained for this run, with a warning."""
   path = cache_path(data_dir, name, settings)
   net = ClassifierNet(num_classes)
-  if os.path.exists(path + '.json') and os.path.exists(path + '.msgpack'):
-    # The params' tree, without running the initialisers (~4 s eagerly).
-    template = jax.eval_shape(
-        net.init, jax.random.PRNGKey(0), jnp.zeros((1, *train[0].shape[1:]))
-    )['params']
-    with open(path + '.msgpack', 'rb') as f:
-      params = flax.serialization.from_bytes(template, f.read())
-    with open(path + '.json') as f:
-      saved = json.load(f)
-    return Classifier(net, params, saved['held_out_accuracy'])
+  files = [path + '.msgpack', path + '.json']
+  what = f'the cached {name} classifier'
+
+  def read(sealed: bool) -> Classifier:
+    params, held_out_accuracy = _read(path, net, held_out[0].shape[1:])
+    cached = Classifier(net, params, held_out_accuracy)
+    if not sealed:  # Nothing vouches for the bytes: check what can be.
+      _check_recorded_accuracy(cached, held_out)
+    return cached
+
+  cached, writable = cache_files.load(files, read, what, announce)
+  if cached is not None:
+    return cached
   params = train_classifier(*train, num_classes, settings)
-  classifier = Classifier(net, params, 0.0)
-  held_out_accuracy = accuracy(classifier, *held_out)
-  os.makedirs(os.path.dirname(path), exist_ok=True)
-  info: Dict[str, Any] = {
-      'dataset': name,
-      'held_out_accuracy': held_out_accuracy,
-      'train_examples': int(len(train[0])),
-      'held_out_examples': int(len(held_out[0])),
-      'settings': settings._asdict(),
-  }
-  for suffix, payload in (
-      ('.msgpack', flax.serialization.to_bytes(params)),
-      ('.json', json.dumps(info, indent=2).encode()),
+  held_out_accuracy = accuracy(Classifier(net, params, 0.0), *held_out)
+  if writable:
+    info: Dict[str, Any] = {
+        'dataset': name,
+        'held_out_accuracy': held_out_accuracy,
+        'train_examples': int(len(train[0])),
+        'held_out_examples': int(len(held_out[0])),
+        'settings': settings._asdict(),
+    }
+    cache_files.save(
+        [
+            (files[0], flax.serialization.to_bytes(params)),
+            (files[1], json.dumps(info, indent=2).encode()),
+        ],
+        what,
+        announce,
+    )
+  return Classifier(net, params, held_out_accuracy)
+
+
+# How far an unsealed cache's held-out accuracy may be from the one it
+# records: a platform's rounding may move an image or two across a class
+# boundary, a damaged weight moves many.
+OLD_CACHE_TOLERANCE = 0.005
+
+
+def _check_recorded_accuracy(
+    classifier: Classifier, held_out: Tuple[np.ndarray, np.ndarray]
+) -> None:
+  measured = accuracy(classifier, *held_out)
+  if abs(measured - classifier.accuracy) > OLD_CACHE_TOLERANCE:
+    raise ValueError(
+        f'held-out accuracy {measured:.4f}, its .json records '
+        f'{classifier.accuracy:.4f}'
+    )
+
+
+def _read(
+    path: str, net: ClassifierNet, image_shape: Tuple[int, ...]
+) -> Tuple[Any, float]:
+  """(params, held-out accuracy) of a cached classifier; one of
+  cache_files.DAMAGED if its files do not hold them."""
+  # The params' tree, without running the initialisers (~4 s eagerly).
+  template = jax.eval_shape(
+      net.init, jax.random.PRNGKey(0), jnp.zeros((1, *image_shape))
+  )['params']
+  with open(path + '.msgpack', 'rb') as f:
+    params = flax.serialization.from_bytes(template, f.read())
+  # from_bytes takes arrays of any shape into the tree.
+  for (where, like), leaf in zip(
+      jax.tree_util.tree_leaves_with_path(template), jax.tree.leaves(params)
   ):
-    # A temporary file of this writer's own: the hosts of a multi-host job
-    # sharing a data dir all train the classifier on first use, and write.
-    tmp = f'{path}{suffix}.{uuid.uuid4().hex}.tmp'
-    with open(tmp, 'wb') as f:
-      f.write(payload)
-    os.replace(tmp, path + suffix)
-  return classifier._replace(accuracy=held_out_accuracy)
+    got = np.asarray(leaf)
+    if got.shape != like.shape or got.dtype != like.dtype:
+      raise ValueError(
+          f'{jax.tree_util.keystr(where)} is {got.dtype}{list(got.shape)}, '
+          f'expected {like.dtype}{list(like.shape)}'
+      )
+  with open(path + '.json', 'rb') as f:
+    held_out_accuracy = json.load(f)['held_out_accuracy']
+  if not (
+      isinstance(held_out_accuracy, (int, float))
+      and 0.0 <= held_out_accuracy <= 1.0
+  ):
+    raise ValueError(f'held_out_accuracy {held_out_accuracy!r}')
+  return params, float(held_out_accuracy)

@@ -27,6 +27,7 @@ import pickle
 import struct
 import urllib.request
 import zipfile
+import zlib
 from typing import Dict, Optional
 
 import numpy as np
@@ -205,8 +206,13 @@ def _read_legacy(path: str) -> Dict[str, np.ndarray]:
     for key in pickle.load(f):
       kind, numel = kinds[key]
       (count,) = struct.unpack('<q', f.read(8))
+      if count != numel:  # Checked first: a damaged count may be 2**60.
+        raise BadWeights(
+            f'cannot read the Inception weights {path}: storage {key} '
+            f'holds {count} elements, its tensor {numel}'
+        )
       data = f.read(count * kind.dtype.itemsize)
-      if count != numel or len(data) != count * kind.dtype.itemsize:
+      if len(data) != count * kind.dtype.itemsize:
         raise BadWeights(f'{path} is truncated')
       storages[key] = np.frombuffer(data, kind.dtype)
   return collections.OrderedDict(
@@ -231,10 +237,18 @@ def read_state_dict(path: str) -> Dict[str, np.ndarray]:
       OSError,
       ValueError,
       KeyError,
+      IndexError,
+      TypeError,
       EOFError,
       struct.error,
       pickle.UnpicklingError,
       zipfile.BadZipFile,
+      zlib.error,  # A damaged compressed member.
+      NotImplementedError,  # zipfile: a damaged compression method.
+      RuntimeError,  # zipfile: a member that reads as encrypted.
+      # The unpickler allocates what a length in the file says: damaged,
+      # it may ask for exabytes.
+      MemoryError,
   ) as error:
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
     raise BadWeights(
@@ -248,10 +262,18 @@ def load_variables(path: str, sha256_prefix: Optional[str] = SHA256_PREFIX):
   too. Returns (variables, the file's SHA-256)."""
   from gan_jax.metrics import inception  # pylint: disable=g-import-not-at-top
 
-  digest = check_digest(path, sha256_prefix)
+  try:
+    digest = check_digest(path, sha256_prefix)
+  except OSError as error:  # E.g. permission denied: one line too.
+    raise BadWeights(
+        f'cannot read the Inception weights {path}: '
+        f'{error.strerror or type(error).__name__}'
+    ) from None
   try:
     variables = inception.variables_from_state_dict(read_state_dict(path))
     inception.check_variables(variables)
+  except BadWeights:  # A ValueError that names the file already.
+    raise
   except ValueError as error:
     raise BadWeights(f'{path}: {error}') from None
   return variables, digest
