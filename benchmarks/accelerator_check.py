@@ -13,7 +13,8 @@ Writes one Markdown file with
    there);
 3. the JAX step of each CPU-tuned formulation against the standard one,
    and of each compute dtype (train.formulation, train.compute_dtype), on
-   DCGAN non_saturating and wgan_gp;
+   DCGAN non_saturating and wgan_gp, each dispatched as the runner
+   dispatches it (one unrolled step per call in the CPU formulation);
 4. a short image run per compute dtype on CIFAR-shaped data (the embedded
    stacked digits at 32x32x3) through ``python -m experiments.run``: its
    steps per second, the compiled loop's memory and the final metrics;
@@ -97,44 +98,97 @@ def _versus_pytorch(small: bool, seconds: float, precision: str) -> str:
   )
 
 
-def _formulations(small: bool, seconds: float) -> str:
+FORMULATIONS = (
+    ('cpu', 'float32'),
+    ('standard', 'float32'),
+    ('standard', 'bfloat16'),
+    ('cpu', 'bfloat16'),
+)
+# The most steps one timed call runs: the runner's count (a log interval
+# for the standard formulation) made short enough for a repeat of about
+# --seconds. Small: two, since the standard loop takes about a second a
+# step on a CPU.
+MOST_PER_CALL = {True: 2, False: 50}
+
+
+def formulation_settings(small: bool, device_platform: str) -> List[dict]:
+  """The formulation table's rows before anything is timed: variant,
+  formulation, compute dtype, and the dispatch each is timed at, which is
+  the runner's (benchmarks.step_time.dispatch): one unrolled step per call
+  in the CPU formulation, where XLA:CPU runs convolutions in loop bodies
+  several times slower (jax-ml/jax#12868); timing both formulations at one
+  count would time one of them at a setting no run uses."""
   from benchmarks import step_time
 
   variants = ('non_saturating',) if small else ('non_saturating', 'wgan_gp')
-  settings = [
-      ('cpu', 'float32'),
-      ('standard', 'float32'),
-      ('standard', 'bfloat16'),
-      ('cpu', 'bfloat16'),
-  ]
-  # Small: two steps per call, not a whole interval (the standard loop on
-  # a CPU takes about a second a step).
-  fewer = {'train.steps_per_dispatch': 2} if small else {}
+  rows = []
+  for variant in variants:
+    for formulation, dtype in FORMULATIONS:
+      extra = {'train.formulation': formulation, 'train.compute_dtype': dtype}
+      per_call, runner, unrolled = step_time.dispatch(
+          step_time._config('dcgan', variant, extra),
+          device_platform,
+          MOST_PER_CALL[small],
+      )
+      rows.append(
+          dict(
+              variant=variant,
+              formulation=formulation,
+              dtype=dtype,
+              extra=extra,
+              steps_per_dispatch=per_call,
+              runner_steps_per_dispatch=runner,
+              unrolled=unrolled,
+          )
+      )
+  return rows
+
+
+def dispatch_cell(per_call: int, runner: int, unrolled: bool) -> str:
+  """The table's dispatch cell: steps per call, and the runner's count
+  where the check timed fewer."""
+  return (
+      f'{per_call}'
+      + (', unrolled' if unrolled else '')
+      + ('' if per_call == runner else f" (the runner's: {runner})")
+  )
+
+
+def _formulations(small: bool, seconds: float) -> str:
+  import jax
+  from benchmarks import step_time
+
   lines = [
       '| DCGAN 28x28 variant | formulation | products | ms/it (range) '
       '| steps per call | compile | XLA step buffers |',
       '|---|---|---|---|---|---|---|',
   ]
-  for variant in variants:
-    for formulation, dtype in settings:
-      r = step_time.jax_step_ms(
-          'dcgan',
-          variant,
-          {
-              'train.formulation': formulation,
-              'train.compute_dtype': dtype,
-              **fewer,
-          },
-          REPEATS,
-          seconds,
-      )
-      lines.append(
-          f"| `{variant}` | {formulation} | {dtype} | {r['ms']:.2f} "
-          f"({r['ms_min']:.2f}-{r['ms_max']:.2f}) | "
-          f"{r['steps_per_dispatch']} | {r['compile_s']:.1f} s | "
-          f"{r['xla_step_mib']:.1f} MiB |"
-      )
-  return '\n'.join(lines) + '\n'
+  for row in formulation_settings(small, jax.devices()[0].platform):
+    r = step_time.jax_step_ms(
+        'dcgan',
+        row['variant'],
+        row['extra'],
+        REPEATS,
+        seconds,
+        MOST_PER_CALL[small],
+    )
+    lines.append(
+        f"| `{row['variant']}` | {row['formulation']} | {row['dtype']} | "
+        f"{r['ms']:.2f} ({r['ms_min']:.2f}-{r['ms_max']:.2f}) | "
+        + dispatch_cell(
+            r['steps_per_dispatch'],
+            r['runner_steps_per_dispatch'],
+            r['unrolled'],
+        )
+        + f" | {r['compile_s']:.1f} s | {r['xla_step_mib']:.1f} MiB |"
+    )
+  return (
+      '\n'.join(lines)
+      + "\n\nEach formulation is timed at the runner's dispatch "
+      '(experiments/runner/loop.py): the CPU formulation one unrolled step '
+      'per call, the standard one a log interval per call, at most '
+      f'{MOST_PER_CALL[small]} steps here.\n'
+  )
 
 
 def _image_runs(small: bool, workdir: str, data_dir) -> str:

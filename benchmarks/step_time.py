@@ -15,7 +15,7 @@ import statistics
 import subprocess
 import sys
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from benchmarks.peak import NOISY_SPREAD, matmul_size, spread
 
@@ -76,11 +76,30 @@ class JaxRun:
     return math.nan if plan is None else plan / 2**20
 
 
-def _jax_side(workload: str, variant: str, extra=None, dataset=None):
-  """(run(n) -> None, a JaxRun; steps per call; config; xla_flops() ->
-  XLA's count of one iteration, NaN where the backend does not say)."""
-  import jax
+def dispatch(
+    config, device_platform: str, most: int = 50
+) -> Tuple[int, int, bool]:
+  """How the runner dispatches ``config``'s steps on ``device_platform``
+  (experiments/runner/loop.py): (steps per jitted call, capped at ``most``
+  so that a timed repeat stays short; the runner's own count; whether the
+  steps unroll their loops). The CPU formulation of an image model takes
+  one unrolled step per call: XLA:CPU runs convolutions in loop bodies
+  several times slower (jax-ml/jax#12868), so timing it at more would
+  measure a setting no run uses."""
   from experiments.runner.loop import steps_per_dispatch, unroll_loops
+
+  runner = steps_per_dispatch(config, device_platform)
+  return min(runner, most), runner, unroll_loops(config)
+
+
+def _jax_side(
+    workload: str, variant: str, extra=None, dataset=None, most_per_call=50
+):
+  """(run(n) -> None, a JaxRun; steps per call; config; xla_flops() ->
+  XLA's count of one iteration, NaN where the backend does not say). The
+  steps are dispatched as the runner does (:func:`dispatch`), with at most
+  ``most_per_call`` steps per call."""
+  import jax
   from experiments.runner.profiling import compiled_bytes
   from gan_jax import config as gan_config
   from gan_jax import state as gan_state, steps as gan_steps
@@ -89,8 +108,10 @@ def _jax_side(workload: str, variant: str, extra=None, dataset=None):
 
   config = _config(workload, variant, extra, dataset)
   spec, hparams, dataset = gan_config.build(config)
-  per_call = min(steps_per_dispatch(config, jax.devices()[0].platform), 50)
-  steps = gan_steps.make_steps(spec, unroll=unroll_loops(config))
+  per_call, _, unroll = dispatch(
+      config, jax.devices()[0].platform, most_per_call
+  )
+  steps = gan_steps.make_steps(spec, unroll=unroll)
   shape = (config.objective.n_critic, config.train.batch_size)
   if workload == 'toy':
     data = None
@@ -312,18 +333,32 @@ def _jax_repeats(
 
 
 def jax_step_ms(
-    workload: str, variant: str, extra, repeats: int, seconds: float
-) -> Dict[str, float]:
+    workload: str,
+    variant: str,
+    extra,
+    repeats: int,
+    seconds: float,
+    most_per_call: int = 50,
+) -> Dict[str, Any]:
   """The JAX side alone under ``extra`` config fields: median ms per
-  iteration (and the range) and the compile time."""
-  run, per_call, _, _ = _jax_side(workload, variant, extra)
+  iteration (and the range), the compile time, and the dispatch it was
+  timed at (:func:`dispatch`: steps per call, at most ``most_per_call``;
+  the runner's own count; whether the steps were unrolled)."""
+  run, per_call, config, _ = _jax_side(
+      workload, variant, extra, most_per_call=most_per_call
+  )
   times = _jax_repeats(run, per_call, repeats, seconds)
+  import jax
+
+  _, runner, unrolled = dispatch(config, jax.devices()[0].platform)
   return {
       'ms': statistics.median(times),
       'ms_min': min(times),
       'ms_max': max(times),
       'compile_s': run.compile_s,
       'steps_per_dispatch': per_call,
+      'runner_steps_per_dispatch': runner,
+      'unrolled': unrolled,
       'xla_step_mib': run.xla_mib(),
   }
 

@@ -11,6 +11,14 @@ inception_evaluation.py says the protocol); with ``--features=classifier``
 the metrics the run reports while training. Writes
 ``evaluation_<features>.json`` beside the run and prints the table.
 
+A CycleGAN run (``python -m experiments.translate``) is scored as it scores
+itself (docs/translation.md), beside its reference translators (identity,
+the known correspondence, untrained): ``--features=inception`` gives FID
+and KID in the Inception network's features, ``--features=classifier``
+(digits_rot only) the digit classifier's accuracies and FD; ``--num_samples``
+is test images per domain there. 2-D runs, GAN or CycleGAN, are refused:
+their metrics need no features and are in their summary.json.
+
 The Inception weights (pytorch-fid's pt_inception-2015-12-05-6726825d.pth)
 are looked for in ``--inception_weights``, ``$GAN_JAX_INCEPTION_WEIGHTS``
 and ``~/.cache/gan_jax``, then downloaded where a network exists; a file
@@ -45,7 +53,8 @@ _NUM_SAMPLES = flags.DEFINE_integer(
     "reference images (at most the split's size). 0: the dataset's usual "
     'protocol (CIFAR-10 and CelebA 50,000; 10,000 on a CPU, where the '
     'Inception network reads about 11 images a second), or for '
-    "--features=classifier the run's eval.num_samples.",
+    "--features=classifier the run's eval.num_samples. A CycleGAN run: "
+    "test images per domain (0: the run's eval.num_samples).",
 )
 _INCEPTION_WEIGHTS = flags.DEFINE_string(
     'inception_weights',

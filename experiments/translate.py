@@ -32,7 +32,12 @@ from experiments import cli
 from experiments.runner import compilation_cache  # noqa: F401
 from experiments.runner import validation
 from experiments.configs import translate as translate_defaults
-from experiments.runner.config_layers import check_resume, one_line
+from experiments.runner.config_layers import (
+    check_resume,
+    one_line,
+    unknown_override,
+    why_not_loaded,
+)
 from experiments.translation.layers import resolve
 from gan_jax.batched import flatten
 from gan_jax.config import ConfigError
@@ -42,7 +47,31 @@ _DEFAULT_CONFIG = os.path.join(
 )
 
 
+def _config_file_error(error: Exception) -> str:
+  """One line for a --config file that cannot be loaded, or for a
+  ``--config.FIELD`` override of a field the config does not have: the
+  close name (``did you mean 'train.steps'?``) or the section's fields, as
+  experiments.run says it."""
+  unknown = unknown_override(
+      sys.argv[1:],
+      flatten(translate_defaults.get_config().to_dict()),
+      'those of experiments/configs/translate.py (or of the --config file)',
+  )
+  if unknown:
+    return f'error: {unknown}'
+  path = next(
+      (arg.split('=', 1)[1] for arg in sys.argv if arg.startswith('--config=')),
+      None,
+  )
+  if path is None:
+    return f'error: --config: {one_line(str(error))}'
+  return f'error: --config={why_not_loaded(path, error)}'
+
+
 def _define_config_flag():
+  """DEFINE_config_file, with a bad ``--config`` file or ``--config.x`` as
+  one line: config_flags loads the file and applies the overrides while
+  the flag is being defined, so they fail here, before main() runs."""
   try:
     return config_flags.DEFINE_config_file(
         'config',
@@ -50,21 +79,8 @@ def _define_config_flag():
         'Config file (get_config() -> ConfigDict).',
         lock_config=True,
     )
-  except (AttributeError, KeyError) as error:
-    found = re.search(r"'([^'\\]+)", str(error))
-    field = found.group(1) if found else str(error)
-    culprit = next(
-        (
-            arg.split('=')[0]
-            for arg in sys.argv
-            if arg.startswith('--config.') and field in arg
-        ),
-        '--config',
-    )
-    sys.exit(
-        f'error: {culprit}: unknown config field {field!r}; the fields '
-        'are those of experiments/configs/translate.py'
-    )
+  except Exception as error:  # Whatever the file or an override raised.
+    sys.exit(_config_file_error(error))
 
 
 _CONFIG = _define_config_flag()
@@ -130,7 +146,13 @@ def main(argv):
   cli.start(argv, '--pair=..., --config.train.steps=...')
 
   try:
+    # config_flags defers some load errors (a missing file) to the first
+    # use of the value: use it here, where they are one line.
     base = _CONFIG.value
+    base.keys()
+  except Exception as error:  # Whatever the file raised, wrapped.
+    sys.exit(_config_file_error(error))
+  try:
     command_line = config_flags.get_override_values(FLAGS['config'])
     config = resolve(
         base, command_line, _PAIR.value, _SEED.value, _DATA_DIR.value
@@ -234,7 +256,7 @@ def parse_flags(argv):
   except flags.Error as error:
     sys.exit(f'error: {error}')
   except Exception as error:  # Raised while loading the --config file.
-    sys.exit(f'error: --config: cannot load it ({one_line(str(error))})')
+    sys.exit(_config_file_error(error))
 
 
 FLAGS = flags.FLAGS

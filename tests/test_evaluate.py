@@ -322,3 +322,142 @@ def test_a_2d_run_is_refused_in_one_line(tmp_path):
       evaluate_run.EvaluationError, match='trained on grid25, a 2-D benchmark'
   ):
     evaluate_run.evaluate_workdir(str(workdir), 'classifier')
+
+
+# --- Issue 44: a translation run, and the missing weights' way out ----------
+
+
+def test_missing_inception_weights_are_one_line_naming_the_file_and_the_way_out(
+    digits_run, tmp_path
+):
+  workdir, _ = digits_run
+  before = {p: p.stat().st_mtime_ns for p in workdir.iterdir()}
+  done = subprocess.run(
+      [
+          sys.executable,
+          '-m',
+          'experiments.evaluate',
+          f'--workdir={workdir}',
+          '--progress=false',
+      ],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=300,
+      env=_no_weights_anywhere(tmp_path),
+  )
+  lines = [line for line in done.stderr.splitlines() if line.strip()]
+  assert done.returncode == 1 and len(lines) == 1, done.stderr
+  assert lines[0].startswith('error: no Inception weights: put ')
+  assert inception_weights.WEIGHTS_FILE in lines[0]
+  assert lines[0].endswith('--features=classifier'), lines[0]
+  assert {p: p.stat().st_mtime_ns for p in workdir.iterdir()} == before
+
+
+def _translation_workdir(root, pair):
+  """A translation run's directory as experiments.translate starts it:
+  its config.json (no checkpoint yet)."""
+  from experiments.configs import translate as translate_configs
+  from experiments.translation import layers
+
+  config = layers.resolve(translate_configs.get_config(), {}, pair=pair)
+  workdir = root / pair.replace(':', '_')
+  workdir.mkdir()
+  (workdir / 'config.json').write_text(json.dumps(config.to_dict()))
+  return workdir
+
+
+def test_a_translation_workdir_is_recognised_and_bad_asks_are_one_line(
+    tmp_path,
+):
+  digits = _translation_workdir(tmp_path, 'digits_rot')
+  points = _translation_workdir(tmp_path, 'grid25_shear')
+  public = _translation_workdir(tmp_path, 'horse2zebra')
+  cases = [
+      # Read as a translation run (not as a GAN config missing fields):
+      # what it lacks is a checkpoint.
+      (digits, 'classifier', f'--workdir={digits} has no checkpoint'),
+      (points, 'classifier', 'a pair of 2-D point sets'),
+      (public, 'classifier', 'the digit classifier reads digits_rot only'),
+      (digits, 'fid', '--features=fid: give inception or classifier'),
+  ]
+  for workdir, features, message in cases:
+    with pytest.raises(evaluate_run.EvaluationError) as error:
+      evaluate_run.evaluate_workdir(str(workdir), features)
+    assert message in str(error.value) and '\n' not in str(error.value)
+  # No weights: the one line names the file, and for digits_rot the
+  # classifier's features, which need none.
+  env = _no_weights_anywhere(tmp_path)
+  saved = {k: os.environ.get(k) for k in env}
+  os.environ.update(env)
+  os.environ.pop(inception_weights.ENV_PATH, None)
+  try:
+    for workdir, way_out in ((digits, True), (public, False)):
+      with pytest.raises(inception_weights.WeightsNotFound) as missing:
+        evaluate_run.evaluate_workdir(str(workdir), 'inception')
+      text = str(missing.value)
+      assert inception_weights.WEIGHTS_FILE in text and '\n' not in text
+      assert text.endswith('--features=classifier') == way_out, text
+  finally:
+    for key, value in saved.items():
+      if value is None:
+        os.environ.pop(key, None)
+      else:
+        os.environ[key] = value
+  for workdir in (digits, points, public):
+    assert os.listdir(workdir) == ['config.json']
+
+
+@pytest.mark.slow  # A 2-step digits_rot run (~40 s on 2 cores), evaluated.
+def test_a_translation_run_is_evaluated_as_it_evaluates_itself(
+    digits_dir, tmp_path
+):
+  workdir = tmp_path / 'cyclegan'
+  done = _python(
+      'experiments.translate',
+      '--pair=digits_rot',
+      f'--data_dir={digits_dir}',
+      f'--workdir={workdir}',
+      '--config.train.steps=2',
+      '--config.train.log_every=1',
+      '--config.train.eval_every=2',
+      '--config.train.checkpoint_every=2',
+      '--config.model.g_width=8',
+      '--config.model.d_width=8',
+      '--config.train.batch_size=4',
+      '--config.train.num_devices=1',
+      '--progress=false',
+  )
+  assert done.returncode == 0, done.stderr[-2000:]
+  done = _python(
+      'experiments.evaluate',
+      f'--workdir={workdir}',
+      '--features=classifier',
+      '--progress=false',
+  )
+  assert done.returncode == 0, done.stderr[-2000:]
+  assert 'CycleGAN (cyclegan) on digits_rot at step 2' in done.stdout
+  assert '| translator | cycle_x | cycle_y | accuracy_x2y |' in done.stdout
+  report = json.loads((workdir / 'evaluation_classifier.json').read_text())
+  summary = json.loads((workdir / 'summary.json').read_text())
+  assert report['step'] == 2 and report['features'] == 'classifier'
+  # The same checkpoint, test images, classifier and translators: the
+  # numbers the run reported at its end, the references' included.
+  expected = {
+      'trained': summary['final_eval'],
+      **summary['reference_translators'],
+  }
+  rows = [line.split(' |')[0] for line in done.stdout.splitlines()[4:8]]
+  assert rows == [
+      '| trained',
+      '| identity',
+      '| known_correspondence',
+      '| untrained',
+  ], done.stdout
+  assert set(report['results']) == set(expected)
+  for name, values in expected.items():
+    assert set(report['results'][name]) == set(values), name
+    for metric, value in values.items():
+      assert report['results'][name][metric] == pytest.approx(
+          value, rel=1e-4, abs=1e-6
+      ), (name, metric)

@@ -565,6 +565,16 @@ def test_bad_values_are_refused_in_one_line(overrides, expected):
     [
         ('--pair=zebra2horse', "unknown pair 'zebra2horse'"),
         ('--config.history.size=-3', 'history.size=-3 is not allowed'),
+        # A misspelt field: the close name, as experiments.run says it.
+        (
+            '--config.train.stepz=3',
+            "--config.train.stepz: unknown config field 'train.stepz' "
+            "(did you mean 'train.steps'?)",
+        ),
+        ('--config.trian.steps=3', "(did you mean 'train.steps'?)"),
+        ('--config.loss.zzz=3', '(loss has cycle_weight, identity_weight)'),
+        ('--grid=loss.cycle_wieght=1,2', "(did you mean 'loss.cycle_weight'?)"),
+        ('--config=/no/such/file.py', '--config=/no/such/file.py: cannot load'),
     ],
 )
 def test_command_line_refuses_bad_input_before_writing(

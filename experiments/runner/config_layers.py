@@ -234,9 +234,7 @@ def with_new_fields(saved: dict, defaults: Optional[Dict[str, Any]] = None):
   present = flatten(saved)
   defaults = default_fields() if defaults is None else defaults
   missing = {
-      field: value
-      for field, value in defaults.items()
-      if field not in present
+      field: value for field, value in defaults.items() if field not in present
   }
   with config.unlocked():
     for field, value in missing.items():

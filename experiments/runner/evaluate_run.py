@@ -28,33 +28,82 @@ class EvaluationError(ValueError):
   """A workdir, option or file that cannot be evaluated; one line."""
 
 
-def read_config(workdir: str):
+def saved_config(workdir: str) -> Dict[str, Any]:
+  """The run's config.json as written."""
   path = os.path.join(workdir, 'config.json')
   if not os.path.isfile(path):
     raise EvaluationError(f'--workdir={workdir} holds no run (no config.json)')
-  with open(path) as f:
-    config = config_layers.with_new_fields(json.load(f))
+  try:
+    with open(path) as f:
+      saved = json.load(f)
+  except (OSError, ValueError) as error:
+    raise EvaluationError(
+        f'--workdir={workdir}: {path} cannot be read ({error})'
+    ) from None
+  if not isinstance(saved, dict):
+    raise EvaluationError(f'--workdir={workdir}: {path} holds no config')
+  return saved
+
+
+def is_translation(saved: Dict[str, Any]) -> bool:
+  """Whether a config.json is experiments.translate's (a CycleGAN run
+  names a pair of domains, a GAN run a dataset)."""
+  return 'pair' in saved and 'dataset' not in saved
+
+
+def read_config(workdir: str):
+  config = config_layers.with_new_fields(saved_config(workdir))
   validation.validate(config, 1)
   return config
 
 
-def restore_state(config, workdir: str):
-  """The run's latest readable checkpoint, its step and the spec."""
-  spec, hparams, _ = gan_config.build(config)
-  # On this process's first device, whatever devices the run trained on.
-  like = gan_state.compiled_init(spec)(jax.random.PRNGKey(0), hparams)
+def check_has_checkpoint(workdir: str) -> None:
+  """Before building and compiling anything to restore into."""
   if not os.path.isdir(os.path.join(workdir, 'checkpoints')):
     raise EvaluationError(f'--workdir={workdir} has no checkpoint to evaluate')
-  ckpt = checkpoints.Checkpointer(workdir, config.train.keep_checkpoints)
+
+
+def restore_latest(workdir: str, keep: int, like):
+  """The workdir's latest readable checkpoint in the structure of ``like``,
+  changing nothing there (a damaged step is the error, not set aside)."""
+  check_has_checkpoint(workdir)
+  ckpt = checkpoints.Checkpointer(workdir, keep)
   try:
     if ckpt.latest_step() is None:
       raise EvaluationError(
           f'--workdir={workdir} has no checkpoint to evaluate'
       )
-    state = ckpt.restore(like, set_aside=False)  # Changes nothing.
+    return ckpt.restore(like, set_aside=False)
   finally:
     ckpt.close()
-  return spec, state
+
+
+def restore_state(config, workdir: str):
+  """The run's latest readable checkpoint, its step and the spec."""
+  check_has_checkpoint(workdir)
+  spec, hparams, _ = gan_config.build(config)
+  # On this process's first device, whatever devices the run trained on.
+  like = gan_state.compiled_init(spec)(jax.random.PRNGKey(0), hparams)
+  return spec, restore_latest(workdir, config.train.keep_checkpoints, like)
+
+
+def find_weights(weights: Optional[str], alternative: str = '') -> str:
+  """The Inception weights' path (inception_weights.find_weights); where
+  they are not found, the one line says where to put them and then
+  ``alternative``, the evaluation that needs none (e.g. --features=
+  classifier), where the run has one."""
+  try:
+    return inception_weights.find_weights(weights)
+  except inception_weights.WeightsNotFound as error:
+    raise inception_weights.WeightsNotFound(
+        f'{error}; {alternative}' if alternative else str(error)
+    ) from None
+
+
+CLASSIFIER_INSTEAD = (
+    "or evaluate in the dataset classifier's features, which need no "
+    'download: --features=classifier'
+)
 
 
 def generators(state) -> Dict[str, Any]:
@@ -98,6 +147,20 @@ def evaluate_workdir(
         'at least 2, and --batch_size 0 (chosen) or '
         'positive'
     )
+  saved = saved_config(workdir)
+  if is_translation(saved):
+    from experiments.translation import evaluate_run as translation_evaluation
+
+    return translation_evaluation.evaluate_workdir(
+        workdir,
+        saved,
+        features,
+        num_samples,
+        weights,
+        any_weights,
+        batch_size,
+        progress,
+    )
   config = read_config(workdir)
   if not is_image_dataset(config.dataset):
     raise EvaluationError(
@@ -105,6 +168,12 @@ def evaluate_workdir(
         f'{config.dataset}, a 2-D benchmark: its metrics '
         'are in its summary.json'
     )
+  # Before the checkpoint is restored: a missing file is said at once.
+  path = (
+      find_weights(weights, CLASSIFIER_INSTEAD)
+      if features == 'inception'
+      else None
+  )
   spec, state = restore_state(config, workdir)
   step = int(state.step)
   source = image_data.IMAGE_SOURCES[config.dataset]
@@ -120,8 +189,7 @@ def evaluate_workdir(
     images = image_evaluation.generate_images(spec, state, rng, count, labels)
     return inputs.resize(images, source.shape[0])
 
-  if features == 'inception':
-    path = inception_weights.find_weights(weights)
+  if path is not None:
     platform = jax.devices()[0].platform
     usual, note = inception_evaluation.default_num_samples(
         config.dataset, platform
@@ -177,20 +245,34 @@ def evaluate_workdir(
 
 
 def table(report: Dict[str, Any]) -> str:
-  """The results as a Markdown table, a row per generator."""
+  """The results as a Markdown table, a row per generator (a translation
+  run's: per translator, the trained one and the references)."""
   names = list(next(iter(report['results'].values())))
+  protocol = report['protocol']
+  if 'pair' in report:
+    images = protocol['test_images']
+    title = (
+        f"CycleGAN ({report['algorithm']}) on {report['pair']} at step "
+        f"{report['step']}, {report['features']} features "
+        f"({images['x']} + {images['y']} test images):"
+    )
+  else:
+    title = (
+        f"{report['variant']} on {report['dataset']} at step "
+        f"{report['step']}, {report['features']} features "
+        f"({protocol['num_samples']} samples):"
+    )
+  first = 'translator' if 'pair' in report else 'G'
   lines = [
-      f"{report['variant']} on {report['dataset']} at step "
-      f"{report['step']}, {report['features']} features "
-      f"({report['protocol']['num_samples']} samples):",
+      title,
       '',
-      '| G | ' + ' | '.join(names) + ' |',
+      f'| {first} | ' + ' | '.join(names) + ' |',
       '|---|' + '---|' * len(names),
   ]
   for generator, values in report['results'].items():
     lines.append(
         f'| {generator} | '
-        + ' | '.join(f'{values[n]:.4g}' for n in names)
+        + ' | '.join(f"{values.get(n, float('nan')):.4g}" for n in names)
         + ' |'
     )
   return '\n'.join(lines)

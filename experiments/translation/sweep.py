@@ -33,7 +33,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from experiments.runner import loop, validation
+from experiments.runner import config_layers, loop, validation
 from experiments.storage import writers
 from experiments.sweeps import driver as sweep_driver, training
 from experiments.sweeps.results import mean_and_standard_error
@@ -90,10 +90,15 @@ def _typed(config, field: str, text: str):
     default = functools.reduce(
         lambda node, part: node[part], field.split('.'), config
     )
-  except (KeyError, AttributeError):
+  except (KeyError, AttributeError, TypeError):  # TypeError: a.b of a number.
     raise ConfigError(
-        f'--grid: unknown config field {field!r}; the fields '
-        'are those of experiments/configs/translate.py'
+        '--grid: '
+        + config_layers.unknown_field(
+            field,
+            flatten(config.to_dict()),
+            'those of experiments/configs/translate.py (or of the --config '
+            'file)',
+        )
     ) from None
   kind = type(default)
   try:
