@@ -430,8 +430,10 @@ def test_a_checkpoint_of_another_shape_is_a_config_change_not_damage(
   finally:
     ckpt.close()
   assert "does not fit this config: .g.params['Dense_0']" in str(error.value)
-  assert 'resume it with the config it was saved with, or give another ' \
+  assert (
+      'resume it with the config it was saved with, or give another '
       '--workdir' in str(error.value)
+  )
   assert sorted(_steps_saved(workdir)) == [4, 8]
   assert not (workdir / 'damaged_checkpoints').exists()
 

@@ -14,6 +14,7 @@ import dataclasses
 import functools
 import json
 import os
+import shutil
 import time
 from typing import Any, Callable, Dict, Optional
 
@@ -165,7 +166,9 @@ def keep_config(workdir: str, config, step: int) -> None:
     while os.path.exists(kept):
       copy += 1
       kept = os.path.join(workdir, f'config.until_step_{step}.{copy}.json')
-    os.replace(path, kept)
+    # A second name for the old file, then the new one written over it
+    # atomically: config.json is never missing, even after a kill -9.
+    shutil.copy2(path, kept)
   writers.write_json(path, config.to_dict())
 
 
@@ -308,9 +311,16 @@ def run(
   # until it evaluates again.
   final_eval_step, final_eval = last_evaluation(workdir, step)
 
+  logged_eval_step = final_eval_step
+
   def evaluate(state, step: int, final: bool) -> Dict[str, float]:
     del final  # A run draws its pictures at every evaluation.
-    nonlocal final_eval, final_eval_step
+    nonlocal final_eval, final_eval_step, logged_eval_step
+    if step == logged_eval_step:
+      # Evaluated and logged at this step before a crash (after its last
+      # checkpoint, before summary.json): not logged twice.
+      logged_eval_step = None
+      return final_eval
     final_eval, final_eval_step = task.evaluate(state, step, writer), step
     writer.write(step, 'eval', final_eval)
     if primary:
