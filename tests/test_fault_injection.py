@@ -404,3 +404,41 @@ def test_a_sweep_without_room_is_one_line_before_it_trains(full_disk):
   assert len(stderr) == 1 and 'MiB free' in stderr[0], refused.stderr[-3000:]
   assert not list(workdir.rglob('checkpoints/*'))
   assert not list(workdir.rglob('metrics.jsonl'))
+
+
+def test_a_truncated_image_checkpoint_is_one_warning_and_no_traceback(
+    tmp_path,
+):
+  # A convolutional state: orbax wraps tensorstore's error, and its other
+  # pending reads fail as they are collected (29 tracebacks, once).
+  command = [
+      sys.executable,
+      '-m',
+      'experiments.run',
+      '--dataset=digits',
+      f'--workdir={tmp_path}',
+      '--config.train.steps=2',
+      '--config.train.log_every=1',
+      '--config.train.eval_every=2',
+      '--config.train.checkpoint_every=1',
+      '--config.eval.num_samples=100',
+      '--progress=false',
+  ]
+  first = subprocess.run(
+      command, cwd=ROOT, capture_output=True, text=True, timeout=600
+  )
+  assert first.returncode == 0, first.stderr[-3000:]
+  _truncate(tmp_path / 'checkpoints' / '2')
+  (tmp_path / 'summary.json').unlink()  # As if killed before writing it.
+  before, lines = _files(tmp_path), _metric_lines(tmp_path)
+  again = subprocess.run(
+      command, cwd=ROOT, capture_output=True, text=True, timeout=600
+  )
+  assert again.returncode == 0, again.stderr[-3000:]
+  assert _stderr_lines(again) == []
+  warning = [
+      line for line in again.stdout.splitlines() if line.startswith('warning')
+  ]
+  assert len(warning) == 1 and 'is damaged (OUT_OF_RANGE: ' in warning[0]
+  assert 'bound method' not in again.stdout
+  _nothing_lost(tmp_path, before, lines, moved=('2',), rotated=True)

@@ -132,14 +132,40 @@ def test_a_failure_that_is_not_damage_moves_nothing(copy, monkeypatch):
   assert not (workdir / checkpoints.DAMAGED).exists()
 
 
-def test_a_reason_carries_no_object_reprs():
-  error = ValueError(
-      'DATA_LOSS: Error reading "a" [source locations=\'x\'] '
-      '<bound method pybind11_detail_function_record_v1.__call__ of '
-      '<tensorstore.Future object at 0x7f00aa>> (more)\nsecond line'
+def _wrapped(inner: Exception) -> Exception:
+  """How orbax raises a tensorstore error met while reading an array."""
+  try:
+    try:
+      raise inner
+    except ValueError as error:
+      raise Exception(  # pylint: disable=broad-exception-raised
+          'Encountered error while reading array index: (slice(0, 4, 1),). '
+          'See full TensorStore details: <bound method pybind11_detail_'
+          "function_record_v1.spec of TensorStore({\n  'base': {"
+      ) from error
+  except Exception as wrapped:  # pylint: disable=broad-except
+    return wrapped
+
+
+def test_damage_wrapped_by_orbax_is_damage_and_its_reason_is_the_inner():
+  inner = ValueError(
+      'OUT_OF_RANGE: Error reading "d.params/0.0" in OCDBT database: '
+      'Requested byte range [3, 9) is not valid for value of size 4 '
+      '[tensorstore_spec=\'{"context":{"cache_pool":{}}}\'] '
+      "[source locations='tensorstore/a.cc:1']\nsecond line"
   )
-  assert checkpoints._reason(error) == (
-      'DATA_LOSS: Error reading "a" [source locations=\'x\'] (more)'
+  wrapped = _wrapped(inner)
+  assert checkpoints.is_damage(wrapped)
+  assert checkpoints._reason(wrapped) == (
+      'OUT_OF_RANGE: Error reading "d.params/0.0" in OCDBT database: '
+      'Requested byte range [3, 9) is not valid for value of size 4'
+  )
+  assert not checkpoints.is_damage(
+      _wrapped(ValueError('PERMISSION_DENIED: no'))
+  )
+  # Without a status, what orbax said, without the repr.
+  assert checkpoints._reason(_wrapped(ValueError('x'))) == (
+      'Encountered error while reading array index: (slice(0, 4, 1),).'
   )
 
 

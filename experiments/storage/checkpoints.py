@@ -32,6 +32,7 @@ as a sweep group's stacked states), and what keeps them trustworthy.
 """
 
 import errno
+import gc
 import json
 import os
 import re
@@ -243,8 +244,17 @@ _DAMAGE_STATUSES = ('DATA_LOSS', 'OUT_OF_RANGE', 'NOT_FOUND')
 _MISSING = (errno.ENOENT, errno.ENOTDIR, errno.EISDIR)
 
 
-def is_damage(error: BaseException) -> bool:
-  """Whether a failed restore says that the step's bytes are damaged."""
+def _chain(error: BaseException) -> List[BaseException]:
+  """``error`` and what it was raised from: orbax wraps tensorstore's
+  errors (which carry the status) in a bare Exception."""
+  chain: List[BaseException] = []
+  while error is not None and len(chain) < 8:
+    chain.append(error)
+    error = error.__cause__ or error.__context__
+  return chain
+
+
+def _says_damage(error: BaseException) -> bool:
   if isinstance(error, (DigestMismatch, json.JSONDecodeError)):
     return True
   if isinstance(error, UnicodeDecodeError):  # A JSON file's bytes garbled.
@@ -253,18 +263,30 @@ def is_damage(error: BaseException) -> bool:
     return error.errno in _MISSING
   text = str(error)
   return isinstance(error, ValueError) and (
-      any(f'{status}:' in text for status in _DAMAGE_STATUSES)
-      or ('FAILED_PRECONDITION:' in text and 'Error reading' in text)
+      any(text.startswith(f'{status}:') for status in _DAMAGE_STATUSES)
+      or (text.startswith('FAILED_PRECONDITION:') and 'Error reading' in text)
   )
 
 
+def is_damage(error: BaseException) -> bool:
+  """Whether a failed restore says that the step's bytes are damaged (the
+  error or one it was raised from)."""
+  return any(_says_damage(e) for e in _chain(error))
+
+
 def _reason(error: BaseException) -> str:
-  """A failed restore's first line, without the object reprs that
-  tensorstore's messages carry (``<bound method ...>``)."""
+  """A failed restore's first line -- tensorstore's, with its status, where
+  orbax wrapped one -- without the object reprs and the spec that
+  tensorstore's messages carry (``<bound method ...>``, a page of JSON)."""
+  chain = _chain(error)
+  error = next((e for e in chain if re.match(r'[A-Z_]+: ', str(e))), chain[0])
   text = str(error).splitlines()[0] if str(error) else repr(error)
+  text = re.split(r' \[(?:tensorstore_spec|source locations)=', text)[0]
+  text = re.split(
+      r'\s*(?:See full TensorStore details: )?<bound method ', text
+  )[0]
   text = re.sub(r'\s*<[^<>]* at 0x[0-9a-f]+>', '', text)
-  text = re.sub(r'\s*<bound method [^<>]*(<[^<>]*>[^<>]*)*>', '', text)
-  return text.strip()[:300]
+  return text.strip()[:400]
 
 
 def state_bytes(tree: Any) -> int:
@@ -508,6 +530,10 @@ class Checkpointer:
           ) from None
         except Exception as error:  # Whatever the files raised.
           restored, failure = None, error
+          # orbax's pending reads of the other arrays fail too, and say so
+          # ("Exception ignored in: <coroutine ...>") when collected: now,
+          # while held, not later between the run's lines.
+          gc.collect()
       if failure is None:
         sys.stderr.write(printed.text)
       elif not set_aside or not is_damage(failure):
