@@ -235,6 +235,43 @@ def test_a_log_cut_mid_record_resumes(runs, workdir):
   _nothing_lost(workdir, before, lines, rotated=True)
 
 
+# experiments.run with its metrics writes failing as on a full disk: the
+# record of step 60 is cut after a few bytes, then ENOSPC.
+_FULL_DISK_AT_60 = """
+import errno, runpy, sys
+from experiments.storage import writers
+real = writers.MetricWriter.write
+def write(self, step, split, metrics):
+  if step >= 60:
+    self._jsonl.write('{"d_fake": 0.49, "d_lo')
+    self._jsonl.flush()
+    raise OSError(errno.ENOSPC, 'No space left on device')
+  return real(self, step, split, metrics)
+writers.MetricWriter.write = write
+sys.argv[0] = 'experiments.run'
+runpy.run_module('experiments.run', run_name='__main__')
+"""
+
+
+def test_a_full_disk_mid_record_is_one_line_and_the_run_resumes(runs, workdir):
+  failed = subprocess.run(
+      [sys.executable, '-c', _FULL_DISK_AT_60, *_command(workdir)[3:]],
+      cwd=ROOT,
+      capture_output=True,
+      text=True,
+      timeout=600,
+  )
+  assert failed.returncode == 1
+  stderr = _stderr_lines(failed)
+  assert len(stderr) == 1, failed.stderr[-3000:]
+  assert stderr[0].startswith(f'error: writing under {workdir} failed: No ')
+  before, lines = _files(workdir), _metric_lines(workdir)
+  assert lines[-1] == '{"d_fake": 0.49, "d_lo'  # Cut mid-record.
+  done = _completes_as_never_interrupted(runs, workdir)
+  assert 'held 1 torn line(s)' in done.stdout
+  _nothing_lost(workdir, before, lines, rotated=True)
+
+
 def test_kill_9_at_random_moments_then_a_torn_line(runs, workdir):
   rng = random.Random(0)
   before, lines = _files(workdir), _metric_lines(workdir)
