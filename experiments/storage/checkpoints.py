@@ -248,9 +248,10 @@ def _chain(error: BaseException) -> List[BaseException]:
   """``error`` and what it was raised from: orbax wraps tensorstore's
   errors (which carry the status) in a bare Exception."""
   chain: List[BaseException] = []
-  while error is not None and len(chain) < 8:
-    chain.append(error)
-    error = error.__cause__ or error.__context__
+  link: Optional[BaseException] = error
+  while link is not None and len(chain) < 8:
+    chain.append(link)
+    link = link.__cause__ or link.__context__
   return chain
 
 

@@ -35,8 +35,8 @@ from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 from jax.experimental import multihost_utils
 
-from experiments.runner import driver, evaluators, inputs, loop, preemption
-from experiments.storage import checkpoints, writers
+from experiments.runner import evaluators, inputs, loop, preemption
+from experiments.storage import checkpoints, history, writers
 from experiments.sweeps.spec import Run
 from gan_jax import batched, config as gan_config, state as gan_state
 from gan_jax import steps as gan_steps
@@ -244,7 +244,7 @@ def train_group(
       metric_writers.append(writers.NoWriter())
       continue
     os.makedirs(run_dir, exist_ok=True)
-    driver.keep_config(run_dir, run.config, step)
+    history.keep_config(run_dir, run.config, step)
     writers.rewind_metrics(run_dir, step)
     metric_writers.append(writers.MetricWriter(run_dir))
   diverged_at = {
