@@ -40,13 +40,12 @@ from experiments.runner import compilation_cache  # noqa: F401
 from experiments.runner import launch, validation
 from experiments.runner.config_layers import (
     check_resume,
+    config_file_error,
     default_fields,
     default_workdir,
     one_line,
     replaced_file_choices,
     resolve_config,
-    unknown_override,
-    why_not_loaded,
     with_shortcuts,
 )
 from gan_jax import config as gan_config
@@ -58,21 +57,7 @@ _DEFAULT_CONFIG = os.path.join(
 
 
 def _config_file_error(error: Exception) -> str:
-  """One line for a --config file that cannot be loaded, or whose
-  ``--config.FIELD`` overrides name a field it does not have."""
-  try:
-    unknown = unknown_override(sys.argv[1:])
-  except Exception:  # The plug-ins the file registered are themselves wrong.
-    unknown = None
-  if unknown:
-    return f'error: {unknown}'
-  path = next(
-      (arg.split('=', 1)[1] for arg in sys.argv if arg.startswith('--config=')),
-      None,
-  )
-  if path is None:
-    return f'error: --config: {one_line(str(error))}'
-  return f'error: --config={why_not_loaded(path, error)}'
+  return config_file_error(sys.argv, error)
 
 
 def _define_config_flag():

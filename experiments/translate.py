@@ -34,9 +34,8 @@ from experiments.runner import validation
 from experiments.configs import translate as translate_defaults
 from experiments.runner.config_layers import (
     check_resume,
+    config_file_error,
     one_line,
-    unknown_override,
-    why_not_loaded,
 )
 from experiments.translation.layers import resolve
 from gan_jax.batched import flatten
@@ -48,24 +47,13 @@ _DEFAULT_CONFIG = os.path.join(
 
 
 def _config_file_error(error: Exception) -> str:
-  """One line for a --config file that cannot be loaded, or for a
-  ``--config.FIELD`` override of a field the config does not have: the
-  close name (``did you mean 'train.steps'?``) or the section's fields, as
-  experiments.run says it."""
-  unknown = unknown_override(
-      sys.argv[1:],
+  """As experiments.run says it, for translate.py's fields."""
+  return config_file_error(
+      sys.argv,
+      error,
       flatten(translate_defaults.get_config().to_dict()),
       'those of experiments/configs/translate.py (or of the --config file)',
   )
-  if unknown:
-    return f'error: {unknown}'
-  path = next(
-      (arg.split('=', 1)[1] for arg in sys.argv if arg.startswith('--config=')),
-      None,
-  )
-  if path is None:
-    return f'error: --config: {one_line(str(error))}'
-  return f'error: --config={why_not_loaded(path, error)}'
 
 
 def _define_config_flag():

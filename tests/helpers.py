@@ -2,11 +2,14 @@
 random Inception weights in the reference layout."""
 
 import collections
+import contextlib
 import functools
 import math
+import subprocess
 
 import jax
 import numpy as np
+import pytest
 
 from experiments.configs import default
 from gan_jax.metrics import inception
@@ -120,3 +123,41 @@ def random_inception_state_dict(seed: int = 0):
       value = rng.normal(0, 1, shape)
     state[name] = value.astype(np.float32)
   return state
+
+
+class SignalAfter:
+  """A preemption.StopRequest that 'receives' SIGTERM at its
+  ``calls``-th look (looked at after each dispatch, and agreed on once per
+  log interval)."""
+
+  def __init__(self, calls: int):
+    self._left = calls
+
+  def __enter__(self):
+    return self
+
+  def __exit__(self, *exc):
+    pass
+
+  def signal_name(self):
+    self._left -= 1
+    return 'SIGTERM' if self._left < 0 else None
+
+  agreed = signal_name
+
+
+@contextlib.contextmanager
+def tmpfs(mount_point, size: str):
+  """A tmpfs of ``size`` ('40m') mounted at ``mount_point`` while inside:
+  a real disk to fill. Needs root and mount: skips the test elsewhere."""
+  mount_point.mkdir()
+  mounted = subprocess.run(
+      ['mount', '-t', 'tmpfs', '-o', f'size={size}', 'tmpfs', str(mount_point)],
+      capture_output=True,
+  )
+  if mounted.returncode != 0:
+    pytest.skip('cannot mount a tmpfs here (needs root)')
+  try:
+    yield mount_point
+  finally:
+    subprocess.run(['umount', str(mount_point)], check=True)

@@ -29,6 +29,7 @@ import pytest
 
 from experiments.storage import checkpoints, writers
 from gan_jax import config as gan_config, state as gan_state
+from tests.helpers import tmpfs
 
 pytestmark = pytest.mark.slow
 
@@ -62,14 +63,19 @@ def _command(workdir, *extra, steps=STEPS, module='experiments.run'):
   ]
 
 
-def _run(workdir, *extra, steps=STEPS, module='experiments.run'):
+def _python(*arguments):
+  """``python ARGUMENTS`` in the repository, its output captured."""
   return subprocess.run(
-      _command(workdir, *extra, steps=steps, module=module),
+      [sys.executable, *arguments],
       cwd=ROOT,
       capture_output=True,
       text=True,
       timeout=600,
   )
+
+
+def _run(workdir, *extra, steps=STEPS, module='experiments.run'):
+  return _python(*_command(workdir, *extra, steps=steps, module=module)[1:])
 
 
 def _stderr_lines(process):
@@ -201,13 +207,7 @@ def test_a_change_the_state_cannot_carry_touches_nothing(
   refused = (
       _run(workdir, *extra)
       if module == 'experiments.run'
-      else subprocess.run(
-          [sys.executable, '-m', module, f'--workdir={workdir}', *extra],
-          cwd=ROOT,
-          capture_output=True,
-          text=True,
-          timeout=600,
-      )
+      else _python('-m', module, f'--workdir={workdir}', *extra)
   )
   assert refused.returncode == 1
   stderr = _stderr_lines(refused)
@@ -254,13 +254,7 @@ runpy.run_module('experiments.run', run_name='__main__')
 
 
 def test_a_full_disk_mid_record_is_one_line_and_the_run_resumes(runs, workdir):
-  failed = subprocess.run(
-      [sys.executable, '-c', _FULL_DISK_AT_60, *_command(workdir)[3:]],
-      cwd=ROOT,
-      capture_output=True,
-      text=True,
-      timeout=600,
-  )
+  failed = _python('-c', _FULL_DISK_AT_60, *_command(workdir)[3:])
   assert failed.returncode == 1
   stderr = _stderr_lines(failed)
   assert len(stderr) == 1, failed.stderr[-3000:]
@@ -402,39 +396,22 @@ def test_a_finished_run_run_again_writes_nothing(runs, workdir):
 @pytest.fixture
 def full_disk(tmp_path):
   """A 16 MiB tmpfs, all but 1 MiB of it taken (needs root and mount)."""
-  mount_point = tmp_path / 'disk'
-  mount_point.mkdir()
-  mounted = subprocess.run(
-      ['mount', '-t', 'tmpfs', '-o', 'size=16m', 'tmpfs', str(mount_point)],
-      capture_output=True,
-  )
-  if mounted.returncode != 0:
-    pytest.skip('cannot mount a tmpfs here (needs root)')
-  try:
+  with tmpfs(tmp_path / 'disk', '16m') as mount_point:
     with open(mount_point / 'filler', 'wb') as f:
       f.write(b'\0' * (15 << 20))
     yield mount_point
-  finally:
-    subprocess.run(['umount', str(mount_point)], check=True)
 
 
 def test_a_sweep_without_room_is_one_line_before_it_trains(full_disk):
   workdir = full_disk / 'sweep'
-  refused = subprocess.run(
-      [
-          sys.executable,
-          '-m',
-          'experiments.sweep',
-          '--variants=non_saturating',
-          f'--workdir={workdir}',
-          '--progress=false',
-          *(f'--set={f.removeprefix("--config.")}' for f in FLAGS[1:-1]),
-          '--set=train.steps=20',
-      ],
-      cwd=ROOT,
-      capture_output=True,
-      text=True,
-      timeout=600,
+  refused = _python(
+      '-m',
+      'experiments.sweep',
+      '--variants=non_saturating',
+      f'--workdir={workdir}',
+      '--progress=false',
+      *(f'--set={f.removeprefix("--config.")}' for f in FLAGS[1:-1]),
+      '--set=train.steps=20',
   )
   assert refused.returncode == 1
   stderr = _stderr_lines(refused)
@@ -461,16 +438,12 @@ def test_a_truncated_image_checkpoint_is_one_warning_and_no_traceback(
       '--config.eval.num_samples=100',
       '--progress=false',
   ]
-  first = subprocess.run(
-      command, cwd=ROOT, capture_output=True, text=True, timeout=600
-  )
+  first = _python(*command[1:])
   assert first.returncode == 0, first.stderr[-3000:]
   _truncate(tmp_path / 'checkpoints' / '2')
   (tmp_path / 'summary.json').unlink()  # As if killed before writing it.
   before, lines = _files(tmp_path), _metric_lines(tmp_path)
-  again = subprocess.run(
-      command, cwd=ROOT, capture_output=True, text=True, timeout=600
-  )
+  again = _python(*command[1:])
   assert again.returncode == 0, again.stderr[-3000:]
   assert _stderr_lines(again) == []
   warning = [

@@ -31,7 +31,7 @@ from experiments.runner.loop import divergence
 from experiments.runner.train import train_and_evaluate
 from gan_jax import config as gan_config
 from gan_jax import state as gan_state
-from tests.helpers import small_config
+from tests.helpers import small_config, tmpfs
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # A tiny run that checkpoints every 20 steps (keeping 2): most of its time
@@ -621,18 +621,8 @@ def test_a_failing_save_is_one_error_and_the_earlier_checkpoint_survives(
 @pytest.fixture
 def small_disk(tmp_path):
   """A 40 MiB tmpfs (needs root and mount; skipped elsewhere)."""
-  mount_point = tmp_path / 'disk'
-  mount_point.mkdir()
-  mounted = subprocess.run(
-      ['mount', '-t', 'tmpfs', '-o', 'size=40m', 'tmpfs', str(mount_point)],
-      capture_output=True,
-  )
-  if mounted.returncode != 0:
-    pytest.skip('cannot mount a tmpfs here (needs root)')
-  try:
+  with tmpfs(tmp_path / 'disk', '40m') as mount_point:
     yield mount_point
-  finally:
-    subprocess.run(['umount', str(mount_point)], check=True)
 
 
 def _fill_the_disk_mid_run(disk, name):

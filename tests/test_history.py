@@ -19,7 +19,7 @@ from experiments.runner.train import train_and_evaluate
 from experiments.storage import checkpoints, writers
 from experiments.sweeps import driver as sweep_driver, spec as sweep_spec
 from gan_jax import config as gan_config, state as gan_state
-from tests.helpers import small_config
+from tests.helpers import SignalAfter, small_config
 
 
 def _files(workdir):
@@ -285,25 +285,6 @@ def test_a_finished_run_run_again_writes_nothing(copy, capsys):
   assert summary['final_eval'] == pytest.approx(expected['final_eval'])
 
 
-class _SignalAfter:
-  """A StopRequest that 'receives' SIGTERM at its ``calls``-th look."""
-
-  def __init__(self, calls):
-    self._left = calls
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    pass
-
-  def signal_name(self):
-    self._left -= 1
-    return 'SIGTERM' if self._left < 0 else None
-
-  agreed = signal_name
-
-
 def test_an_interrupted_summary_has_its_reason_and_its_evaluation_step(
     tmp_path, monkeypatch
 ):
@@ -311,7 +292,7 @@ def test_an_interrupted_summary_has_its_reason_and_its_evaluation_step(
   # per interval: at the 7th look, after step 5, past step 4's evaluation.
   config = small_config(train__steps_per_dispatch=1)
   monkeypatch.setattr(
-      runner_train.preemption, 'StopRequest', lambda: _SignalAfter(6)
+      runner_train.preemption, 'StopRequest', lambda: SignalAfter(6)
   )
   summary = train_and_evaluate(config, str(tmp_path), progress=False)
   assert summary['status'] == 'interrupted'
@@ -321,7 +302,7 @@ def test_an_interrupted_summary_has_its_reason_and_its_evaluation_step(
   assert (summary['step'], summary['final_eval_step']) == (5, 4)
   # Resumed and stopped at once: still step 4's evaluation, from the log.
   monkeypatch.setattr(
-      runner_train.preemption, 'StopRequest', lambda: _SignalAfter(0)
+      runner_train.preemption, 'StopRequest', lambda: SignalAfter(0)
   )
   again = train_and_evaluate(config, str(tmp_path), progress=False)
   assert (again['step'], again['final_eval_step']) == (6, 4)
@@ -337,7 +318,7 @@ def test_an_interruption_is_reported_with_its_reason():
   )
   cadence = loop.Cadence(10, 2, 10, 10, 1)
   outcome, step = loop.train_to_outcome(
-      None, 0, cadence, hooks, _SignalAfter(0), lambda _: None
+      None, 0, cadence, hooks, SignalAfter(0), lambda _: None
   )
   assert outcome['status'] == 'interrupted' and step == 1
   assert outcome['reason'].startswith('SIGTERM at step 1')

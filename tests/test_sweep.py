@@ -19,6 +19,7 @@ from experiments.sweeps import spec as sweep_spec
 from experiments.runner import preemption
 from experiments.sweeps import training as sweep_training
 from experiments.sweeps.spec import SweepError
+from tests.helpers import SignalAfter
 
 TINY = {
     'model.width': 16,
@@ -427,26 +428,6 @@ def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
   assert steps == [2, 4, 6, 8]  # Resumed from step 4, nothing repeated.
 
 
-class _SignalAfter:
-  """A preemption.StopRequest that 'receives' SIGTERM at its ``calls``-th
-  look."""
-
-  def __init__(self, calls):
-    self._left = calls
-
-  def __enter__(self):
-    return self
-
-  def __exit__(self, *exc):
-    pass
-
-  def signal_name(self):
-    self._left -= 1
-    return 'SIGTERM' if self._left < 0 else None
-
-  agreed = signal_name
-
-
 def test_a_sigterm_saves_the_group_at_its_step_and_the_rerun_resumes(
     finished_sweep, tmp_path, monkeypatch
 ):
@@ -461,7 +442,7 @@ def test_a_sigterm_saves_the_group_at_its_step_and_the_rerun_resumes(
       }
   )
   workdir = str(tmp_path)
-  monkeypatch.setattr(preemption, 'StopRequest', lambda: _SignalAfter(0))
+  monkeypatch.setattr(preemption, 'StopRequest', lambda: SignalAfter(0))
   with pytest.raises(preemption.Interrupted) as stopped:
     sweep_driver.run_sweep(spec, workdir, progress=False)
   assert (stopped.value.signal_name, stopped.value.step) == ('SIGTERM', 1)

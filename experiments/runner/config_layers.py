@@ -16,7 +16,7 @@ import json
 import os
 import re
 import traceback
-from typing import Any, Dict, Iterable, List, Optional
+from typing import Any, Dict, Iterable, List, Optional, Sequence
 
 import ml_collections
 
@@ -143,6 +143,31 @@ def unknown_override(
             f'{argument.split("=")[0]}: {unknown_field(field, fields, whose)}'
         )
   return None
+
+
+def config_file_error(
+    argv: Sequence[str],
+    error: BaseException,
+    fields: Optional[Dict[str, Any]] = None,
+    whose: str = _GAN_FIELDS,
+) -> str:
+  """The one line for a ``--config`` file that cannot be loaded, or for a
+  ``--config.FIELD`` override of a field it does not have (``fields`` and
+  ``whose`` as for :func:`unknown_override`): the close name or the
+  section's fields, else where the file failed."""
+  try:
+    unknown = unknown_override(argv[1:], fields, whose)
+  except Exception:  # The plug-ins the file registered are themselves wrong.
+    unknown = None
+  if unknown:
+    return f'error: {unknown}'
+  path = next(
+      (arg.split('=', 1)[1] for arg in argv if arg.startswith('--config=')),
+      None,
+  )
+  if path is None:
+    return f'error: --config: {one_line(str(error))}'
+  return f'error: --config={why_not_loaded(path, error)}'
 
 
 _LOADED: Dict[str, Any] = {}  # Config files' modules, by absolute path.

@@ -20,7 +20,6 @@ through an unpickler that knows only tensors, storages and ordered dicts.
 """
 
 import collections
-import hashlib
 import io
 import os
 import pickle
@@ -31,6 +30,8 @@ import zlib
 from typing import Dict, Optional
 
 import numpy as np
+
+from gan_jax.cache_files import sha256
 
 WEIGHTS_FILE = 'pt_inception-2015-12-05-6726825d.pth'
 WEIGHTS_URL = (
@@ -99,14 +100,6 @@ def find_weights(path: Optional[str] = None, download: bool = True) -> str:
       f'no Inception weights: put {WEIGHTS_FILE} (from {WEIGHTS_URL}) in '
       f'{cache_dir()}, or name the file with ${ENV_PATH}'
   )
-
-
-def sha256(path: str) -> str:
-  digest = hashlib.sha256()
-  with open(path, 'rb') as f:
-    while chunk := f.read(1 << 20):
-      digest.update(chunk)
-  return digest.hexdigest()
 
 
 def check_digest(path: str, prefix: Optional[str] = SHA256_PREFIX) -> str:
