@@ -18,6 +18,7 @@ from experiments.runner import train as runner_train
 from experiments.runner.train import train_and_evaluate
 from experiments.storage import checkpoints, writers
 from experiments.sweeps import driver as sweep_driver, spec as sweep_spec
+from experiments.sweeps.spec import SweepError
 from gan_jax import config as gan_config, state as gan_state
 from tests.helpers import SignalAfter, small_config
 
@@ -89,6 +90,50 @@ def test_a_resume_with_new_settings_keeps_the_old_config(copy):
   assert (
       json.loads((workdir / 'config.json').read_text())['train']['steps'] == 10
   )
+
+
+def test_runs_and_sweeps_never_share_a_workdir(copy, tmp_path):
+  config, workdir, _ = copy
+  with pytest.raises(SweepError, match='holds a run .*another --workdir'):
+    sweep_driver.claim_directory(str(workdir), {'seeds': [0]})
+  sweep = tmp_path / 'sweep'
+  sweep_driver.claim_directory(str(sweep), {'seeds': [0]})
+  with pytest.raises(gan_config.ConfigError, match='holds a sweep'):
+    config_layers.check_resume(str(sweep), config, allow=True)
+  blocker = tmp_path / 'file'
+  blocker.write_text('')
+  with pytest.raises(SweepError, match='is a file, not a directory'):
+    sweep_driver.claim_directory(str(blocker), {'seeds': [0]})
+
+
+def test_a_final_summary_is_kept_when_the_run_goes_on(copy):
+  _, workdir, _ = copy
+  old = (workdir / 'summary.json').read_text()
+  train_and_evaluate(small_config(train__steps=10), str(workdir), False)
+  assert (workdir / 'summary.until_step_8.json').read_text() == old
+  assert json.loads((workdir / 'summary.json').read_text())['step'] == 10
+
+
+def test_a_garbled_summary_is_one_line_before_the_end_too(copy):
+  _, workdir, _ = copy
+  (workdir / 'summary.json').write_text('{oops')
+  with pytest.raises(gan_config.ConfigError, match='summary.json cannot be'):
+    train_and_evaluate(small_config(train__steps=10), str(workdir), False)
+  assert (workdir / 'summary.json').read_text() == '{oops'
+
+
+def test_an_unreadable_digests_file_is_moved_aside_with_a_warning(copy):
+  config, workdir, _ = copy
+  (workdir / checkpoints.DIGESTS).write_text('{bad')
+  warnings = []
+  ckpt = checkpoints.Checkpointer(str(workdir), 2)
+  try:
+    assert int(ckpt.restore(_like(config), warn=warnings.append).step) == 8
+  finally:
+    ckpt.close()
+  assert len(warnings) == 1 and 'restored unchecked' in warnings[0]
+  kept = workdir / (checkpoints.DIGESTS + '.unreadable')
+  assert kept.read_text() == '{bad'
 
 
 # --- Only damage sets a step aside -------------------------------------------
@@ -193,6 +238,32 @@ def test_a_step_damaged_twice_keeps_both_copies(copy):
   assert sorted(os.listdir(workdir / checkpoints.DAMAGED)) == ['8', '8.1']
 
 
+def test_files_are_checked_before_orbax_reads_them_and_the_state_after(
+    copy,
+):
+  config, workdir, _ = copy
+  steps = workdir / 'checkpoints'
+  # Step 8's files replaced by step 4's: well formed, every CRC right.
+  shutil.rmtree(steps / '8')
+  shutil.copytree(steps / '4', steps / '8')
+  for files_recorded in (True, False):
+    if not files_recorded:  # Older checkpoints: the state's digest sees it.
+      (workdir / checkpoints.FILE_DIGESTS).unlink()
+      shutil.copytree(workdir / checkpoints.DAMAGED / '8', steps / '8')
+    warnings = []
+    ckpt = checkpoints.Checkpointer(str(workdir), 2)
+    try:
+      restored = ckpt.restore(_like(config), warn=warnings.append)
+    finally:
+      ckpt.close()
+    assert int(restored.step) == 4 and len(warnings) == 1
+    assert (
+        f'is changed ({checkpoints.FILE_DIGESTS} holds those it was saved'
+        if files_recorded
+        else 'differ from the digest written when it was saved'
+    ) in warnings[0]
+
+
 # --- 3. No readable checkpoint -----------------------------------------------
 
 
@@ -248,6 +319,18 @@ def test_a_torn_line_in_the_middle_is_moved_too(tmp_path):
   assert _lines(path) == ['{"step": 2}', '{"step": 6}']
   assert _lines(tmp_path / writers.TORN) == ['{"step": 4, "sp{"step": 6}']
   assert [r['step'] for r in writers.read_metrics(str(tmp_path))] == [2, 6]
+
+
+def test_binary_garbage_in_the_log_is_moved_byte_for_byte(tmp_path):
+  path = tmp_path / writers.METRICS
+  garbage = bytes(range(256)) * 2  # Invalid UTF-8, newlines inside.
+  path.write_bytes(b'{"step": 2}\n[1, 2]\n' + garbage)
+  writers.rewind_metrics(str(tmp_path), 2, lambda _: None)
+  assert path.read_bytes() == b'{"step": 2}\n'
+  assert (tmp_path / writers.TORN).read_bytes().replace(b'\n', b'') == (
+      b'[1, 2]' + garbage.replace(b'\n', b'')
+  )
+  assert writers.read_metrics(str(tmp_path)) == [{'step': 2}]
 
 
 def test_a_run_whose_log_was_torn_resumes(copy, capsys):
@@ -309,6 +392,28 @@ def test_an_interrupted_summary_has_its_reason_and_its_evaluation_step(
   assert again['final_eval'] == pytest.approx(summary['final_eval'])
 
 
+def test_a_run_stopped_at_an_evaluation_step_evaluates_there_on_resume(
+    finished, tmp_path, monkeypatch
+):
+  # Stopped after step 4 (the 6th look), where it would have evaluated.
+  config = small_config(train__steps_per_dispatch=1)
+  monkeypatch.setattr(
+      runner_train.preemption, 'StopRequest', lambda: SignalAfter(5)
+  )
+  stopped = train_and_evaluate(config, str(tmp_path), progress=False)
+  assert (stopped['step'], stopped['final_eval_step']) == (4, None)
+  monkeypatch.undo()
+  train_and_evaluate(config, str(tmp_path), progress=False)
+
+  def evals(workdir):
+    return [
+        r for r in writers.read_metrics(str(workdir)) if r['split'] == 'eval'
+    ]
+
+  assert [r['step'] for r in evals(tmp_path)] == [4, 8]
+  assert evals(tmp_path) == pytest.approx(evals(finished[1]))
+
+
 def test_an_interruption_is_reported_with_its_reason():
   hooks = loop.Hooks(
       dispatch=lambda state, first, n: (state, None),
@@ -343,16 +448,20 @@ def test_a_sweep_without_room_is_refused_before_it_trains(
       }
   )
   real = shutil.disk_usage
-  monkeypatch.setattr(
-      checkpoints.shutil,
-      'disk_usage',
-      lambda path: real(path)._replace(free=1 << 20),
-  )
-  with pytest.raises(checkpoints.NoRoom, match='1 MiB free'):
-    sweep_driver.run_sweep(spec, str(tmp_path / 'sweep'), progress=False)
-  assert not (
-      tmp_path / 'sweep' / 'groups' / 'group000' / 'checkpoints'
-  ).exists()
-  chex.assert_equal(
-      [p for p in (tmp_path / 'sweep').rglob('metrics.jsonl')], []
-  )
+  workdir = tmp_path / 'sweep'
+  for free, refused in ((1 << 20, SweepError), ((16 << 20) + 1, None)):
+    monkeypatch.setattr(
+        checkpoints.shutil,
+        'disk_usage',
+        lambda path, free=free: real(path)._replace(free=free),
+    )
+    if refused:  # Not even room for the logs: nothing written at all.
+      with pytest.raises(SweepError, match=r'1.0 MiB free.*\(its logs\)'):
+        sweep_driver.run_sweep(spec, str(workdir), progress=False)
+      assert not workdir.exists()
+      continue
+    # Room for the logs, not for the group's checkpoints.
+    with pytest.raises(checkpoints.NoRoom, match=r'2 checkpoints of'):
+      sweep_driver.run_sweep(spec, str(workdir), progress=False)
+    assert not (workdir / 'groups' / 'group000' / 'checkpoints').exists()
+    chex.assert_equal(list(workdir.rglob('metrics.jsonl')), [])

@@ -400,6 +400,11 @@ def check_resume(
   """Raises ConfigError if ``workdir`` holds a run whose config differs from
   ``config`` in a field that changes the run, unless ``allow``
   (``defaults``: as for :func:`resume_changes`)."""
+  if os.path.exists(os.path.join(workdir, 'sweep.json')):
+    raise gan_config.ConfigError(
+        f'--workdir={workdir} holds a sweep (its sweep.json), not a run; '
+        'give another --workdir'
+    )
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     return

@@ -155,6 +155,7 @@ def run(
       if step:
         print(f'resumed {workdir} from its checkpoint of step {step}')
       history.keep_config(workdir, config, step)
+      history.keep_summary(workdir)
       writers.rewind_metrics(workdir, step)
     writer = writers.MetricWriter(workdir) if primary else writers.NoWriter()
   except BaseException:
@@ -238,8 +239,9 @@ def run(
   # The latest evaluation and its step; a resumed run's from its log
   # until it evaluates again.
   final_eval_step, final_eval = history.last_evaluation(workdir, step)
-
-  logged_eval_step = final_eval_step
+  # Whether to evaluate is decided alike on every host: process 0's log.
+  logged_eval_step = history.logged_eval_step(workdir, step)
+  resumed_eval_step = logged_eval_step  # For the loop: see loop.train.
 
   def evaluate(state, step: int, final: bool) -> Dict[str, float]:
     del final  # A run draws its pictures at every evaluation.
@@ -267,7 +269,7 @@ def run(
   run_started, run_start_step = time.time(), step
   try:
     outcome, step = loop.train_to_outcome(
-        state, step, cadence, hooks, stop, bar.write
+        state, step, cadence, hooks, stop, bar.write, resumed_eval_step
     )
   finally:
     writers.close_all(

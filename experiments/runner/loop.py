@@ -81,15 +81,25 @@ def train(
     cadence: Cadence,
     hooks: Hooks,
     stop: Optional[preemption.StopRequest],
+    logged_eval_step: Optional[int] = None,
 ) -> Outcome:
   """Trains from ``step`` to ``cadence.total``; see the module docstring.
 
   An interrupted loop has saved at the step reached and returns without a
   final evaluation; a completed one has evaluated at its last step (again,
-  if it was already there).
+  if it was already there). A loop resumed at a step of the evaluation
+  cadence that its log has no evaluation of (``logged_eval_step``, the
+  last one logged: a stop is honoured before evaluating) evaluates there
+  first, as a run never stopped did.
   """
   several_hosts = jax.process_count() > 1
   last_eval = None
+  if (
+      0 < step < cadence.total
+      and step % cadence.eval_every == 0
+      and logged_eval_step != step
+  ):
+    last_eval = hooks.evaluate(state, step, False)
   while step < cadence.total:
     num_steps = min(
         cadence.log_every - step % cadence.log_every, cadence.total - step
@@ -136,13 +146,14 @@ def train_to_outcome(
     hooks: Hooks,
     stop: Optional[preemption.StopRequest],
     say: Callable[[str], None],
+    logged_eval_step: Optional[int] = None,
 ):
   """:func:`train`, its end as a run's summary.json reports it: ({'status':
   'completed', 'interrupted' or 'diverged', and 'reason', the line said
   (and 'interrupted_by', the signal's name)}, the step reached); an
   interruption or a divergence is said in a line."""
   try:
-    outcome = train(state, step, cadence, hooks, stop)
+    outcome = train(state, step, cadence, hooks, stop, logged_eval_step)
   except Diverged as error:
     say(str(error))
     return {'status': 'diverged', 'reason': str(error)}, error.step

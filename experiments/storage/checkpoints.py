@@ -34,6 +34,7 @@ as a sweep group's stacked states), and what keeps them trustworthy.
 import errno
 import gc
 import json
+import logging
 import os
 import re
 import shutil
@@ -45,14 +46,29 @@ import orbax.checkpoint as ocp
 from jax.experimental import multihost_utils
 
 from experiments.storage import state_digests, writers
+from gan_jax.cache_files import sha256 as file_sha256
 from experiments.storage.failed_writes import (
     failure_reason,
     held_stderr,
     os_error_reason,
 )
 
+
+class _WithoutOrbaxLogs(logging.Filter):
+  """Drops orbax's own log lines (absl's logger): what they report -- a
+  step's metadata that does not parse, a temporary directory a ``kill -9``
+  left and orbax removes -- this module says once in a line of its own, or
+  needs no saying. A run's stderr is then its own."""
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    return f'{os.sep}orbax{os.sep}' not in record.pathname
+
+
+logging.getLogger('absl').addFilter(_WithoutOrbaxLogs())
+
 DIGESTS = 'checkpoint_digests.json'
 PIECE_DIGESTS = 'checkpoint_digests.process{}.json'
+FILE_DIGESTS = 'checkpoint_files.json'  # Step -> file -> SHA-256.
 DAMAGED = 'damaged_checkpoints'
 
 
@@ -306,23 +322,52 @@ def check_room(workdir: str, state: Any, keep: int) -> None:
     raise NoRoom(f'--workdir={workdir}: {existing} is a file, not a directory')
   if not os.access(existing, os.W_OK | os.X_OK):
     raise NoRoom(f'--workdir={workdir}: {existing} is not writable')
-  needed = (keep + 1) * state_bytes(state) + (16 << 20)
+  needed = (keep + 1) * state_bytes(state) + (16 << 20) if keep else 16 << 20
   free = shutil.disk_usage(existing).free
   if free < needed:
     raise NoRoom(
-        f'--workdir={workdir}: {free / 2**20:.0f} MiB free, the '
-        f'run needs about {needed / 2**20:.0f} MiB ({keep} '
-        f'checkpoints of {state_bytes(state) / 2**20:.1f} MiB, one '
-        'being written, logs)'
+        f'--workdir={workdir}: {free / 2**20:.1f} MiB free, the '
+        f'run needs about {needed / 2**20:.1f} MiB ('
+        + (
+            f'{keep} checkpoints of {state_bytes(state) / 2**20:.1f} MiB, '
+            'one being written, logs)'
+            if keep
+            else 'its logs)'
+        )
     )
 
 
-def _read_json(path: str) -> Dict[str, Any]:
+def _read_json(
+    path: str, warn: Callable[[str], None] = lambda line: None
+) -> Dict[str, Any]:
+  """A digests file's entries; {} if there is none yet. One that cannot be
+  read is moved aside (``NAME.unreadable``, then ``.unreadable.1``, ...)
+  with a ``warn``-ing, and {} returned: the steps it covered are restored
+  with orbax's own checks only, and the next save starts it anew."""
   try:
     with open(path) as f:
-      return json.load(f)
-  except (OSError, ValueError):
-    return {}  # None yet, or unreadable: orbax's own checks remain.
+      entries = json.load(f)
+    if not isinstance(entries, dict):
+      raise ValueError('not a JSON object')
+    return entries
+  except FileNotFoundError:
+    return {}
+  except (OSError, ValueError) as error:
+    if jax.process_index() != 0:  # Process 0 moves it, once.
+      return {}
+    kept, copy = path + '.unreadable', 0
+    while os.path.exists(kept):
+      copy += 1
+      kept = f'{path}.unreadable.{copy}'
+    try:
+      os.replace(path, kept)
+    except OSError:
+      return {}  # Cannot move it (read-only): the next save says so.
+    warn(
+        f'warning: {path} cannot be read ({_reason(error)[:100]}); moved to '
+        f'{kept}: the checkpoints it covered are restored unchecked'
+    )
+    return {}
 
 
 def _check_digests(
@@ -360,6 +405,7 @@ class Checkpointer:
     self._workdir = os.path.abspath(workdir)
     self._directory = os.path.join(self._workdir, 'checkpoints')
     self._digests_path = os.path.join(self._workdir, DIGESTS)
+    self._files_path = os.path.join(self._workdir, FILE_DIGESTS)
     try:
       # Synchronous saves: a save that returns is on disk, and a failing
       # one (disk full) fails here, in the caller, rather than in orbax's
@@ -443,6 +489,53 @@ class Checkpointer:
         if other >= jax.process_count():
           self._record(path, step, None)
 
+  def _step_files(self, step: int) -> Dict[str, str]:
+    """Each file of a finished step (relative path -> SHA-256)."""
+    root = os.path.join(self._directory, str(step))
+    found = {}
+    for directory, _, names in os.walk(root):
+      for name in names:
+        path = os.path.join(directory, name)
+        found[os.path.relpath(path, root)] = file_sha256(path)
+    return found
+
+  def _record_files(self, step: int) -> None:
+    """After a save: the SHA-256 of each file of the step, so that a
+    restore finds damaged files before orbax reads them (whose failures
+    print hundreds of lines from its threads, late); and every digests
+    file pruned to the steps kept. One process: with several, each writes
+    its own files, which another host may not see."""
+    if jax.process_count() > 1:
+      return
+    self._record(self._files_path, step, self._step_files(step))
+    kept = {str(s) for s in self._manager.all_steps()}
+    for path in (self._digests_path, *self._piece_digests_paths().values()):
+      entries = _read_json(path)
+      if set(entries) - kept:
+        writers.write_json(
+            path, {k: v for k, v in entries.items() if k in kept}
+        )
+
+  def _check_files(self, step: int, recorded: Optional[Dict[str, str]]):
+    """Raises DigestMismatch if a step's files differ from those it was
+    saved with (None: saved without the record, nothing to check)."""
+    if not recorded:
+      return
+    found = self._step_files(step)
+    changed = sorted(n for n in recorded if found.get(n) != recorded[n])
+    added = sorted(set(found) - set(recorded))
+    if changed:
+      name = changed[0]
+      what = 'missing' if name not in found else 'changed'
+    elif added:
+      name, what = added[0], 'not one it was saved with'
+    else:
+      return
+    raise DigestMismatch(
+        f'its file {name} is {what} ({FILE_DIGESTS} holds those it was '
+        'saved with)'
+    )
+
   def save(self, step: int, state: Any) -> None:
     """Writes ``state`` as ``step``; raises CheckpointError if that fails
     (the earlier steps stay as they were)."""
@@ -451,6 +544,7 @@ class Checkpointer:
       try:
         self._record_digests(step, state)
         self._manager.save(step, args=ocp.args.StandardSave(state))
+        self._record_files(step)
       except Exception as error:  # OSError, or tensorstore's ValueError.
         failed = error
         # A full disk is said in one line (CheckpointError); orbax's
@@ -508,7 +602,9 @@ class Checkpointer:
     steps = sorted(self._manager.all_steps(), reverse=True)
     if step is not None:
       steps = [step]
-    digests, pieces = _read_json(self._digests_path), self._read_piece_digests()
+    digests = _read_json(self._digests_path, warn)
+    pieces = self._read_piece_digests()
+    files = _read_json(self._files_path, warn)
     damaged = []
     for candidate in steps:
       path = os.path.join(self._directory, str(candidate))
@@ -519,7 +615,7 @@ class Checkpointer:
         try:
           restored, failure = (
               self._restore_step(
-                  candidate, abstract, sharding, digests, pieces
+                  candidate, abstract, sharding, digests, pieces, files
               ),
               None,
           )
@@ -571,9 +667,13 @@ class Checkpointer:
         'start afresh'
     )
 
-  def _restore_step(self, step, abstract, sharding, digests, pieces) -> Any:
+  def _restore_step(
+      self, step, abstract, sharding, digests, pieces, files
+  ) -> Any:
     """One step's state as it was saved (in ``abstract``'s node types),
-    checked against the digests it was saved with."""
+    checked against the digests it was saved with: its files before orbax
+    reads them, the state's bytes after."""
+    self._check_files(step, files.get(str(step)))
     saved = self._manager.item_metadata(step)
     saved = getattr(saved, 'tree', saved)
     grafted = graft(abstract, saved, sharding)

@@ -4,10 +4,11 @@ TensorBoard files are written with tensorboardX, which needs no TensorFlow.
 """
 
 import json
+import logging
 import math
 import os
 import sys
-from typing import Any, Callable, Dict, Mapping
+from typing import Any, Callable, Dict, List, Mapping, Optional
 
 METRICS = 'metrics.jsonl'
 TORN = 'metrics.torn.txt'  # Lines of metrics.jsonl cut short by a crash.
@@ -37,6 +38,10 @@ def _import_summary_writer():
 
 
 SummaryWriter = _import_summary_writer()
+# A NaN or infinity is a value a run logs on purpose (reverse_kl when no
+# sample is of high quality; a diverging loss, which the run then reports
+# itself): tensorboardX's warning for each would be noise on stderr.
+logging.getLogger('tensorboardX.x2num').setLevel(logging.ERROR)
 
 
 def close_all(*closers: Callable[[], None]) -> None:
@@ -112,26 +117,28 @@ class NoWriter:
     pass
 
 
-def _parses(line: str) -> bool:
+def _record(line: bytes) -> Optional[Dict[str, Any]]:
+  """The record a line of metrics.jsonl holds, or None: a line cut short,
+  or bytes that are not a JSON object (garbage from a damaged disk)."""
   try:
-    json.loads(line)
-    return True
-  except ValueError:
-    return False
+    record = json.loads(line.decode('utf-8'))
+  except ValueError:  # UnicodeDecodeError included.
+    return None
+  return record if isinstance(record, dict) else None
 
 
-def _append(path: str, lines) -> None:
+def _append(path: str, lines: List[bytes]) -> None:
   """Appends ``lines`` (each ending in a newline) and syncs them to disk:
   they are on disk before the file they came from is replaced."""
-  with open(path, 'a') as f:
+  with open(path, 'ab') as f:
     f.writelines(lines)
     f.flush()
     os.fsync(f.fileno())
 
 
-def _replace_lines(path: str, lines) -> None:
+def _replace_lines(path: str, lines: List[bytes]) -> None:
   tmp = path + '.tmp'
-  with open(tmp, 'w') as f:
+  with open(tmp, 'wb') as f:
     f.writelines(lines)
   os.replace(tmp, path)
 
@@ -143,8 +150,8 @@ def rewind_metrics(
   dropping) what does not fit, with a line said for each kind:
 
   * a torn line -- a write cut short by a full disk or ``kill -9``, or
-    anything else that is not one JSON record -- to metrics.torn.txt,
-    as it was;
+    anything else that is not one JSON record, binary garbage included --
+    to metrics.torn.txt, byte for byte;
   * records logged after ``last_step`` (after the checkpoint the run
     resumes from; they would repeat) to metrics.rewound.jsonl.
 
@@ -153,15 +160,20 @@ def rewind_metrics(
   path = os.path.join(workdir, METRICS)
   if not os.path.exists(path):
     return
-  with open(path, newline='') as f:
-    lines = f.readlines()
+  with open(path, 'rb') as f:
+    # Split on b'\n' alone: a torn line's stray bytes stay as they were.
+    lines = [line + b'\n' for line in f.read().split(b'\n')]
+    lines[-1] = lines[-1][:-1]  # What follows the last newline, if any.
   kept, torn, rewound = [], [], []
   for line in lines:
     if not line.strip():
       continue
-    if not line.endswith('\n') or not _parses(line):
-      torn.append(line if line.endswith('\n') else line + '\n')
-    elif json.loads(line).get('step', 0) > last_step:
+    record = _record(line) if line.endswith(b'\n') else None
+    if record is None:
+      torn.append(line if line.endswith(b'\n') else line + b'\n')
+    elif not isinstance(record.get('step'), int):
+      torn.append(line)  # JSON, but not a record of a step.
+    elif record['step'] > last_step:
       rewound.append(line)
     else:
       kept.append(line)
@@ -188,5 +200,6 @@ def rewind_metrics(
 def read_metrics(workdir: str):
   """The records of metrics.jsonl, in order; a torn line (a write cut
   short, see :func:`rewind_metrics`) is not a record and is skipped."""
-  with open(os.path.join(workdir, METRICS)) as f:
-    return [json.loads(line) for line in f if line.strip() and _parses(line)]
+  with open(os.path.join(workdir, METRICS), 'rb') as f:
+    records = (_record(line) for line in f if line.strip())
+    return [r for r in records if r is not None and 'step' in r]

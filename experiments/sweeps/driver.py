@@ -17,8 +17,18 @@ def claim_directory(
     workdir: str, spec: Dict[str, Any], write: bool = True
 ) -> None:
   """Records the spec in sweep.json (if ``write``), or checks it is the one
-  recorded."""
+  recorded. Refused in one line (SweepError), before anything is written:
+  a path that is a file, a run's workdir, another sweep's, too little room
+  for the sweep's logs (each group checks for its checkpoints before it
+  trains)."""
   path = os.path.join(workdir, 'sweep.json')
+  if os.path.exists(workdir) and not os.path.isdir(workdir):
+    raise SweepError(f'--workdir={workdir} is a file, not a directory')
+  if os.path.exists(os.path.join(workdir, 'config.json')):
+    raise SweepError(
+        f'--workdir={workdir} holds a run (its config.json), not a sweep; '
+        'give another --workdir'
+    )
   if os.path.exists(path):
     with open(path) as f:
       recorded = json.load(f)
@@ -30,14 +40,17 @@ def claim_directory(
       )
       raise SweepError(
           f'--workdir={workdir} holds a different sweep (other '
-          f'{" and ".join(changed)}); give another --workdir, or delete '
-          'that one'
+          f'{" and ".join(changed)}); give another --workdir'
       )
     return
   if not write:
     return
-  from experiments.storage import writers
+  from experiments.storage import checkpoints, writers
 
+  try:
+    checkpoints.check_room(workdir, (), 0)  # The logs' room, at least.
+  except checkpoints.NoRoom as error:
+    raise SweepError(str(error)) from None
   os.makedirs(workdir, exist_ok=True)
   writers.write_json(path, spec)
 

@@ -126,7 +126,8 @@ def save_curves(path: str, summaries: Sequence[Mapping[str, Any]]) -> None:
   )
   for ax, metric in zip(axes[0], metrics):
     _band_plot(ax, summaries, 'eval', metric)
-  axes[0][-1].legend(fontsize=7, loc='best')
+  if axes[0][-1].get_legend_handles_labels()[0]:  # Else matplotlib warns.
+    axes[0][-1].legend(fontsize=7, loc='best')
   fig.suptitle(
       'Evaluation over training: mean over seeds, band from the '
       'lowest to the highest seed',
@@ -143,7 +144,8 @@ def save_grad_norms(path: str, summaries: Sequence[Mapping[str, Any]]) -> None:
   ax.set_title(
       "||grad of G's loss|| (mean of each logged interval)", fontsize=10
   )
-  ax.legend(fontsize=7, loc='best')
+  if ax.get_legend_handles_labels()[0]:  # Else matplotlib warns.
+    ax.legend(fontsize=7, loc='best')
   fig.tight_layout()
   fig.savefig(path)
   plt.close(fig)

@@ -243,6 +243,11 @@ def train_group(
     if not primary:
       metric_writers.append(writers.NoWriter())
       continue
+    if step and not os.path.isdir(run_dir):
+      print(
+          f'note: {run_dir} is gone; the group resumes at step {step}, so '
+          'its records before that step are not in the new one'
+      )
     os.makedirs(run_dir, exist_ok=True)
     history.keep_config(run_dir, run.config, step)
     writers.rewind_metrics(run_dir, step)
@@ -353,7 +358,18 @@ def train_group(
   )
   train_started, start_step = time.time(), step
   try:
-    outcome = loop.train((states, alive), step, group.cadence, hooks, stop)
+    outcome = loop.train(
+        (states, alive),
+        step,
+        group.cadence,
+        hooks,
+        stop,
+        # The group's runs evaluate together: the first live run's log.
+        history.logged_eval_step(
+            run_dirs[min(set(range(count)) - set(diverged_at), default=0)],
+            step,
+        ),
+    )
   finally:
     writers.close_all(
         *(w.close for w in metric_writers), ckpt.close, train_input.close
