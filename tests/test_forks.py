@@ -261,6 +261,7 @@ def _command(module, *args):
   )
 
 
+@pytest.mark.slow  # ~15 s; the README's config-file example is the default's.
 def test_a_fork_trains_from_the_command_line_and_checks_its_scalars(tmp_path):
   workdir = tmp_path / 'run'
   args = [
