@@ -100,6 +100,9 @@ def test_runs_and_sweeps_never_share_a_workdir(copy, tmp_path):
   sweep_driver.claim_directory(str(sweep), {'seeds': [0]})
   with pytest.raises(gan_config.ConfigError, match='holds a sweep'):
     config_layers.check_resume(str(sweep), config, allow=True)
+  for inside in ('runs/non_saturating__seed0', 'groups/group000'):
+    with pytest.raises(gan_config.ConfigError, match='is part of the sweep'):
+      config_layers.check_resume(str(sweep / inside), config, allow=True)
   blocker = tmp_path / 'file'
   blocker.write_text('')
   with pytest.raises(SweepError, match='is a file, not a directory'):
@@ -114,17 +117,33 @@ def test_a_final_summary_is_kept_when_the_run_goes_on(copy):
   assert json.loads((workdir / 'summary.json').read_text())['step'] == 10
 
 
-def test_a_garbled_summary_is_one_line_before_the_end_too(copy):
+@pytest.mark.parametrize(
+    'text',
+    [
+        '{oops',
+        '[]',
+        '{"status": 5, "step": 8}',
+        '{"status": "completed", "step": 8, "final_eval": 7}',
+        '{"status": "completed", "step": "x"}',
+    ],
+)
+def test_a_garbled_summary_is_one_line_before_the_end_too(copy, text):
   _, workdir, _ = copy
-  (workdir / 'summary.json').write_text('{oops')
+  (workdir / 'summary.json').write_text(text)
   with pytest.raises(gan_config.ConfigError, match='summary.json cannot be'):
     train_and_evaluate(small_config(train__steps=10), str(workdir), False)
-  assert (workdir / 'summary.json').read_text() == '{oops'
+  assert (workdir / 'summary.json').read_text() == text
 
 
-def test_an_unreadable_digests_file_is_moved_aside_with_a_warning(copy):
+@pytest.mark.parametrize(
+    'name', [checkpoints.DIGESTS, checkpoints.FILE_DIGESTS]
+)
+@pytest.mark.parametrize('text', ['{bad', '{"8": 5}', '{"8": {"x": 1}}'])
+def test_an_unreadable_digests_file_is_moved_aside_with_a_warning(
+    copy, name, text
+):
   config, workdir, _ = copy
-  (workdir / checkpoints.DIGESTS).write_text('{bad')
+  (workdir / name).write_text(text)
   warnings = []
   ckpt = checkpoints.Checkpointer(str(workdir), 2)
   try:
@@ -132,8 +151,8 @@ def test_an_unreadable_digests_file_is_moved_aside_with_a_warning(copy):
   finally:
     ckpt.close()
   assert len(warnings) == 1 and 'restored unchecked' in warnings[0]
-  kept = workdir / (checkpoints.DIGESTS + '.unreadable')
-  assert kept.read_text() == '{bad'
+  assert (workdir / (name + '.unreadable')).read_text() == text
+  assert not (workdir / checkpoints.DAMAGED).exists()
 
 
 # --- Only damage sets a step aside -------------------------------------------

@@ -405,6 +405,13 @@ def check_resume(
         f'--workdir={workdir} holds a sweep (its sweep.json), not a run; '
         'give another --workdir'
     )
+  sweep = os.path.dirname(os.path.dirname(os.path.abspath(workdir)))
+  if os.path.exists(os.path.join(sweep, 'sweep.json')):
+    raise gan_config.ConfigError(
+        f'--workdir={workdir} is part of the sweep in {sweep}: its runs are '
+        "trained and resumed by the sweep's own command; give another "
+        '--workdir'
+    )
   path = os.path.join(workdir, 'config.json')
   if not os.path.exists(path):
     return

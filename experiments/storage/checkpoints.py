@@ -39,6 +39,7 @@ import os
 import re
 import shutil
 import sys
+import time
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import jax
@@ -337,6 +338,31 @@ def check_room(workdir: str, state: Any, keep: int) -> None:
     )
 
 
+def _is_hex(value: Any) -> bool:
+  return (
+      isinstance(value, str) and re.fullmatch('[0-9a-f]{64}', value) is not None
+  )
+
+
+def _well_formed(entries: Any) -> bool:
+  """Whether a digests file holds what one is written with: step -> a
+  SHA-256 (the state's), or step -> name -> a SHA-256 (a file's, a
+  piece's)."""
+  return isinstance(entries, dict) and all(
+      step.isdigit()
+      and (
+          _is_hex(value)
+          or (
+              isinstance(value, dict)
+              and all(
+                  isinstance(k, str) and _is_hex(v) for k, v in value.items()
+              )
+          )
+      )
+      for step, value in entries.items()
+  )
+
+
 def _read_json(
     path: str, warn: Callable[[str], None] = lambda line: None
 ) -> Dict[str, Any]:
@@ -347,8 +373,8 @@ def _read_json(
   try:
     with open(path) as f:
       entries = json.load(f)
-    if not isinstance(entries, dict):
-      raise ValueError('not a JSON object')
+    if not _well_formed(entries):
+      raise ValueError('not digests of steps')
     return entries
   except FileNotFoundError:
     return {}
@@ -396,6 +422,24 @@ def _check_digests(
         'its contents differ from the digests written when it '
         f'was saved ({PIECE_DIGESTS.format("<i>")})'
     )
+
+
+def _settle(printed: Any) -> None:
+  """After a failed restore: waits (3 s at most) until orbax's pending
+  reads of the other arrays have failed too, while what they print is
+  held -- coroutines that say so when collected ("Exception ignored in"),
+  tensorstore's callbacks into orbax's closed event loop ("Event loop is
+  closed", hundreds of lines, late) -- rather than between the run's
+  lines."""
+  before, quiet = -1, 0
+  for _ in range(30):
+    gc.collect()
+    time.sleep(0.1)
+    now = printed.held_so_far()
+    quiet = quiet + 1 if now == before else 0
+    if quiet == 3:  # Nothing new for 0.3 s.
+      return
+    before = now
 
 
 class Checkpointer:
@@ -627,10 +671,7 @@ class Checkpointer:
           ) from None
         except Exception as error:  # Whatever the files raised.
           restored, failure = None, error
-          # orbax's pending reads of the other arrays fail too, and say so
-          # ("Exception ignored in: <coroutine ...>") when collected: now,
-          # while held, not later between the run's lines.
-          gc.collect()
+          _settle(printed)
       if failure is None:
         sys.stderr.write(printed.text)
       elif not set_aside or not is_damage(failure):

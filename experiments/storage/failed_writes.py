@@ -57,6 +57,10 @@ class HeldText:
   text: str = ''
   mute_after: bool = False
 
+  def held_so_far(self) -> int:
+    """How many bytes are held so far (inside the block)."""
+    return 0
+
 
 @contextlib.contextmanager
 def held_stderr() -> Iterator[HeldText]:
@@ -90,6 +94,7 @@ def held_stderr() -> Iterator[HeldText]:
 
   reader = threading.Thread(target=drain, daemon=True)
   reader.start()
+  held.held_so_far = lambda: sum(len(c) for c in chunks)  # type: ignore[method-assign]
   os.dup2(write_end, 2)
   os.close(write_end)
   try:

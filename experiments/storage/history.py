@@ -21,6 +21,17 @@ from experiments.storage import writers
 from gan_jax import config as gan_config
 
 
+def _is_summary(summary: Any) -> bool:
+  """Whether ``summary`` has what a run's summary.json is written with
+  and a resume reads."""
+  return (
+      isinstance(summary, dict)
+      and summary.get('status') in ('completed', 'interrupted', 'diverged')
+      and isinstance(summary.get('step'), int)
+      and isinstance(summary.get('final_eval', {}), dict)
+  )
+
+
 def read_summary(workdir: str) -> Optional[Dict[str, Any]]:
   """The run's summary.json, or None if it has none yet; one line
   (ConfigError) naming it if it cannot be read."""
@@ -30,7 +41,7 @@ def read_summary(workdir: str) -> Optional[Dict[str, Any]]:
   try:
     with open(path) as f:
       summary = json.load(f)
-    if not isinstance(summary, dict) or 'status' not in summary:
+    if not _is_summary(summary):
       raise ValueError('not a run summary')
   except (OSError, ValueError) as error:
     raise gan_config.ConfigError(

@@ -46,22 +46,9 @@ FINISHED = ('completed', 'diverged')
 
 
 def read_summary(run_dir: str):
-  """A run's summary.json, or None if it has not finished."""
-  path = os.path.join(run_dir, 'summary.json')
-  if not os.path.exists(path):
-    return None
-  try:
-    with open(path) as f:
-      summary = json.load(f)
-    if not isinstance(summary, dict) or 'status' not in summary:
-      raise ValueError('not a run summary')
-  except (OSError, ValueError) as error:
-    raise gan_config.ConfigError(
-        f'{path} cannot be read ({str(error).splitlines()[0][:200]}); move '
-        'it away to train and evaluate that run again, or give another '
-        '--workdir'
-    ) from None
-  return summary
+  """A run's summary.json, or None if it has not finished (one line if it
+  cannot be read: experiments.storage.history)."""
+  return history.read_summary(run_dir)
 
 
 def _pad(items: Sequence[Any], multiple: int) -> List[Any]:
