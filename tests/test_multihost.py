@@ -142,11 +142,11 @@ def test_two_hosts_train_and_resume_like_one_host_with_four_devices(tmp_path):
     assert code == 0, err[-2000:]
     assert 'taking over the lock' not in err  # Released by the first job.
   assert not (two / '.lock').exists()  # One lock per job, released.
-  for _, out, _ in results:
-    assert (
-        f'warning: checkpoint {two}/checkpoints/8 cannot be restored '
-        '(its contents differ from the digest'
-    ) in out, out[-2000:]
+  out = results[0][1]  # Process 0 reports.
+  assert (
+      f'warning: checkpoint {two}/checkpoints/8 is damaged '
+      '(its contents differ from the digest'
+  ) in out, out[-2000:]
   assert os.listdir(two / 'damaged_checkpoints') == ['8']
 
   # Only process 0 reports and writes: one summary, one record per step.
@@ -405,7 +405,7 @@ def test_two_host_sweep_matches_one_host(tmp_path):
   for code, out, err in results:
     assert code == 0, err[-2000:]
     assert (
-        f'warning: checkpoint {group}/checkpoints/8 cannot be restored '
+        f'warning: checkpoint {group}/checkpoints/8 is damaged '
         '(its contents differ from the digests'
     ) in out, out[-2000:]
   assert os.listdir(group / 'damaged_checkpoints') == ['8']

@@ -196,10 +196,9 @@ def train_group(
 
   # --- Resume -------------------------------------------------------------
   if primary:  # Refused in one line before the group trains.
+    # The states' sizes (not _saved's tree: building it is a collective).
     checkpoints.check_room(
-        group_dir,
-        _saved(states, alive, alive, 0.0, replicated),
-        config.train.keep_checkpoints,
+        group_dir, (states, alive), config.train.keep_checkpoints
     )
   ckpt = checkpoints.Checkpointer(group_dir, config.train.keep_checkpoints)
   ckpt.refuse_fresh_start(group_dir)
