@@ -29,8 +29,8 @@ from typing import Any, Dict, Iterable, Optional, Tuple, Union
 
 import jax
 
-from gan_jax import algorithms, contract, losses, models, optim, penalties
-from gan_jax import precision
+from gan_jax import algorithms, augment, contract, losses, models, optim
+from gan_jax import penalties, precision, regularizers
 from gan_jax import state as gan_state
 from gan_jax.data import (
     DATASETS,
@@ -61,7 +61,7 @@ FORMULATIONS = ('auto', 'cpu', 'standard')
 
 # The sections of which every field is the library's: an unknown field
 # there is a misspelling.
-LIBRARY_SECTIONS = ('objective', 'model', 'optim', 'ema')
+LIBRARY_SECTIONS = ('objective', 'model', 'optim', 'ema', 'augment')
 
 
 class ConfigError(ValueError):
@@ -85,6 +85,9 @@ def _base_defaults() -> Dict[str, Any]:
           # train MNIST with the 32x32 networks); 0 keeps the dataset's
           # own size.
           'image_size': 0,
+          # Train on this many images of the train split (the same ones
+          # in every run: limited-data experiments); 0: all of them.
+          'subset': 0,
       },
       'objective': {
           'name': 'non_saturating',  # gan_jax.losses.OBJECTIVES
@@ -103,6 +106,11 @@ def _base_defaults() -> Dict[str, Any]:
           # objective.g_penalty_weight.
           'g_penalty': 'none',
           'g_penalty_every': 4,
+          # Terms added to D's and G's losses, joined by '+': none | cr |
+          # bcr | zcr | lecam | topk | a registered one
+          # (gan_jax.regularizers), e.g. 'zcr+lecam'; each has its own
+          # weights (objective.lecam_weight, ...).
+          'regularizers': 'none',
           # Unrolled GAN (Metz et al. 2017): G's loss through D after
           # this many look-ahead updates of D on the step's batch,
           # differentiated through D's optimizer; 0: the plain step.
@@ -144,6 +152,10 @@ def _base_defaults() -> Dict[str, Any]:
       # Learning rates decay linearly to 0 over the run (the 2-D
       # benchmarks; image datasets keep constant rates).
       'optim': {'g': dict(optimizer), 'd': dict(optimizer)},
+      # A differentiable augmentation of every image D judges, real and
+      # fake, in D's and G's steps: none | diffaugment | ada | a
+      # registered one (gan_jax.augment); its options are augment.*.
+      'augment': {'name': 'none'},
       # Evaluate an exponential moving average of G's weights (Yazici et
       # al. 2019); its decay is ema.decay (a scalar of the steps).
       'ema': {'enabled': True},
@@ -176,6 +188,8 @@ def declared_hparams() -> Dict[str, HParam]:
       ('objective', losses.OBJECTIVES),
       ('penalty', penalties.D_PENALTIES),
       ('G penalty', penalties.G_PENALTIES),
+      ('augmentation', augment.AUGMENTATIONS),
+      ('regularizer', regularizers.REGULARIZERS),
       ('algorithm', algorithms.ALGORITHMS),
   ):
     for name, plugin in registry.items():
@@ -407,6 +421,15 @@ def validate(config, num_devices: int = 1) -> None:
   choice(c, 'objective.penalty', penalties.names(penalties.D_PENALTIES))
   choice(c, 'objective.g_penalty', penalties.names(penalties.G_PENALTIES))
   choice(c, 'train.algorithm', algorithms.ALGORITHMS)
+  choice(c, 'augment.name', augment.AUGMENTATIONS)
+  _regularizer_names(c)
+  int_at_least(c, 'data.subset', 0)
+  if c['data']['subset'] and not is_image_dataset(c['dataset']):
+    raise ConfigError(
+        f'data.subset={c["data"]["subset"]!r} is not allowed with '
+        f'dataset={c["dataset"]!r}: a 2-D sampler has no training set; '
+        'leave it 0'
+    )
   int_at_least(c, 'objective.n_critic', 1)
   int_at_least(c, 'objective.penalty_every', 1)
   int_at_least(c, 'objective.g_penalty_every', 1)
@@ -431,18 +454,25 @@ def validate(config, num_devices: int = 1) -> None:
 
   _validate_model(c)
   d_penalty = penalties.lookup(penalties.D_PENALTIES, objective['penalty'])
-  if (
-      d_penalty is not None
-      and d_penalty.per_example
-      and c['model']['d_norm'] == 'batch'
-  ):
-    d_norms = models.NORMS[c['model']['name']][1]
-    raise ConfigError(
-        f"model.d_norm='batch' is not allowed with objective.penalty="
-        f'{objective["penalty"]!r}: the penalty is per example and batch '
-        'norm mixes the examples of a batch; use '
-        + ' or '.join(repr(n) for n in d_norms if n != 'batch')
-    )
+  per_example = [
+      (f'objective.penalty={objective["penalty"]!r}', d_penalty),
+      *(
+          (f'objective.regularizers={objective["regularizers"]!r}', r)
+          for r in map(regularizers.REGULARIZERS.lookup, _regularizer_names(c))
+      ),
+  ]
+  for field, plugin in per_example:
+    if (
+        plugin is not None
+        and plugin.per_example
+        and c['model']['d_norm'] == 'batch'
+    ):
+      d_norms = models.NORMS[c['model']['name']][1]
+      raise ConfigError(
+          f"model.d_norm='batch' is not allowed with {field}: the penalty "
+          'is per example and batch norm mixes the examples of a batch; '
+          'use ' + ' or '.join(repr(n) for n in d_norms if n != 'batch')
+      )
 
   validate_optimizers(c)
   boolean(c, 'ema.enabled')
@@ -481,9 +511,19 @@ def validate(config, num_devices: int = 1) -> None:
   )
 
 
+def _regularizer_names(c: Mapping) -> Tuple[str, ...]:
+  """The names ``objective.regularizers`` gives; one line for a bad
+  value."""
+  try:
+    return regularizers.parse(c['objective']['regularizers'])
+  except ValueError as error:
+    raise ConfigError(str(error)) from None
+
+
 def _plugins(c: Mapping) -> Tuple[Tuple[str, Any], ...]:
-  """(name, plug-in) of the objective, penalties and algorithm that a
-  resolved config names (names already checked)."""
+  """(name, plug-in) of the objective, penalties, augmentation,
+  regularisers and algorithm that a resolved config names (names already
+  checked)."""
   o = c['objective']
   found: list[Tuple[str, Any]] = [(o['name'], losses.get_objective(o['name']))]
   for registry, name in (
@@ -493,6 +533,10 @@ def _plugins(c: Mapping) -> Tuple[Tuple[str, Any], ...]:
     penalty = penalties.lookup(registry, name)
     if penalty is not None:
       found.append((name, penalty))
+  name = c['augment']['name']
+  found.append((name, augment.AUGMENTATIONS.lookup(name)))
+  for name in _regularizer_names(c):
+    found.append((name, regularizers.REGULARIZERS.lookup(name)))
   algorithm = c['train']['algorithm']
   found.append((algorithm, algorithms.ALGORITHMS.lookup(algorithm)))
   return tuple(found)
@@ -676,10 +720,13 @@ def build(
   c = resolve(config)
   o, t = c['objective'], c['train']
   dataset: Union[Toy2D, ImageSource]
-  num_classes = 0
+  num_classes = train_size = 0
   if is_image_dataset(c['dataset']):
     dataset = IMAGE_SOURCES[c['dataset']]
     num_classes = dataset.num_classes if c['model']['conditional'] else 0
+    train_size = dataset.train_size
+    if c['data']['subset']:
+      train_size = min(c['data']['subset'], train_size or c['data']['subset'])
   else:  # Unconditional: validate() allows labels on images only.
     dataset = get_toy_dataset(c['dataset'])
   generator, discriminator = models.build_models(
@@ -714,5 +761,8 @@ def build(
       unroll_steps=o['unroll_steps'],
       algorithm=t['algorithm'],
       options=options_from_config(c),
+      augment=c['augment']['name'],
+      regularizers=_regularizer_names(c),
+      train_size=train_size,
   )
   return spec, hparams_from_config(c), dataset

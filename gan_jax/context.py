@@ -26,6 +26,7 @@ from jax import lax
 from gan_jax import parallel
 
 Array = jax.Array
+ArrayLike = jax.typing.ArrayLike
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,17 +43,22 @@ class Context:
 
   D's loss and its penalties (``gan_jax.steps.d_loss``):
     real, fake: what D judged (packs of ``spec.pack`` samples when
-      packing; fakes with G's gradient stopped), this device's part.
+      packing, augmented when an augmentation is on; fakes with G's
+      gradient stopped), this device's part.
     labels: their classes (conditional GANs), or None.
     real_out, fake_out: D's outputs on them.
     critic: ``critic(x) -> outputs``, D at the params being
       differentiated, for the labels; a penalty differentiates it.
+    latents, generator: the fakes' z and G at its params, frozen (given
+      when the step knows them: the built-in D step does).
+    batch_size: the number of samples per device.
 
   G's loss and its penalties (``gan_jax.steps.g_loss``):
     fake, fake_out: G's samples (packed) and D's outputs on them;
       real_out when the objective asks for it (``g_uses_real``).
     generator: ``generator(inputs, labels=None, rng=None, method=None,
       train=True) -> outputs``, G at the params being differentiated.
+    latents: the z of G's samples.
     batch_size: the number of samples per device.
 
   A plug-in with state of its own (``init_extra``) also gets:
@@ -75,9 +81,15 @@ class Context:
   generator: Any = None
   batch_size: int = 0
   extra: Any = None
+  latents: Any = None
 
   def replace(self, **changes) -> 'Context':
     return dataclasses.replace(self, **changes)
+
+  def pack(self, x: Array) -> Array:
+    """Samples [B, ...] as D judges them: packs of ``spec.pack``
+    (PacGAN), concatenated along the last axis."""
+    return pack(x, self.spec.pack)
 
   def pmean(self, tree: Any) -> Any:
     """``tree`` averaged over the devices (itself on one device)."""
@@ -85,7 +97,7 @@ class Context:
       return tree
     return lax.pmean(tree, self.axis_name)
 
-  def mean(self, x: Array, axis: Optional[int] = None) -> Array:
+  def mean(self, x: ArrayLike, axis: Optional[int] = None) -> Array:
     """The mean of ``x`` over the global batch: over all its elements
     (``axis`` None) or along the batch axis 0 only (``axis=0``), on every
     device's part together. Each device must hold an equal share."""
@@ -115,6 +127,17 @@ class Context:
     as a slice of the global batch's draw, so the numbers do not depend on
     the device count."""
     return draw(sampler, key, shape, self.axis_name)
+
+
+def pack(x: Array, m: int) -> Array:
+  """[B, ..., C] -> [B / m, ..., m * C]: each m consecutive examples
+  concatenated along the last axis (PacGAN's packing)."""
+  if m == 1:
+    return x
+  grouped = x.reshape(x.shape[0] // m, m, *x.shape[1:])
+  return jnp.moveaxis(grouped, 1, -2).reshape(
+      x.shape[0] // m, *x.shape[1:-1], m * x.shape[-1]
+  )
 
 
 def draw(

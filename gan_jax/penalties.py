@@ -107,6 +107,44 @@ def r1_penalty(critic: Critic, real: Samples) -> Scalar:
   return 0.5 * jnp.mean(per_example_grad_sq_norm(critic, real))
 
 
+def r2_penalty(critic: Critic, fake: Samples) -> Scalar:
+  r"""Half the R2 regulariser of Mescheder et al., 2018, Eq. 10: R1's
+  zero-centred gradient penalty on the generated samples,
+
+  .. math:: \tfrac12 E_{\tilde x \sim p_g}[\lVert\nabla_{\tilde x}
+            D(\tilde x)\rVert_2^2]
+
+  (the weight to multiply it by is :math:`\gamma`).
+  """
+  return 0.5 * jnp.mean(per_example_grad_sq_norm(critic, fake))
+
+
+def dragan_penalty(
+    critic: Critic,
+    real: Samples,
+    u: Samples,
+    alpha: PerExample,
+    std: ArrayLike,
+    c: ArrayLike = 0.5,
+    k: ArrayLike = 1.0,
+) -> Scalar:
+  r"""DRAGAN's penalty (Kodali et al. 2017, "On Convergence and Stability
+  of GANs", Sec. 4, as their code draws the perturbation):
+
+  .. math:: E\big[(\lVert\nabla D(\hat x)\rVert_2 - k)^2\big],\qquad
+            \hat x = x + \alpha\, c\, \mathrm{std}(x)\, u
+
+  with :math:`u \sim U[0, 1]^d` per element and :math:`\alpha \sim U[0,
+  1]` per example: D's gradient is pulled to norm k in a neighbourhood of
+  the real data, where the paper found the sharp gradients of mode
+  collapse. ``std`` is the real batch's standard deviation over all its
+  elements; c = 0.5, k = 1 and a weight of 10 are the paper's.
+  """
+  alpha = alpha.reshape((-1,) + (1,) * (real.ndim - 1))
+  x_hat = real + alpha * c * std * u
+  return jnp.mean(jnp.square(per_example_grad_norm(critic, x_hat) - k))
+
+
 def path_lengths(
     synthesis: Callable[[Array], Array],
     ws: Array,
@@ -220,6 +258,39 @@ def _r1(ctx: Context) -> Scalar:
   return r1_penalty(ctx.critic, ctx.real)
 
 
+def _r2(ctx: Context) -> Scalar:
+  return r2_penalty(ctx.critic, ctx.fake)
+
+
+DRAGAN_C = HParam(
+    'dragan_c',
+    0.5,
+    low=0.0,
+    doc="DRAGAN's perturbation scale, in standard deviations of the data",
+)
+DRAGAN_K = HParam('dragan_k', 1.0, low=0.0, doc="DRAGAN's target norm")
+
+
+def _dragan(ctx: Context) -> Scalar:
+  real = ctx.real  # What D judges (packs of samples under PacGAN).
+  # The standard deviation of the global batch, whatever the device count.
+  std = jnp.sqrt(
+      jnp.maximum(ctx.mean(jnp.square(real)) - jnp.square(ctx.mean(real)), 0)
+  )
+  u_key, alpha_key = jax.random.split(ctx.rng)
+  u = ctx.draw(jax.random.uniform, u_key, real.shape)
+  alpha = ctx.draw(jax.random.uniform, alpha_key, (real.shape[0],))
+  return dragan_penalty(
+      ctx.critic,
+      real,
+      u,
+      alpha,
+      jax.lax.stop_gradient(std),
+      ctx.hparams['dragan_c'],
+      ctx.hparams['dragan_k'],
+  )
+
+
 def _path_length(ctx: Context):
   # Half a batch of fresh z with every second label: on any even
   # per-device batch the same (z, label) pairs as on one device, since z
@@ -261,6 +332,8 @@ D_PENALTIES: Registry[Penalty] = Registry(
             _gradient_penalty, hparams=(GP_TARGET, ONE_SIDED)
         ),
         'r1': Penalty(_r1),
+        'r2': Penalty(_r2),
+        'dragan': Penalty(_dragan, hparams=(DRAGAN_C, DRAGAN_K)),
     },
 )
 G_PENALTIES: Registry[Penalty] = Registry(

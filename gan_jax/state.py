@@ -17,8 +17,8 @@ import jax.numpy as jnp
 import optax
 from flax import struct
 
-from gan_jax import algorithms, hparams as hparams_lib, losses, optim
-from gan_jax import penalties
+from gan_jax import algorithms, augment, hparams as hparams_lib, losses
+from gan_jax import optim, penalties, regularizers
 from gan_jax.hparams import HParam
 
 
@@ -56,6 +56,12 @@ class GANSpec:
       factory ``gan_jax.steps.make_steps`` uses.
     options: ``((name, value), ...)``: the plug-ins' static scalars (their
       HParams with ``batchable=False``); one left out takes its default.
+    augment: a name in :data:`gan_jax.augment.AUGMENTATIONS`: the
+      differentiable augmentation of every image D judges ('none').
+    regularizers: names in :data:`gan_jax.regularizers.REGULARIZERS`:
+      the terms added to D's and G's losses, in order.
+    train_size: examples in the training set (top-k's epochs); 0 for a
+      sampler without one (2-D data).
   """
 
   generator: nn.Module
@@ -78,6 +84,9 @@ class GANSpec:
   unroll_steps: int = 0
   algorithm: str = 'alternating'
   options: Tuple[Tuple[str, Any], ...] = ()
+  augment: str = 'none'
+  regularizers: Tuple[str, ...] = ()
+  train_size: int = 0
 
   @property
   def d_input_shape(self) -> Tuple[int, ...]:
@@ -90,6 +99,9 @@ class GANSpec:
     penalties.lookup(penalties.D_PENALTIES, self.penalty)
     penalties.lookup(penalties.G_PENALTIES, self.g_penalty)
     algorithms.ALGORITHMS.lookup(self.algorithm)
+    augment.AUGMENTATIONS.lookup(self.augment)
+    for name in self.regularizers:
+      regularizers.REGULARIZERS.lookup(name)
     if self.n_critic < 1:
       raise ValueError(f'n_critic must be >= 1, got {self.n_critic}')
     if self.pack < 1 or self.unroll_steps < 0:
@@ -147,8 +159,8 @@ CORE_HPARAMS = (
 
 
 def plugins_of(spec: GANSpec) -> Iterator[Tuple[str, Any]]:
-  """``(name, plug-in)`` of the spec's objective, penalties and
-  algorithm: what declares its scalars and state."""
+  """``(name, plug-in)`` of the spec's objective, penalties, augmentation,
+  regularisers and algorithm: what declares its scalars and state."""
   yield spec.objective, losses.get_objective(spec.objective)
   for registry, name in (
       (penalties.D_PENALTIES, spec.penalty),
@@ -157,6 +169,9 @@ def plugins_of(spec: GANSpec) -> Iterator[Tuple[str, Any]]:
     penalty = penalties.lookup(registry, name)
     if penalty is not None:
       yield name, penalty
+  yield spec.augment, augment.AUGMENTATIONS.lookup(spec.augment)
+  for name in spec.regularizers:
+    yield name, regularizers.REGULARIZERS.lookup(name)
   yield spec.algorithm, algorithms.ALGORITHMS.lookup(spec.algorithm)
 
 
@@ -170,17 +185,12 @@ def hparams_of(spec: GANSpec) -> Tuple[HParam, ...]:
 
 
 def init_extra(spec: GANSpec) -> Dict[str, Any]:
-  """``GANState.extra`` at step 0: the initial state of each penalty and
-  algorithm that keeps one, under its name."""
-  owners = (
-      (spec.penalty, penalties.lookup(penalties.D_PENALTIES, spec.penalty)),
-      (spec.g_penalty, penalties.lookup(penalties.G_PENALTIES, spec.g_penalty)),
-      (spec.algorithm, algorithms.ALGORITHMS.lookup(spec.algorithm)),
-  )
+  """``GANState.extra`` at step 0: the initial state of each plug-in
+  that keeps one, under its name."""
   return {
       name: owner.init_extra(spec)
-      for name, owner in owners
-      if owner is not None and owner.init_extra is not None
+      for name, owner in plugins_of(spec)
+      if getattr(owner, 'init_extra', None) is not None
   }
 
 

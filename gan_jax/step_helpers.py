@@ -18,6 +18,7 @@ import jax.numpy as jnp
 from jax import lax
 
 from gan_jax import precision
+from gan_jax.context import pack  # noqa: F401  (re-exported for the steps)
 from gan_jax.state import NetState
 
 Array = jax.Array
@@ -64,17 +65,6 @@ def apply_model(
     return precision.to_float32((out, dict(updated)))
   out = module.apply(variables, x, *extra, train=train, **kwargs)
   return precision.to_float32(out), net.model_state
-
-
-def pack(x: Array, m: int) -> Array:
-  """[B, ..., C] -> [B / m, ..., m * C]: each m consecutive examples
-  concatenated along the last axis (PacGAN's packing)."""
-  if m == 1:
-    return x
-  grouped = x.reshape(x.shape[0] // m, m, *x.shape[1:])
-  return jnp.moveaxis(grouped, 1, -2).reshape(
-      x.shape[0] // m, *x.shape[1:-1], m * x.shape[-1]
-  )
 
 
 def pmean(tree: Any, axis_name: Optional[str]) -> Any:

@@ -26,9 +26,12 @@ count), :func:`alternate` (a train step from a D step and a G step) and
 step contract and worked forks; a new algorithm registers with
 ``gan_jax.algorithms.ALGORITHMS.register(name, Algorithm(factory))``.
 
-Objectives, penalties and their scalars are plug-ins (gan_jax.losses,
-gan_jax.penalties, gan_jax.hparams): they see the step through a
-:class:`gan_jax.context.Context`, so a new one needs no branch here.
+Objectives, penalties, regularisers, augmentations and their scalars are
+plug-ins (gan_jax.losses, gan_jax.penalties, gan_jax.regularizers,
+gan_jax.augment, gan_jax.hparams): they see the step through a
+:class:`gan_jax.context.Context`, so a new one needs no branch here. The
+augmentation (``spec.augment``) transforms every batch D judges, real and
+fake, in D's steps and G's, before packing; G's gradient flows through it.
 
 Two remedies for mode collapse change what D sees and what G minimises:
 
@@ -71,7 +74,7 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from gan_jax import contract, losses, penalties
+from gan_jax import augment, contract, losses, penalties, regularizers
 from gan_jax.algorithms import ALGORITHMS, Algorithm
 from gan_jax.context import Context, draw
 from gan_jax.registry import Registry
@@ -96,6 +99,8 @@ __all__ = [
     'make_steps',
     'alternating',
     'generate',
+    'latents',
+    'augmented',
     'discriminate',
     'd_loss',
     'd_update',
@@ -164,6 +169,14 @@ def to_probability(spec: GANSpec, outputs: Array) -> Array:
   return outputs
 
 
+def latents(
+    spec: GANSpec, rng: Array, batch_size: int, axis_name: Optional[str] = None
+) -> Array:
+  """z [batch_size, latent_dim] of :func:`generate` with the same ``rng``:
+  drawn for the global batch (one device's part)."""
+  return draw(jax.random.normal, rng, (batch_size, spec.latent_dim), axis_name)
+
+
 def generate(
     spec: GANSpec,
     g: NetState,
@@ -175,16 +188,36 @@ def generate(
 ) -> Tuple[Array, Any]:
   """(fakes [batch_size, *data_shape], G's updated model state): G at
   ``params`` on fresh z, drawn for the global batch (one device's part)."""
-  z = draw(jax.random.normal, rng, (batch_size, spec.latent_dim), axis_name)
   return apply_model(
       spec.generator,
       g,
       params,
-      z,
+      latents(spec, rng, batch_size, axis_name),
       labels=labels,
       compute_dtype=spec.compute_dtype,
       rng=jax.random.fold_in(rng, 1),
   )
+
+
+def augmented(
+    spec: GANSpec,
+    state: GANState,
+    samples: Array,
+    rng: Array,
+    axis_name: Optional[str] = None,
+) -> Array:
+  """``samples`` [B, ...] through the spec's augmentation
+  (gan_jax.augment; itself for 'none'), drawing from ``rng``."""
+  ctx = Context(
+      hparams=hparams_for(spec, state),
+      axis_name=axis_name,
+      spec=spec,
+      step=state.step,
+      rng=rng,
+      extra=state.extra.get(spec.augment),
+      batch_size=samples.shape[0],
+  )
+  return augment.AUGMENTATIONS.lookup(spec.augment).apply(samples, ctx)
 
 
 def _judge(spec: GANSpec, d: NetState, params, packed, labels):
@@ -252,7 +285,8 @@ class DLoss(NamedTuple):
   real_out: Array
   fake_out: Array
   model_state: Any  # D's, after seeing real then fake data.
-  extra: Dict[str, Any]  # GANState.extra with the penalty's state.
+  extra: Dict[str, Any]  # GANState.extra with the plug-ins' states.
+  regularized: Dict[str, Array] = {}  # Each regulariser's D term.
 
 
 def d_loss(
@@ -265,13 +299,19 @@ def d_loss(
     rng: Array,
     axis_name: Optional[str] = None,
     unroll: bool = False,
+    z: Optional[Array] = None,
 ) -> Tuple[Array, DLoss]:
-  """D's loss at ``params`` on real data and fakes ([B, ...] each; packed
-  here), plus ``penalty_weight`` x its penalty (``spec.penalty``, drawing
-  from ``rng``; lazy regularisation: computed on every
-  ``penalty_every``-th step only, its weight scaled up to keep the same
-  mean, Karras et al. 2020). Returns (total, :class:`DLoss`)."""
+  """D's loss at ``params`` on real data and fakes ([B, ...] each;
+  augmented and packed here), plus ``penalty_weight`` x its penalty
+  (``spec.penalty``, drawing from ``rng``; lazy regularisation: computed
+  on every ``penalty_every``-th step only, its weight scaled up to keep
+  the same mean, Karras et al. 2020), plus the regularisers' D terms.
+  ``z``: the fakes' latents, for regularisers that perturb them. Returns
+  (total, :class:`DLoss`)."""
   hparams = hparams_for(spec, state)
+  batch_size = real.shape[0]
+  real = augmented(spec, state, real, jax.random.fold_in(rng, 5), axis_name)
+  fake = augmented(spec, state, fake, jax.random.fold_in(rng, 6), axis_name)
   real, fake = pack(real, spec.pack), pack(fake, spec.pack)
   real_out, model_state = _judge(spec, state.d, params, real, labels)
   fake_out, model_state = _judge(
@@ -289,6 +329,11 @@ def d_loss(
       real_out=real_out,
       fake_out=fake_out,
       critic=lambda x: _judge(spec, state.d, params, x, labels)[0],
+      generator=functools.partial(
+          _run_generator, spec, state.g, state.g.params
+      ),
+      latents=z,
+      batch_size=batch_size,
   )
   loss = losses.get_objective(spec.objective).d_loss(
       real_out, fake_out, ctx.replace(rng=jax.random.fold_in(rng, 1))
@@ -302,8 +347,34 @@ def d_loss(
       spec.penalty_every,
       unroll,
   )
+  regularized, terms, extra = regularizers.d_terms(
+      spec.regularizers, ctx.replace(rng=jax.random.fold_in(rng, 7)), extra
+  )
+  extra = _augmentation_update(spec, ctx, extra)
   total = loss + hparams['penalty_weight'] * spec.penalty_every * penalty
-  return total, DLoss(loss, penalty, real_out, fake_out, model_state, extra)
+  return total + regularized, DLoss(
+      loss, penalty, real_out, fake_out, model_state, extra, terms
+  )
+
+
+def _augmentation_update(
+    spec: GANSpec, ctx: Context, extra: Dict[str, Any]
+) -> Dict[str, Any]:
+  """``extra`` with the augmentation's state updated from D's outputs on
+  the augmented reals (ADA's p)."""
+  update = augment.AUGMENTATIONS.lookup(spec.augment).update
+  if update is None:
+    return extra
+  own = extra[spec.augment]
+  new = update(
+      ctx.replace(
+          real_out=jax.lax.stop_gradient(ctx.real_out),
+          fake_out=jax.lax.stop_gradient(ctx.fake_out),
+          extra=own,
+      )
+  )
+  contract.same_state(f'augmentation {spec.augment!r}', own, new)
+  return {**extra, spec.augment: new}
 
 
 def d_update(spec: GANSpec, state: GANState, params, opt_state, grads):
@@ -360,6 +431,7 @@ class GLoss(NamedTuple):
   fake_out: Array
   model_state: Any  # G's.
   extra: Dict[str, Any]  # GANState.extra with the penalty's state.
+  regularized: Dict[str, Array] = {}  # Each regulariser's G term.
 
 
 def g_loss(
@@ -395,11 +467,14 @@ def g_loss(
         unroll,
     )
   zero_sum_unrolled = spec.unroll_steps > 0 and objective.zero_sum
-  # D's batch statistics are updated by D steps only.
-  fake_out, _ = discriminate(spec, state.d, d_params, fake, labels)
+  # D judges augmented images here too; G's gradient flows through the
+  # augmentation. D's batch statistics are updated by D steps only.
+  seen = augmented(spec, state, fake, jax.random.fold_in(rng, 6), axis_name)
+  fake_out, _ = discriminate(spec, state.d, d_params, seen, labels)
   real_out = None
   if objective.g_uses_real or zero_sum_unrolled:
-    real_out, _ = discriminate(spec, state.d, d_params, real, labels)
+    seen = augmented(spec, state, real, jax.random.fold_in(rng, 5), axis_name)
+    real_out, _ = discriminate(spec, state.d, d_params, seen, labels)
   ctx = Context(
       hparams=hparams,
       axis_name=axis_name,
@@ -412,11 +487,16 @@ def g_loss(
       fake_out=fake_out,
       generator=functools.partial(_run_generator, spec, state.g, params),
       batch_size=batch_size,
+      latents=latents(spec, rng, batch_size, axis_name),
+      extra=state.extra,
   )
   if zero_sum_unrolled and real_out is not None:
     loss = -objective.d_loss(real_out, fake_out, ctx)
   else:
-    loss = objective.g_loss(real_out, fake_out, ctx)
+    g_objective = regularizers.g_objective(
+        spec.regularizers, objective.g_loss, ctx
+    )
+    loss = g_objective(real_out, fake_out, ctx)
   contract.scalar(f'objective {spec.objective!r}: its losses', loss)
   penalty, extra = _penalty(
       penalties.G_PENALTIES,
@@ -426,8 +506,13 @@ def g_loss(
       spec.g_penalty_every,
       unroll,
   )
+  regularized, terms = regularizers.g_terms(
+      spec.regularizers, ctx.replace(rng=jax.random.fold_in(rng, 7)), extra
+  )
   total = loss + hparams['g_penalty_weight'] * spec.g_penalty_every * penalty
-  return total, GLoss(loss, penalty, fake_out, model_state, extra)
+  return total + regularized, GLoss(
+      loss, penalty, fake_out, model_state, extra, terms
+  )
 
 
 def _run_generator(
@@ -461,6 +546,7 @@ def d_step(
   docstring)."""
   real, labels = split_batch(batch)
   z_rng, penalty_rng = jax.random.split(rng)
+  z = latents(spec, z_rng, real.shape[0], axis_name)
   fake, g_model_state = generate(
       spec, state.g, state.g.params, z_rng, real.shape[0], labels, axis_name
   )
@@ -475,6 +561,7 @@ def d_step(
           penalty_rng,
           axis_name,
           unroll,
+          z,
       ),
       has_aux=True,
   )(state.d.params)
@@ -493,8 +580,17 @@ def d_step(
       'd_real': jnp.mean(to_probability(spec, aux.real_out)),
       'd_fake': jnp.mean(to_probability(spec, aux.fake_out)),
       'd_grad_norm': optax.tree.norm(grads),
+      **{f'd_{name}': value for name, value in aux.regularized.items()},
+      **_plugin_logs(spec, state.extra),
   }
   return state, pmean(metrics, axis_name)
+
+
+def _plugin_logs(spec: GANSpec, extra: Dict[str, Any]) -> Metrics:
+  """What the augmentation and the regularisers log of their state."""
+  log = augment.AUGMENTATIONS.lookup(spec.augment).log
+  logged = {} if log is None else dict(log(extra[spec.augment]))
+  return {**logged, **regularizers.logs(spec.regularizers, extra)}
 
 
 # --- G: through the current D (or the look-ahead one) -----------------------
@@ -527,6 +623,7 @@ def g_step(
       'g_fake': jnp.mean(to_probability(spec, aux.fake_out)),
       'g_grad_norm': optax.tree.norm(grads),
       **({'g_penalty': aux.penalty} if spec.g_penalty != 'none' else {}),
+      **{f'g_{name}': value for name, value in aux.regularized.items()},
   }
   return state, pmean(metrics, axis_name)
 

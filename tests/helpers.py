@@ -57,6 +57,33 @@ def small_config(variant: str = 'non_saturating', **overrides):
   return config
 
 
+def one_step(config, seed=0, steps=1):
+  """(state, metrics) after ``steps`` jitted train steps of ``config`` on
+  one device (2-D samples, or uniform noise in place of images), the
+  same batches and keys for any config of the same shapes."""
+  from gan_jax import config as gan_config
+  from gan_jax import state as gan_state, steps as gan_steps
+  from gan_jax.data import Toy2D
+
+  spec, hparams, dataset = gan_config.build(config)
+  state = gan_state.init_state(spec, jax.random.PRNGKey(seed), hparams)
+  shape = (config.objective.n_critic, config.train.batch_size)
+  train_step = jax.jit(gan_steps.make_steps(spec).train_step)
+  metrics = {}
+  for i in range(steps):
+    key = jax.random.PRNGKey(1 + i)
+    if isinstance(dataset, Toy2D):
+      batch = dataset.to_network(dataset.sample(key, shape))
+    else:
+      batch = jax.random.uniform(
+          key, (*shape, *spec.data_shape), minval=-1.0, maxval=1.0
+      )
+      if spec.num_classes:
+        batch = (batch, jax.random.randint(key, shape, 0, spec.num_classes))
+    state, metrics = train_step(state, batch, jax.random.PRNGKey(2))
+  return state, metrics
+
+
 def train_on_devices(config, route: str, num_devices: int, num_steps: int):
   """The state and metrics after the first and after the last of
   ``num_steps`` train steps on ``num_devices`` devices by ``route``, from

@@ -124,12 +124,31 @@ def _local_columns(sharding: NamedSharding, global_shape) -> slice:
   return slice(min(starts), max(stops))
 
 
+class Subset:
+  """``count`` records of ``reader``, the same ones in every run (chosen
+  with a fixed seed, whatever the run's), read like a reader."""
+
+  def __init__(self, reader, count: int):
+    self._reader = reader
+    rng = np.random.default_rng(0)
+    self.indices = np.sort(rng.choice(len(reader), count, replace=False))
+
+  def __len__(self) -> int:
+    return len(self.indices)
+
+  def read(self, indices):
+    return self._reader.read(self.indices[np.asarray(indices, int)].tolist())
+
+
 def image_input(config, batch_shape, layout: Layout) -> Input:
   """The in-memory or the streamed input of an image dataset (see the
-  module docstring)."""
+  module docstring); ``data.subset`` of its images when that is set."""
   name, data_dir = config.dataset, config.data.dir or None
   source = image_data.IMAGE_SOURCES[name]
-  reader = image_data.RecordReader(name, source.train_split, data_dir)
+  reader: Any = image_data.RecordReader(name, source.train_split, data_dir)
+  subset = config.data.get('subset', 0)
+  if subset and subset < len(reader):
+    reader = Subset(reader, subset)
   conditional, random_flip = config.model.conditional, config.data.random_flip
   size = config.data.image_size
   size_mb = _size_mb(reader, source)

@@ -62,15 +62,24 @@ class ImageSource:
   train_split: str = 'train'
   held_out_split: str = 'test'
   decode: Callable[..., Tuple[np.ndarray, int]] = _plain
+  # Images in the train split as TFDS prepares it (epochs of top-k
+  # training, gan_jax.regularizers.topk); 0 if not known.
+  train_size: int = 0
 
 
 IMAGE_SOURCES = {
-    'digits': ImageSource('digits', (8, 8, 1), 10),
-    'stacked_digits': ImageSource('stacked_digits', (8, 8, 3), 1000),
-    'mnist': ImageSource('mnist', (28, 28, 1), 10),
-    'fashion_mnist': ImageSource('fashion_mnist', (28, 28, 1), 10),
-    'cifar10': ImageSource('cifar10', (32, 32, 3), 10),
-    'celeb_a': ImageSource('celeb_a', (64, 64, 3), 8, decode=_celeb_a),
+    'digits': ImageSource('digits', (8, 8, 1), 10, train_size=1437),
+    'stacked_digits': ImageSource(
+        'stacked_digits', (8, 8, 3), 1000, train_size=60000
+    ),
+    'mnist': ImageSource('mnist', (28, 28, 1), 10, train_size=60000),
+    'fashion_mnist': ImageSource(
+        'fashion_mnist', (28, 28, 1), 10, train_size=60000
+    ),
+    'cifar10': ImageSource('cifar10', (32, 32, 3), 10, train_size=50000),
+    'celeb_a': ImageSource(
+        'celeb_a', (64, 64, 3), 8, decode=_celeb_a, train_size=162770
+    ),
 }
 
 
