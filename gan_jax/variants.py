@@ -192,6 +192,129 @@ VARIANTS: Mapping[str, Variant] = {
     ),
 }
 
+
+def _relativistic(name: str, d: str, g: str) -> Variant:
+  # The paper's CIFAR-10 setting: DCGAN's Adam, n_D = 1.
+  return Variant(
+      {'objective.name': name, **_DCGAN_ADAM},
+      g_loss=g,
+      d_loss=d,
+      reference='Jolicoeur-Martineau 2019, The relativistic discriminator',
+  )
+
+
+def _on_non_saturating(overrides: Mapping[str, Any], **fields) -> Variant:
+  """A regulariser or augmentation on DCGAN's non-saturating game."""
+  return Variant(
+      {'objective.name': 'non_saturating', **_DCGAN_ADAM, **overrides},
+      g_loss=fields.pop('g_loss', 'min E[softplus(-l)]'),
+      **fields,
+  )
+
+
+def _stylegan2_with(overrides: Mapping[str, Any], reference: str) -> Variant:
+  base = VARIANTS['stylegan2']
+  return base._replace(
+      overrides={**base.overrides, **overrides},
+      d_loss=base.d_loss + ', on augmented images',
+      reference=reference,
+  )
+
+
+_DIFFAUGMENT = {'augment.name': 'diffaugment'}  # color,translation,cutout.
+
+VARIANTS = {
+    **VARIANTS,
+    # "Ra" is relative to the average of the other side's outputs, C~.
+    'rsgan': _relativistic(
+        'rsgan',
+        d='E[softplus(-(C(x) - C(G(z))))]',
+        g='E[softplus(-(C(G(z)) - C(x)))]',
+    ),
+    'ragan': _relativistic(
+        'ragan',
+        d='E[softplus(-C~(x))] + E[softplus(C~(G(z)))]',
+        g="D's with real and fake swapped",
+    ),
+    'ralsgan': _relativistic(
+        'ralsgan',
+        d='E[(C~(x) - 1)^2] + E[(C~(G(z)) + 1)^2]',
+        g="D's with real and fake swapped",
+    ),
+    'rahinge': _relativistic(
+        'rahinge',
+        d='E[relu(1 - C~(x))] + E[relu(1 + C~(G(z)))]',
+        g="D's with real and fake swapped",
+    ),
+    'dragan': _on_non_saturating(
+        {
+            'objective.penalty': 'dragan',
+            'objective.penalty_weight': 10.0,
+            **_adam(1e-4, 0.5, 0.9),
+        },
+        d_loss='BCE game + lambda E[(||grad D(x + a c std(x) u)|| - 1)^2]',
+        reference='Kodali et al. 2017, On Convergence and Stability of '
+        "GANs (lambda 10, c 0.5, their code's Adam)",
+    ),
+    'cr': _on_non_saturating(
+        {'objective.regularizers': 'cr'},
+        d_loss='BCE game + 10 E[(D(x) - D(T(x)))^2]',
+        reference='Zhang et al. 2020, Consistency Regularization for GANs',
+    ),
+    'bcr': _on_non_saturating(
+        {'objective.regularizers': 'bcr'},
+        d_loss='BCE game + 10 E[(D(x) - D(T(x)))^2] + 10 E[(D(G(z)) - '
+        'D(T(G(z))))^2]',
+        reference='Zhao et al. 2021, Improved Consistency Regularization '
+        'for GANs (bCR)',
+    ),
+    'zcr': _on_non_saturating(
+        {'objective.regularizers': 'zcr'},
+        d_loss='BCE game + 5 E[(D(G(z)) - D(G(z + dz)))^2], dz ~ N(0, '
+        '0.03^2)',
+        g_loss='E[softplus(-l)] - 0.5 E[(G(z) - G(z + dz))^2]',
+        reference='Zhao et al. 2021, Improved Consistency Regularization '
+        'for GANs (zCR)',
+    ),
+    'lecam': _on_non_saturating(
+        {'objective.regularizers': 'lecam'},
+        d_loss='BCE game + 0.3 (E[relu(D(x) - a_F)^2] + E[relu(a_R - '
+        'D(G(z)))^2]), a: moving means of D',
+        reference='Tseng et al. 2021, Regularizing GANs under Limited Data',
+    ),
+    'topk': _on_non_saturating(
+        # A 2-D sampler has no epochs: k decays every 50 steps, reaching
+        # its minimum at about two fifths of the 3,500-step default.
+        {'objective.regularizers': 'topk', 'objective.topk_epoch_steps': 50},
+        d_loss='BCE game',
+        g_loss='E[softplus(-l)] over the k fakes D rates highest, k = '
+        'B max(0.99^epoch, 0.5)',
+        reference='Sinha et al. 2020, Top-k Training of GANs',
+        # Images: an epoch of the training set, as the paper.
+        image_overrides={'objective.topk_epoch_steps': 0},
+    ),
+    'dcgan_diffaugment': _on_non_saturating(
+        _DIFFAUGMENT,
+        d_loss='BCE game on T(x), T(G(z)); T: color, translation, cutout',
+        g_loss='E[softplus(-l)] on T(G(z))',
+        reference='Zhao et al. 2020, Differentiable Augmentation for '
+        'Data-Efficient GAN Training',
+        images_only=True,
+    ),
+    'lecam_diffaugment': _on_non_saturating(
+        {'objective.regularizers': 'lecam', **_DIFFAUGMENT},
+        d_loss='BCE game + LeCam (0.3), on T(x), T(G(z)) (DiffAugment)',
+        g_loss='E[softplus(-l)] on T(G(z))',
+        reference='Tseng et al. 2021 (their best: LeCam + DiffAugment)',
+        images_only=True,
+    ),
+    'stylegan2_ada': _stylegan2_with(
+        {'augment.name': 'ada'},
+        reference='Karras et al. 2020, Training GANs with Limited Data '
+        '(ADA, target 0.6)',
+    ),
+}
+
 SEED_VARIANTS = ('vanilla', 'non_saturating', 'wgan_gp', 'label_smoothing')
 # The variants that also train on the 2-D benchmarks.
 VARIANTS_2D = tuple(name for name, v in VARIANTS.items() if not v.images_only)

@@ -26,7 +26,7 @@ from experiments.sweeps import driver as sweep_driver, spec as sweep_spec
 from gan_jax import config as gan_config, losses
 from gan_jax import state as gan_state, steps as gan_steps
 from gan_jax.context import Context
-from tests.helpers import SMALL_RUN_FLAGS, train_on_devices
+from tests.helpers import SMALL_RUN_FLAGS, one_step, train_on_devices
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FORKS = {
@@ -55,21 +55,6 @@ def fork_config(name, **overrides):
   )
   validation.validate(config)
   return config
-
-
-def one_step(config, seed=0):
-  """(state, metrics) after one jitted train step of ``config``."""
-  spec, hparams, dataset = gan_config.build(config)
-  state = gan_state.init_state(spec, jax.random.PRNGKey(seed), hparams)
-  batch = dataset.to_network(
-      dataset.sample(
-          jax.random.PRNGKey(1),
-          (config.objective.n_critic, config.train.batch_size),
-      )
-  )
-  return jax.jit(gan_steps.make_steps(spec).train_step)(
-      state, batch, jax.random.PRNGKey(2)
-  )
 
 
 # An objective and an algorithm in the default suite; the penalties train
@@ -151,7 +136,7 @@ def test_the_simultaneous_step_judges_g_by_the_d_before_its_update():
 
 def test_ragan_losses_are_their_definition():
   fork_config('ragan')  # Registers it.
-  objective = losses.get_objective('ragan')
+  objective = losses.get_objective('my_ragan')
   rng = np.random.default_rng(0)
   real, fake = rng.normal(size=(2, 32)).astype(np.float32) * 2
 
@@ -210,7 +195,7 @@ def _sweep(name, tmp_path, **spec):
     [
         pytest.param(
             'ragan',
-            {'objective.name': ['non_saturating', 'ragan']},
+            {'objective.name': ['non_saturating', 'my_ragan']},
             2,
             marks=pytest.mark.slow,
         ),
@@ -311,10 +296,10 @@ def test_each_fork_runs_and_sweeps_from_the_command_line(name, tmp_path):
   )
   assert run.returncode == 0, run.stderr[-2000:]
   field, values = {
-      'ragan': ('objective.name', 'non_saturating,ragan'),
+      'ragan': ('objective.name', 'non_saturating,my_ragan'),
       'dragan': ('objective.dragan_c', '0.25,1'),
       'simultaneous': ('train.algorithm', 'alternating,simultaneous'),
-      'bcr': ('objective.penalty', 'none,bcr'),
+      'bcr': ('objective.penalty', 'none,my_bcr'),
   }[name]
   sweep = _command(
       'experiments.sweep',
@@ -355,3 +340,61 @@ def test_rows_of_another_algorithm_say_which():
     s['config']['train']['algorithm'] = 'alternating'
   plain = results.markdown(results.aggregate(summaries, []), 'grid25', [], 2)
   assert '| variant | steps | runs |' in plain
+
+
+# --- The forks against the library's own --------------------------------
+
+
+def test_the_forks_equal_the_methods_the_library_ships():
+  """RaGAN, DRAGAN and bCR, written twice (examples/forks/ and
+  gan_jax/), give the same numbers on the same context."""
+  from gan_jax import penalties, regularizers
+
+  for name in ('ragan', 'dragan', 'bcr'):
+    fork_config(name)  # Registers my_<name>.
+  rng = np.random.default_rng(0)
+  real_out, fake_out = (jnp.array(x) for x in rng.normal(size=(2, 16)))
+  ctx = Context(hparams={})
+  ours, theirs = (losses.get_objective(n) for n in ('my_ragan', 'ragan'))
+  for side in ('d_loss', 'g_loss'):
+    np.testing.assert_allclose(
+        getattr(ours, side)(real_out, fake_out, ctx),
+        getattr(theirs, side)(real_out, fake_out, ctx),
+        rtol=1e-6,
+    )
+  hparams = {
+      'dragan_c': 0.5,
+      'dragan_k': 1.0,
+      'bcr_real': 10.0,
+      'bcr_fake': 7.0,
+      'bcr_jitter': 0.05,
+      'cr_jitter': 0.05,
+  }
+  for shape in ((16, 2), (16, 8, 8, 1)):
+    w = jnp.array(rng.normal(size=int(np.prod(shape[1:]))), jnp.float32)
+    critic = lambda x, w=w: jnp.tanh(x.reshape(x.shape[0], -1) @ w)
+    real, fake = (
+        jnp.array(x, jnp.float32) for x in rng.normal(size=(2, *shape))
+    )
+    ctx = Context(
+        hparams=hparams,
+        rng=jax.random.PRNGKey(3),
+        real=real,
+        fake=fake,
+        real_out=critic(real),
+        fake_out=critic(fake),
+        critic=critic,
+    )
+    value = lambda registry, name, ctx=ctx: penalties.lookup(
+        registry, name
+    ).value(ctx)
+    np.testing.assert_allclose(
+        value(penalties.D_PENALTIES, 'my_dragan'),
+        value(penalties.D_PENALTIES, 'dragan'),
+        rtol=1e-5,
+    )
+    np.testing.assert_allclose(
+        value(penalties.D_PENALTIES, 'my_bcr'),
+        regularizers.REGULARIZERS.lookup('bcr').d(ctx),
+        rtol=1e-5,
+    )

@@ -1,5 +1,10 @@
 """Balanced consistency regularisation (bCR) as a penalty of your own.
 
+The library ships it (``objective.regularizers='bcr'``,
+gan_jax/regularizers/consistency.py); this file shows how such a term is
+written outside the library, as the penalty ``my_bcr``, and
+tests/test_forks.py checks that the two agree.
+
 Zhao, Singh, Lee, Zhang, Odena and Zhang (2021), "Improved Consistency
 Regularization for GANs", AAAI, Sec. 3 (bCR): D should give a sample and a
 semantics-preserving transform of it the same value, on real data and on
@@ -18,7 +23,7 @@ batch, so the term is the same on one device or eight.
 
   python -m experiments.run --config=examples/forks/bcr.py
   python -m experiments.sweep --config=examples/forks/bcr.py --seeds=3 \
-      --grid=objective.penalty=none,bcr
+      --grid=objective.penalty=none,my_bcr
 """
 
 import jax
@@ -72,7 +77,7 @@ def bcr_penalty(ctx):
 
 
 penalties.D_PENALTIES.register(
-    'bcr',
+    'my_bcr',
     penalties.Penalty(
         bcr_penalty,
         hparams=(
@@ -93,6 +98,6 @@ penalties.D_PENALTIES.register(
 def get_config():
   config = default.get_config()
   config.variant = 'bcr'
-  config.objective.penalty = 'bcr'
+  config.objective.penalty = 'my_bcr'
   config.objective.penalty_weight = 1.0  # The lambdas are bcr_real/fake.
   return config

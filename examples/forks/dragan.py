@@ -1,6 +1,10 @@
 """DRAGAN's gradient penalty, with hyperparameters of its own, as a config
 file of your own.
 
+The library ships it (``objective.penalty='dragan'``, gan_jax/penalties.py);
+this file shows how such a penalty is written outside the library, as
+``my_dragan``, and tests/test_forks.py checks that the two agree.
+
 Kodali, Abernethy, Hays and Kira (2017), "On Convergence and Stability of
 GANs", Sec. 4 and their code (kodalinaveen3/DRAGAN): D's gradient is pulled
 to norm k in a neighbourhood of the real data,
@@ -40,7 +44,7 @@ def dragan_penalty(ctx):
 
 
 penalties.D_PENALTIES.register(
-    'dragan',
+    'my_dragan',
     penalties.Penalty(
         dragan_penalty,
         hparams=(
@@ -59,6 +63,6 @@ penalties.D_PENALTIES.register(
 def get_config():
   config = default.get_config()
   config.variant = 'dragan'
-  config.objective.penalty = 'dragan'
+  config.objective.penalty = 'my_dragan'
   config.objective.penalty_weight = 10.0  # lambda.
   return config

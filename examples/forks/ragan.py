@@ -1,5 +1,9 @@
 """RaGAN, the relativistic average standard GAN, as a config file of your own.
 
+The library ships it (``objective.name='ragan'``, gan_jax/relativistic.py);
+this file shows how such an objective is written outside the library, as
+``my_ragan``, and tests/test_forks.py checks that the two agree.
+
 Jolicoeur-Martineau (2019), "The relativistic discriminator: a key element
 missing from standard GAN", Sec. 4. D judges whether a real sample is more
 realistic than the average fake (and a fake less realistic than the average
@@ -16,7 +20,7 @@ batch with ``ctx.mean`` so the step is the same on one device or eight.
 
   python -m experiments.run --config=examples/forks/ragan.py
   python -m experiments.sweep --config=examples/forks/ragan.py --seeds=3 \
-      --grid=objective.name=non_saturating,ragan
+      --grid=objective.name=non_saturating,my_ragan
 """
 
 import jax
@@ -40,7 +44,7 @@ def ragan_g_loss(real, fake, ctx):
 
 
 losses.OBJECTIVES.register(
-    'ragan',
+    'my_ragan',
     losses.Objective(
         d_loss=ragan_d_loss,
         g_loss=ragan_g_loss,
@@ -53,5 +57,5 @@ losses.OBJECTIVES.register(
 def get_config():
   config = default.get_config()
   config.variant = 'ragan'  # Names runs/ragan_<dataset>_seed<seed>.
-  config.objective.name = 'ragan'
+  config.objective.name = 'my_ragan'
   return config
