@@ -424,11 +424,18 @@ def validate(config, num_devices: int = 1) -> None:
   choice(c, 'augment.name', augment.AUGMENTATIONS)
   _regularizer_names(c)
   int_at_least(c, 'data.subset', 0)
-  if c['data']['subset'] and not is_image_dataset(c['dataset']):
+  subset = c['data']['subset']
+  if subset and not is_image_dataset(c['dataset']):
     raise ConfigError(
-        f'data.subset={c["data"]["subset"]!r} is not allowed with '
-        f'dataset={c["dataset"]!r}: a 2-D sampler has no training set; '
-        'leave it 0'
+        f'data.subset={subset!r} is not allowed with dataset='
+        f'{c["dataset"]!r}: a 2-D sampler has no training set; leave it 0'
+    )
+  if subset and subset > (IMAGE_SOURCES[c['dataset']].train_size or subset):
+    raise ConfigError(
+        f'data.subset={subset!r} is not allowed with dataset='
+        f'{c["dataset"]!r}: its train split has '
+        f'{IMAGE_SOURCES[c["dataset"]].train_size} images; give at most '
+        'that, or 0 for all'
     )
   int_at_least(c, 'objective.n_critic', 1)
   int_at_least(c, 'objective.penalty_every', 1)

@@ -51,6 +51,10 @@ class Context:
       differentiated, for the labels; a penalty differentiates it.
     latents, generator: the fakes' z and G at its params, frozen (given
       when the step knows them: the built-in D step does).
+    view: ``view(samples) -> what D judges``: samples [B, ...] as the
+      fakes were shown to D (the same augmentation draws, then packed),
+      for a term that compares D's outputs on other samples with
+      ``fake_out``.
     batch_size: the number of samples per device.
 
   G's loss and its penalties (``gan_jax.steps.g_loss``):
@@ -82,6 +86,7 @@ class Context:
   batch_size: int = 0
   extra: Any = None
   latents: Any = None
+  view: Any = None
 
   def replace(self, **changes) -> 'Context':
     return dataclasses.replace(self, **changes)

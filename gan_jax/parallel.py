@@ -27,7 +27,7 @@ import jax
 import numpy as np
 from jax import lax
 from jax.experimental import multihost_utils
-from jax.sharding import Mesh, PartitionSpec as P
+from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
 ROUTES = ('jit', 'shard_map', 'pmap')
 DATA_AXIS = 'data'
@@ -111,11 +111,51 @@ def parallel_loop(
       devices=list(mesh.devices.flat),
   )
 
-  def run(state, rng, data):
-    out = mapped(state, jax.numpy.broadcast_to(rng, (count, *rng.shape)), data)
+  def keys(rng):
+    # One copy of the key per device, laid out as pmap takes its mapped
+    # argument: each host holds its own devices' copies.
+    local = rng.addressable_data(0) if isinstance(rng, jax.Array) else rng
+    return jax.make_array_from_process_local_data(
+        NamedSharding(mesh, P(DATA_AXIS)),
+        jax.numpy.broadcast_to(local, (count, *local.shape)),
+    )
+
+  def global_out(out):
     if jax.process_count() == 1:
       return out
     # pmap returns each host its local copy; make them one global array.
     return multihost_utils.host_local_array_to_global_array(out, mesh, P())
 
+  def run(state, rng, data):
+    return global_out(mapped(state, keys(rng), data))
+
+  # As a jitted loop: run.lower(state, rng, data).compile() -> a callable
+  # with run's arguments, compiled once (what the runner dispatches).
+  def lower(state, rng, data):
+    lowered = mapped.lower(state, keys(rng), data)
+    return _Lowered(lowered, keys, global_out)
+
+  run.lower = lower  # type: ignore[attr-defined]
   return run
+
+
+class _Lowered:
+  """A lowered pmap loop whose compiled form takes the loop's own
+  arguments (one key, not one per device)."""
+
+  def __init__(self, lowered, keys, global_out):
+    self._lowered, self._keys, self._global_out = lowered, keys, global_out
+
+  def compile(self):
+    compiled = self._lowered.compile()
+    keys, global_out = self._keys, self._global_out
+
+    class Compiled:
+
+      def __call__(self, state, rng, data):
+        return global_out(compiled(state, keys(rng), data))
+
+      def memory_analysis(self):
+        return compiled.memory_analysis()
+
+    return Compiled()

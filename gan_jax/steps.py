@@ -311,8 +311,14 @@ def d_loss(
   hparams = hparams_for(spec, state)
   batch_size = real.shape[0]
   real = augmented(spec, state, real, jax.random.fold_in(rng, 5), axis_name)
-  fake = augmented(spec, state, fake, jax.random.fold_in(rng, 6), axis_name)
-  real, fake = pack(real, spec.pack), pack(fake, spec.pack)
+
+  def view(samples):  # Samples as D judges the fakes: same draws, packed.
+    return pack(
+        augmented(spec, state, samples, jax.random.fold_in(rng, 6), axis_name),
+        spec.pack,
+    )
+
+  real, fake = pack(real, spec.pack), view(fake)
   real_out, model_state = _judge(spec, state.d, params, real, labels)
   fake_out, model_state = _judge(
       spec, state.d.replace(model_state=model_state), params, fake, labels
@@ -334,6 +340,7 @@ def d_loss(
       ),
       latents=z,
       batch_size=batch_size,
+      view=view,
   )
   loss = losses.get_objective(spec.objective).d_loss(
       real_out, fake_out, ctx.replace(rng=jax.random.fold_in(rng, 1))
@@ -397,16 +404,18 @@ def lookahead(
     rng: Array,
     axis_name: Optional[str] = None,
     unroll: bool = False,
+    z: Optional[Array] = None,
 ):
   """Unrolled GAN: D's params after ``spec.unroll_steps`` updates on
-  (real, fake), differentiable in ``fake``; D's optimizer state, batch
-  statistics and penalty state are not kept."""
+  (real, fake), differentiable in ``fake`` (``z``: its latents);
+  D's optimizer state, batch statistics and penalty state are not
+  kept."""
 
   def update(carry, _):
     params, opt_state = carry
     grads = jax.grad(
         lambda p: d_loss(
-            spec, state, p, real, fake, labels, rng, axis_name, unroll
+            spec, state, p, real, fake, labels, rng, axis_name, unroll, z
         )[0]
     )(params)
     return d_update(spec, state, params, opt_state, pmean(grads, axis_name))
@@ -451,6 +460,7 @@ def g_loss(
   hparams = hparams_for(spec, state)
   real, labels = split_batch(batch)
   batch_size = real.shape[0]
+  z = latents(spec, rng, batch_size, axis_name)  # generate's own.
   fake, model_state = generate(
       spec, state.g, params, rng, batch_size, labels, axis_name
   )
@@ -465,6 +475,7 @@ def g_loss(
         jax.random.fold_in(rng, 3),
         axis_name,
         unroll,
+        z,
     )
   zero_sum_unrolled = spec.unroll_steps > 0 and objective.zero_sum
   # D judges augmented images here too; G's gradient flows through the
@@ -487,7 +498,7 @@ def g_loss(
       fake_out=fake_out,
       generator=functools.partial(_run_generator, spec, state.g, params),
       batch_size=batch_size,
-      latents=latents(spec, rng, batch_size, axis_name),
+      latents=z,
       extra=state.extra,
   )
   if zero_sum_unrolled and real_out is not None:

@@ -369,6 +369,7 @@ def test_the_forks_equal_the_methods_the_library_ships():
       'bcr_fake': 7.0,
       'bcr_jitter': 0.05,
       'cr_jitter': 0.05,
+      'cr_flip': True,
   }
   for shape in ((16, 2), (16, 8, 8, 1)):
     w = jnp.array(rng.normal(size=int(np.prod(shape[1:]))), jnp.float32)

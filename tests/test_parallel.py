@@ -163,3 +163,19 @@ def test_pmap_refuses_a_sharded_data_layout():
 def test_unknown_route_lists_the_valid_ones():
   with pytest.raises(ValueError, match='jit, shard_map, pmap'):
     parallel.axis_name('pjit')
+
+
+@pytest.mark.slow
+def test_the_runner_trains_by_the_pmap_route(tmp_path):
+  """The runner's compiled-loop path (lower, compile, call) on pmap, as
+  on jit and shard_map; the same metrics as the jit route to rounding."""
+  from experiments.runner.train import train_and_evaluate
+
+  finals = {}
+  for route in ('jit', 'pmap'):
+    config = small_config(train__parallel=route, train__num_devices=2)
+    summary = train_and_evaluate(config, str(tmp_path / route), False)
+    assert summary['status'] == 'completed', route
+    finals[route] = summary['final_eval']
+  for metric, value in finals['jit'].items():
+    np.testing.assert_allclose(finals['pmap'][metric], value, rtol=0.05)

@@ -137,15 +137,25 @@ def test_augmentations_at_their_identity_take_the_plain_step(neutral):
 
 
 # The claim that matters for reproducibility: the same numbers on 1 and 8
-# devices, with batch statistics (RaGAN's means, LeCam's anchors), a
-# global ranking (top-k), latent perturbations (zCR) and state (LeCam).
+# devices, with batch statistics (RaGAN's means, LeCam's anchors), latent
+# perturbations and state (zCR, LeCam) and a global ranking (top-k).
 @pytest.mark.parametrize(
-    'route', ['shard_map', pytest.param('pmap', marks=pytest.mark.slow)]
+    'variant, regularizers, route',
+    [
+        ('ragan', 'zcr+lecam', 'shard_map'),
+        ('non_saturating', 'topk+lecam', 'shard_map'),
+        pytest.param('ragan', 'zcr+lecam', 'pmap', marks=pytest.mark.slow),
+        pytest.param(
+            'non_saturating', 'topk+bcr', 'pmap', marks=pytest.mark.slow
+        ),
+    ],
 )
-def test_new_terms_take_the_same_step_on_one_and_eight_devices(route):
+def test_new_terms_take_the_same_step_on_one_and_eight_devices(
+    variant, regularizers, route
+):
   config = small_config(
-      'ragan',
-      objective__regularizers='zcr+lecam+topk',
+      variant,
+      objective__regularizers=regularizers,
       objective__topk_epoch_steps=1,
       objective__topk_gamma=0.8,
       train__batch_size=32,
@@ -179,6 +189,34 @@ def test_augmentations_take_the_same_step_on_one_and_four_devices(augment):
   (four, four_metrics), _ = train_on_devices(config, 'shard_map', 4, 2)
   chex.assert_trees_all_close(one, four, rtol=1e-4, atol=1e-5)
   chex.assert_trees_all_close(one_metrics, four_metrics, rtol=1e-3, atol=1e-4)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize('augment', ['diffaugment', 'ada'])
+def test_zcr_at_sigma_zero_is_zero_under_an_augmentation(augment):
+  """zCR shows D G(z) and G(z + 0) as it showed the fakes: the same
+  augmentation draws, the same noise, so exactly 0."""
+  _, metrics = one_step(
+      _digits(
+          augment__name=augment,
+          augment__p=0.5,
+          objective__regularizers='zcr',
+          objective__zcr_sigma=0.0,
+      ),
+      steps=2,
+  )
+  assert float(metrics['d_zcr']) == 0.0 and float(metrics['g_zcr']) == 0.0
+
+
+@pytest.mark.slow
+def test_zcr_and_lecam_train_with_an_unrolled_g():
+  _, metrics = one_step(
+      small_config(
+          objective__regularizers='zcr+lecam', objective__unroll_steps=2
+      ),
+      steps=2,
+  )
+  assert all(np.isfinite(float(v)) for v in metrics.values())
 
 
 @pytest.mark.slow

@@ -157,6 +157,7 @@ def _ctx(**fields):
       'bcr_real': 10.0,
       'bcr_fake': 10.0,
       'cr_jitter': 0.05,
+      'cr_flip': True,
       'zcr_dis': 5.0,
       'zcr_gen': 0.5,
       'zcr_sigma': 0.03,
@@ -192,15 +193,21 @@ def test_cr_and_bcr_on_points_with_a_linear_critic():
   np.testing.assert_allclose(_d_term('bcr', ctx), bcr, rtol=1e-5)
 
 
-def test_cr_compares_d_with_d_of_the_transformed_images():
+@pytest.mark.parametrize('flips', [True, False])
+def test_cr_compares_d_with_d_of_the_transformed_images(flips):
   """A critic that counts the ink in the left half changes by exactly
   what the flip and the shift move across the middle."""
   rng = np.random.default_rng(6)
   images = rng.uniform(size=(8, 8, 8, 1)).astype(np.float32)
   critic = lambda x: jnp.sum(x[:, :, :4], axis=(1, 2, 3))
-  ctx = _ctx(real=jnp.array(images), real_out=critic(images), critic=critic)
+  ctx = _ctx(
+      real=jnp.array(images),
+      real_out=critic(images),
+      critic=critic,
+      hparams={'cr_flip': flips},
+  )
   flip_key, shift_key = jax.random.split(ctx.rng)
-  flip = np.asarray(jax.random.bernoulli(flip_key, 0.5, (8,)))
+  flip = np.asarray(jax.random.bernoulli(flip_key, 0.5, (8,))) & flips
   shift = np.asarray(jax.random.randint(shift_key, (8, 2), 0, 3))
   moved = []
   for i in range(8):
@@ -227,9 +234,9 @@ def test_zcr_with_a_linear_generator_and_critic():
   ctx = _ctx(
       spec=spec,
       latents=jnp.array(z),
-      fake_out=critic(z @ m),
       critic=critic,
       generator=generator,
+      view=lambda x: x,
   )
   dz = 0.03 * np.asarray(jax.random.normal(ctx.rng, z.shape))
   np.testing.assert_allclose(
@@ -276,43 +283,44 @@ def test_lecam_is_eq_3_with_its_moving_averages(hinge):
 
 
 def test_k_follows_the_papers_schedule():
-  gamma, nu = jnp.float32(0.99), 0.5
+  gamma, nu = jnp.float32(0.99), jnp.float32(0.5)
   for epoch in (0, 1, 10, 50, 68, 69, 70, 500):
     expected = int(np.floor(64 * max(0.99**epoch, 0.5) + 1e-4))
     assert int(topk.k_at(jnp.int32(epoch), 64, gamma, nu)) == expected, epoch
   assert int(topk.k_at(jnp.int32(0), 64, gamma, nu)) == 64
   assert int(topk.k_at(jnp.int32(10_000), 64, gamma, nu)) == 32
+  assert int(topk.k_at(jnp.int32(10_000), 64, gamma, jnp.float32(0.001))) == 1
 
 
-def test_top_k_loss_takes_the_objective_on_the_best_rated_fakes():
+@pytest.mark.parametrize(
+    'objective', ['non_saturating', 'minimax', 'wasserstein', 'least_squares']
+)
+def test_top_k_loss_takes_the_objective_on_the_best_rated_fakes(objective):
   rng = np.random.default_rng(9)
   fake = rng.normal(size=16).astype(np.float32)
-  loss = lambda real, fake, ctx: jnp.mean(jax.nn.softplus(-fake))
-  ctx = Context(hparams={})
-  for k in (8, 11, 16):
+  loss = losses.get_objective(objective).g_loss
+  ctx = Context(hparams={'real_target': 1.0, 'fake_target': 0.0})
+  for k in (1, 8, 11, 16):
     best = np.sort(fake)[::-1][:k]
     value, grad = jax.value_and_grad(
-        lambda f, k=k: topk.top_k_loss(loss, None, f, ctx, jnp.int32(k), 8)
+        lambda f, k=k: topk.top_k_loss(loss, None, f, ctx, jnp.int32(k))
     )(jnp.array(fake))
-    np.testing.assert_allclose(value, np.mean(softplus(-best)), rtol=1e-5)
-    # Only the k best-rated fakes get a gradient.
-    chosen = fake >= best[-1]
-    assert (np.asarray(grad)[~chosen] == 0).all()
-    np.testing.assert_allclose(
-        np.asarray(grad)[chosen], -sigmoid(-fake[chosen]) / k, rtol=1e-5
+    expected, expected_grad = jax.value_and_grad(lambda b: loss(None, b, ctx))(
+        jnp.array(best)
     )
-
-
-def test_top_k_keeps_every_real_output_for_relativistic_losses():
-  real, fake = _outputs(10, 16)
-  objective = losses.get_objective('ragan')
-  ctx = Context(hparams={})
-  best = np.sort(fake)[::-1][:10]
-  value = topk.top_k_loss(
-      objective.g_loss, jnp.array(real), jnp.array(fake), ctx, jnp.int32(10), 8
-  )
-  expected = objective.g_loss(jnp.array(real), jnp.array(best), ctx)
-  np.testing.assert_allclose(value, expected, rtol=1e-6)
+    np.testing.assert_allclose(value, expected, rtol=1e-5)
+    # Only the k best-rated fakes get a gradient: the loss's own on them.
+    order = np.argsort(-fake, kind='stable')
+    grad = np.asarray(grad)
+    np.testing.assert_allclose(grad[order[:k]], expected_grad, rtol=1e-5)
+    assert (grad[order[k:]] == 0).all()
+  if objective == 'non_saturating':  # The closed form, once.
+    best = np.sort(fake)[::-1][:8]
+    np.testing.assert_allclose(
+        topk.top_k_loss(loss, None, jnp.array(fake), ctx, jnp.int32(8)),
+        np.mean(softplus(-best)),
+        rtol=1e-5,
+    )
 
 
 def test_regularizer_names_parse_in_one_line():
@@ -326,3 +334,43 @@ def test_regularizer_names_parse_in_one_line():
     with pytest.raises(ValueError, match=says) as error:
       regularizers.parse(bad)
     assert '\n' not in str(error.value)
+
+
+@pytest.mark.parametrize(
+    'overrides, says',
+    [
+        (
+            {'objective': {'name': 'ragan', 'regularizers': 'topk'}},
+            "objective.name='ragan': a relativistic G loss",
+        ),
+        (
+            {
+                'objective': {
+                    'name': 'minimax',
+                    'regularizers': 'topk',
+                    'unroll_steps': 2,
+                }
+            },
+            'the unrolled G minimises the game',
+        ),
+        (
+            {'objective': {'regularizers': 'topk'}},
+            'objective.topk_epoch_steps=0 is not allowed',
+        ),
+        (
+            {
+                'dataset': 'digits',
+                'model': {'name': 'dcgan'},
+                'data': {'subset': 1438},
+            },
+            'its train split has 1437 images',
+        ),
+        ({'objective': {'regularizers': 'none+lecam'}}, 'none stands alone'),
+    ],
+)
+def test_combinations_that_cannot_train_are_one_line(overrides, says):
+  from gan_jax import config as gan_config
+
+  with pytest.raises(gan_config.ConfigError, match=says) as error:
+    gan_config.validate(overrides)
+  assert '\n' not in str(error.value)

@@ -775,7 +775,8 @@ def update(ctx: Context) -> Dict[str, Array]:
 
 def log(extra: Mapping[str, Any]) -> Dict[str, Array]:
   """``ada_p`` (the p in force after the step) and ``ada_rt`` (the last
-  interval's r_t)."""
+  interval's r_t); the runner logs them, like every metric, as their mean
+  over the log interval."""
   return {'ada_p': extra['p'], 'ada_rt': extra['rt']}
 
 

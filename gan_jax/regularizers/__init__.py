@@ -85,6 +85,11 @@ def parse(value: Any) -> Tuple[str, ...]:
   if value == 'none':
     return ()
   names = tuple(name.strip() for name in value.split(SEPARATOR))
+  if 'none' in names:
+    raise ValueError(
+        f'objective.regularizers={value!r} is not allowed: none stands '
+        f'alone; give names joined by {SEPARATOR!r}'
+    )
   for name in names:
     if name not in REGULARIZERS:
       raise ValueError(
@@ -98,6 +103,12 @@ def parse(value: Any) -> Tuple[str, ...]:
   return names
 
 
+def _own(ctx: Context, index: int, extra: Any) -> Context:
+  """The context of the ``index``-th regulariser: a key of its own (two
+  that draw alike do not draw the same numbers) and its state."""
+  return ctx.replace(rng=jax.random.fold_in(ctx.rng, index), extra=extra)
+
+
 def d_terms(
     names: Tuple[str, ...], ctx: Context, extra: Dict[str, Any]
 ) -> Tuple[Array, Dict[str, Array], Dict[str, Any]]:
@@ -106,13 +117,13 @@ def d_terms(
   from gan_jax import contract  # It imports the state, which imports us.
 
   total, values = jnp.zeros(()), {}
-  for name in names:
+  for index, name in enumerate(names):
     regularizer = REGULARIZERS.lookup(name)
     if regularizer.d is None:
       continue
     what = f'regularizer {name!r}'
     stateful = regularizer.init_extra is not None
-    value = regularizer.d(ctx.replace(extra=extra.get(name)))
+    value = regularizer.d(_own(ctx, index, extra.get(name)))
     if stateful != isinstance(value, tuple):
       raise contract.PluginError(
           f'{what} returns {"a tuple" if not stateful else "one value"}: '
@@ -135,10 +146,10 @@ def g_terms(
   from gan_jax import contract  # It imports the state, which imports us.
 
   total, values = jnp.zeros(()), {}
-  for name in names:
+  for index, name in enumerate(names):
     regularizer = REGULARIZERS.lookup(name)
     if regularizer.g is not None:
-      value = regularizer.g(ctx.replace(extra=extra.get(name)))
+      value = regularizer.g(_own(ctx, index, extra.get(name)))
       values[name] = contract.scalar(f'regularizer {name!r}', value)
       total = total + values[name]
   return total, values

@@ -16,13 +16,16 @@ transform that keeps the meaning of a sample.
   :math:`\lambda_{dis} = 5`, :math:`\lambda_{gen} = 0.5`.
 
 T for images is the papers' for CIFAR-10: a random horizontal flip and a
-translation by up to an eighth of the side, reflection-padded; on 2-D
-points, a Gaussian jitter of ``objective.cr_jitter`` (in the network's
-units) plays that part. Squared differences are averaged over elements
+translation by up to an eighth of the side, reflection-padded;
+``objective.cr_flip=False`` leaves the flip out, for data whose meaning a
+flip changes (digits). On 2-D points a Gaussian jitter of
+``objective.cr_jitter`` (in the network's units) plays T's part. Squared differences are averaged over elements
 (the authors' mean squared error; the image term of zCR is a mean over
-pixels). The terms compare with what D judged: the packs of PacGAN (a
+pixels). CR and bCR compare with what D judged: the packs of PacGAN (a
 pack is flipped and shifted as one) and, with an augmentation on
-(gan_jax.augment), the augmented batches.
+(gan_jax.augment), the augmented batches; zCR shows D both G(z) and
+G(T(z)) as it was shown the step's fakes (``ctx.view``: the same
+augmentation draws, packed).
 """
 
 import jax
@@ -65,6 +68,7 @@ def transform(ctx: Context, key: Array, x: Array) -> Array:
   flip = ctx.draw(
       lambda k, shape: jax.random.bernoulli(k, 0.5, shape), flip_key, (batch,)
   )
+  flip = jnp.logical_and(flip, ctx.hparams['cr_flip'])
   shift = ctx.draw(
       lambda k, shape: jax.random.randint(k, shape, 0, 2 * pad + 1),
       shift_key,
@@ -102,16 +106,16 @@ def perturbed_latents(ctx: Context) -> Array:
 
 
 def _zcr_d(ctx: Context) -> Scalar:
-  # G is frozen in D's step: T(z)'s samples carry no gradient to it.
-  fake_t = jax.lax.stop_gradient(
-      ctx.generator(
-          perturbed_latents(ctx),
-          labels=ctx.labels,
-          rng=jax.random.fold_in(ctx.rng, 1),
-      )
+  # G(z) and G(T(z)) from one noise stream, so only z differs, shown to D
+  # as the step's fakes were (the same augmentation draws): at sigma 0
+  # the term is exactly 0. G is frozen in D's step.
+  key = jax.random.fold_in(ctx.rng, 1)
+  fake, fake_t = (
+      jax.lax.stop_gradient(ctx.generator(z, labels=ctx.labels, rng=key))
+      for z in (ctx.latents, perturbed_latents(ctx))
   )
   return ctx.hparams['zcr_dis'] * squared_difference(
-      ctx.fake_out, ctx.critic(ctx.pack(fake_t))
+      ctx.critic(ctx.view(fake)), ctx.critic(ctx.view(fake_t))
   )
 
 
@@ -129,6 +133,12 @@ CR_JITTER = HParam(
     low=0.0,
     doc="T's Gaussian jitter on 2-D points, in the network's units",
 )
+CR_FLIP = HParam(
+    'cr_flip',
+    True,
+    batchable=False,
+    doc="T's random horizontal flip of images (False: translation only)",
+)
 
 REGULARIZERS.register(
     'cr',
@@ -137,6 +147,7 @@ REGULARIZERS.register(
         hparams=(
             HParam('cr_weight', 10.0, low=0.0, doc="CR's lambda"),
             CR_JITTER,
+            CR_FLIP,
         ),
     ),
     replace=True,
@@ -149,6 +160,7 @@ REGULARIZERS.register(
             HParam('bcr_real', 10.0, low=0.0, doc="bCR's lambda_real"),
             HParam('bcr_fake', 10.0, low=0.0, doc="bCR's lambda_fake"),
             CR_JITTER,
+            CR_FLIP,
         ),
     ),
     replace=True,
