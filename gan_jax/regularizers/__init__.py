@@ -105,8 +105,10 @@ def parse(value: Any) -> Tuple[str, ...]:
 
 def _own(ctx: Context, index: int, extra: Any) -> Context:
   """The context of the ``index``-th regulariser: a key of its own (two
-  that draw alike do not draw the same numbers) and its state."""
-  return ctx.replace(rng=jax.random.fold_in(ctx.rng, index), extra=extra)
+  that draw alike do not draw the same numbers; the first keeps the
+  terms' key) and its state."""
+  rng = jax.random.fold_in(ctx.rng, index) if index else ctx.rng
+  return ctx.replace(rng=rng, extra=extra)
 
 
 def d_terms(
