@@ -72,6 +72,7 @@ CHANGED = {
 }
 
 
+@pytest.mark.slow
 def test_alone_each_transform_changes_the_expected_fraction():
   """One compile for every transform and p (both traced); p = 0 returns
   every image bit for bit."""
@@ -222,6 +223,7 @@ def test_colour_transforms():
   )
 
 
+@pytest.mark.slow
 def test_the_augmentation_is_differentiable():
   """For a fixed key it is affine in the images: the gradient of a linear
   read-out is finite, nonzero and predicts the read-out's change exactly."""
@@ -314,6 +316,7 @@ def test_refusals():
     ada.ada_augment(jnp.zeros((2, 8, 8, 2)), KEY, 0.5)
 
 
+@pytest.mark.slow
 def test_plugin_on_one_device_equals_its_parts_on_four():
   devices = 4
   assert jax.device_count() >= devices, 'conftest sets 8 CPU devices'

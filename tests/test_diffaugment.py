@@ -307,6 +307,7 @@ def _sharded_inputs():
   return jnp.asarray(x), jax.random.PRNGKey(4)
 
 
+@pytest.mark.slow
 def test_plugin_on_one_device_equals_its_parts_on_four():
   x, key = _sharded_inputs()
   mesh = Mesh(np.array(jax.devices()[:4]), ('data',))

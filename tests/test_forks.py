@@ -57,12 +57,12 @@ def fork_config(name, **overrides):
   return config
 
 
-# An objective and an algorithm in the default suite; the penalties train
-# through the command line and sweeps below, and all four in the slow set.
+# An algorithm in the default suite; the others train through the command
+# line and sweeps below, and all four in the slow set.
 @pytest.mark.parametrize(
     'name',
     [
-        'ragan',
+        pytest.param('ragan', marks=pytest.mark.slow),
         'simultaneous',
         pytest.param('dragan', marks=pytest.mark.slow),
         pytest.param('bcr', marks=pytest.mark.slow),
@@ -159,9 +159,10 @@ def test_ragan_losses_are_their_definition():
   assert objective.g_uses_real
 
 
-@pytest.mark.parametrize(
-    'route', ['shard_map', pytest.param('pmap', marks=pytest.mark.slow)]
-)
+# The library's RaGAN with zCR and LeCam is held to this in the default
+# suite (tests/test_regularizer_steps.py).
+@pytest.mark.slow
+@pytest.mark.parametrize('route', ['shard_map', 'pmap'])
 def test_ragan_takes_the_same_step_on_one_and_eight_devices(route):
   # SGD: the averaged gradients themselves are compared (tests/
   # test_parallel.py says why not Adam). Each device holds 4 of the 32
@@ -200,7 +201,12 @@ def _sweep(name, tmp_path, **spec):
             marks=pytest.mark.slow,
         ),
         # Its own scalar, gridded: one vmapped group.
-        ('dragan', {'objective.dragan_c': [0.25, 1.0]}, 1),
+        pytest.param(
+            'dragan',
+            {'objective.dragan_c': [0.25, 1.0]},
+            1,
+            marks=pytest.mark.slow,
+        ),
         pytest.param(
             'simultaneous',
             {'train.algorithm': ['alternating', 'simultaneous']},

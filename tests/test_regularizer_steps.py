@@ -32,7 +32,11 @@ def _same_step(ours, theirs, ignore=(), g_rtol=0.0):
 @pytest.mark.parametrize(
     'name, neutral',
     [
-        ('bcr', dict(objective__bcr_real=0.0, objective__bcr_fake=0.0)),
+        pytest.param(
+            'bcr',
+            dict(objective__bcr_real=0.0, objective__bcr_fake=0.0),
+            marks=pytest.mark.slow,
+        ),
         ('lecam', dict(objective__lecam_weight=0.0)),
         pytest.param(
             'cr', dict(objective__cr_weight=0.0), marks=pytest.mark.slow
@@ -90,6 +94,7 @@ def test_regularizers_together_at_weight_zero_are_the_plain_step():
   assert float(zero[1]['lecam_real_ema']) != 0.0  # Its state moved.
 
 
+@pytest.mark.slow
 def test_top_k_with_k_the_batch_is_the_plain_step():
   # gamma = 1: k stays the batch; the sort changes only the order of the
   # sum, so equal to rounding.
@@ -143,7 +148,12 @@ def test_augmentations_at_their_identity_take_the_plain_step(neutral):
     'variant, regularizers, route',
     [
         ('ragan', 'zcr+lecam', 'shard_map'),
-        ('non_saturating', 'topk+lecam', 'shard_map'),
+        pytest.param(
+            'non_saturating',
+            'topk+lecam',
+            'shard_map',
+            marks=pytest.mark.slow,
+        ),
         pytest.param('ragan', 'zcr+lecam', 'pmap', marks=pytest.mark.slow),
         pytest.param(
             'non_saturating', 'topk+bcr', 'pmap', marks=pytest.mark.slow
@@ -228,25 +238,41 @@ def test_augmentation_composes_with_packing_and_conditioning():
     assert all(np.isfinite(float(v)) for v in metrics.values()), overrides
 
 
+@pytest.mark.slow
 def test_ada_trains_through_the_runner_logs_p_and_resumes_it(tmp_path):
-  config = _digits(
-      augment__name='ada',
-      augment__interval=1,
-      augment__speed_kimg=0.1,  # p moves by 16 / 100 per step.
-      train__steps=4,
-      train__log_every=2,
-      train__eval_every=4,
-      train__checkpoint_every=2,
+  def config(steps):
+    return _digits(
+        augment__name='ada',
+        augment__interval=1,
+        augment__speed_kimg=0.1,  # p moves by 16 / 100 per step.
+        train__steps=steps,
+        train__log_every=2,
+        train__eval_every=2,
+        train__checkpoint_every=2,
+        # Constant rates: a decaying one would depend on train.steps.
+        optim__g__schedule='constant',
+        optim__d__schedule='constant',
+    )
+
+  def logged(workdir):
+    lines = (workdir / 'metrics.jsonl').read_text().splitlines()
+    records = [json.loads(line) for line in lines if '"ada_p"' in line]
+    return [
+        {k: v for k, v in r.items() if k != 'steps_per_second'} for r in records
+    ]
+
+  whole, halves = tmp_path / 'whole', tmp_path / 'halves'
+  assert train_and_evaluate(config(4), str(whole), False)['status'] == (
+      'completed'
   )
-  summary = train_and_evaluate(config, str(tmp_path), False)
-  assert summary['status'] == 'completed'
-  records = [
-      json.loads(line)
-      for line in (tmp_path / 'metrics.jsonl').read_text().splitlines()
-  ]
-  logged = [r['ada_p'] for r in records if 'ada_p' in r]
-  assert len(logged) == 2 and all(0.0 <= p <= 1.0 for p in logged)
-  assert logged != [0.0, 0.0]  # It adapted.
+  records = logged(whole)
+  assert len(records) == 2 and all(0.0 <= r['ada_p'] <= 1.0 for r in records)
+  assert records[0]['ada_p'] != records[1]['ada_p']  # It adapted.
+  # Stopped after 2 steps and given 2 more: p continues from the
+  # checkpoint, the same numbers as the uninterrupted run.
+  train_and_evaluate(config(2), str(halves), False)
+  train_and_evaluate(config(4), str(halves), False)
+  assert logged(halves) == records
 
 
 @pytest.mark.slow

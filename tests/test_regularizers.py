@@ -293,7 +293,14 @@ def test_k_follows_the_papers_schedule():
 
 
 @pytest.mark.parametrize(
-    'objective', ['non_saturating', 'minimax', 'wasserstein', 'least_squares']
+    'objective',
+    [
+        'non_saturating',
+        *(
+            pytest.param(name, marks=pytest.mark.slow)
+            for name in ('minimax', 'wasserstein', 'least_squares')
+        ),
+    ],
 )
 def test_top_k_loss_takes_the_objective_on_the_best_rated_fakes(objective):
   rng = np.random.default_rng(9)

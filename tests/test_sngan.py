@@ -103,6 +103,7 @@ def test_shapes_and_range(name, shape):
   chex.assert_shape(discriminator.apply(d_vars, images, train=False), (3,))
 
 
+@pytest.mark.slow  # ~15 s for both networks' power iterations.
 @pytest.mark.parametrize('name', NAMES)
 def test_every_d_weight_is_divided_by_its_largest_singular_value(name):
   _, discriminator = _pair(name, (16, 16, 3), width=8)

@@ -182,6 +182,7 @@ def test_truncation_pulls_every_z_to_the_mean_style():
   assert float(jnp.std(untruncated, axis=0).mean()) > 1e-3
 
 
+@pytest.mark.slow  # ~10 s: two StyleGAN2 inits and applies.
 def test_a_squashed_output_is_tanh_of_the_linear_one():
   spec, hparams, _ = gan_config.build(_config())
   state = gan_state.compiled_init(spec)(jax.random.PRNGKey(0), hparams)
