@@ -216,6 +216,7 @@ def _flip(path, where=0.5):
   open(path, 'wb').write(bytes(data))
 
 
+@pytest.mark.slow  # Moved for the default suite's 6 minutes.
 def test_the_classifier_cache_is_sealed_and_a_damaged_one_set_aside(
     tmp_path, toy_data
 ):

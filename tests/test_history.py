@@ -243,6 +243,7 @@ def _flip(step_dir):
   biggest.write_bytes(bytes(data))
 
 
+@pytest.mark.slow  # Moved for the default suite's 6 minutes.
 def test_a_step_damaged_twice_keeps_both_copies(copy):
   config, workdir, _ = copy
   for round_ in range(2):

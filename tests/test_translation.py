@@ -458,6 +458,7 @@ def test_per_device_routes_equal_one_device(pair, route):
   assert float(one[1]['from_history'][0]) > 0
 
 
+@pytest.mark.slow  # Moved for the default suite's 6 minutes.
 def test_resume_is_bit_identical_with_the_history_in_the_state(tmp_path):
   config = _config(history__size=30)
   spec, hparams, _ = translation_config.build(config)
@@ -808,6 +809,7 @@ def test_any_config_is_built_or_refused_in_one_line(changes):
 # --- A translation algorithm of one's own ------------------------------------
 
 
+@pytest.mark.slow  # Moved for the default suite's 6 minutes.
 def test_a_registered_translation_algorithm_trains_and_is_recorded(tmp_path):
   from experiments.translation.train import train_and_evaluate
   from gan_jax.algorithms import Algorithm

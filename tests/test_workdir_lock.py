@@ -145,6 +145,7 @@ def test_a_sweep_or_the_theory_lab_on_a_held_workdir_is_refused(
   assert os.listdir(workdir) == [workdir_lock.LOCK_FILE]  # Nothing written.
 
 
+@pytest.mark.slow  # Moved for the default suite's 6 minutes.
 def test_a_lock_left_by_a_killed_process_is_taken_over_with_a_note(tmp_path):
   workdir = tmp_path / 'run'
   holder = _hold(workdir)
