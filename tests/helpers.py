@@ -84,6 +84,23 @@ def one_step(config, seed=0, steps=1):
   return state, metrics
 
 
+def assert_same_on_devices(
+    config, route: str, num_devices: int, num_steps: int, rtol: float = 1e-5
+):
+  """``config`` takes the same steps (state and metrics, to ``rtol``) on
+  ``num_devices`` devices by ``route`` as on one device by jit."""
+  import chex
+
+  (one, one_metrics), _ = train_on_devices(config, 'jit', 1, num_steps)
+  (many, many_metrics), _ = train_on_devices(
+      config, route, num_devices, num_steps
+  )
+  chex.assert_trees_all_close(one, many, rtol=rtol, atol=rtol / 10)
+  chex.assert_trees_all_close(
+      one_metrics, many_metrics, rtol=rtol * 10, atol=rtol
+  )
+
+
 def train_on_devices(config, route: str, num_devices: int, num_steps: int):
   """The state and metrics after the first and after the last of
   ``num_steps`` train steps on ``num_devices`` devices by ``route``, from
