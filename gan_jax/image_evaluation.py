@@ -15,7 +15,11 @@ The protocol, recorded in every summary (:meth:`ImageEvaluator.protocol`):
 * the same metrics for ``n`` train images against the same held-out images:
   the real-vs-real value, which is the best a generator can be expected to do
   at this sample size (Frechet distance and KID are biased upward for small
-  n, and the train split is not the held-out one).
+  n, and the train split is not the held-out one);
+* a conditional G: the intra-class Frechet distance ``intra_fd``, the mean
+  over classes of the distance between G's images of class c and the
+  held-out images of class c (as many of each class as the held-out set
+  has), and its real-vs-real value from the train images of each class.
 """
 
 from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
@@ -113,13 +117,20 @@ class ImageEvaluator:
       train: np.ndarray,
       num_samples: int,
       mode_samples: int,
+      held_out_labels: Optional[np.ndarray] = None,
+      train_labels: Optional[np.ndarray] = None,
   ):
+    """With ``held_out_labels`` and ``train_labels`` (a conditional G),
+    :meth:`evaluate` also gives the intra-class distance."""
     self.extractor = extractor
     self.num_samples = min(num_samples, len(held_out), len(train))
     self.mode_samples = max(self.num_samples, mode_samples)
     self.held_out_size = len(held_out)
     self._reference = self._features(held_out[: self.num_samples])[0]
     self._radii = feature_metrics.knn_radii(jnp.asarray(self._reference), 5)
+    self._reference_labels = None
+    if held_out_labels is not None:
+      self._reference_labels = np.asarray(held_out_labels[: self.num_samples])
     # Real vs real: train images in place of generated ones.
     rng = np.random.default_rng(0)
     pick = rng.choice(
@@ -133,6 +144,15 @@ class ImageEvaluator:
         probs[: self.num_samples],
         probs,
     )
+    if self._reference_labels is not None and train_labels is not None:
+      self.real_vs_real['intra_fd'] = (
+          feature_metrics.intra_class_frechet_distance(
+              features,
+              np.asarray(train_labels)[pick],
+              self._reference,
+              self._reference_labels,
+          )[0]
+      )
 
   def _features(self, images_uint8: np.ndarray):
     features, probs = self.extractor(
@@ -141,19 +161,51 @@ class ImageEvaluator:
     return np.asarray(features), np.asarray(probs)
 
   def evaluate(
-      self, generate: Callable[[jax.Array, int], jax.Array], rng: jax.Array
+      self,
+      generate: Callable[[jax.Array, int], jax.Array],
+      rng: jax.Array,
+      generate_class: Optional[
+          Callable[[jax.Array, int, int], jax.Array]
+      ] = None,
   ) -> Tuple[Dict[str, float], jax.Array]:
     """Metrics of ``generate(rng, count)`` (images in [-1, 1]; values
-    outside are clipped) and the images themselves."""
+    outside are clipped) and the images themselves; with
+    ``generate_class(rng, count, label)`` (a conditional G) and the
+    held-out labels, also ``intra_fd``."""
     # As they would be shown or saved: a G without a final tanh may step
     # outside [-1, 1], where the classifier's features mean nothing.
     samples = jnp.clip(generate(rng, self.mode_samples), -1.0, 1.0)
     features, probs = jax.device_get(self.extractor(samples))
     n = self.num_samples
-    return (
-        _metrics(self._reference, self._radii, features[:n], probs[:n], probs),
-        samples,
+    results = _metrics(
+        self._reference, self._radii, features[:n], probs[:n], probs
     )
+    if generate_class is not None and self._reference_labels is not None:
+      results['intra_fd'] = self._intra_class(generate_class, rng)
+    return results, samples
+
+  def _intra_class(self, generate_class, rng: jax.Array) -> float:
+    """G's images of each class against the held-out images of that
+    class, as many of each; one batch size for every class (one
+    compilation), the first ``count`` of each kept."""
+    labels = self._reference_labels
+    classes, counts = np.unique(labels, return_counts=True)
+    most = int(counts.max())
+    fake, fake_labels = [], []
+    for c, count in zip(classes, counts):
+      images = jnp.clip(
+          generate_class(jax.random.fold_in(rng, int(c) + 1), most, int(c)),
+          -1.0,
+          1.0,
+      )
+      fake.append(np.asarray(self.extractor(images)[0])[:count])
+      fake_labels.append(np.full(count, c))
+    return feature_metrics.intra_class_frechet_distance(
+        np.concatenate(fake),
+        np.concatenate(fake_labels),
+        self._reference,
+        labels,
+    )[0]
 
   def protocol(self, dataset: str) -> Dict[str, Any]:
     return {

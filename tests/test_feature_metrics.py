@@ -161,3 +161,34 @@ def test_frechet_distance_with_fewer_samples_than_dimensions(n, m, d):
       x.mean(0), np.cov(x, rowvar=False), y.mean(0), np.cov(y, rowvar=False)
   )
   assert fm.frechet_distance(x, y) == pytest.approx(expected, rel=1e-7)
+
+
+def test_intra_class_frechet_distance_is_the_mean_of_per_class_closed_forms():
+  # Class c: fake ~ exactly mean m_c + a fixed pattern, real the same
+  # pattern shifted by s_c; the per-class FD is then |s_c|^2 (same
+  # covariance), and the mean over classes their average. A class only
+  # on one side is left out.
+  rng = np.random.default_rng(0)
+  pattern = rng.normal(size=(50, 3))
+  shifts = {0: np.array([1.0, 0, 0]), 1: np.array([0, 2.0, 0]), 2: np.zeros(3)}
+  fake = np.concatenate([pattern + 10 * c for c in shifts] + [pattern])
+  real = np.concatenate([pattern + 10 * c + shifts[c] for c in shifts])
+  fake_labels = np.repeat([0, 1, 2, 7], 50)
+  real_labels = np.repeat([0, 1, 2], 50)
+  mean, per_class = fm.intra_class_frechet_distance(
+      fake, fake_labels, real, real_labels
+  )
+  np.testing.assert_allclose(
+      [per_class[c] for c in (0, 1, 2)], [1.0, 4.0, 0.0], atol=1e-9
+  )
+  assert set(per_class) == {0, 1, 2}
+  np.testing.assert_allclose(mean, 5.0 / 3.0, rtol=1e-9)
+  # A G that ignores its label: the per-class distances see it, the
+  # overall FD of the pooled sets does not.
+  shuffled = rng.permutation(fake_labels[:150])
+  mean_shuffled, _ = fm.intra_class_frechet_distance(
+      fake[:150], shuffled, real, real_labels
+  )
+  assert mean_shuffled > 10 * mean
+  with pytest.raises(ValueError, match='labels'):
+    fm.intra_class_frechet_distance(fake, fake_labels[:3], real, real_labels)

@@ -94,6 +94,40 @@ def test_evaluator_scores_real_data_as_real_and_noise_as_noise(digits_dir):
   assert set(results) == set(real)
 
 
+def test_intra_class_distance_sees_a_generator_that_ignores_its_label(
+    digits_dir,
+):
+  """A 'generator' that returns real train digits of the asked class scores
+  an intra-class distance near the real-vs-real one; one that returns any
+  digit, whatever the class, scores about as well in the pooled FD but
+  far worse within classes."""
+  extractor = image_evaluation.build_feature_extractor('digits', digits_dir)
+  held_out, held_out_labels = images.load_split('digits', 'test', digits_dir)
+  train, train_labels = images.load_split('digits', 'train', digits_dir)
+  evaluator = image_evaluation.ImageEvaluator(
+      extractor, held_out, train, 300, 0, held_out_labels, train_labels
+  )
+  pixels = classifier.to_network(jnp.asarray(train))
+
+  def pooled(rng, count):
+    return pixels[jax.random.choice(rng, len(train), (count,))]
+
+  def of_class(rng, count, label):
+    where = np.flatnonzero(train_labels == label)
+    return pixels[jax.random.choice(rng, where, (count,))]
+
+  def any_class(rng, count, label):
+    del label
+    return pooled(rng, count)
+
+  right, _ = evaluator.evaluate(pooled, jax.random.PRNGKey(0), of_class)
+  wrong, _ = evaluator.evaluate(pooled, jax.random.PRNGKey(0), any_class)
+  floor = evaluator.real_vs_real['intra_fd']
+  assert right['intra_fd'] < 1.5 * floor
+  assert wrong['intra_fd'] > 3 * right['intra_fd']
+  assert wrong['fd'] == right['fd']  # The pooled metric cannot tell.
+
+
 def test_classifier_cache_writers_use_temporary_files_of_their_own(
     tmp_path, monkeypatch
 ):

@@ -13,6 +13,10 @@ number out.
 * :func:`classifier_score`: exp(E_x KL(p(y|x) || p(y))), the Inception
   score's formula with the dataset's own classifier;
   :func:`inception_score` the same over splits, from logits.
+* :func:`intra_class_frechet_distance`: the Frechet distance within each
+  class (generated images of class c against real images of class c), and
+  the mean over classes: intra-FID (Miyato & Koyama 2018; StudioGAN's
+  iFID), which a conditional G that ignores its label cannot pass.
 * :func:`class_histogram_metrics`: classes (modes) hit and KL of the
   predicted-class histogram from the uniform one (the Stacked MNIST
   protocol of VEEGAN and PacGAN).
@@ -265,3 +269,30 @@ def class_histogram_metrics(
       'modes': float(np.count_nonzero(counts)),
       'mode_kl': float(np.sum(q[nonzero] * np.log(q[nonzero] * num_classes))),
   }
+
+
+def intra_class_frechet_distance(
+    fake: np.ndarray,
+    fake_labels: np.ndarray,
+    real: np.ndarray,
+    real_labels: np.ndarray,
+) -> Tuple[float, Dict[int, float]]:
+  """The Frechet distance of each class present on both sides with at least
+  two samples each, and their mean. Classes missing on either side are left
+  out of the mean (and of the dict): a class without real images has no
+  reference, and one without generated images says nothing about G."""
+  fake, real = np.asarray(fake), np.asarray(real)
+  fake_labels, real_labels = np.asarray(fake_labels), np.asarray(real_labels)
+  if len(fake) != len(fake_labels) or len(real) != len(real_labels):
+    raise ValueError(
+        f'{len(fake)} fake features with {len(fake_labels)} labels, '
+        f'{len(real)} real features with {len(real_labels)} labels'
+    )
+  per_class = {}
+  for c in np.intersect1d(fake_labels, real_labels):
+    x, y = fake[fake_labels == c], real[real_labels == c]
+    if min(len(x), len(y)) >= 2:
+      per_class[int(c)] = frechet_distance(x, y)
+  if not per_class:
+    raise ValueError('no class has two or more samples on both sides')
+  return float(np.mean(list(per_class.values()))), per_class
