@@ -36,6 +36,7 @@ from experiments.runner import compilation_cache  # noqa: F401
 from experiments.runner import launch
 from experiments.sweeps import spec as sweep_spec
 from experiments.sweeps.spec import SweepError
+from gan_jax.data.own_images import short_name
 
 _SWEEP = flags.DEFINE_string(
     'sweep',
@@ -153,7 +154,7 @@ def default_workdir(spec: Dict[str, Any], sweep_file: Optional[str]) -> str:
     labels = spec['variants'] or [
         os.path.splitext(os.path.basename(spec['config']))[0]
     ]
-    name = f"{spec['dataset']}_{'-'.join(labels)}"
+    name = f"{short_name(spec['dataset'])}_{'-'.join(labels)}"
   return os.path.join('sweeps', name)
 
 

@@ -34,12 +34,12 @@ from gan_jax import penalties, precision, regularizers
 from gan_jax import state as gan_state
 from gan_jax.data import (
     DATASETS,
-    IMAGE_SOURCES,
     Toy2D,
     get_toy_dataset,
     is_image_dataset,
 )
-from gan_jax.data.images import ImageSource
+from gan_jax.data import own_images
+from gan_jax.data.images import DatasetNotPrepared, ImageSource, image_source
 from gan_jax.hparams import FLOAT32_MAX, INT32_MAX, HParam, merged
 from gan_jax.state import GANSpec
 
@@ -78,16 +78,28 @@ def _base_defaults() -> Dict[str, Any]:
   return {
       # grid25 | ring8 | swiss_roll, or an image dataset: digits |
       # stacked_digits (embedded) | mnist | fashion_mnist | cifar10 |
-      # celeb_a.
+      # celeb_a; or your own images: folder:PATH | tfds:NAME[:SPLIT]
+      # (gan_jax.data.own_images, docs/images.md).
       'dataset': 'grid25',
       'data': {
           # Train at this side length (resized on device, e.g. 32 to
           # train MNIST with the 32x32 networks); 0 keeps the dataset's
-          # own size.
+          # own size. A folder: or tfds: dataset is decoded at this side
+          # (0: 64, or a tfds: dataset's own square side).
           'image_size': 0,
           # Train on this many images of the train split (the same ones
           # in every run: limited-data experiments); 0: all of them.
           'subset': 0,
+          # folder: and tfds: datasets: the PIL filter that resizes the
+          # centre crop (lanczos | bicubic | bilinear | box), and the
+          # channels (auto: the files' own, refusing a mix of grey and
+          # colour | 1 | 3: converted).
+          'folder_resize': 'lanczos',
+          'folder_channels': 'auto',
+          # tfds: datasets: the image and label features; '': the first
+          # image feature, the first ClassLabel (else every label 0).
+          'image_key': '',
+          'label_key': '',
       },
       'objective': {
           'name': 'non_saturating',  # gan_jax.losses.OBJECTIVES
@@ -398,6 +410,16 @@ def _plugin_check(name: str, check_fn, config) -> None:
 # --- Validation -------------------------------------------------------------
 
 
+def _own_source(c: Mapping) -> ImageSource:
+  """The image source of a resolved config's dataset (an image dataset's):
+  a folder: or tfds: one is read from its files' headers (once per process
+  and settings), and one that cannot be used is a ConfigError."""
+  try:
+    return image_source(c['dataset'], c)
+  except DatasetNotPrepared as error:
+    raise ConfigError(f'dataset={c["dataset"]!r}: {error}') from None
+
+
 def validate(config, num_devices: int = 1) -> None:
   """Checks the library's fields and their combinations; raises
   ConfigError on the first.
@@ -407,8 +429,23 @@ def validate(config, num_devices: int = 1) -> None:
     num_devices: devices the global batch is split over.
   """
   c = resolve(config)
-  choice(c, 'dataset', DATASETS)
+  if not is_image_dataset(c['dataset']):
+    check(
+        c['dataset'] in DATASETS,
+        'dataset',
+        c['dataset'],
+        'one of ' + ', '.join(DATASETS) + ', folder:PATH or tfds:NAME[:SPLIT]',
+    )
   int_at_least(c, 'data.image_size', 0)
+  choice(c, 'data.folder_resize', own_images.RESIZE_METHODS)
+  check(
+      c['data']['folder_channels'] in own_images.CHANNEL_CHOICES,
+      'data.folder_channels',
+      c['data']['folder_channels'],
+      "'auto', 1 or 3",
+  )
+  if is_image_dataset(c['dataset']):
+    _own_source(c)  # A folder's or tfds: dataset's refusals, first.
   if c['data']['image_size'] and not is_image_dataset(c['dataset']):
     raise ConfigError(
         f'data.image_size={c["data"]["image_size"]!r} is not '
@@ -430,12 +467,12 @@ def validate(config, num_devices: int = 1) -> None:
         f'data.subset={subset!r} is not allowed with dataset='
         f'{c["dataset"]!r}: a 2-D sampler has no training set; leave it 0'
     )
-  if subset and subset > (IMAGE_SOURCES[c['dataset']].train_size or subset):
+  train_size = subset and _own_source(c).train_size
+  if subset and subset > (train_size or subset):
     raise ConfigError(
         f'data.subset={subset!r} is not allowed with dataset='
         f'{c["dataset"]!r}: its train split has '
-        f'{IMAGE_SOURCES[c["dataset"]].train_size} images; give at most '
-        'that, or 0 for all'
+        f'{train_size} images; give at most that, or 0 for all'
     )
   int_at_least(c, 'objective.n_critic', 1)
   int_at_least(c, 'objective.penalty_every', 1)
@@ -592,7 +629,7 @@ def train_shape(config) -> Tuple[int, ...]:
   name = c['dataset']
   if not is_image_dataset(name):
     return tuple(get_toy_dataset(name).shape)
-  height, width, channels = IMAGE_SOURCES[name].shape
+  height, width, channels = _own_source(c).shape
   size = c['data']['image_size']
   return (size, size, channels) if size else (height, width, channels)
 
@@ -729,7 +766,7 @@ def build(
   dataset: Union[Toy2D, ImageSource]
   num_classes = train_size = 0
   if is_image_dataset(c['dataset']):
-    dataset = IMAGE_SOURCES[c['dataset']]
+    dataset = _own_source(c)
     num_classes = dataset.num_classes if c['model']['conditional'] else 0
     train_size = dataset.train_size
     if c['data']['subset']:

@@ -91,6 +91,22 @@ DATASET_DEFAULTS: Dict[str, Dict[str, Any]] = {
 }
 
 
-def dataset_defaults(name: str) -> Dict[str, Any]:
-  """Flat config overrides for dataset ``name`` ({} for the 2-D ones)."""
+# Your own images (folder:PATH, tfds:NAME) take the defaults of the named
+# dataset closest in side: up to 16 the 8x8 digits' schedule (without
+# their squashed output, for images that are not nearly binary), up to 32
+# CIFAR-10's, larger CelebA's.
+OWN_BY_SIDE = ((16, 'digits'), (32, 'cifar10'), (None, 'celeb_a'))
+
+
+def dataset_defaults(name: str, side: int = 0) -> Dict[str, Any]:
+  """Flat config overrides for dataset ``name`` ({} for the 2-D ones);
+  ``side``: the images' side, for a folder: or tfds: dataset."""
+  from gan_jax.data.own_images import is_own
+
+  if is_own(name):
+    like = next(n for limit, n in OWN_BY_SIDE if limit is None or side <= limit)
+    own = dict(DATASET_DEFAULTS[like])
+    if like == 'digits':
+      own.pop('model.squash_output')
+    return own
   return DATASET_DEFAULTS.get(name, {})

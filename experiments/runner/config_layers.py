@@ -24,7 +24,8 @@ from experiments.configs import default
 from experiments.configs.datasets import dataset_defaults
 from gan_jax import config as gan_config
 from gan_jax.batched import flatten
-from gan_jax.data import IMAGE_SOURCES, is_image_dataset
+from gan_jax.data import is_image_dataset
+from gan_jax.data import images as image_data, own_images
 from gan_jax.variants import get_variant
 
 
@@ -60,8 +61,9 @@ def resolve_config(
     with config.unlocked():
       config.variant = variant
   name = overrides.get('dataset', config.dataset)
+  own_side = _own_side(name, config, overrides)
   if 'dataset' in overrides:
-    config.update_from_flattened_dict(dict(dataset_defaults(name)))
+    config.update_from_flattened_dict(dict(dataset_defaults(name, own_side)))
   if chosen is not None:
     config.update_from_flattened_dict(dict(chosen.overrides))
     if is_image_dataset(name):
@@ -69,14 +71,50 @@ def resolve_config(
       # The side the networks see: data.image_size resizes (0: as stored).
       side = (
           overrides.get('data.image_size', config.data.image_size)
-          or IMAGE_SOURCES[name].shape[0]
+          or own_side
+          or image_data.image_source(name).shape[0]
       )
       config.update_from_flattened_dict(dict(chosen.overrides_for_side(side)))
     else:
       config.update_from_flattened_dict(dict(chosen.toy_overrides))
   config.update_from_flattened_dict(overrides)
   _check_run_label(config.get('variant'))
+  if own_images.is_own(name) and 'fingerprint' in config.data:
+    config.data.fingerprint = _own_fingerprint(name, config)
   return config
+
+
+def _own_source(name: str, config):
+  """A folder: or tfds: dataset's source with ``config``'s fields, or None
+  where it cannot be read (validation says why, in one line)."""
+  try:
+    return image_data.image_source(name, config)
+  except (image_data.DatasetNotPrepared, KeyError, TypeError, ValueError):
+    return None
+
+
+def _own_side(name: str, config, overrides) -> int:
+  """The side of a folder: or tfds: dataset's images with the overrides
+  (its defaults and variant settings are those of that side); 0 for a
+  named dataset."""
+  if not own_images.is_own(name):
+    return 0
+  trial = config.copy_and_resolve_references()
+  try:
+    trial.update_from_flattened_dict(
+        {k: v for k, v in overrides.items() if k != 'dataset'}
+    )
+  except (KeyError, TypeError, AttributeError, ValueError):
+    pass  # Said later, in one line, by the overrides' own update.
+  source = _own_source(name, trial)
+  return source.shape[0] if source else own_images.DEFAULT_SIDE
+
+
+def _own_fingerprint(name: str, config) -> str:
+  """What a folder's images were (gan_jax.data.own_images): recorded in the
+  run's config, so resuming it after its files changed is refused."""
+  source = _own_source(name, config)
+  return source.fingerprint if source else ''
 
 
 class ConfigFileError(ValueError):
@@ -314,7 +352,9 @@ def one_line(message: str) -> str:
 
 def default_workdir(config) -> str:
   return os.path.join(
-      'runs', f'{config.variant}_{config.dataset}_seed{config.seed}'
+      'runs',
+      f'{config.variant}_{own_images.short_name(config.dataset)}'
+      f'_seed{config.seed}',
   )
 
 
@@ -344,6 +384,7 @@ RESUMABLE_CHANGES = (
     'eval.inception.any_weights',
     'eval.inception.num_samples',
     'eval.inception.batch_size',
+    'eval.inception.resize',
 )
 
 

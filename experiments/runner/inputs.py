@@ -107,9 +107,9 @@ def _size_mb(reader, source) -> float:
 def is_streamed(config) -> bool:
   """Whether the train split is too large for device memory and streams
   (raises DatasetNotPrepared when it cannot be read)."""
-  source = image_data.IMAGE_SOURCES[config.dataset]
+  source = image_data.image_source(config.dataset, config)
   reader = image_data.RecordReader(
-      config.dataset, source.train_split, config.data.dir or None
+      config.dataset, source.train_split, config.data.dir or None, source
   )
   return _size_mb(reader, source) > config.data.in_memory_limit_mb
 
@@ -144,8 +144,10 @@ def image_input(config, batch_shape, layout: Layout) -> Input:
   """The in-memory or the streamed input of an image dataset (see the
   module docstring); ``data.subset`` of its images when that is set."""
   name, data_dir = config.dataset, config.data.dir or None
-  source = image_data.IMAGE_SOURCES[name]
-  reader: Any = image_data.RecordReader(name, source.train_split, data_dir)
+  source = image_data.image_source(name, config)
+  reader: Any = image_data.RecordReader(
+      name, source.train_split, data_dir, source
+  )
   subset = config.data.get('subset', 0)
   if subset and subset < len(reader):
     reader = Subset(reader, subset)

@@ -784,13 +784,13 @@ def check(config: Mapping) -> None:
   """Refuses 2-D data, and colour transforms on images of neither 1 nor 3
   channels."""
   images_only('ada')(config)
-  from gan_jax.data import IMAGE_SOURCES  # Keep this import light.
+  from gan_jax.data.images import image_source  # Keep this import light.
 
   try:
     color = config['augment']['ada_color']
   except (KeyError, TypeError, AttributeError):
     color = COLOR_ON.default
-  height, width, channels = IMAGE_SOURCES[config['dataset']].shape
+  height, width, channels = image_source(config['dataset'], config).shape
   if color and channels not in (1, 3):
     raise ValueError(
         'augment.ada_color=True is not allowed with dataset='

@@ -15,8 +15,17 @@ __all__ = [
     'Toy2D',
     'get_toy_dataset',
     'is_image_dataset',
+    'is_known_dataset',
 ]
 
 
 def is_image_dataset(name: str) -> bool:
-  return name in IMAGE_SOURCES
+  """A named image dataset, ``folder:PATH`` or ``tfds:NAME[:SPLIT]``."""
+  from gan_jax.data.own_images import is_own
+
+  return name in IMAGE_SOURCES or is_own(name)
+
+
+def is_known_dataset(name: str) -> bool:
+  """A 2-D benchmark's or an image dataset's name."""
+  return name in DATASETS or is_image_dataset(name)

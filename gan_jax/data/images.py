@@ -13,7 +13,7 @@ import contextlib
 import dataclasses
 import os
 import re
-from typing import Callable, Optional, Sequence, Tuple
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -65,6 +65,11 @@ class ImageSource:
   # Images in the train split as TFDS prepares it (epochs of top-k
   # training, gan_jax.regularizers.topk); 0 if not known.
   train_size: int = 0
+  # (split, data_dir) -> its records, for a dataset TFDS does not read by
+  # name (a folder's cached arrays, gan_jax.data.own_images); None: TFDS.
+  records: Optional[Callable[[str, str], Any]] = None
+  # What the images were read from, where it can change (a folder's files).
+  fingerprint: str = ''
 
 
 IMAGE_SOURCES = {
@@ -81,6 +86,36 @@ IMAGE_SOURCES = {
         'celeb_a', (64, 64, 3), 8, decode=_celeb_a, train_size=162770
     ),
 }
+
+
+def image_source(name: str, config: Optional[Mapping] = None) -> ImageSource:
+  """The ImageSource of an image dataset: a named one (IMAGE_SOURCES), a
+  directory of images (``folder:PATH``) or a prepared TFDS dataset
+  (``tfds:NAME[:SPLIT]``), the last two shaped by ``config``'s fields
+  (data.image_size, data.folder_resize, ...; gan_jax.data.own_images) --
+  without one, as this process last resolved them. KeyError for an unknown
+  name; DatasetNotPrepared (one line) for a folder or tfds: dataset that
+  cannot be used."""
+  if name in IMAGE_SOURCES:
+    return IMAGE_SOURCES[name]
+  from gan_jax.data import own_images
+
+  if not own_images.is_own(name):
+    raise KeyError(name)
+  return own_images.resolve(name, config)
+
+
+def file_label(name: str) -> str:
+  """``name`` as part of a file name: a folder's or tfds: dataset's without
+  '/' or ':' (and a folder's with its fingerprint, so files derived from
+  its images change with them)."""
+  if name in IMAGE_SOURCES:
+    return name
+  from gan_jax.data import own_images
+
+  label = own_images.short_name(name)
+  fingerprint = image_source(name).fingerprint
+  return f'{label}-{fingerprint}' if fingerprint else label
 
 
 class DatasetNotPrepared(Exception):
@@ -282,11 +317,14 @@ class RecordReader:
   ):
     self.name = name
     self.data_dir = data_dir or default_data_dir()
-    self.source = source or IMAGE_SOURCES[name]
+    self.source = source or image_source(name)
     check_data_dir(self.data_dir)
-    self._records = _data_source(
-        name, split, self.data_dir, self.source.tfds_name
-    )
+    if self.source.records is not None:
+      self._records = self.source.records(split, self.data_dir)
+    else:
+      self._records = _data_source(
+          name, split, self.data_dir, self.source.tfds_name
+      )
 
   def __len__(self) -> int:
     return len(self._records)
