@@ -1,12 +1,15 @@
 """Evaluation of an image generator in the FID Inception network's features,
 the numbers papers report.
 
-The protocol, as pytorch-fid, torch-fidelity and StudioGAN compute it and
-recorded in every summary (:meth:`InceptionEvaluator.protocol`):
+The protocol, as torch-fidelity and StudioGAN compute it (pytorch-fid
+too, but for its resize: ``'pytorch'`` below) and recorded in every summary (:meth:`InceptionEvaluator.protocol`):
 
 * generated images clipped to [-1, 1] and quantised to uint8 as they would
   be saved, a single channel repeated to three, then the FID Inception-v3
-  (:mod:`gan_jax.metrics.inception`: TF1 bilinear resize to 299);
+  (:mod:`gan_jax.metrics.inception`), its input resized to 299 and scaled
+  as TTUR and torch-fidelity do (``eval.inception.resize='tensorflow'``,
+  the default), as pytorch-fid does (``'pytorch'``) or as clean-fid does
+  (``'clean'``): the mode is recorded in the protocol;
 * FID and KID of the pool3 features (2048) against the *train* split's
   pool3 features, precision and recall (k = 5), and the Inception score of
   the generated images' logits (10 splits);
@@ -19,19 +22,23 @@ recorded in every summary (:meth:`InceptionEvaluator.protocol`):
 
 The train split's features are computed once and cached beside the data
 (``<data dir>/gan_jax_reference_features/``), keyed by dataset, split,
-count and the weights' digest, sealed with their own SHA-256
-(gan_jax.cache_files: a damaged cache is set aside and computed again).
+count, the weights' digest and the resize mode, sealed with their own
+SHA-256 (gan_jax.cache_files: a damaged cache is set aside and computed
+again). A statistics file (``mu``, ``sigma``: pytorch-fid's and clean-fid's
+layout) can stand in for the features as FID's reference
+(:func:`read_reference_stats`; KID, precision and recall are then not
+reported), and :func:`write_reference_stats` writes one.
 """
 
 import io
 import os
-from typing import Any, Callable, Dict, NamedTuple, Tuple
+from typing import Any, Callable, Dict, NamedTuple, Optional, Tuple
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import cache_files
+from gan_jax import cache_files, image_evaluation
 from gan_jax.data import images as image_data
 from gan_jax.data.on_device import DeviceImages
 from gan_jax.metrics import feature_metrics, inception, inception_weights
@@ -40,6 +47,13 @@ REFERENCE_CACHE = 'gan_jax_reference_features'
 CPU_SAMPLES = 10_000  # The cap on a CPU: ~15 min at ~11 images/s.
 DEFAULT_SAMPLES = 10_000  # Datasets without a usual protocol.
 SPLITS = 10  # Inception score splits, as the reference code.
+# The reference features' cache name per preprocessing mode ('tensorflow'
+# keeps the name it had before the modes).
+CACHE_SUFFIXES = {
+    'tensorflow': 'tf1bilinear299',
+    'pytorch': 'ptbilinear299',
+    'clean': 'pilbicubic299',
+}
 
 
 class Protocol(NamedTuple):
@@ -69,7 +83,7 @@ def usual_protocol(dataset: str) -> Protocol:
       dataset,
       Protocol(
           DEFAULT_SAMPLES,
-          image_data.IMAGE_SOURCES[dataset].train_split,
+          image_data.image_source(dataset).train_split,
           'no published protocol: 10k vs the train split',
       ),
   )
@@ -114,16 +128,20 @@ def inception_features(
     images: np.ndarray,
     batch_size: int,
     advance: Callable[[int], None] = lambda n: None,
+    resize: str = 'tensorflow',
 ) -> Dict[str, np.ndarray]:
   """pool3 and logits_unbiased of uint8 RGB images, in batches of
-  ``batch_size`` (the last padded: one compilation)."""
+  ``batch_size`` (the last padded: one compilation), preprocessed as
+  ``resize`` says (gan_jax.metrics.inception.RESIZE_MODES)."""
   out: Dict[str, list] = {'pool3': [], 'logits_unbiased': []}
   for start in range(0, len(images), batch_size):
     batch = images[start : start + batch_size]
     padded = np.concatenate(
         [batch, np.zeros((batch_size - len(batch), *batch.shape[1:]), np.uint8)]
     )
-    got = jax.device_get(inception.features(variables, jnp.asarray(padded)))
+    got = jax.device_get(
+        inception.features(variables, jnp.asarray(padded), resize)
+    )
     for name in out:
       out[name].append(got[name][: len(batch)])
     advance(len(batch))
@@ -140,16 +158,19 @@ def reference_features(
     batch_size: int,
     advance: Callable[[int], None] = lambda n: None,
     announce: Callable[[str], None] = cache_files.to_stderr,
+    resize: str = 'tensorflow',
 ) -> np.ndarray:
-  """pool3 of the first ``count`` images of ``split``, cached under
+  """pool3 of the first ``count`` images of ``split`` (preprocessed as
+  ``resize`` says; the mode is part of the cache's name), cached under
   ``data_dir`` (written whole or not at all, also by several writers) and
   sealed with its SHA-256: a damaged cache is set aside and computed again,
   with a ``warning:`` to ``announce`` (gan_jax.cache_files.load)."""
   path = os.path.join(
       data_dir,
       REFERENCE_CACHE,
-      f'{dataset}_{split}_{count}_inception_{digest[:16]}_'
-      'tf1bilinear299.npy',
+      f'{image_data.file_label(dataset)}_{split}_{count}_inception_'
+      f'{digest[:16]}_'
+      f'{CACHE_SUFFIXES[resize]}.npy',
   )
   what = f'the cached {dataset}/{split} Inception features'
 
@@ -170,13 +191,88 @@ def reference_features(
     return cached
   images, _ = image_data.load_split(dataset, split, data_dir, limit=count)
   pool3 = inception_features(
-      variables, to_uint8_rgb(images), batch_size, advance
+      variables, to_uint8_rgb(images), batch_size, advance, resize
   )['pool3']
   if writable:
     payload = io.BytesIO()
     np.save(payload, pool3)
     cache_files.save([(path, payload.getvalue())], what, announce)
   return pool3
+
+
+class ReferenceStats(NamedTuple):
+  """FID's reference as a statistics file holds it: the mean and covariance
+  of pool3 (pytorch-fid's ``--save-stats`` and clean-fid's layout, keys
+  ``mu`` and ``sigma``), where it came from and, where the file says, how
+  many images and which preprocessing made it."""
+
+  mu: np.ndarray
+  sigma: np.ndarray
+  path: str
+  n: Optional[int]
+  resize: Optional[str]
+
+
+class BadReferenceStats(ValueError):
+  """A statistics file that cannot be read as FID's reference; one line."""
+
+
+def read_reference_stats(path: str) -> ReferenceStats:
+  """``mu`` [2048] and ``sigma`` [2048, 2048] from an .npz file (extra keys
+  as :func:`write_reference_stats` writes them are read where present);
+  BadReferenceStats naming the file and the problem otherwise."""
+  where = f'--ref_stats={path}'
+  try:
+    with np.load(path, allow_pickle=False) as stored:
+      if 'mu' not in stored or 'sigma' not in stored:
+        raise BadReferenceStats(
+            f'{where} holds {sorted(stored.files)}: expected the keys mu '
+            'and sigma (as pytorch-fid --save-stats and clean-fid write them)'
+        )
+      mu = np.asarray(stored['mu'], np.float64)
+      sigma = np.asarray(stored['sigma'], np.float64)
+      n = int(stored['n']) if 'n' in stored else None
+      resize = str(stored['resize']) if 'resize' in stored else None
+  except (OSError, ValueError, EOFError) as error:
+    if isinstance(error, BadReferenceStats):
+      raise
+    reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+    raise BadReferenceStats(
+        f'{where} cannot be read as an .npz file ({reason})'
+    ) from None
+  size = inception.POOL3_FEATURES
+  if mu.shape != (size,) or sigma.shape != (size, size):
+    raise BadReferenceStats(
+        f'{where}: mu {list(mu.shape)} and sigma {list(sigma.shape)}, '
+        f'expected [{size}] and [{size}, {size}] (pool3)'
+    )
+  if not (np.all(np.isfinite(mu)) and np.all(np.isfinite(sigma))):
+    raise BadReferenceStats(f'{where}: mu or sigma holds non-finite values')
+  return ReferenceStats(mu, sigma, os.path.abspath(path), n, resize)
+
+
+def write_reference_stats(
+    path: str, pool3: np.ndarray, info: Dict[str, Any]
+) -> None:
+  """pool3's ``mu`` and ``sigma`` (float64, covariance with n - 1, as
+  pytorch-fid computes them) to an .npz file, with ``n`` and the entries of
+  ``info`` (e.g. ``resize``, ``dataset``) as extra keys; written whole or
+  not at all."""
+  pool3 = np.asarray(pool3, np.float64)
+  arrays: Dict[str, Any] = {k: np.asarray(v) for k, v in info.items()}
+  arrays.update(
+      mu=pool3.mean(0),
+      sigma=np.cov(pool3, rowvar=False),
+      n=np.int64(len(pool3)),
+  )
+  payload = io.BytesIO()
+  np.savez_compressed(payload, **arrays)
+  directory = os.path.dirname(os.path.abspath(path))
+  os.makedirs(directory, exist_ok=True)
+  partial = f'{path}.partial{os.getpid()}'
+  with open(partial, 'wb') as f:
+    f.write(payload.getvalue())
+  os.replace(partial, path)
 
 
 class InceptionEvaluator:
@@ -188,14 +284,31 @@ class InceptionEvaluator:
       variables,
       weights_path: str,
       digest: str,
-      reference: np.ndarray,
+      reference: Optional[np.ndarray],
       reference_description: str,
       batch_size: int,
+      reference_labels=None,
+      resize: str = 'tensorflow',
+      reference_stats: Optional[ReferenceStats] = None,
+      num_samples: int = 0,
   ):
-    self.num_samples = len(reference)
+    # With ``reference_stats`` (and ``reference`` None) FID is taken
+    # against the file's mu and sigma, of ``num_samples`` generated images;
+    # KID, precision and recall need features and are not reported.
+    self._resize = inception.check_resize(resize)
+    self._stats = reference_stats
+    self.num_samples = num_samples if reference is None else len(reference)
+    if reference is None:  # Statistics only: no features to compare.
+      reference = np.zeros((0, inception.POOL3_FEATURES), np.float32)
     self._variables, self._reference = variables, reference
-    self._radii = feature_metrics.knn_radii(jnp.asarray(reference), 5)
+    self._radii = (
+        None
+        if reference_stats is not None
+        else feature_metrics.knn_radii(jnp.asarray(reference), 5)
+    )
     self._batch_size = batch_size
+    # A conditional G's reference classes, for the intra-class FID.
+    self._reference_labels = reference_labels
     self._protocol = {
         'num_samples': self.num_samples,
         'reference': reference_description,
@@ -204,39 +317,83 @@ class InceptionEvaluator:
         'weights': os.path.abspath(weights_path),
         'weights_sha256': digest,
         'standard_weights': digest.startswith(inception_weights.SHA256_PREFIX),
-        'resize': 'TF1 bilinear to 299x299 (align_corners=False), from '
-        'uint8 images; one channel repeated to RGB',
+        'resize_mode': resize,
+        'resize': f'{inception.RESIZE_DESCRIPTIONS[resize]}; from uint8 '
+        'images, one channel repeated to RGB',
         'knn_k': 5,
         'kid': 'unbiased MMD^2, cubic polynomial kernel, mean of 100 '
         'subsets of min(1000, n)',
         'inception_score': f'{min(SPLITS, self.num_samples)} splits, '
         'logits without bias',
     }
+    if reference_stats is not None:
+      self._protocol.update(
+          reference_stats=reference_stats.path,
+          reference_stats_n=reference_stats.n,
+          reference_stats_resize=reference_stats.resize,
+          not_reported='KID, precision and recall: a statistics file holds '
+          'no reference features',
+      )
+      for key in ('knn_k', 'kid'):
+        del self._protocol[key]
 
   def evaluate(
       self,
       generate: Callable[[jax.Array, int], jax.Array],
       rng: jax.Array,
+      generate_class: Optional[
+          Callable[[jax.Array, int, int], jax.Array]
+      ] = None,
       advance: Callable[[int], None] = lambda n: None,
   ) -> Tuple[Dict[str, float], np.ndarray]:
     """Metrics of ``generate(rng, count)`` (images in [-1, 1]) and the
-    images as uint8 RGB."""
+    images as uint8 RGB; with ``generate_class(rng, count, label)`` (a
+    conditional G) and reference labels, also the intra-class FID."""
     images = to_uint8_rgb(jax.device_get(generate(rng, self.num_samples)))
-    got = inception_features(self._variables, images, self._batch_size, advance)
+    got = inception_features(
+        self._variables, images, self._batch_size, advance, self._resize
+    )
     score, score_std = feature_metrics.inception_score(
         got['logits_unbiased'], min(SPLITS, self.num_samples)
     )
+    if self._stats is not None:  # FID alone: the reference has no features.
+      pool3 = np.asarray(got['pool3'], np.float64)
+      fid = feature_metrics.frechet_distance_from_moments(
+          pool3.mean(0),
+          np.cov(pool3, rowvar=False),
+          self._stats.mu,
+          self._stats.sigma,
+      )
+      return {
+          'fid': fid,
+          'inception_score': score,
+          'inception_score_std': score_std,
+      }, images
     knn = feature_metrics.nearest_neighbour_metrics(
         self._reference, got['pool3'], real_radii=self._radii
     )
-    return {
+    results = {
         'fid': feature_metrics.frechet_distance(got['pool3'], self._reference),
         'kid': feature_metrics.kernel_distance(got['pool3'], self._reference),
         'inception_score': score,
         'inception_score_std': score_std,
         'precision': knn['precision'],
         'recall': knn['recall'],
-    }, images
+    }
+    if generate_class is not None and self._reference_labels is not None:
+      results['intra_fid'] = image_evaluation.intra_class_distance(
+          lambda x: inception_features(
+              self._variables,
+              to_uint8_rgb(jax.device_get(x)),
+              self._batch_size,
+              resize=self._resize,
+          )['pool3'],
+          generate_class,
+          rng,
+          self._reference,
+          self._reference_labels,
+      )
+    return results, images
 
   def protocol(self, dataset: str) -> Dict[str, Any]:
     del dataset  # Named in the reference already.
@@ -253,15 +410,46 @@ def build(
     progress: Callable[
         [int, str], Callable[[int], None]
     ] = lambda total, what: (lambda n: None),
+    conditional: bool = False,
+    resize: str = 'tensorflow',
+    ref_stats: str = '',
 ) -> InceptionEvaluator:
   """An evaluator of ``min(num_samples, split size)`` images against the
   dataset's reference split, the weights read from ``weights_path``
   (their SHA-256 checked unless ``any_weights``; BadWeights if wrong).
   ``progress(total, what)`` returns a callback told how many reference
-  images were read."""
+  images were read. ``conditional``: the reference images' labels are
+  kept for the intra-class FID. ``resize``: the preprocessing mode
+  (gan_jax.metrics.inception.RESIZE_MODES). ``ref_stats``: a statistics
+  file (:func:`read_reference_stats`) that FID is taken against instead,
+  of ``num_samples`` generated images; the data is not read, and KID,
+  precision and recall are not reported (BadReferenceStats if the file
+  cannot be read or says another resize mode)."""
+  inception.check_resize(resize)
+  stats = read_reference_stats(ref_stats) if ref_stats else None
+  if stats is not None and stats.resize not in (None, resize):
+    raise BadReferenceStats(
+        f'--ref_stats={ref_stats} was written with resize {stats.resize!r}, '
+        f'this evaluation resizes {resize!r}: give --resize={stats.resize}'
+    )
   variables, digest = inception_weights.load_variables(
       weights_path, None if any_weights else inception_weights.SHA256_PREFIX
   )
+  if stats is not None:
+    written = (
+        '' if stats.n is None else f', {stats.n} images, resize {stats.resize}'
+    )
+    return InceptionEvaluator(
+        variables,
+        weights_path,
+        digest,
+        None,
+        f'the statistics file {stats.path} (mu, sigma{written})',
+        batch_size,
+        resize=resize,
+        reference_stats=stats,
+        num_samples=num_samples,
+    )
   split = usual_protocol(dataset).reference_split
   available = len(image_data.RecordReader(dataset, split, data_dir))
   n = min(num_samples, available)
@@ -274,6 +462,7 @@ def build(
       digest,
       batch_size,
       progress(n, f'{dataset}/{split} features'),
+      resize=resize,
   )
   return InceptionEvaluator(
       variables,
@@ -283,6 +472,12 @@ def build(
       f'{dataset}/{split}, {n} of {available} images (pool3 cached under '
       f'the data dir, {REFERENCE_CACHE}/)',
       batch_size,
+      (
+          image_data.load_split(dataset, split, data_dir, limit=n)[1]
+          if conditional
+          else None
+      ),
+      resize=resize,
   )
 
 

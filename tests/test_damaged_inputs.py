@@ -347,10 +347,12 @@ def test_a_run_with_a_damaged_classifier_cache_warns_and_completes(
 # --- Inception reference features and weights -------------------------------
 
 
-def _fake_features(variables, images_uint8, batch_size, advance):
+def _fake_features(
+    variables, images_uint8, batch_size, advance, resize='tensorflow'
+):
   """Stands in for the Inception network (~1 s per image batch on a CPU):
   the cache around it is what is tested."""
-  del variables, batch_size
+  del variables, batch_size, resize
   flat = images_uint8.reshape(len(images_uint8), -1).astype(np.float32)
   advance(len(flat))
   return {'pool3': np.resize(flat, (len(flat), 2048))}

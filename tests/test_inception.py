@@ -262,3 +262,69 @@ def test_inception_score_over_splits_follows_its_formula():
   )
   with pytest.raises(ValueError, match='splits=0: give 1 to 5'):
     feature_metrics.inception_score(np.zeros((5, 3)), 0)
+
+
+@pytest.mark.slow  # Inception compiles once and reads 24 images.
+def test_intra_class_fid_compares_each_class_with_its_own_references():
+  """The evaluator's intra-class FID is the mean over classes of the FID of
+  the generated images of class c against the reference images of class c,
+  computed here from the features directly; a G that ignores its label is
+  seen."""
+  from gan_jax import inception_evaluation
+  from gan_jax.data import embedded
+
+  variables = inception.variables_from_state_dict(random_inception_state_dict())
+  images, labels = embedded.digit_splits()['train']
+  images = images.reshape(-1, 8, 8, 1)
+  pick = np.concatenate([np.flatnonzero(labels == c)[:6] for c in (3, 7)])
+  reference_images, reference_labels = images[pick], labels[pick]
+  reference = inception_evaluation.inception_features(
+      variables,
+      inception_evaluation.to_uint8_rgb(reference_images),
+      batch_size=12,
+  )['pool3']
+  evaluator = inception_evaluation.InceptionEvaluator(
+      variables,
+      'random',
+      'random',
+      reference,
+      'digits 3 and 7',
+      12,
+      reference_labels=reference_labels,
+  )
+  to_network = lambda x: jnp.asarray(x, jnp.float32) / 127.5 - 1.0
+  others = {
+      c: np.flatnonzero(labels == c)[6:12] for c in (3, 7)
+  }  # Other digits of the same classes.
+
+  def generate(rng, count):
+    del rng
+    return to_network(images[np.concatenate(list(others.values()))][:count])
+
+  def of_class(rng, count, label):
+    del rng
+    return to_network(images[others[label][:count]])
+
+  def swapped(rng, count, label):
+    return of_class(rng, count, 10 - label)  # 3 <-> 7.
+
+  results, _ = evaluator.evaluate(generate, jax.random.PRNGKey(0), of_class)
+  fake = inception_evaluation.inception_features(
+      variables,
+      inception_evaluation.to_uint8_rgb(
+          to_network(images[np.concatenate(list(others.values()))])
+      ),
+      batch_size=12,
+  )['pool3']
+  expected = np.mean(
+      [
+          feature_metrics.frechet_distance(
+              fake[i * 6 : (i + 1) * 6], reference[reference_labels == c]
+          )
+          for i, c in enumerate((3, 7))
+      ]
+  )
+  np.testing.assert_allclose(results['intra_fid'], expected, rtol=1e-6)
+  wrong, _ = evaluator.evaluate(generate, jax.random.PRNGKey(0), swapped)
+  assert wrong['intra_fid'] > results['intra_fid']
+  assert wrong['fid'] == results['fid']

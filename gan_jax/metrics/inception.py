@@ -18,6 +18,13 @@ all kept here:
   not aligned, no half-pixel offset: output pixel i samples input position
   i * in / out), then scaled from [0, 255] to [-1, 1] as (x - 128) / 128.
 
+That preprocessing (TTUR, torch-fidelity, StyleGAN2-ADA) is the default,
+``tensorflow``, of :data:`RESIZE_MODES`; the others give pytorch-fid's
+(``pytorch``: ``F.interpolate`` bilinear, align_corners=False, output i
+samples (i + 0.5) * in / out - 0.5; scaled as 2 x / 255 - 1) and
+clean-fid's (``clean``: PIL's antialiased bicubic resize of each channel as
+float32, clipped to [0, 255]; scaled as (x - 128) / 128): :func:`preprocess`.
+
 The parameter tree follows the reference state dict's names
 (``Mixed_5b.branch1x1.conv.weight`` -> params ``Mixed_5b/branch1x1/conv``),
 so a weights file maps over by name: :func:`variables_from_state_dict`.
@@ -248,10 +255,113 @@ def resize_bilinear_tf1(images: jax.Array, size: int = INPUT_SIZE) -> jax.Array:
   return images
 
 
-def preprocess(images: jax.Array) -> jax.Array:
+def resize_bilinear_pytorch(
+    images: jax.Array, size: int = INPUT_SIZE
+) -> jax.Array:
+  """[N, H, W, C] -> [N, size, size, C] as PyTorch's ``F.interpolate(mode=
+  'bilinear', align_corners=False)`` computes it (pytorch-fid's resize):
+  output i samples input position (i + 0.5) * in / out - 0.5, clamped at 0;
+  no antialiasing when shrinking. The positions in float32, as PyTorch
+  computes them (at 1000 px float64 ones differ by 1e-4 of the range)."""
+  f32 = np.float32
+  for axis in (1, 2):
+    n = images.shape[axis]
+    scale = f32(n) / f32(size)
+    position = np.maximum(
+        scale * (np.arange(size, dtype=f32) + f32(0.5)) - f32(0.5), f32(0)
+    )
+    low = np.minimum(np.floor(position).astype(np.int32), n - 1)
+    high = np.minimum(low + 1, n - 1)
+    shape = [1, 1, 1, 1]
+    shape[axis] = size
+    weight = jnp.asarray((position - low).astype(np.float32)).reshape(shape)
+    images = (
+        jnp.take(images, low, axis=axis) * (1 - weight)
+        + jnp.take(images, high, axis=axis) * weight
+    )
+  return images
+
+
+def _pil_bicubic(x: np.ndarray) -> np.ndarray:
+  """PIL's bicubic kernel (Keys, a = -0.5)."""
+  a, x = -0.5, np.abs(x)
+  return np.where(
+      x < 1.0,
+      ((a + 2.0) * x - (a + 3.0)) * x * x + 1.0,
+      np.where(x < 2.0, (((x - 5.0) * x + 8.0) * x - 4.0) * a, 0.0),
+  )
+
+
+def pil_bicubic_matrix(size_in: int, size_out: int) -> np.ndarray:
+  """[size_out, size_in] weights of PIL's ``Image.resize(BICUBIC)`` along
+  one axis, computed as Pillow's ``precompute_coeffs`` does (float64): the
+  kernel widened by the shrink factor (antialiasing), centred on
+  (i + 0.5) * in / out, cut to the taps inside the image and each row
+  normalised to sum 1."""
+  scale = size_in / size_out
+  filter_scale = max(scale, 1.0)
+  support = 2.0 * filter_scale
+  matrix = np.zeros((size_out, size_in))
+  for i in range(size_out):
+    center = (i + 0.5) * scale
+    # C's (int) cast truncates toward zero.
+    first = max(int(center - support + 0.5), 0)
+    last = min(int(center + support + 0.5), size_in)
+    taps = np.arange(first, last)
+    weights = _pil_bicubic((taps - center + 0.5) / filter_scale)
+    total = weights.sum()
+    matrix[i, first:last] = weights / total if total != 0.0 else weights
+  return matrix
+
+
+def resize_bicubic_pil(images: jax.Array, size: int = INPUT_SIZE) -> jax.Array:
+  """[N, H, W, C] -> [N, size, size, C] as clean-fid's resize: PIL's
+  bicubic resize of each channel as a float32 ('F') image, clipped to
+  [0, 255]. A matrix product per axis with PIL's weights
+  (:func:`pil_bicubic_matrix`); PIL sums in float64, this in float32 at
+  full precision (no TF32): they agree to ~1e-5 of the pixel range."""
+  rows = jnp.asarray(pil_bicubic_matrix(images.shape[1], size), jnp.float32)
+  columns = jnp.asarray(pil_bicubic_matrix(images.shape[2], size), jnp.float32)
+  out = jnp.einsum(
+      'oh,nhwc,pw->nopc',
+      rows,
+      images,
+      columns,
+      precision=jax.lax.Precision.HIGHEST,
+  )
+  return jnp.clip(out, 0.0, 255.0)
+
+
+# Preprocessing modes (config eval.inception.resize): the tool whose
+# numbers each reproduces.
+RESIZE_MODES = ('tensorflow', 'pytorch', 'clean')
+RESIZE_DESCRIPTIONS = {
+    'tensorflow': 'TF1 bilinear to 299x299 (align_corners=False, no '
+    'half-pixel offset), (x - 128) / 128: TTUR, torch-fidelity, '
+    'StyleGAN2-ADA',
+    'pytorch': 'PyTorch bilinear to 299x299 (F.interpolate, '
+    'align_corners=False), 2 x / 255 - 1: pytorch-fid',
+    'clean': 'PIL bicubic (antialiased) to 299x299 of each channel as '
+    'float32, clipped to [0, 255], (x - 128) / 128: clean-fid (mode clean)',
+}
+
+
+def check_resize(mode: str) -> str:
+  if mode not in RESIZE_MODES:
+    raise ValueError(
+        f'Inception resize {mode!r}: give one of {", ".join(RESIZE_MODES)}'
+    )
+  return mode
+
+
+def preprocess(images: jax.Array, resize: str = 'tensorflow') -> jax.Array:
   """Images in [0, 255] (uint8 or float), [N, H, W, 3] -> the network's
-  input: resized to 299x299, scaled to [-1, 1]."""
-  x = resize_bilinear_tf1(images.astype(jnp.float32))
+  input: resized to 299x299 and scaled to [-1, 1] as ``resize`` (one of
+  :data:`RESIZE_MODES`) says."""
+  x = images.astype(jnp.float32)
+  if check_resize(resize) == 'pytorch':
+    return resize_bilinear_pytorch(x) * (2.0 / 255.0) - 1.0
+  x = resize_bicubic_pil(x) if resize == 'clean' else resize_bilinear_tf1(x)
   return (x - 128.0) / 128.0
 
 
@@ -350,11 +460,15 @@ def _network(variables, x):
   return FIDInceptionV3().apply(variables, x)
 
 
-_preprocess = jax.jit(preprocess)  # Compiled once per input shape.
+# Compiled once per input shape and mode.
+_preprocess = jax.jit(preprocess, static_argnames='resize')
 
 
-def features(variables, images: jax.Array) -> Dict[str, jax.Array]:
+def features(
+    variables, images: jax.Array, resize: str = 'tensorflow'
+) -> Dict[str, jax.Array]:
   """pool3 [N, 2048], logits_unbiased and logits [N, 1008] of images in
-  [0, 255], [N, H, W, 3]. The resize compiles per input size, the network
+  [0, 255], [N, H, W, 3], preprocessed as ``resize`` says
+  (:func:`preprocess`). The resize compiles per input size, the network
   once per batch size."""
-  return _network(variables, _preprocess(images))
+  return _network(variables, _preprocess(images, resize=resize))
