@@ -214,9 +214,12 @@ def _read_legacy(path: str) -> Dict[str, np.ndarray]:
   )
 
 
-def read_state_dict(path: str) -> Dict[str, np.ndarray]:
+def read_state_dict(
+    path: str, what: str = 'Inception weights'
+) -> Dict[str, np.ndarray]:
   """A state dict of NumPy arrays from ``path`` (.pth in either PyTorch
-  format, or .npz); BadWeights, one line, if it cannot be read."""
+  format, or .npz); BadWeights, one line naming ``what``, if it cannot be
+  read."""
   try:
     if path.endswith('.npz'):
       with np.load(path) as data:
@@ -244,9 +247,7 @@ def read_state_dict(path: str) -> Dict[str, np.ndarray]:
       MemoryError,
   ) as error:
     reason = str(error).splitlines()[0] if str(error) else type(error).__name__
-    raise BadWeights(
-        f'cannot read the Inception weights {path}: {reason}'
-    ) from None
+    raise BadWeights(f'cannot read the {what} {path}: {reason}') from None
 
 
 def load_variables(path: str, sha256_prefix: Optional[str] = SHA256_PREFIX):
