@@ -61,7 +61,7 @@ def build_feature_extractor(
 ) -> FeatureExtractor:
   """The cached (or newly trained) classifier for dataset ``name``."""
   base = 'digits' if name == STACKED else name
-  source = image_data.IMAGE_SOURCES[base]
+  source = image_data.image_source(base)
   train = image_data.load_split(base, source.train_split, data_dir)
   held_out = image_data.load_split(base, source.held_out_split, data_dir)
   classifier = gan_classifier.load_or_train(
@@ -181,31 +181,14 @@ class ImageEvaluator:
         self._reference, self._radii, features[:n], probs[:n], probs
     )
     if generate_class is not None and self._reference_labels is not None:
-      results['intra_fd'] = self._intra_class(generate_class, rng)
-    return results, samples
-
-  def _intra_class(self, generate_class, rng: jax.Array) -> float:
-    """G's images of each class against the held-out images of that
-    class, as many of each; one batch size for every class (one
-    compilation), the first ``count`` of each kept."""
-    labels = self._reference_labels
-    classes, counts = np.unique(labels, return_counts=True)
-    most = int(counts.max())
-    fake, fake_labels = [], []
-    for c, count in zip(classes, counts):
-      images = jnp.clip(
-          generate_class(jax.random.fold_in(rng, int(c) + 1), most, int(c)),
-          -1.0,
-          1.0,
+      results['intra_fd'] = intra_class_distance(
+          lambda x: np.asarray(self.extractor(jnp.clip(x, -1.0, 1.0))[0]),
+          generate_class,
+          rng,
+          self._reference,
+          self._reference_labels,
       )
-      fake.append(np.asarray(self.extractor(images)[0])[:count])
-      fake_labels.append(np.full(count, c))
-    return feature_metrics.intra_class_frechet_distance(
-        np.concatenate(fake),
-        np.concatenate(fake_labels),
-        self._reference,
-        labels,
-    )[0]
+    return results, samples
 
   def protocol(self, dataset: str) -> Dict[str, Any]:
     return {
@@ -220,6 +203,37 @@ class ImageEvaluator:
         'of min(1000, n)',
         'real_vs_real': self.real_vs_real,
     }
+
+
+def intra_class_distance(
+    features_of: Callable[[jax.Array], np.ndarray],
+    generate_class: Callable[[jax.Array, int, int], jax.Array],
+    rng: jax.Array,
+    reference: np.ndarray,
+    reference_labels: np.ndarray,
+) -> float:
+  """The intra-class Frechet distance (Miyato & Koyama 2018; StudioGAN's
+  iFID): ``generate_class(key, count, c)`` images of each reference class
+  c, as many as the reference has of c, their ``features_of`` against the
+  reference features of class c, then the mean over classes. Each class
+  draws with its own key, folded from ``rng``; every class generates the
+  largest class's count (one batch size, one compilation) and keeps the
+  first ones (a file of samples may hold fewer: those it holds)."""
+  classes, counts = np.unique(np.asarray(reference_labels), return_counts=True)
+  most = int(counts.max())
+  fake, fake_labels = [], []
+  for c, count in zip(classes.tolist(), counts.tolist()):
+    images = generate_class(jax.random.fold_in(rng, c + 1), most, c)[:count]
+    if len(images) == 0:  # A file of samples without this class.
+      continue
+    fake.append(features_of(images))
+    fake_labels.append(np.full(len(fake[-1]), c))
+  return feature_metrics.intra_class_frechet_distance(
+      np.concatenate(fake),
+      np.concatenate(fake_labels),
+      reference,
+      reference_labels,
+  )[0]
 
 
 def generate_images(

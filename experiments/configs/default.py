@@ -39,6 +39,10 @@ def get_config() -> ml_collections.ConfigDict:
   # Image data up to this size lives in device memory; larger data streams.
   config.data.in_memory_limit_mb = 1024
   config.data.random_flip = False  # Random horizontal flips, on device.
+  # A folder: dataset's fingerprint (its files' paths, sizes and times),
+  # set when the config is made: resuming after the files changed is
+  # refused. Not set by hand.
+  config.data.fingerprint = ''
 
   # The train loop's cadence, in train steps (G updates).
   config.train.log_every = 100  # Metrics: means over each interval.
@@ -71,7 +75,8 @@ def get_config() -> ml_collections.ConfigDict:
   # papers report them, gan_jax/inception_evaluation.py), or 'auto':
   # inception on a GPU or TPU when the weights are found, the classifier on
   # a CPU, where one Inception evaluation of 10,000 images takes ~15 min.
-  # Weights not found: the classifier, said in summary.json.
+  # Weights not found: the classifier, said in summary.json. 'dinov2':
+  # FD-DINOv2 (eval.dinov2 below), never chosen by 'auto'.
   config.eval.features = 'auto'
   config.eval.inception = ml_collections.ConfigDict(
       dict(
@@ -80,6 +85,26 @@ def get_config() -> ml_collections.ConfigDict:
           any_weights=False,  # Accept a file that is not the standard one.
           num_samples=0,  # 0: the dataset's usual protocol (10,000 on a CPU).
           batch_size=0,  # Images per call; 0: 50 on a CPU, 250 elsewhere.
+          # The input's resize and scaling, as the tool whose numbers are
+          # compared: 'tensorflow' (TTUR, torch-fidelity, StyleGAN2-ADA),
+          # 'pytorch' (pytorch-fid) or 'clean' (clean-fid's clean mode);
+          # gan_jax/metrics/inception.py.
+          resize='tensorflow',
+      )
+  )
+  # eval.features='dinov2': FD-DINOv2 (Stein et al. 2023), with KID and
+  # precision/recall in the same features; gan_jax/dinov2_evaluation.py.
+  config.eval.dinov2 = ml_collections.ConfigDict(
+      dict(
+          # 'vits14' (fast: while training), 'vitb14', 'vitl14' (dgm-eval's
+          # choice, for numbers to report) or 'vitg14'.
+          model='vits14',
+          # '' looks them up (gan_jax/metrics/dinov2_weights.py).
+          weights='',
+          num_samples=0,  # 0: as for Inception (10,000 on a CPU).
+          batch_size=0,  # Images per call; 0: 32 on a CPU, 250 elsewhere.
+          # 'pil_bicubic' (dgm-eval) or 'tf1_bilinear' (torch-fidelity 0.4).
+          resize='pil_bicubic',
       )
   )
   return config

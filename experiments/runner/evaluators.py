@@ -12,11 +12,12 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax import evaluation, image_evaluation, inception_evaluation
+from gan_jax import dinov2_evaluation, evaluation, image_evaluation
+from gan_jax import inception_evaluation
 from gan_jax.config import ConfigError
-from gan_jax.data import Toy2D, images as image_data
+from gan_jax.data import Toy2D, images as image_data, own_images
 from gan_jax.data.on_device import DeviceImages
-from gan_jax.metrics import classifier, inception_weights
+from gan_jax.metrics import classifier, dinov2_weights, inception_weights
 from gan_jax.models import STYLE_MODELS
 from gan_jax.state import generator_params
 from gan_jax.step_helpers import apply_model
@@ -97,7 +98,7 @@ class ImageEvaluator:
     self._config, self._spec, self._rng = config, spec, eval_rng
     name = config.dataset
     data_dir = config.data.dir or image_data.default_data_dir()
-    source = image_data.IMAGE_SOURCES[name]
+    source = image_data.image_source(name, config)
     self._native_side = source.shape[0]
     self._metrics, self._note, fell_back = image_metrics(config, data_dir)
     if fell_back:
@@ -161,7 +162,17 @@ class ImageEvaluator:
       )
       return inputs.resize(images, self._native_side)
 
-    results, _ = self._metrics.evaluate(generate, jax.random.fold_in(rng, step))
+    def generate_class(rng, count, label):
+      images = image_evaluation.generate_images(
+          self._spec, state, rng, count, jnp.full((1,), label)
+      )
+      return inputs.resize(images, self._native_side)
+
+    results, _ = self._metrics.evaluate(
+        generate,
+        jax.random.fold_in(rng, step),
+        generate_class if self._config.model.conditional else None,
+    )
     if picture:
       grid = self._grid(state)
       plots.save_image_grid(
@@ -263,10 +274,24 @@ def _style_mixing_images(
   return jnp.concatenate([sources[rows:], body.reshape(-1, *cells.shape[2:])])
 
 
+class NoFeatureMetrics:
+  """The metrics of a run whose images have no feature space here: none
+  (the sample grids are still drawn)."""
+
+  def evaluate(self, *args, **kwargs):
+    del args, kwargs
+    return {}, None
+
+  def protocol(self, dataset: str) -> Dict[str, Any]:
+    del dataset
+    return {'features': 'none'}
+
+
 def image_metrics(config, data_dir: str, platform: Optional[str] = None):
   """(metrics, note, fell_back): the FID Inception network's metrics
-  (gan_jax.inception_evaluation) or the dataset classifier's
-  (gan_jax.image_evaluation), as ``eval.features`` asks; ``note`` says why
+  (gan_jax.inception_evaluation), DINOv2's (:func:`dinov2_metrics`) or the
+  dataset classifier's (gan_jax.image_evaluation), as ``eval.features``
+  asks; ``note`` says why
   the classifier stands in where 'auto' chose it or where the Inception
   weights were not found (``fell_back``), or that the sample count was
   capped on a CPU ('' otherwise).
@@ -279,7 +304,10 @@ def image_metrics(config, data_dir: str, platform: Optional[str] = None):
   features = config.eval.features
   platform = platform or jax.devices()[0].platform
   settings = config.eval.inception
-  if features == 'auto' and platform == 'cpu':
+  # Your own images have no classifier (it needs labelled, held-out
+  # images): Inception features where the weights are found, else none.
+  own = own_images.is_own(config.dataset)
+  if features == 'auto' and platform == 'cpu' and not own:
     return (
         classifier_metrics(config, data_dir),
         (
@@ -291,12 +319,21 @@ def image_metrics(config, data_dir: str, platform: Optional[str] = None):
     )
   if features == 'classifier':
     return classifier_metrics(config, data_dir), '', False
+  if features == 'dinov2':
+    return dinov2_metrics(config, data_dir, platform, own)
   named = settings.weights or os.environ.get(inception_weights.ENV_PATH)
   try:
     path = inception_weights.find_weights(settings.weights or None)
   except inception_weights.WeightsNotFound as error:
     if named:
       raise ConfigError(f'eval.inception.weights: {error}') from None
+    if own:
+      return (
+          NoFeatureMetrics(),
+          f'{error}; no feature metrics for {config.dataset} (a folder: or '
+          'tfds: dataset has no classifier), only sample grids',
+          True,
+      )
     return (
         classifier_metrics(config, data_dir),
         (f'{error}; evaluated in classifier features instead'),
@@ -314,9 +351,55 @@ def image_metrics(config, data_dir: str, platform: Optional[str] = None):
         settings.batch_size
         or inception_evaluation.default_batch_size(platform),
         settings.any_weights,
+        conditional=config.model.conditional,
+        resize=settings.resize,
     )
   except inception_weights.BadWeights as error:
     raise ConfigError(f'eval.inception.weights: {error}') from None
+  return metrics, '' if settings.num_samples else note, False
+
+
+def dinov2_metrics(config, data_dir: str, platform: str, own: bool):
+  """(metrics, note, fell_back) of eval.features='dinov2': FD-DINOv2
+  (gan_jax.dinov2_evaluation) in eval.dinov2.model's features. As for
+  Inception, weights named but missing or wrong are a ConfigError, and
+  weights found nowhere fall back to the classifier (none for a folder:
+  or tfds: dataset) with a note saying where to put them."""
+  settings = config.eval.dinov2
+  named = settings.weights or os.environ.get(dinov2_weights.ENV_PATH)
+  try:
+    path = dinov2_weights.find_weights(settings.model, settings.weights or None)
+  except dinov2_weights.WeightsNotFound as error:
+    if named:
+      raise ConfigError(f'eval.dinov2.weights: {error}') from None
+    if own:
+      return (
+          NoFeatureMetrics(),
+          f'{error}; no feature metrics for {config.dataset}, only sample '
+          'grids',
+          True,
+      )
+    return (
+        classifier_metrics(config, data_dir),
+        f'{error}; evaluated in classifier features instead',
+        True,
+    )
+  num_samples, note = dinov2_evaluation.default_num_samples(
+      config.dataset, platform
+  )
+  try:
+    metrics = dinov2_evaluation.build(
+        config.dataset,
+        data_dir,
+        settings.model,
+        path,
+        settings.num_samples or num_samples,
+        settings.batch_size or dinov2_evaluation.default_batch_size(platform),
+        settings.resize,
+        conditional=config.model.conditional,
+    )
+  except dinov2_weights.BadWeights as error:
+    raise ConfigError(f'eval.dinov2.weights: {error}') from None
   return metrics, '' if settings.num_samples else note, False
 
 
@@ -325,7 +408,7 @@ def classifier_metrics(
 ) -> image_evaluation.ImageEvaluator:
   """The classifier-feature metrics of gan_jax.image_evaluation."""
   name = config.dataset
-  source = image_data.IMAGE_SOURCES[name]
+  source = image_data.image_source(name, config)
   extractor = image_evaluation.build_feature_extractor(
       name,
       data_dir,
@@ -335,15 +418,18 @@ def classifier_metrics(
   held_out = image_data.load_split(
       name, source.held_out_split, data_dir, limit=config.eval.num_samples
   )
-  train_images, _ = image_data.load_split(
+  train_images, train_labels = image_data.load_split(
       name, source.train_split, data_dir, limit=wanted
   )
+  conditional = config.model.conditional
   return image_evaluation.ImageEvaluator(
       extractor,
       held_out[0],
       train_images,
       config.eval.num_samples,
       config.eval.mode_samples,
+      held_out[1] if conditional else None,
+      train_labels if conditional else None,
   )
 
 

@@ -52,11 +52,18 @@ def summary_screen(summary: Dict[str, Any]) -> str:
         f"  ({protocol['num_samples']} samples against "
         f"{protocol['reference']}; features: "
         f"{protocol['feature_extractor']}"
+        + (
+            f", resize {protocol['resize_mode']}"
+            if 'resize_mode' in protocol
+            else ''
+        )
         + ('' if accuracy is None else f', held-out accuracy {accuracy:.3f}')
         + ')'
     )
     if 'features_note' in protocol:
       lines.append(f"  ({protocol['features_note']})")
+  elif protocol.get('features') == 'none':  # Own images without Inception.
+    lines.append(f"  (no feature metrics: {protocol.get('features_note')})")
   else:
     lines.append(
         f"  ({protocol['num_samples']} samples, high quality "

@@ -19,9 +19,11 @@ from gan_jax.config import (
     number_in,
 )
 from gan_jax.data import images as image_data, is_image_dataset
+from gan_jax.data.own_images import is_own
+from gan_jax.metrics import dinov2, inception
 
 # Features of the image metrics (experiments/configs/default.py says which).
-EVAL_FEATURES = ('auto', 'classifier', 'inception')
+EVAL_FEATURES = ('auto', 'classifier', 'inception', 'dinov2')
 
 
 def validate(config, num_devices: int = 1) -> None:
@@ -95,11 +97,16 @@ def validate_eval(config) -> None:
     # k-nearest-neighbour balls (k = 5) and sample covariances need a few.
     int_at_least(config, 'eval.num_samples', 10)
   choice(config, 'eval.features', EVAL_FEATURES)
-  if get_field(config, 'eval.features') == 'inception' and not (
-      is_image_dataset(dataset)
-  ):
+  if get_field(config, 'eval.features') == 'classifier' and is_own(dataset):
     raise ConfigError(
-        "eval.features='inception' is not allowed with "
+        "eval.features='classifier' is not allowed with "
+        f'dataset={dataset!r}: there is no classifier of your own images '
+        "(it needs labelled, held-out ones); use 'auto' or 'inception'"
+    )
+  features = get_field(config, 'eval.features')
+  if features in ('inception', 'dinov2') and not is_image_dataset(dataset):
+    raise ConfigError(
+        f"eval.features='{features}' is not allowed with "
         f"dataset={dataset!r}: it reads images; use 'auto' (the 2-D mode "
         'statistics)'
     )
@@ -111,11 +118,29 @@ def validate_eval(config) -> None:
   )
   boolean(config, 'eval.inception.any_weights')
   int_at_least(config, 'eval.inception.batch_size', 0)
+  choice(config, 'eval.inception.resize', inception.RESIZE_MODES)
   # FID's covariances, KID's subsets and the k = 5 balls need a few.
   value = get_field(config, 'eval.inception.num_samples')
   check(
       is_int(value) and (value == 0 or 10 <= value <= INT32_MAX),
       'eval.inception.num_samples',
+      value,
+      "0 (the dataset's usual protocol) or an integer from 10 to "
+      f'{INT32_MAX}',
+  )
+  choice(config, 'eval.dinov2.model', tuple(dinov2.ARCHITECTURES))
+  choice(config, 'eval.dinov2.resize', dinov2.RESIZES)
+  check(
+      isinstance(get_field(config, 'eval.dinov2.weights'), str),
+      'eval.dinov2.weights',
+      get_field(config, 'eval.dinov2.weights'),
+      "a file path, or '' to look the weights up",
+  )
+  int_at_least(config, 'eval.dinov2.batch_size', 0)
+  value = get_field(config, 'eval.dinov2.num_samples')
+  check(
+      is_int(value) and (value == 0 or 10 <= value <= INT32_MAX),
+      'eval.dinov2.num_samples',
       value,
       "0 (the dataset's usual protocol) or an integer from 10 to "
       f'{INT32_MAX}',

@@ -175,6 +175,9 @@ def run_sweep(
       f'{results.counted(len(groups), "vmapped group")}; this '
       f'invocation trained for {time.time() - started:.0f} s.'
   )
+  inception_note = results.inception_note(ordered)
+  if inception_note:
+    header += ' ' + inception_note
   with open(os.path.join(workdir, 'results.md'), 'w') as f:
     f.write(
         results.markdown(

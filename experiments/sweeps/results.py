@@ -25,7 +25,15 @@ HIGHER_IS_BETTER = (
     'classifier_score',
     'inception_score',
 )
-LOWER_IS_BETTER = ('reverse_kl', 'sliced_w1', 'fd', 'fid', 'kid', 'mode_kl')
+LOWER_IS_BETTER = (
+    'reverse_kl',
+    'sliced_w1',
+    'fd',
+    'fid',
+    'fd_dinov2',
+    'kid',
+    'mode_kl',
+)
 # Shown first, in this order; other metrics follow alphabetically.
 METRIC_ORDER = (
     'modes',
@@ -33,6 +41,7 @@ METRIC_ORDER = (
     'reverse_kl',
     'sliced_w1',
     'fid',
+    'fd_dinov2',
     'inception_score',
     'fd',
     'kid',
@@ -70,6 +79,26 @@ def _scalar_protocol(summary: Mapping[str, Any]) -> Dict[str, Any]:
       for k, v in sorted(summary.get('eval_protocol', {}).items())
       if isinstance(v, (str, int, float, bool))
   }
+
+
+def inception_note(summaries: Sequence[Mapping[str, Any]]) -> str:
+  """A sentence naming the Inception preprocessing of the runs whose
+  numbers are in Inception features ('' if none): FID moves by ~1% between
+  the modes, so a table says which."""
+  modes = sorted(
+      {
+          s['eval_protocol']['resize_mode']
+          for s in summaries
+          if 'resize_mode' in s.get('eval_protocol', {})
+      }
+  )
+  if not modes:
+    return ''
+  return (
+      'Inception features, resize '
+      + ' and '.join(f"'{m}'" for m in modes)
+      + ' (eval.inception.resize: docs/images.md, Preprocessing modes).'
+  )
 
 
 def algorithm_of(summary: Mapping[str, Any]) -> str:
