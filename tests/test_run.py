@@ -198,8 +198,10 @@ def test_conditional_image_run_through_main(digits_dir, tmp_path):
           'classifier_score',
           'modes',
           'mode_kl',
+          'intra_fd',  # A conditional G: each class against its own.
       }
   )
+  assert summary['final_eval']['intra_fd'] > 0
   assert 'in device memory' in summary['input']
   assert (workdir / 'samples_0000004.png').stat().st_size > 1000
   assert 'real vs real' in result.stdout

@@ -31,6 +31,9 @@ LOWER_IS_BETTER = (
     'fd',
     'fid',
     'fd_dinov2',
+    'intra_fd',
+    'intra_fid',
+    'intra_fd_dinov2',
     'kid',
     'mode_kl',
 )
@@ -41,9 +44,12 @@ METRIC_ORDER = (
     'reverse_kl',
     'sliced_w1',
     'fid',
+    'intra_fid',
     'fd_dinov2',
+    'intra_fd_dinov2',
     'inception_score',
     'fd',
+    'intra_fd',
     'kid',
     'precision',
     'recall',
@@ -319,7 +325,7 @@ def markdown(
       f'({counted(seeds, "seed")} each; a diverged run is counted, '
       'not averaged). Best mean in bold (higher is better for modes, high quality, '
       'precision, recall, density, coverage, classifier score; lower '
-      'for KL, W1, FD, KID).',
+      'for KL, W1, FD, intra-class FD, KID).',
       '',
   ]
   steps = [] if 'train.steps' in swept else ['steps']  # Not twice.
