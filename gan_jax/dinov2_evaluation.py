@@ -25,7 +25,6 @@ count, model, the weights' digest and the resize, sealed with their own
 SHA-256.
 """
 
-import io
 import os
 from typing import Any, Callable, Dict, Optional, Tuple
 
@@ -105,36 +104,23 @@ def reference_features(
       f'{image_data.file_label(dataset)}_{split}_{count}_dinov2_{model}_'
       f'{digest[:16]}_{resize}224.npy',
   )
-  what = f'the cached {dataset}/{split} DINOv2 features'
-
-  def read(sealed: bool) -> np.ndarray:
-    del sealed
-    stored = np.load(path, allow_pickle=False)
-    if stored.shape != (count, width) or not np.all(np.isfinite(stored)):
-      raise ValueError(
-          f'{stored.dtype}{list(stored.shape)}, expected {count} x {width} '
-          'finite numbers'
-      )
-    return stored
-
-  cached, writable = cache_files.load([path], read, what, announce)
-  if cached is not None:
-    advance(count)
-    return cached
-  images, _ = image_data.load_split(dataset, split, data_dir, limit=count)
-  got = dinov2_features(
-      model,
-      variables,
-      inception_evaluation.to_uint8_rgb(images),
-      batch_size,
-      resize,
+  return inception_evaluation.cached_features(
+      path,
+      (count, width),
+      f'the cached {dataset}/{split} DINOv2 features',
+      lambda: dinov2_features(
+          model,
+          variables,
+          inception_evaluation.to_uint8_rgb(
+              image_data.load_split(dataset, split, data_dir, limit=count)[0]
+          ),
+          batch_size,
+          resize,
+          advance,
+      ),
       advance,
+      announce,
   )
-  if writable:
-    payload = io.BytesIO()
-    np.save(payload, got)
-    cache_files.save([(path, payload.getvalue())], what, announce)
-  return got
 
 
 class DinoV2Evaluator:

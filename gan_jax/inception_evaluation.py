@@ -172,32 +172,60 @@ def reference_features(
       f'{digest[:16]}_'
       f'{CACHE_SUFFIXES[resize]}.npy',
   )
-  what = f'the cached {dataset}/{split} Inception features'
+  return cached_features(
+      path,
+      (count, 2048),
+      f'the cached {dataset}/{split} Inception features',
+      lambda: inception_features(
+          variables,
+          to_uint8_rgb(
+              image_data.load_split(dataset, split, data_dir, limit=count)[0]
+          ),
+          batch_size,
+          advance,
+          resize,
+      )['pool3'],
+      advance,
+      announce,
+  )
+
+
+def cached_features(
+    path: str,
+    shape: Tuple[int, int],
+    what: str,
+    compute: Callable[[], np.ndarray],
+    advance: Callable[[int], None] = lambda n: None,
+    announce: Callable[[str], None] = cache_files.to_stderr,
+) -> np.ndarray:
+  """The features at ``path`` (.npy) if they are there, whole and of
+  ``shape``, else ``compute()``'s, written there (whole or not at all, also
+  by several writers) and sealed with their SHA-256: a damaged cache is set
+  aside and computed again, with a ``warning:`` to ``announce``
+  (gan_jax.cache_files.load). ``advance`` is told of every cached row."""
 
   def read(sealed: bool) -> np.ndarray:
     del sealed  # Damage that parses and keeps the shape is not seen unsealed.
-    pool3 = np.load(path, allow_pickle=False)
-    if pool3.shape != (count, 2048) or not np.all(np.isfinite(pool3)):
+    features = np.load(path, allow_pickle=False)
+    if features.shape != shape or not np.all(np.isfinite(features)):
       raise ValueError(
-          f'{pool3.dtype}{list(pool3.shape)} with '
-          f'{np.size(pool3) - np.count_nonzero(np.isfinite(pool3))} '
-          f'non-finite values, expected {count} x 2048 finite numbers'
+          f'{features.dtype}{list(features.shape)} with '
+          f'{np.size(features) - np.count_nonzero(np.isfinite(features))} '
+          f'non-finite values, expected {shape[0]} x {shape[1]} finite '
+          'numbers'
       )
-    return pool3
+    return features
 
   cached, writable = cache_files.load([path], read, what, announce)
   if cached is not None:
-    advance(count)
+    advance(shape[0])
     return cached
-  images, _ = image_data.load_split(dataset, split, data_dir, limit=count)
-  pool3 = inception_features(
-      variables, to_uint8_rgb(images), batch_size, advance, resize
-  )['pool3']
+  features = compute()
   if writable:
     payload = io.BytesIO()
-    np.save(payload, pool3)
+    np.save(payload, features)
     cache_files.save([(path, payload.getvalue())], what, announce)
-  return pool3
+  return features
 
 
 class ReferenceStats(NamedTuple):

@@ -45,7 +45,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from gan_jax.metrics import inception
+from gan_jax.metrics import inception, inception_weights
 
 INPUT_SIZE = 224  # The evaluations' input (dgm-eval, torch-fidelity).
 PATCH = 14
@@ -379,19 +379,7 @@ def abstract_variables(model: str):
 def check_variables(variables, model: str) -> None:
   """ValueError naming the first entry whose name or shape differs from
   ``model``'s."""
-  expected = jax.tree_util.tree_flatten_with_path(abstract_variables(model))[0]
-  got = dict(
-      (jax.tree_util.keystr(p), np.shape(v))
-      for p, v in jax.tree_util.tree_flatten_with_path(variables)[0]
-  )
-  for path, leaf in expected:
-    key = jax.tree_util.keystr(path)
-    if key not in got:
-      raise ValueError(f'the weights have no {key}')
-    if tuple(got.pop(key)) != tuple(leaf.shape):
-      raise ValueError(f"the weights' {key} is not of shape {leaf.shape}")
-  if got:
-    raise ValueError(f'the weights have an unexpected {next(iter(got))}')
+  inception_weights.check_shapes(variables, abstract_variables(model))
 
 
 @functools.partial(jax.jit, static_argnums=(0, 3))

@@ -25,7 +25,6 @@ without PyTorch). A ``.npz`` from a ``.pth``, where PyTorch is at hand::
 """
 
 import os
-import urllib.request
 from typing import Optional, Tuple
 
 from gan_jax.cache_files import sha256
@@ -71,23 +70,9 @@ def find_weights(
   cached = os.path.join(directory, weights_file(model))
   if os.path.isfile(cached):
     return cached
-  if download:
-    partial = f'{cached}.part{os.getpid()}'
-    try:
-      os.makedirs(directory, exist_ok=True)
-      with (
-          urllib.request.urlopen(
-              weights_url(model, os.environ.get(ENV_URL)), timeout=30
-          ) as response,
-          open(partial, 'wb') as out,
-      ):
-        while chunk := response.read(1 << 20):
-          out.write(chunk)
-      os.replace(partial, cached)
-      return cached
-    except OSError:  # Offline, or the cache is not writable: said below.
-      if os.path.exists(partial):
-        os.remove(partial)
+  url = weights_url(model, os.environ.get(ENV_URL))
+  if download and inception_weights.fetch(url, cached):
+    return cached
   raise WeightsNotFound(
       f'no DINOv2 weights: put {weights_file(model)} (from '
       f'{weights_url(model)}) in {directory}, or name the file with '

@@ -39,6 +39,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from gan_jax.metrics import inception_weights
+
 INPUT_SIZE = 299
 NUM_CLASSES = 1008
 POOL3_FEATURES = 2048
@@ -440,19 +442,7 @@ def abstract_variables():
 def check_variables(variables) -> None:
   """Raises ValueError naming the first entry whose name or shape differs
   from the network's."""
-  expected = jax.tree_util.tree_flatten_with_path(abstract_variables())[0]
-  got = dict(
-      (jax.tree_util.keystr(p), np.shape(v))
-      for p, v in jax.tree_util.tree_flatten_with_path(variables)[0]
-  )
-  for path, leaf in expected:
-    key = jax.tree_util.keystr(path)
-    if key not in got:
-      raise ValueError(f'the weights have no {key}')
-    if tuple(got.pop(key)) != tuple(leaf.shape):
-      raise ValueError(f"the weights' {key} is not of shape {leaf.shape}")
-  if got:
-    raise ValueError(f'the weights have an unexpected {next(iter(got))}')
+  inception_weights.check_shapes(variables, abstract_variables())
 
 
 @jax.jit

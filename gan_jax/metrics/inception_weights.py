@@ -29,6 +29,7 @@ import zipfile
 import zlib
 from typing import Dict, Optional
 
+import jax
 import numpy as np
 
 from gan_jax.cache_files import sha256
@@ -70,6 +71,45 @@ def cache_dir() -> str:
   )
 
 
+def fetch(url: str, path: str) -> bool:
+  """Downloads ``url`` to ``path`` whole or not at all (a partial file of
+  this process's own, renamed when complete); False when offline or the
+  directory is not writable (the caller says what to do in one line)."""
+  partial = f'{path}.part{os.getpid()}'
+  try:
+    os.makedirs(os.path.dirname(path), exist_ok=True)
+    with (
+        urllib.request.urlopen(url, timeout=30) as response,
+        open(partial, 'wb') as out,
+    ):
+      while chunk := response.read(1 << 20):
+        out.write(chunk)
+    os.replace(partial, path)
+    return True
+  except OSError:
+    if os.path.exists(partial):
+      os.remove(partial)
+    return False
+
+
+def check_shapes(variables, expected) -> None:
+  """ValueError naming the first entry of ``variables`` whose name or shape
+  differs from the tree ``expected`` (of arrays or ShapeDtypeStructs)."""
+  want = jax.tree_util.tree_flatten_with_path(expected)[0]
+  got = dict(
+      (jax.tree_util.keystr(p), np.shape(v))
+      for p, v in jax.tree_util.tree_flatten_with_path(variables)[0]
+  )
+  for path, leaf in want:
+    key = jax.tree_util.keystr(path)
+    if key not in got:
+      raise ValueError(f'the weights have no {key}')
+    if tuple(got.pop(key)) != tuple(leaf.shape):
+      raise ValueError(f"the weights' {key} is not of shape {leaf.shape}")
+  if got:
+    raise ValueError(f'the weights have an unexpected {next(iter(got))}')
+
+
 def find_weights(path: Optional[str] = None, download: bool = True) -> str:
   """The weights file's path, by the lookup order above."""
   path = path or os.environ.get(ENV_PATH)
@@ -80,22 +120,8 @@ def find_weights(path: Optional[str] = None, download: bool = True) -> str:
   cached = os.path.join(cache_dir(), WEIGHTS_FILE)
   if os.path.isfile(cached):
     return cached
-  if download:
-    partial = f'{cached}.part{os.getpid()}'
-    try:
-      os.makedirs(cache_dir(), exist_ok=True)
-      url = os.environ.get(ENV_URL) or WEIGHTS_URL
-      with (
-          urllib.request.urlopen(url, timeout=30) as response,
-          open(partial, 'wb') as out,
-      ):
-        while chunk := response.read(1 << 20):
-          out.write(chunk)
-      os.replace(partial, cached)
-      return cached
-    except OSError:  # Offline, or the cache is not writable: said below.
-      if os.path.exists(partial):
-        os.remove(partial)
+  if download and fetch(os.environ.get(ENV_URL) or WEIGHTS_URL, cached):
+    return cached
   raise WeightsNotFound(
       f'no Inception weights: put {WEIGHTS_FILE} (from {WEIGHTS_URL}) in '
       f'{cache_dir()}, or name the file with ${ENV_PATH}'
