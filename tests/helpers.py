@@ -6,6 +6,8 @@ import contextlib
 import functools
 import math
 import subprocess
+import sys
+import types
 
 import jax
 import numpy as np
@@ -205,3 +207,24 @@ def tmpfs(mount_point, size: str):
     yield mount_point
   finally:
     subprocess.run(['umount', str(mount_point)], check=True)
+
+
+def import_torchvision():
+  """torchvision where it is installed, or None. Its PyPI build registers
+  C operators that need CUDA libraries at import beside the CPU build of
+  torch; an empty ``torchvision._meta_registrations`` stands in for that
+  module (the references the tests use, pytorch-fid's Inception blocks and
+  the image utilities transformers imports, use none of those operators).
+  Every test module imports it through here, so the first import, whichever
+  test runs first in a worker, is the same for all of them."""
+  if 'torchvision' not in sys.modules:
+    sys.modules.setdefault(
+        'torchvision._meta_registrations',
+        types.ModuleType('torchvision._meta_registrations'),
+    )
+  try:
+    import torchvision  # pylint: disable=g-import-not-at-top
+
+    return torchvision
+  except Exception:  # pylint: disable=broad-except
+    return None

@@ -20,7 +20,6 @@ where it can); without them those tests are skipped.
 """
 
 import importlib.util
-import sys
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +27,7 @@ import numpy as np
 import pytest
 
 from gan_jax.metrics import dinov2
+from tests import helpers
 
 
 def _transformers():
@@ -35,10 +35,7 @@ def _transformers():
   the CPU torch (its image utilities import torchvision when installed;
   the model does not need it)."""
   pytest.importorskip('torch')
-  try:
-    import torchvision  # noqa: F401  # pylint: disable=g-import-not-at-top,unused-import
-  except Exception:  # pylint: disable=broad-except
-    sys.modules['torchvision'] = None  # type: ignore[assignment]
+  helpers.import_torchvision()
   return pytest.importorskip('transformers')
 
 

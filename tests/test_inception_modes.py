@@ -22,7 +22,6 @@ tests are skipped.
 import collections
 import json
 import sys
-import types
 
 import jax
 import jax.numpy as jnp
@@ -34,6 +33,7 @@ from experiments.runner import config_layers, evaluate_run, validation
 from gan_jax import inception_evaluation
 from gan_jax.config import ConfigError
 from gan_jax.metrics import inception
+from tests import helpers
 from tests.helpers import random_inception_state_dict
 
 
@@ -48,11 +48,7 @@ def _import_pytorch_fid():
   registrations (see the module docstring)."""
   pytest.importorskip('torch')
   pytest.importorskip('pytorch_fid')
-  if 'torchvision' not in sys.modules:
-    sys.modules.setdefault(
-        'torchvision._meta_registrations',
-        types.ModuleType('torchvision._meta_registrations'),
-    )
+  helpers.import_torchvision()
   try:
     import pytorch_fid.inception as module
   except (ImportError, RuntimeError) as error:
