@@ -214,6 +214,12 @@ def main(argv):
   if len(argv) > 1:
     sys.exit(f'error: unexpected arguments {argv[1:]}; options are flags')
   if _WRITE_REF_STATS.value:
+    for name in ('samples', 'ref_stats', 'features', 'dinov2_model'):
+      if flags.FLAGS[name].present:
+        sys.exit(
+            f'error: --write_ref_stats writes Inception statistics and '
+            f'evaluates nothing; leave out --{name}'
+        )
     write_reference_stats()
     return
   if not _WORKDIR.value:
@@ -288,21 +294,12 @@ def main(argv):
       DatasetNotPrepared,
       ConfigFileError,
   ) as error:
-    hint = (
-        ' (a run of a plug-in registered in a config file: give that file '
-        'with --config)'
-        if isinstance(error, ConfigError) and not _CONFIG.value
-        else ''
-    )
-    sys.exit(f'error: {error}{hint}')
+    sys.exit(cli.refused(error, bool(_CONFIG.value)))
   finally:
     for bar in bars:
       bar.close()
   print(evaluate_run.table(report))
-  print(
-      f"\nwritten to {report['workdir']}/evaluation_"
-      f"{report['features']}.json"
-  )
+  print(f"\nwritten to {report['written']}")
 
 
 if __name__ == '__main__':

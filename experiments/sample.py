@@ -99,6 +99,11 @@ def main(argv):
   from gan_jax.data.images import DatasetNotPrepared
 
   try:
+    if _INTERPOLATE.value and flags.FLAGS['num'].present:
+      raise sampling.SampleError(
+          '--num with --interpolate: a strip has --interpolate rows of '
+          '--interpolate_steps images; leave out --num'
+      )
     request = sampling.Request(
         workdir=_WORKDIR.value,
         out=_OUT.value or '',
@@ -126,13 +131,7 @@ def main(argv):
       ConfigFileError,
       OSError,
   ) as error:
-    hint = (
-        ' (a run of a plug-in registered in a config file: give that file '
-        'with --config)'
-        if isinstance(error, ConfigError) and not _CONFIG.value
-        else ''
-    )
-    sys.exit(f'error: {error}{hint}')
+    sys.exit(cli.refused(error, bool(_CONFIG.value)))
   print(
       f"wrote {written['count']} samples of {written['variant']} on "
       f"{written['dataset']} (step {written['step']}, "

@@ -5,6 +5,7 @@ line and writes nothing."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -142,9 +143,9 @@ def test_a_run_is_evaluated_with_inception_features(digits_run):
   assert protocol['num_samples'] == 8
   assert protocol['reference'].startswith('digits/train, 8 of 1437')
   assert ('digits/train features', 8) in seen
-  assert json.loads((workdir / 'evaluation_inception.json').read_text())[
-      'results'
-  ] == json.loads(json.dumps(report['results']))
+  assert json.loads(open(report['written']).read())['results'] == json.loads(
+      json.dumps(report['results'])
+  )
   # The reference features are cached beside the data: the second
   # evaluation reads them, and gives the same numbers.
   again = evaluate_run.evaluate_workdir(
@@ -244,7 +245,10 @@ def test_the_command_prints_the_table_and_writes_the_json(digits_run):
   )
   assert done.returncode == 0, done.stderr[-2000:]
   assert '| G | fid | kid | inception_score |' in done.stdout
-  assert f'written to {workdir}/evaluation_inception.json' in done.stdout
+  # A new file beside any earlier evaluation's, never over it.
+  assert re.search(
+      rf'written to {workdir}/evaluation_inception(\.\d+)?\.json', done.stdout
+  )
 
 
 def test_bad_input_is_one_line_and_overwrites_nothing(digits_run, tmp_path):
@@ -461,3 +465,25 @@ def test_a_translation_run_is_evaluated_as_it_evaluates_itself(
       assert report['results'][name][metric] == pytest.approx(
           value, rel=1e-4, abs=1e-6
       ), (name, metric)
+
+
+def test_statistics_are_never_written_over_a_file(tmp_path):
+  existing = tmp_path / 'cifar10_train.npz'
+  existing.write_bytes(b'a file of the user')
+  with pytest.raises(evaluate_run.EvaluationError, match='exists'):
+    evaluate_run.write_reference_stats(str(existing), dataset='digits')
+  assert existing.read_bytes() == b'a file of the user'
+
+
+def test_a_folder_run_is_scored_in_inception_features_by_default():
+  import ml_collections
+
+  def config(dataset):
+    return ml_collections.ConfigDict(
+        {'dataset': dataset, 'eval': {'features': 'auto'}}
+    )
+
+  # No classifier for one's own images (it needs labelled held-out ones).
+  assert evaluate_run.run_features(config('digits'), 'cpu') == 'classifier'
+  assert evaluate_run.run_features(config('folder:/x'), 'cpu') == 'inception'
+  assert evaluate_run.run_features(config('tfds:svhn'), 'gpu') == 'inception'

@@ -101,6 +101,10 @@ def test_pngs_with_labels_and_never_replaced(image_run, tmp_path):
   before = os.path.getmtime(os.path.join(out, '000000.png'))
   with pytest.raises(sampling.SampleError, match='--overwrite'):
     _sample(workdir=image_run, out=out, num=2)
+  # Fewer images over more, even with --overwrite: the folder would mix
+  # two samples (and a scorer reading it would count both).
+  with pytest.raises(sampling.SampleError, match='2 other sample files'):
+    _sample(workdir=image_run, out=out, num=2, overwrite=True)
   assert os.path.getmtime(os.path.join(out, '000000.png')) == before
 
 
@@ -147,6 +151,7 @@ def test_points_of_a_2d_run(toy_run, tmp_path):
         (dict(num=2, out='/proc/x.npz'), 'cannot write there'),
         (dict(num=2, seed='eval', label=1), 'leave out --label'),
         (dict(interpolate=2, out='x.npz'), 'one .png grid'),
+        (dict(num=2, out='x.jpg'), 'a directory without a file extension'),
     ],
 )
 def test_bad_input_is_one_line(image_run, tmp_path, fields, says):
@@ -269,8 +274,24 @@ def test_evaluate_samples_refuses_a_file_of_another_layout(image_run, tmp_path):
   np.savez(bad, np.zeros((4, 8, 8, 3), np.uint8))  # 3 channels, not 1.
   with pytest.raises(evaluate_run.EvaluationError, match=r'uint8 \[N >= 2'):
     evaluate_run.evaluate_samples(image_run, bad)
-  with pytest.raises(evaluate_run.EvaluationError, match='an .npz file'):
+  with pytest.raises(evaluate_run.EvaluationError, match='no such file'):
     evaluate_run.evaluate_samples(image_run, str(tmp_path / 'none.npz'))
+  text = tmp_path / 'text.npz'
+  text.write_text('not an archive')
+  with pytest.raises(evaluate_run.EvaluationError, match='cannot be read as'):
+    evaluate_run.evaluate_samples(image_run, str(text))
+  images = np.zeros((4, 8, 8, 1), np.uint8)
+  for labels, says in [
+      (
+          np.array([0, 1, 42, 3]),
+          r'in \[0, 42\]; expected 4 integers in \[0, 10\)',
+      ),
+      (np.array([0, 1]), r'int64 \[2\]'),
+      (np.array([0.5, 1, 2, 3]), 'float64'),
+  ]:
+    np.savez(bad, images, labels)
+    with pytest.raises(evaluate_run.EvaluationError, match=says):
+      evaluate_run.evaluate_samples(image_run, bad)
   first = evaluate_run.free_name(str(tmp_path), 'evaluation_x_samples')
   open(first, 'w').close()
   assert evaluate_run.free_name(str(tmp_path), 'evaluation_x_samples') == str(

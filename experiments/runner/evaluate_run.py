@@ -123,8 +123,9 @@ def find_feature_weights(
   eval.dinov2.model; ``dinov2_weights_path``, else eval.dinov2.weights,
   else looked up), or None for the classifier. Not found: one line, as
   find_weights."""
+  instead = '' if own_images.is_own(config.dataset) else CLASSIFIER_INSTEAD
   if features == 'inception':
-    return find_weights(weights, CLASSIFIER_INSTEAD)
+    return find_weights(weights, instead)
   if features != 'dinov2':
     return None
   settings = config.eval.dinov2
@@ -135,7 +136,7 @@ def find_feature_weights(
     )
   except dinov2_weights.WeightsNotFound as error:
     raise dinov2_weights.WeightsNotFound(
-        f'{error}; {CLASSIFIER_INSTEAD}'
+        f'{error}; {instead}' if instead else str(error)
     ) from None
 
 
@@ -207,6 +208,11 @@ def check_inception_options(features: str, resize: str, ref_stats: str):
     )
   if ref_stats and not os.path.isfile(ref_stats):
     raise EvaluationError(f'--ref_stats={ref_stats}: no such file')
+  if ref_stats:  # Its keys, shapes and values, before weights are sought.
+    try:
+      inception_evaluation.read_reference_stats(ref_stats)
+    except inception_evaluation.BadReferenceStats as error:
+      raise EvaluationError(str(error)) from None
 
 
 def write_reference_stats(
@@ -235,6 +241,11 @@ def write_reference_stats(
         "run's dataset, data dir and resize mode (one of them)"
     )
   check_inception_options('inception', resize, '')
+  if os.path.lexists(path):
+    raise EvaluationError(
+        f'--write_ref_stats={path} exists; give a new file name (nothing '
+        'is replaced)'
+    )
   if workdir:
     config = read_config(workdir)
     dataset = config.dataset
@@ -451,9 +462,9 @@ def evaluate_workdir(
       'results': results,
       'protocol': protocol,
   }
-  writers.write_json(
-      os.path.join(workdir, f'evaluation_{features}.json'), report
-  )
+  # An earlier evaluation (another --resize, --ref_stats or n) is kept.
+  report['written'] = free_name(workdir, f'evaluation_{features}')
+  writers.write_json(report['written'], report)
   return report
 
 
@@ -470,9 +481,14 @@ def table(report: Dict[str, Any]) -> str:
         f"({images['x']} + {images['y']} test images):"
     )
   else:
+    step = (
+        f"at step {report['step']}"
+        if report['step'] is not None
+        else 'from a file of unknown step'
+    )
     title = (
-        f"{report['variant']} on {report['dataset']} at step "
-        f"{report['step']}, {report['features']} features "
+        f"{report['variant']} on {report['dataset']} {step}, "
+        f"{report['features']} features "
         f"({protocol['num_samples']} samples"
         + (
             f", resize {protocol['resize_mode']}"
@@ -500,6 +516,8 @@ def table(report: Dict[str, Any]) -> str:
         f"FID against {protocol['reference_stats']}; not reported: "
         f"{protocol['not_reported']}.",
     ]
+  if 'intra_class_note' in protocol:
+    lines += ['', protocol['intra_class_note']]
   return '\n'.join(lines)
 
 
@@ -509,22 +527,26 @@ def run_features(config, platform: Optional[str] = None) -> str:
   features = config.eval.features
   if features == 'auto':
     platform = platform or jax.devices()[0].platform
-    return 'classifier' if platform == 'cpu' else 'inception'
+    if platform == 'cpu' and not own_images.is_own(config.dataset):
+      return 'classifier'
+    return 'inception'  # A folder's or tfds: dataset has no classifier.
   return features
 
 
-def read_samples(path: str, channels: int):
+def read_samples(path: str, channels: int, num_classes: int):
   """(images uint8 [N, H, W, C], labels or None, where they came from) of
   an .npz of samples (experiments.sample's layout: ``arr_0``, ``arr_1``)."""
   from experiments.runner import sampling
 
-  if not path.endswith('.npz') or not os.path.isfile(path):
+  if not path.endswith('.npz'):
     raise EvaluationError(
         f'--samples={path}: give an .npz file of images (python -m '
         'experiments.sample --out=FILE.npz)'
     )
+  if not os.path.isfile(path):
+    raise EvaluationError(f'--samples={path}: no such file')
   try:
-    with np.load(path) as npz:
+    with np.load(path, allow_pickle=False) as npz:
       if 'arr_0' not in npz.files:
         raise EvaluationError(
             f'--samples={path} holds no arr_0 (images uint8 [N, H, W, C])'
@@ -532,9 +554,12 @@ def read_samples(path: str, channels: int):
       images = npz['arr_0']
       labels = npz['arr_1'] if 'arr_1' in npz.files else None
       info = sampling.read_npz_info(npz)
-  except (OSError, ValueError) as error:
+  except (OSError, ValueError, EOFError) as error:
+    if isinstance(error, EvaluationError):
+      raise
     raise EvaluationError(
-        f'--samples={path} cannot be read ({error})'
+        f'--samples={path} cannot be read as an .npz file of arrays '
+        f'({type(error).__name__})'
     ) from None
   if (
       images.dtype != np.uint8
@@ -546,6 +571,18 @@ def read_samples(path: str, channels: int):
     raise EvaluationError(
         f'--samples={path}: arr_0 is {images.dtype} {list(images.shape)}; '
         f'expected uint8 [N >= 2, side, side, {channels}] for this run'
+    )
+  if labels is not None and (
+      labels.shape != (len(images),)
+      or not np.issubdtype(labels.dtype, np.integer)
+      or labels.min() < 0
+      or labels.max() >= num_classes
+  ):
+    values = f' in [{labels.min()}, {labels.max()}]' if labels.size else ''
+    raise EvaluationError(
+        f'--samples={path}: arr_1 (labels) is {labels.dtype} '
+        f'{list(labels.shape)}{values}; expected {len(images)} integers in '
+        f'[0, {num_classes})'
     )
   return images, labels, info
 
@@ -610,13 +647,21 @@ def evaluate_samples(
         f'--features={features}: give {" or ".join(FEATURES)}'
     )
   check_inception_options(features, resize, ref_stats)
+  if features == 'classifier' and own_images.is_own(config.dataset):
+    raise EvaluationError(
+        f'--features=classifier: --workdir={workdir} trained on '
+        f'{config.dataset}, which has no classifier (it needs labelled, '
+        'held-out images); use --features=inception or dinov2'
+    )
   if num_samples < 0 or num_samples == 1 or batch_size < 0:
     raise EvaluationError(
         '--num_samples must be 0 (the usual protocol) or at least 2, and '
         '--batch_size 0 (chosen) or positive'
     )
   source = image_data.image_source(config.dataset, config)
-  images, labels, info = read_samples(samples, source.shape[-1])
+  images, labels, info = read_samples(
+      samples, source.shape[-1], source.num_classes
+  )
   path = find_feature_weights(
       features, weights, config, dinov2_model, dinov2_weights_path
   )
@@ -672,6 +717,11 @@ def evaluate_samples(
     result, _ = classifier.evaluate(generate, jax.random.PRNGKey(0), by_class)
     progress(1, 'samples')(1)
     protocol = classifier.protocol(config.dataset)
+  if config.model.conditional and labels is None:
+    protocol['intra_class_note'] = (
+        'no intra-class distance: the file holds no labels (arr_1); '
+        'experiments.sample writes them for a conditional G'
+    )
   with open(samples, 'rb') as f:
     digest = hashlib.sha256(f.read()).hexdigest()
   report = {

@@ -56,6 +56,18 @@ EVAL_SEED = 'eval'
 EVAL_BATCH = 500  # gan_jax.image_evaluation.generate_images' batch.
 GENERATORS = ('ema', 'live')
 INTERPOLATIONS = ('slerp', 'linear')
+# Names that read as one image file, never taken for a directory of PNGs.
+IMAGE_FILE_EXTENSIONS = (
+    '.jpg',
+    '.jpeg',
+    '.gif',
+    '.bmp',
+    '.tif',
+    '.tiff',
+    '.webp',
+    '.npy',
+    '.csv',
+)
 
 
 class SampleError(ValueError):
@@ -412,6 +424,11 @@ def out_kind(out: str, is_image: bool, interpolating: bool) -> str:
         f'--out={out}: one .png is for --interpolate; give a directory for '
         'PNG files or FILE.npz'
     )
+  if ext in IMAGE_FILE_EXTENSIONS:
+    raise SampleError(
+        f'--out={out}: images are written as PNG files into a directory or '
+        'as one FILE.npz; give a directory without a file extension'
+    )
   return 'png_dir'
 
 
@@ -458,6 +475,20 @@ def check_out(
           f'--out={out} already holds {len(taken)} of the files to write '
           f'({taken[0]}, ...); give --overwrite to replace them, or another '
           '--out'
+      )
+    # Files of an earlier, larger sample would stay beside the new ones
+    # (and a scorer reading the folder would count them): never mixed.
+    wanted = set(names)
+    stale = sorted(
+        n
+        for n in (os.listdir(out) if os.path.isdir(out) else [])
+        if n not in wanted and (n.endswith('.png') or n == 'labels.csv')
+    )
+    if stale:
+      raise SampleError(
+          f'--out={out} holds {len(stale)} other sample files ({stale[0]}, '
+          '...) that this sample would not replace; give an empty or new '
+          'directory'
       )
     return
   if os.path.isdir(out):

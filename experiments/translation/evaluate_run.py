@@ -113,7 +113,7 @@ def evaluate_workdir(
       'results': results,
       'protocol': evaluator.protocol(),
   }
-  writers.write_json(
-      os.path.join(workdir, f'evaluation_{features}.json'), report
-  )
+  # An earlier evaluation is kept (gan_jax's own runs' rule).
+  report['written'] = evaluate_run.free_name(workdir, f'evaluation_{features}')
+  writers.write_json(report['written'], report)
   return report
