@@ -8,6 +8,8 @@ import subprocess
 import sys
 import zipfile
 
+import pytest
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # What the runners need and the library must not (pyproject.toml's extras).
 RUNNERS_PACKAGES = {
@@ -22,6 +24,7 @@ RUNNERS_PACKAGES = {
 }
 
 
+@pytest.mark.slow  # Builds a wheel and installs it: ~10 s of 2 cores.
 def test_the_wheel_imports_and_steps_outside_the_repository(tmp_path):
   # Built from a copy: setuptools writes build/ and *.egg-info beside the
   # sources. No network and no build isolation: this environment's

@@ -428,6 +428,7 @@ def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
   assert steps == [2, 4, 6, 8]  # Resumed from step 4, nothing repeated.
 
 
+@pytest.mark.slow  # Two sweep processes (~10 s of 2 cores).
 def test_a_sigterm_saves_the_group_at_its_step_and_the_rerun_resumes(
     finished_sweep, tmp_path, monkeypatch
 ):

@@ -601,6 +601,7 @@ def test_command_line_refuses_bad_input_before_writing(
   assert not workdir.exists()
 
 
+@pytest.mark.slow  # A CycleGAN process end to end (~10 s of 2 cores).
 def test_a_short_run_writes_what_experiments_run_writes(tmp_path):
   workdir = tmp_path / 'run'
   result = subprocess.run(
