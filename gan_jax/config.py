@@ -442,7 +442,8 @@ def validate(config, num_devices: int = 1) -> None:
       c['data']['folder_channels'] in own_images.CHANNEL_CHOICES,
       'data.folder_channels',
       c['data']['folder_channels'],
-      "'auto', 1 or 3",
+      "'auto', '1' or '3' (a string, as --config.data.folder_channels=3 "
+      'gives it)',
   )
   if is_image_dataset(c['dataset']):
     _own_source(c)  # A folder's or tfds: dataset's refusals, first.

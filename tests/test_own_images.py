@@ -3,6 +3,7 @@
 train on them (the last, slow)."""
 
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -176,8 +177,11 @@ def test_bad_folders_are_refused_in_one_line(tmp_path):
   message = _refusal(tmp_path, f'folder:{mixed}')
   assert '1 grey image (grey.png)' in message
   assert '1 colour one (colour.png)' in message
-  assert 'data.folder_channels=1 or 3' in message
-  _validate(tmp_path, f'folder:{mixed}', folder_channels=1, image_size=8)
+  assert (
+      'add --config.data.folder_channels=1 (grey) or '
+      '--config.data.folder_channels=3 (colour)'
+  ) in message
+  _validate(tmp_path, f'folder:{mixed}', folder_channels='1', image_size=8)
 
   one = tmp_path / 'one'
   _save(str(one / 'cats' / 'a.png'), np.zeros((8, 8, 3), np.uint8))
@@ -193,6 +197,137 @@ def test_bad_folders_are_refused_in_one_line(tmp_path):
       tmp_path, f'folder:{one}', folder_resize='nearest'
   )
   assert not (tmp_path / 'data').exists()  # Nothing written.
+
+
+def test_folder_channels_are_the_strings_flags_and_sweeps_give(
+    tmp_path, monkeypatch
+):
+  from experiments.sweeps import spec as sweep_spec
+
+  mixed = tmp_path / 'mixed'
+  _save(str(mixed / 'grey.png'), np.full((8, 8), 40, np.uint8))
+  _save(str(mixed / 'colour.png'), np.full((8, 8, 3), 40, np.uint8))
+  for value in ('1', '3'):
+    _validate(tmp_path, f'folder:{mixed}', folder_channels=value)
+  for value in (1, 3, 'rgb'):
+    message = _refusal(tmp_path, f'folder:{mixed}', folder_channels=value)
+    assert "is not allowed: 'auto', '1' or '3'" in message, message
+  # As --config.data.folder_channels=3 sets it (a string, on the field).
+  config = config_layers.resolve_config(
+      default.get_config(),
+      'non_saturating',
+      {'data.folder_channels': '3', 'data.dir': str(tmp_path / 'data')},
+      f'folder:{mixed}',
+  )
+  assert config.data.folder_channels == '3'
+  assert image_data.image_source(config.dataset, config).shape[-1] == 3
+  # As sweep --set=data.folder_channels=1 gives it, from a relative path.
+  monkeypatch.chdir(tmp_path)
+  spec = sweep_spec.normalize(
+      {
+          'variants': ['hinge'],
+          'dataset': 'folder:./mixed/',
+          'set': {'data.folder_channels': '1', 'data.dir': 'data'},
+      }
+  )
+  assert spec['dataset'] == f'folder:{mixed}'
+  (run,) = sweep_spec.expand(spec)
+  assert run.config.data.folder_channels == '1'
+
+
+def test_16_bit_grey_pngs_are_scaled_not_clipped(tmp_path):
+  pixels = np.arange(64, dtype=np.uint16).reshape(8, 8) * 1024  # 0..64512
+  path = str(tmp_path / 'pics' / 'deep.png')
+  os.makedirs(os.path.dirname(path))
+  Image.fromarray(pixels).save(path)
+  with Image.open(path) as opened:
+    assert opened.mode in ('I', 'I;16')  # 16 bits on disk and in PIL.
+  for channels in ('auto', '3'):
+    settings = _settings(tmp_path, image_size=8, channels=channels)
+    source = own_images.folder_source(f'folder:{tmp_path}/pics', settings)
+    images, _ = _read_all(source)
+    expected = (pixels >> 8).astype(np.uint8)
+    for c in range(images.shape[-1]):
+      np.testing.assert_array_equal(images[0, ..., c], expected)
+
+
+def test_file_labels_change_with_everything_that_shapes_the_images(tmp_path):
+  from gan_jax.metrics import classifier
+
+  root = _make_folder(str(tmp_path / 'pics'), count=4)
+  name = f'folder:{root}'
+  data = {'dir': str(tmp_path / 'data')}
+
+  def label(**fields):
+    image_data.image_source(name, {'data': {**data, **fields}})
+    return image_data.file_label(name)  # As the last resolved.
+
+  small = label(image_size=16)
+  assert small.startswith('folder-pics-') and '/' not in small
+  assert label(image_size=16) == small  # The same settings: the same.
+  others = {
+      label(image_size=64),
+      label(image_size=16, folder_resize='box'),
+      label(image_size=16, folder_channels='1'),
+  }
+  assert small not in others and len(others) == 3
+  label(image_size=16)
+  path = classifier.cache_path(data['dir'], name, classifier.TrainSettings())
+  assert os.path.dirname(path) == os.path.join(
+      data['dir'], 'gan_jax_classifiers'
+  )
+  assert os.path.basename(path).startswith(small + '_v')
+  assert ':' not in os.path.basename(path)
+  # A changed file: another label.
+  _save(os.path.join(root, 'cats', 'new.png'), np.zeros((9, 9, 3), np.uint8))
+  own_images._RESOLVED.clear()  # Scanned once per process and settings.
+  assert label(image_size=16) != small
+
+
+def test_a_relative_folder_is_recorded_by_its_absolute_path(
+    tmp_path, monkeypatch
+):
+  root = _make_folder(str(tmp_path / 'pics'), count=4)
+  (tmp_path / 'elsewhere').mkdir()
+  monkeypatch.chdir(tmp_path / 'elsewhere')
+  overrides = {'data.image_size': 8, 'data.dir': str(tmp_path / 'data')}
+  config = config_layers.resolve_config(
+      default.get_config(), 'hinge', overrides, 'folder:../pics/'
+  )
+  assert config.dataset == f'folder:{root}'
+  assert config_layers.default_workdir(config).endswith('folder-pics_seed0')
+  given = config_layers.resolve_config(
+      default.get_config(),
+      'hinge',
+      {**overrides, 'dataset': f'folder:{root}'},
+  )
+  assert given.to_dict() == config.to_dict()
+
+
+def test_a_sweep_over_a_changed_folder_is_refused(tmp_path):
+  from experiments.sweeps import driver, spec as sweep_spec
+
+  root = _make_folder(str(tmp_path / 'pics'), count=4)
+  spec = sweep_spec.normalize(
+      {
+          'variants': ['hinge'],
+          'dataset': f'folder:{root}',
+          'set': {'data.image_size': 8, 'data.dir': str(tmp_path / 'data')},
+      }
+  )
+  (run,) = sweep_spec.expand(spec)
+  workdir = tmp_path / 'sweep'
+  run_dir = workdir / 'runs' / run.name
+  run_dir.mkdir(parents=True)
+  (run_dir / 'config.json').write_text(json.dumps(run.config.to_dict()))
+  driver.check_data(str(workdir), [run])  # Unchanged.
+  _save(os.path.join(root, 'cats', 'extra.png'), np.zeros((8, 8, 3), np.uint8))
+  own_images._RESOLVED.clear()
+  (changed,) = sweep_spec.expand(spec)
+  with pytest.raises(sweep_spec.SweepError, match='data.fingerprint') as e:
+    driver.check_data(str(workdir), [changed])
+  assert '\n' not in str(e.value)
+  assert (run_dir / 'config.json').exists()
 
 
 def test_damaged_files_are_refused_and_nothing_is_cached(tmp_path):
@@ -284,9 +419,16 @@ def _tiny_tfds(data_dir):
   return 'own_images_tiny'
 
 
-def test_a_prepared_tfds_dataset_resolves_by_its_features(tmp_path):
+def test_a_prepared_tfds_dataset_resolves_by_its_features(tmp_path, caplog):
   data_dir = str(tmp_path / 'data')
   name = _tiny_tfds(data_dir)
+  # Not prepared in another data dir: one line, no TFDS warnings before it.
+  empty = tmp_path / 'empty'
+  empty.mkdir()
+  with caplog.at_level(logging.WARNING):
+    with pytest.raises(own_images.FolderError, match='is not prepared'):
+      image_data.image_source(f'tfds:{name}', {'data': {'dir': str(empty)}})
+  assert not caplog.records, [r.getMessage() for r in caplog.records]
   config = {'data': {'dir': data_dir}}
   source = image_data.image_source(f'tfds:{name}', config)
   assert source.shape == (12, 12, 3) and source.num_classes == 3
@@ -316,7 +458,7 @@ def test_a_prepared_tfds_dataset_resolves_by_its_features(tmp_path):
 # --- Runs (slow) -------------------------------------------------------------
 
 
-def _command(*args, cwd):
+def _command(*args, cwd, refused=False):
   done = subprocess.run(
       [sys.executable, *args],
       capture_output=True,
@@ -324,7 +466,7 @@ def _command(*args, cwd):
       cwd=cwd,
       env={**os.environ, 'PYTHONPATH': REPO},
   )
-  assert done.returncode == 0, done.stderr[-3000:]
+  assert (done.returncode != 0) == refused, done.stderr[-3000:]
   return done
 
 
@@ -358,20 +500,27 @@ def test_a_folder_of_pngs_and_jpegs_with_classes_trains_and_sweeps(tmp_path):
     summary = json.load(f)
   assert summary['status'] == 'completed'
   assert summary['config']['data']['fingerprint']
-  _command(
+  sweep = (
       '-m',
       'experiments.sweep',
       '--variants=non_saturating,hinge',
-      f'--dataset=folder:{root}',
+      f'--dataset=folder:{os.path.relpath(root, tmp_path)}',  # Relative.
       '--set=data.image_size=16',
       f'--set=data.dir={tmp_path}/data',
       '--progress=false',
       *(f'--set={a[len("--config."):]}' for a in SHORT),
-      cwd=tmp_path,
   )
-  assert (
-      tmp_path / 'sweeps' / 'folder-pics_non_saturating-hinge' / 'results.md'
-  ).exists()
+  _command(*sweep, cwd=tmp_path)
+  swept = tmp_path / 'sweeps' / 'folder-pics_non_saturating-hinge'
+  assert (swept / 'results.md').exists()
+  with open(swept / 'sweep.json') as f:
+    assert json.load(f)['dataset'] == f'folder:{root}'
+  # Run again after the folder changed: refused in one line, nothing lost.
+  _save(os.path.join(root, 'cats', 'new.png'), np.zeros((9, 9, 3), np.uint8))
+  done = _command(*sweep, cwd=tmp_path, refused=True)
+  (line,) = done.stderr.strip().splitlines()
+  assert 'data.fingerprint' in line, line
+  assert (swept / 'results.md').exists()
 
 
 @pytest.mark.slow

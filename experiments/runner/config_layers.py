@@ -57,6 +57,12 @@ def resolve_config(
       raise gan_config.ConfigError(f'--variant: {error}') from None
   overrides = with_shortcuts(overrides, dataset, seed, data_dir)
   config = base.copy_and_resolve_references()
+  # A folder by its absolute path, before anything is written: the run's
+  # config.json then names it from any directory.
+  if 'dataset' in overrides:
+    overrides['dataset'] = own_images.absolute(overrides['dataset'])
+  if own_images.absolute(config.get('dataset')) != config.get('dataset'):
+    config.dataset = own_images.absolute(config.dataset)
   if chosen is not None:
     with config.unlocked():
       config.variant = variant

@@ -253,7 +253,7 @@ def run(
       return final_eval
     final_eval, final_eval_step = task.evaluate(state, step, writer), step
     writer.write(step, 'eval', final_eval)
-    if primary:
+    if primary and final_eval:  # Empty without feature metrics (a folder).
       bar.write(
           f'step {step}: '
           + ', '.join(f'{k} {v:.4g}' for k, v in final_eval.items())

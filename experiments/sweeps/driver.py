@@ -55,6 +55,30 @@ def claim_directory(
   writers.write_json(path, spec)
 
 
+def check_data(workdir: str, runs: Sequence[Any]) -> None:
+  """Refuses, in one line and with nothing written or deleted, to resume
+  a sweep whose runs were trained on a folder whose files have changed
+  since (``data.fingerprint`` in a run's config.json), as
+  experiments.run refuses to resume one such run."""
+  for run in runs:
+    now = run.config.data.get('fingerprint', '')
+    path = os.path.join(workdir, 'runs', run.name, 'config.json')
+    if not now or not os.path.exists(path):
+      continue
+    try:
+      with open(path) as f:
+        saved = json.load(f)['data']['fingerprint']
+    except (OSError, ValueError, KeyError, TypeError):
+      continue  # Unreadable or older: the run's own resume says so.
+    if saved and saved != now:
+      raise SweepError(
+          f'--workdir={workdir} holds runs trained on other images: '
+          f'{run.config.dataset} changed since (run {run.name}: '
+          f'data.fingerprint {saved!r} -> {now!r}); give another --workdir '
+          'to train on the folder as it is now'
+      )
+
+
 def check_contracts(groups: Sequence[Sequence[Any]]) -> None:
   """Each group's steps against the step contract (gan_jax.contract),
   before anything is written: a fork that breaks it is one line."""
@@ -154,6 +178,10 @@ def run_sweep(
   primary = jax.process_index() == 0
 
   runs = sweep_spec.expand(spec)
+  # Another sweep's directory or changed images: refused before the
+  # images are decoded (is_streamed reads them).
+  claim_directory(workdir, spec, write=False)
+  check_data(workdir, runs)
   groups = sweep_spec.groups(runs, group_size)
   # Unreadable data stops here, before anything is written. A streamed
   # dataset trains a run per group: a group would share one data stream.

@@ -44,7 +44,7 @@ from experiments.runner import validation
 from experiments.sweeps import published
 from gan_jax import batched, config as gan_config
 from gan_jax.batched import flatten
-from gan_jax.data import DATASETS, is_known_dataset
+from gan_jax.data import DATASETS, is_known_dataset, own_images
 from gan_jax.variants import VARIANTS, unknown_variant
 
 SPEC_KEYS = (
@@ -210,7 +210,9 @@ def normalize(spec: Mapping[str, Any]) -> Dict[str, Any]:
       raise SweepError(f'variants: {unknown_variant(name)}')
   if len(set(variants)) != len(variants):
     raise SweepError(f'variants: {variants} names one twice')
-  dataset = spec.get('dataset') or base.dataset
+  # A folder by its absolute path: sweep.json and the runs' configs name
+  # it from any directory.
+  dataset = own_images.absolute(spec.get('dataset') or base.dataset)
   if not is_known_dataset(dataset):
     raise SweepError(
         f'dataset: unknown dataset {dataset!r}; valid: ' + ', '.join(DATASETS)

@@ -70,6 +70,10 @@ class ImageSource:
   records: Optional[Callable[[str, str], Any]] = None
   # What the images were read from, where it can change (a folder's files).
   fingerprint: str = ''
+  # A short hash of everything that shapes the decoded images and labels
+  # (a folder's or tfds: dataset's path, fingerprint, side, resize filter,
+  # channels, ...): part of file names derived from them (file_label).
+  file_key: str = ''
 
 
 IMAGE_SOURCES = {
@@ -107,15 +111,17 @@ def image_source(name: str, config: Optional[Mapping] = None) -> ImageSource:
 
 def file_label(name: str) -> str:
   """``name`` as part of a file name: a folder's or tfds: dataset's without
-  '/' or ':' (and a folder's with its fingerprint, so files derived from
-  its images change with them)."""
+  '/' or ':', with a hash of everything that shapes its decoded images
+  (ImageSource.file_key: its files, side, resize filter, channels, ...),
+  so files derived from them -- reference features, statistics,
+  classifiers -- are not shared by images decoded differently."""
   if name in IMAGE_SOURCES:
     return name
   from gan_jax.data import own_images
 
   label = own_images.short_name(name)
-  fingerprint = image_source(name).fingerprint
-  return f'{label}-{fingerprint}' if fingerprint else label
+  key = image_source(name).file_key
+  return f'{label}-{key}' if key else label
 
 
 class DatasetNotPrepared(Exception):

@@ -37,18 +37,37 @@ FOLDER_PREFIX = 'folder:'
 TFDS_PREFIX = 'tfds:'
 # data.folder_resize: PIL's filters by name.
 RESIZE_METHODS = ('lanczos', 'bicubic', 'bilinear', 'box')
-# data.folder_channels: 'auto' refuses a mix of grey and colour images.
-CHANNEL_CHOICES = ('auto', 1, 3)
+# data.folder_channels: 'auto' refuses a mix of grey and colour images;
+# '1' or '3' converts every image. Strings, as flags and --set give them.
+CHANNEL_CHOICES = ('auto', '1', '3')
 EXTENSIONS = ('.png', '.jpg', '.jpeg')
 # The side of a folder's images when data.image_size is 0 (and of a tfds:
 # dataset whose images are not all one square size): the size of CelebA's
 # GAN protocol, which the image networks are set up for.
 DEFAULT_SIDE = 64
 CACHE_DIR = 'gan_jax_folders'
+# Part of every cache key and file label: raised when decoding changes
+# (2: 16-bit grey scaled to 8 bits, no longer clipped), so images decoded
+# the old way, and features computed from them, are made again.
+DECODE_VERSION = 2
 SHOWN = 3  # Files named in a refusal; the count says how many in all.
 # PIL modes read as grey; every other mode (RGB, RGBA, P, CMYK, ...) is
 # colour. Alpha is composited over white.
-_GREY_MODES = ('1', 'L', 'LA', 'I', 'I;16', 'F', 'La')
+_GREY_MODES = (
+    '1',
+    'L',
+    'LA',
+    'I',
+    'I;16',
+    'I;16B',
+    'I;16L',
+    'I;16N',
+    'F',
+    'La',
+)
+# Modes of 16 bits a channel (PIL gives a 16-bit grey PNG one of them):
+# scaled to 8 (>> 8), not clipped (PIL's own convert('L') saturates).
+_SIXTEEN_BIT_MODES = ('I', 'I;16', 'I;16B', 'I;16L', 'I;16N')
 
 
 class FolderError(DatasetNotPrepared):
@@ -60,6 +79,19 @@ def is_own(name: str) -> bool:
       isinstance(name, str) and name.startswith(p) and len(name) > len(p)
       for p in (FOLDER_PREFIX, TFDS_PREFIX)
   )
+
+
+def absolute(name):
+  """``folder:PATH`` with PATH absolute (``~`` expanded; symlinks kept as
+  given), so a run's config names the folder from any directory; any other
+  name as it is."""
+  if not (
+      isinstance(name, str)
+      and name.startswith(FOLDER_PREFIX)
+      and len(name) > len(FOLDER_PREFIX)
+  ):
+    return name
+  return FOLDER_PREFIX + _folder_root(name)
 
 
 def short_name(name: str) -> str:
@@ -84,7 +116,7 @@ class Settings:
   data_dir: str
   image_size: int = 0
   resize: str = 'lanczos'
-  channels: Any = 'auto'
+  channels: str = 'auto'  # CHANNEL_CHOICES.
   conditional: bool = False
   image_key: str = ''
   label_key: str = ''
@@ -100,7 +132,7 @@ class Settings:
         data_dir=data.get('dir') or default_data_dir(),
         image_size=int(data.get('image_size') or 0),
         resize=data.get('folder_resize', 'lanczos'),
-        channels=data.get('folder_channels', 'auto'),
+        channels=str(data.get('folder_channels', 'auto')),
         conditional=bool(model.get('conditional', False)),
         image_key=data.get('image_key', '') or '',
         label_key=data.get('label_key', '') or '',
@@ -258,23 +290,33 @@ def channels_of(folder: Folder, setting) -> int:
   (FolderError for a mix of grey and colour, or an unreadable file)."""
   grey, colour, bad = _modes(folder)
   _refuse_unreadable(folder.root, bad)
-  if setting in (1, 3):
-    return setting
+  if setting in ('1', '3'):
+    return int(setting)
   if grey and colour:
     raise FolderError(
         f'{folder.root} mixes {_counted(len(grey), "grey image")} '
         f'({_listing(grey)}) and {_counted(len(colour), "colour one")} '
-        f'({_listing(colour)}); set '
-        'data.folder_channels=1 or 3 to convert them all'
+        f'({_listing(colour)}); to convert them all add '
+        '--config.data.folder_channels=1 (grey) or '
+        '--config.data.folder_channels=3 (colour)'
     )
   return 1 if grey else 3
+
+
+def _eight_bit(image):
+  """A 16-bit grey image as 8-bit 'L', scaled (>> 8); others as given."""
+  if image.mode not in _SIXTEEN_BIT_MODES:
+    return image
+  pixels = np.asarray(image).astype(np.int64)
+  scaled = np.clip(pixels >> 8, 0, 255).astype(np.uint8)
+  return _pil().fromarray(scaled, 'L')
 
 
 def _decode(path: str, side: int, method: str, channels: int) -> np.ndarray:
   Image = _pil()
   with Image.open(path) as opened:
     opened.load()  # A truncated file raises here.
-    image = opened
+    image = _eight_bit(opened)
     if image.mode in ('RGBA', 'LA', 'PA') or (
         image.mode == 'P' and 'transparency' in image.info
     ):
@@ -300,9 +342,14 @@ class ArrayRecords:
     return [self[i] for i in indices]
 
 
+def _digest(key: Sequence[Any]) -> str:
+  return hashlib.sha256(json.dumps(list(key)).encode()).hexdigest()[:16]
+
+
 def cache_path(folder: Folder, settings: Settings, side: int) -> str:
   key = json.dumps(
       [
+          DECODE_VERSION,
           folder.root,
           side,
           settings.resize,
@@ -430,6 +477,18 @@ def folder_source(name: str, settings: Settings) -> ImageSource:
       train_size=len(folder.files),
       records=records,
       fingerprint=folder.fingerprint,
+      # Everything that changes the decoded images or labels.
+      file_key=_digest(
+          [
+              DECODE_VERSION,
+              folder.root,
+              folder.fingerprint,
+              side,
+              settings.resize,
+              channels,
+              folder.classes,
+          ]
+      ),
   )
 
 
@@ -476,9 +535,9 @@ def tfds_source(name: str, settings: Settings) -> ImageSource:
   dataset, split = _tfds_parts(name)
   image_data.check_data_dir(settings.data_dir)
   try:
-    with image_data._quiet_tfds():
+    with image_data._quiet_tfds():  # Its warnings, before our one line.
       builder = tfds.builder(dataset, data_dir=settings.data_dir)
-    prepared = builder.is_prepared()
+      prepared = builder.is_prepared()
   except Exception as error:  # Unknown, or its files are damaged.
     reason = cache_files._one_line(error)
     raise FolderError(
@@ -525,7 +584,9 @@ def tfds_source(name: str, settings: Settings) -> ImageSource:
     )
   num_classes = items[label_key].num_classes if label_key else 1
   shape = tuple(items[image_key].shape)
-  channels = settings.channels if settings.channels in (1, 3) else shape[-1]
+  channels = (
+      int(settings.channels) if settings.channels in ('1', '3') else shape[-1]
+  )
   if channels not in (1, 3):
     channels = 3
   native = shape[0] if shape[0] and shape[0] == shape[1] else 0
@@ -559,6 +620,18 @@ def tfds_source(name: str, settings: Settings) -> ImageSource:
       decode=decode,
       train_size=splits[split].num_examples,
       records=records,
+      file_key=_digest(
+          [
+              DECODE_VERSION,
+              dataset,
+              split,
+              side,
+              method,
+              channels,
+              image_key,
+              label_key,
+          ]
+      ),
   )
 
 

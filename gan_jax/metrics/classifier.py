@@ -209,10 +209,15 @@ def accuracy(
 
 def cache_path(data_dir: str, name: str, settings: TrainSettings) -> str:
   """Files differ by network version and training settings, so a changed
-  setting trains a new classifier instead of reusing the old one."""
+  setting trains a new classifier instead of reusing the old one. A
+  folder's or tfds: dataset's name is its file label (no '/' or ':', and a
+  hash of how its images were decoded: gan_jax.data.images.file_label)."""
+  from gan_jax.data import images as image_data, own_images
+
   tag = '_'.join(f'{v:g}' if isinstance(v, float) else str(v) for v in settings)
+  label = image_data.file_label(name) if own_images.is_own(name) else name
   return os.path.join(
-      data_dir, 'gan_jax_classifiers', f'{name}_v{CACHE_VERSION}_{tag}'
+      data_dir, 'gan_jax_classifiers', f'{label}_v{CACHE_VERSION}_{tag}'
   )
 
 
