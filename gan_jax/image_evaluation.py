@@ -223,10 +223,11 @@ def intra_class_distance(
   most = int(counts.max())
   fake, fake_labels = [], []
   for c, count in zip(classes.tolist(), counts.tolist()):
-    images = generate_class(jax.random.fold_in(rng, c + 1), most, c)[:count]
+    images = generate_class(jax.random.fold_in(rng, c + 1), most, c)
     if len(images) == 0:  # A file of samples without this class.
       continue
-    fake.append(features_of(images))
+    # Features of all ``most`` (one shape: one compilation), then the first.
+    fake.append(features_of(images)[:count])
     fake_labels.append(np.full(len(fake[-1]), c))
   return feature_metrics.intra_class_frechet_distance(
       np.concatenate(fake),

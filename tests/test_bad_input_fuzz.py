@@ -261,6 +261,7 @@ CLI_PAIRS = st.lists(
 )
 
 
+@pytest.mark.slow  # command-line processes (~9 s).
 @settings(
     max_examples=6,
     deadline=None,

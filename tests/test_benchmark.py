@@ -250,6 +250,7 @@ def test_a_bad_flag_is_one_line(command, flag, message):
   assert done.stderr.strip().splitlines() == [message]
 
 
+@pytest.mark.slow  # a benchmark process (~6 s).
 def test_the_benchmark_refuses_an_output_it_cannot_write_before_measuring(
     tmp_path,
 ):

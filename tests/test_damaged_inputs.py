@@ -246,6 +246,7 @@ def test_the_classifier_cache_is_sealed_and_a_damaged_one_set_aside(
   chex.assert_trees_all_equal(loaded.params, first.params)
 
 
+@pytest.mark.slow  # trains the digits classifier (~8 s).
 def test_an_older_unsealed_classifier_cache_is_checked_then_sealed(
     tmp_path, toy_data
 ):

@@ -84,6 +84,7 @@ def digits_run(digits_dir, tmp_path_factory):
   return workdir, str(weights)
 
 
+@pytest.mark.slow  # the 4-step digits run (~30 s of 2 cores) it reads
 def test_a_run_without_the_weights_falls_back_to_the_classifier_and_says_so(
     digits_run,
 ):
@@ -215,6 +216,7 @@ def test_a_run_evaluates_in_inception_features_while_it_trains(
     ), name
 
 
+@pytest.mark.slow  # the 4-step digits run it reads
 def test_a_run_is_evaluated_with_the_classifier_as_it_trains(digits_run):
   workdir, _ = digits_run
   report = evaluate_run.evaluate_workdir(
@@ -251,6 +253,7 @@ def test_the_command_prints_the_table_and_writes_the_json(digits_run):
   )
 
 
+@pytest.mark.slow  # the 4-step digits run it reads
 def test_bad_input_is_one_line_and_overwrites_nothing(digits_run, tmp_path):
   workdir, weights = digits_run
   empty = tmp_path / 'empty'

@@ -129,6 +129,7 @@ def test_divergence_names_the_first_bad_step_and_every_bad_quantity():
   )
 
 
+@pytest.mark.slow  # a run process (~6 s); test_run checks a diverging run in-process.
 def test_diverged_run_names_the_step_and_keeps_its_last_checkpoint(tmp_path):
   constant = dict(
       optim__g__schedule='constant',
@@ -373,6 +374,7 @@ def test_damaged_checkpoint_is_moved_aside_and_the_one_before_used(
   assert summary['status'] == 'completed' and 8 in _steps_saved(workdir)
 
 
+@pytest.mark.slow  # runs processes (~6 s); test_history checks the same refusal in-process.
 def test_no_readable_checkpoint_is_one_error_naming_the_files(
     trained_workdir, tmp_path
 ):

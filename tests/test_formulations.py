@@ -38,6 +38,7 @@ def _state_and_steps(config, unroll: bool):
 
 
 # SNGAN's formulations compile for half a minute: slow set.
+@pytest.mark.slow  # trains each formulation (~8 s).
 @pytest.mark.parametrize(
     'model', ['dcgan', pytest.param('sngan_cnn', marks=pytest.mark.slow)]
 )

@@ -11,6 +11,7 @@ import shutil
 
 import chex
 import jax
+import pytest
 
 from experiments.runner import config_layers
 from experiments.runner.train import train_and_evaluate
@@ -86,6 +87,7 @@ def test_an_old_run_resumes_and_continues_the_same_numbers(tmp_path):
   )
 
 
+@pytest.mark.slow  # a sweep process (~9 s).
 def test_an_old_sweep_resumes_its_group_and_continues_the_same_numbers(
     tmp_path,
 ):

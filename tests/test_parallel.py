@@ -69,14 +69,20 @@ def _assert_close(a, b, rtol, atol):
   )
 
 
+SLOW_ROUTES = (
+    ('packed_unrolled', 'jit'),
+    ('packed_unrolled', 'pmap'),
+    ('batch_norm', 'jit'),
+)
+
+
 @pytest.mark.parametrize(
     'name, route',
     [
-        # packed_unrolled by jit and pmap are the slowest; shard_map keeps
-        # it in the default run.
+        # The slowest to the slow set; each config keeps a route in the
+        # default run.
         pytest.param(name, route, marks=pytest.mark.slow)
-        if (name, route)
-        in (('packed_unrolled', 'jit'), ('packed_unrolled', 'pmap'))
+        if (name, route) in SLOW_ROUTES
         else (name, route)
         for name in sorted(CONFIGS)
         for route in parallel.ROUTES

@@ -53,6 +53,7 @@ def test_every_python_example_runs(capsys):
   assert "'g_loss'" in capsys.readouterr().out
 
 
+@pytest.mark.slow  # a run through the command line (~10 s).
 def test_the_config_file_example_trains_its_own_objective(tmp_path):
   # The config file of docs/forking.md, run as it says (no --variant): its
   # objective and its name stand; the variant layer would have replaced them.

@@ -160,7 +160,10 @@ def test_unrolled_step_with_no_lookahead_is_the_plain_step():
   chex.assert_trees_all_close(unrolled, plain, rtol=1e-6, atol=1e-9)
 
 
-@pytest.mark.parametrize('objective', ['non_saturating', 'minimax'])
+@pytest.mark.parametrize(
+    'objective',
+    ['non_saturating', pytest.param('minimax', marks=pytest.mark.slow)],
+)
 def test_unrolled_gradient_matches_finite_differences(objective):
   """G's gradient through one SGD update of D, against central differences
   of the surrogate written out here: f(theta_G) = L_G(theta_D -
@@ -298,9 +301,8 @@ def test_mlp_options_are_refused_for_other_families():
     gan_config.validate(small_config(model__d_maxout_pieces=1))
 
 
-@pytest.mark.parametrize(
-    'name', [pytest.param('pacgan', marks=pytest.mark.slow), 'unrolled']
-)
+@pytest.mark.slow  # Each protocol's network built and stepped (~6 s).
+@pytest.mark.parametrize('name', ['pacgan', 'unrolled'])
 def test_the_protocol_configs_validate_build_and_step(name):
   module = importlib.import_module(f'experiments.configs.protocols.{name}')
   config = module.get_config()

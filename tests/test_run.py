@@ -207,6 +207,7 @@ def test_conditional_image_run_through_main(digits_dir, tmp_path):
   assert 'real vs real' in result.stdout
 
 
+@pytest.mark.slow  # two image runs (~11 s).
 def test_streamed_input_trains_like_the_in_memory_one(digits_dir, tmp_path):
   """Same records per step either way (the streamed indices are drawn on the
   host, the in-memory ones on device, so the batches differ; both run)."""

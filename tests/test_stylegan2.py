@@ -158,6 +158,7 @@ def test_lazy_regularisers_fire_on_their_steps_in_one_program(unroll):
   assert step._cache_size() == 1
 
 
+@pytest.mark.slow  # StyleGAN2 compiled twice (~12 s).
 def test_truncation_pulls_every_z_to_the_mean_style():
   config = _config()
   spec, hparams, _ = gan_config.build(config)

@@ -118,6 +118,7 @@ def _digit_batch(count=8, seed=0):
   )
 
 
+@pytest.mark.slow  # builds and steps CycleGAN (~7 s).
 def test_identity_translators_pay_no_cycle_or_identity_loss():
   spec = _spec(_Identity(), _Identity())
   state = cycle_state.init_state(spec, jax.random.PRNGKey(0))
@@ -128,6 +129,7 @@ def test_identity_translators_pay_no_cycle_or_identity_loss():
     assert float(metrics[name]) == 0.0
 
 
+@pytest.mark.slow  # builds and steps CycleGAN (~13 s).
 def test_generator_adversarial_term_is_the_papers_least_squares():
   """G's term is E[(D_Y(G(x)) - 1)^2], F's E[(D_X(F(y)) - 1)^2] (no 1/2),
   and D's the mean of its two squared errors."""
@@ -434,7 +436,9 @@ _SGD = {
 @pytest.mark.parametrize(
     'pair', ['grid25_shear', pytest.param('digits_rot', marks=pytest.mark.slow)]
 )
-@pytest.mark.parametrize('route', ['shard_map', 'pmap'])
+@pytest.mark.parametrize(
+    'route', ['shard_map', pytest.param('pmap', marks=pytest.mark.slow)]
+)
 def test_per_device_routes_equal_one_device(pair, route):
   overrides = {**_SGD, 'train.batch_size': 16, 'train.num_devices': 0}
   config = _config(
