@@ -39,13 +39,12 @@ print(json.dumps(digests))
 """
 
 
-# ~2.5 s of compilation per variant and process: wgan_gp in the default run
-# (non_saturating is compared across processes by tests/test_faults.py's
-# resumed runs), the other objectives with -m slow.
+# ~2.5 s of compilation per variant and process: all with -m slow, as
+# tests/test_faults.py's bit-identical resumes (non_saturating).
 @pytest.mark.parametrize(
     'variants',
     [
-        ('wgan_gp',),
+        pytest.param(('wgan_gp',), marks=pytest.mark.slow),
         pytest.param(
             tuple(
                 v

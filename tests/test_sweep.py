@@ -353,6 +353,7 @@ def _records(run_dir, split):
     return [r for r in map(json.loads, f) if r['split'] == split]
 
 
+@pytest.mark.slow  # A run beside the sweep's (~6 s).
 def test_a_sweep_run_is_the_run_experiments_run_makes(finished_sweep, tmp_path):
   from experiments.runner.train import train_and_evaluate
 

@@ -232,6 +232,7 @@ def test_patchgan_judges_70_by_70_patches():
   assert cols.max() - cols.min() + 1 == 70
 
 
+@pytest.mark.slow  # The ResNet generator compiled at two sizes (~8 s).
 def test_resnet_generator_keeps_the_shape_in_tanh_range():
   g = networks.ResnetGenerator(3, 8, 2, 2)
   x = jax.random.normal(jax.random.PRNGKey(0), (2, 32, 32, 1))
