@@ -344,7 +344,14 @@ def _like(config):
   return gan_state.init_state(spec, jax.random.PRNGKey(0), hparams)
 
 
-@pytest.mark.parametrize('how', ['flipped', 'truncated', 'metadata'])
+@pytest.mark.parametrize(
+    'how',
+    [
+        pytest.param('flipped', marks=pytest.mark.slow),
+        'truncated',
+        pytest.param('metadata', marks=pytest.mark.slow),
+    ],
+)
 def test_damaged_checkpoint_is_moved_aside_and_the_one_before_used(
     how, trained_workdir, tmp_path
 ):

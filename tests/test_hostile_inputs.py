@@ -13,7 +13,10 @@ from gan_jax.data import images
 from tests.helpers import small_config
 
 
-@pytest.mark.parametrize('variant', ['non_saturating', 'wgan_gp'])
+@pytest.mark.parametrize(
+    'variant',
+    ['non_saturating', pytest.param('wgan_gp', marks=pytest.mark.slow)],
+)
 def test_a_batch_of_one_trains_to_finite_numbers(variant, tmp_path):
   config = small_config(
       variant, train__batch_size=1, train__steps=4, train__eval_every=4

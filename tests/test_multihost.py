@@ -221,6 +221,7 @@ def test_a_signal_to_one_host_stops_both_at_one_step(tmp_path):
   assert f'completed after {step + 2} steps' in resumed[0][1]
 
 
+@pytest.mark.slow  # A process waits out its peer (~4 s).
 def test_a_missing_process_ends_in_one_line_not_a_hang(tmp_path):
   port = _free_port()
   code, _, err = _finish(

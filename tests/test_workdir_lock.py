@@ -78,6 +78,7 @@ def test_a_workdir_that_holds_files_stays_when_the_lock_is_released(tmp_path):
   assert sorted(os.listdir(tmp_path)) == ['config.json']
 
 
+@pytest.mark.slow  # Two run processes (~8 s); the lock's own tests stay.
 def test_a_second_run_on_a_live_runs_workdir_is_refused_in_one_line(tmp_path):
   # The same command twice, as a user who forgot the first one would.
   workdir = tmp_path / 'run'
