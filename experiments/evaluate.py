@@ -56,6 +56,7 @@ features the run evaluated in unless ``--features`` says; it writes
 """
 
 import sys
+from typing import Any, Dict
 
 from absl import app, flags, logging
 
@@ -254,37 +255,28 @@ def main(argv):
   try:
     if _CONFIG.value:
       load_config_file(_CONFIG.value)
-    if _SAMPLES.value:  # A file of samples rather than the checkpoint.
-      report = evaluate_run.evaluate_samples(
-          _WORKDIR.value or '',
-          _SAMPLES.value,
-          _FEATURES.value if flags.FLAGS['features'].present else None,
-          _NUM_SAMPLES.value,
-          _INCEPTION_WEIGHTS.value,
-          _ANY_WEIGHTS.value,
-          _BATCH_SIZE.value,
-          progress,
-          resize=_RESIZE.value,
-          ref_stats=_REF_STATS.value or '',
-          dinov2_model=_DINOV2_MODEL.value or '',
-          dinov2_weights_path=_DINOV2_WEIGHTS.value or '',
-      )
-      print(evaluate_run.table(report))
-      print(f"\nwritten to {report['written']}")
-      return
-    report = evaluate_run.evaluate_workdir(
-        _WORKDIR.value,
-        _FEATURES.value,
-        _NUM_SAMPLES.value,
-        _INCEPTION_WEIGHTS.value,
-        _ANY_WEIGHTS.value,
-        _BATCH_SIZE.value,
-        progress,
+    options: Dict[str, Any] = dict(
+        num_samples=_NUM_SAMPLES.value,
+        weights=_INCEPTION_WEIGHTS.value,
+        any_weights=_ANY_WEIGHTS.value,
+        batch_size=_BATCH_SIZE.value,
+        progress=progress,
         resize=_RESIZE.value,
         ref_stats=_REF_STATS.value or '',
         dinov2_model=_DINOV2_MODEL.value or '',
         dinov2_weights_path=_DINOV2_WEIGHTS.value or '',
     )
+    if _SAMPLES.value:  # A file of samples rather than the checkpoint.
+      report = evaluate_run.evaluate_samples(
+          _WORKDIR.value or '',
+          _SAMPLES.value,
+          _FEATURES.value if flags.FLAGS['features'].present else None,
+          **options,
+      )
+    else:
+      report = evaluate_run.evaluate_workdir(
+          _WORKDIR.value, _FEATURES.value, **options
+      )
   except (
       evaluate_run.EvaluationError,
       WeightsNotFound,
