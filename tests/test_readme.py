@@ -175,3 +175,70 @@ def test_every_anchor_link_names_a_heading(page):
         re.sub(r'[^\w\- ]', '', h.lower()).replace(' ', '-') for h in headings
     }
     assert anchor in slugs, f'{page}: #{anchor} is not a heading of {linked}'
+
+
+def _variant_defaults():
+  """The README variants table's defaults cell of each variant, with
+  'same' (the row above) and 'as NAME' (that row) resolved."""
+  table = _read('README.md').split('| variant | D / critic minimises')[1]
+  cells, previous = {}, None
+  for line in table.split('\n')[2:]:
+    if not line.startswith('| `'):
+      break
+    columns = [c.strip() for c in line.strip('|').split(' | ')]
+    name, cell = columns[0].split('`')[1], columns[3]
+    if cell.startswith('same') and previous is not None:
+      cell = cells[previous]
+    elif cell.startswith('as '):
+      cell = cells[cell.split()[1].strip('`')]
+    cells[name], previous = cell, name
+  return cells
+
+
+def _stated(text):
+  """Optimizer, rate, betas, n_critic and penalty weight written in a
+  defaults cell (None where the cell does not say)."""
+  optimizer = re.search(r'(Adam|RMSProp) ([0-9.e-]+)', text)
+  betas = re.search(r'\((\d[\d.]*), (\d[\d.]*)\)', text)
+  critic = re.search(r'n_critic (\d+)', text)
+  weight = re.search(r'[λγ] ([0-9.]+)', text)
+  return {
+      'optim.g.name': optimizer and optimizer.group(1).lower(),
+      'optim.g.lr': optimizer and float(optimizer.group(2)),
+      'optim.g.b1': betas and float(betas.group(1)),
+      'optim.g.b2': betas and float(betas.group(2)),
+      'objective.n_critic': critic and int(critic.group(1)),
+      'objective.penalty_weight': weight and float(weight.group(1)),
+  }
+
+
+def test_the_variants_table_shows_the_defaults_the_commands_use():
+  from experiments.configs import default
+  from experiments.runner.config_layers import resolve_config
+
+  cells = _variant_defaults()
+  assert {'wgan_gp', 'r1', 'vanilla', 'dragan'} <= set(cells)
+  for name, cell in cells.items():
+    two_d, _, images = cell.removeprefix('2-D: ').partition('; images: ')
+    sides = [('grid25', two_d), ('cifar10', images or two_d)]
+    if '(images only)' in _read('README.md').split(f'`{name}`')[1][:20]:
+      sides = []  # Its cell describes image runs only.
+    for dataset, text in sides:
+      config = resolve_config(default.get_config(), name, {}, dataset=dataset)
+      schedule = 'linear' if dataset == 'grid25' else 'constant'
+      assert config.optim.g.schedule == schedule, (name, dataset)
+      for field, value in _stated(text).items():
+        if value is None or (
+            field == 'objective.penalty_weight'
+            and config.objective.penalty == 'none'
+        ):
+          continue  # Not stated, or a weight of a field of its own.
+        section, key = field.rsplit('.', 1)
+        actual = config
+        for part in section.split('.'):
+          actual = actual[part]
+        assert actual[key] == pytest.approx(value) if isinstance(
+            value, float
+        ) else actual[key] == value, (name, dataset, field, actual[key])
+        if section == 'optim.g':  # The table gives one rate for both.
+          assert config.optim.d[key] == actual[key], (name, dataset, field)

@@ -258,6 +258,40 @@ def test_measured_rows_sit_beside_their_published_rows():
   assert 'VEEGAN' not in table  # Only the named source.
 
 
+def test_rows_of_two_update_orders_say_which_is_which():
+  def run(seed, algorithm, unroll, **final):
+    return {
+        **_summary('vanilla', seed, **final),
+        'config': {
+            'train': {'steps': 10, 'algorithm': algorithm},
+            'model': {'pack': 1},
+            'objective': {'unroll_steps': unroll},
+        },
+        'swept': {'train.algorithm': algorithm},
+    }
+
+  summaries = [
+      run(0, 'simultaneous', 5, modes=23.0, high_quality_pct=16.0),
+      run(1, 'simultaneous', 5, modes=24.0, high_quality_pct=17.0),
+      run(0, 'alternating', 5, modes=20.0, high_quality_pct=10.0),
+      run(1, 'alternating', 5, modes=22.0, high_quality_pct=12.0),
+  ]
+  rows = sweep_results.aggregate(summaries, ['train.algorithm'])
+  table = sweep_results.markdown(
+      rows, 'grid25', ['train.algorithm'], 2, source='VEEGAN'
+  )
+  # Unrolled GAN published 23.6 modes, 16.0% (VEEGAN): 23.5 +- 0.5 holds
+  # the modes, 16.5 +- 0.5 the HQ; 21 +- 1 and 11 +- 1 hold neither.
+  assert (
+      '| Unrolled GAN | measured (`vanilla`, simultaneous) | 10 | '
+      '23.5 ± 0.5 | 16.5 ± 0.5 | - | yes, yes, - |'
+  ) in table
+  assert (
+      '| Unrolled GAN | measured (`vanilla`, alternating) | 10 | '
+      '21.0 ± 1.0 | 11.0 ± 1.0 | - | no (+2.6), no (+5), - |'
+  ) in table
+
+
 def _run_with_evals(tmp_path, seed, evals):
   """A completed run's summary whose metrics.jsonl holds ``evals``."""
   workdir = tmp_path / f'run{seed}'

@@ -262,6 +262,9 @@ def beside_published(
       '| within ±2 s.e.: modes, HQ, KL |',
       '|---|---|---|---|---|---|---|',
   ]
+  # Name the update order on every row once any row departs from the
+  # library's (a sweep over train.algorithm: the same method twice).
+  orders = any(r.get('algorithm', 'alternating') != 'alternating' for r in rows)
   for r in rows:
     entry = published.row(source, dataset, r['method'])
     cells = [
@@ -277,7 +280,9 @@ def beside_published(
         )
     )
     lines.append(
-        f'| {r["method"]} | measured (`{r["variant"]}`) | '
+        f'| {r["method"]} | measured (`{r["variant"]}`'
+        + (f', {r["algorithm"]}' if orders else '')
+        + ') | '
         f'{r["steps"]} | ' + ' | '.join(cells) + f' | {within} |'
     )
     if entry is not None:
