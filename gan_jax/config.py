@@ -103,7 +103,8 @@ def _base_defaults() -> Dict[str, Any]:
       },
       'objective': {
           'name': 'non_saturating',  # gan_jax.losses.OBJECTIVES
-          # D's penalty: none | gradient_penalty | r1 | a registered one
+          # D's penalty: none | gradient_penalty | r1 | r2 | r1_r2 | dragan |
+          # a registered one
           # (gan_jax.penalties.D_PENALTIES); its weight is
           # objective.penalty_weight.
           'penalty': 'none',

@@ -262,6 +262,12 @@ def _r2(ctx: Context) -> Scalar:
   return r2_penalty(ctx.critic, ctx.fake)
 
 
+def _r1_r2(ctx: Context) -> Scalar:
+  # R1 and R2 at one weight: gamma/2 (E_real + E_fake) ||grad D||^2, the
+  # pair R3GAN (Huang et al. 2024) adds to the relativistic pairing game.
+  return _r1(ctx) + _r2(ctx)
+
+
 DRAGAN_C = HParam(
     'dragan_c',
     0.5,
@@ -333,6 +339,7 @@ D_PENALTIES: Registry[Penalty] = Registry(
         ),
         'r1': Penalty(_r1),
         'r2': Penalty(_r2),
+        'r1_r2': Penalty(_r1_r2),
         'dragan': Penalty(_dragan, hparams=(DRAGAN_C, DRAGAN_K)),
     },
 )

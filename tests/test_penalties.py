@@ -5,6 +5,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from gan_jax import penalties
+from gan_jax.context import Context
 
 
 def _linear_critic(w):
@@ -87,6 +88,17 @@ def test_r1_of_linear_critic():
   np.testing.assert_allclose(
       penalties.r1_penalty(_linear_critic(w), x), 4.5, rtol=1e-6
   )
+
+
+def test_r1_r2_penalises_real_and_fake_at_one_weight():
+  """f(x) = ||x||^2 / 2 has gradient x: R1 = E||x_real||^2 / 2 and R2 =
+  E||x_fake||^2 / 2, summed."""
+  critic = lambda x: 0.5 * jnp.sum(jnp.square(x), axis=1)
+  real = jnp.array([[1.0, 2.0], [2.0, 2.0]])  # ||x||^2: 5, 8.
+  fake = jnp.array([[3.0, 0.0], [0.0, 1.0]])  # 9, 1.
+  ctx = Context(hparams={}, critic=critic, real=real, fake=fake)
+  value = penalties.D_PENALTIES.lookup('r1_r2').value(ctx)
+  np.testing.assert_allclose(value, 0.5 * 6.5 + 0.5 * 5.0, rtol=1e-6)
 
 
 def test_penalty_gradient_matches_finite_differences():
