@@ -163,7 +163,7 @@ def main(argv):
   try:
     spec = spec_from_flags(_load_file(_SWEEP.value) if _SWEEP.value else None)
     spec = sweep_spec.normalize(spec)
-    if 'config' in spec and spec['variants']:
+    if _CONFIG.value and _VARIANTS.value:  # Both typed, not a sweep file's.
       print(
           f"note: --variants lay each variant's published objective, "
           f"optimizers and settings over {spec['config']}; leave --variants "

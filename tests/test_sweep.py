@@ -580,7 +580,9 @@ def test_the_command_line_refuses_bad_input_in_one_line(tmp_path):
         ('wgan_gp_grid', 36, 2),
         ('tune_wgan_gp_lr', 8, 1),
         ('protocol_pacgan', 40, 4),
-        ('protocol_unrolled', 20, 2),
+        # Both update orders: the simultaneous one is the fork's plug-in.
+        ('protocol_unrolled', 40, 4),
+        ('protocol_pacgan_full', 4, 2),
         ('beat_2d', 10, 1),
     ],
 )
@@ -652,3 +654,14 @@ def test_divergence_reasons_follow_the_restored_checkpoint(tmp_path):
   assert sweep_training._reason({'d_loss': np.array([1.0, 2.0])}, 40, 2) == (
       'parameters not finite at step 41; frozen at step 40'
   )
+
+
+def test_a_missing_config_file_names_the_directory_it_was_sought_in(
+    tmp_path, monkeypatch
+):
+  # A sweep file's 'config' is relative to where the command runs.
+  monkeypatch.chdir(tmp_path)
+  with pytest.raises(
+      SweepError, match=f'no such file a/b.py \\(in {tmp_path}\\)'
+  ):
+    sweep_spec.base_config({'config': 'a/b.py'})

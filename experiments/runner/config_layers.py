@@ -224,7 +224,10 @@ def load_config_file(path: str):
   try:
     if where not in _LOADED:
       if not os.path.isfile(where):
-        raise FileNotFoundError(f'no such file {path}')
+        raise FileNotFoundError(
+            f'no such file {path}'
+            + ('' if os.path.isabs(path) else f' (in {os.getcwd()})')
+        )
       name = 'gan_jax_config_' + hashlib.sha1(where.encode()).hexdigest()[:12]
       module_spec = importlib.util.spec_from_file_location(name, where)
       if module_spec is None or module_spec.loader is None:

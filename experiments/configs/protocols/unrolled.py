@@ -20,11 +20,14 @@ VEEGAN's paper describes the networks of its own GAN row in an appendix
 that could not be read from this machine (no network); its project page
 names only the unrolling. This protocol uses the reference
 implementation's networks for both the GAN and the Unrolled GAN rows, and
-VEEGAN averaged 5 runs where this sweep runs 10. Where gan_jax differs: D
-and G update in turn, not at once; the notebook's ring is
+VEEGAN averaged 5 runs where this sweep runs 10. The notebook updates D
+and G at once from the same parameters: ``train.algorithm='simultaneous'``
+(examples/forks/simultaneous.py; the sweep runs both orders), where the
+library's default alternates. Where gan_jax differs: the notebook's ring is
 ``linspace(0, 2 pi, 8)``, whose first and last centres coincide (7
 modes), and radius 1, sigma 0.01: gan_jax's ring8 has the 8 distinct
-centres PacGAN and VEEGAN count.
+centres PacGAN and VEEGAN count; and simultaneously, G's update draws a
+z of its own where the notebook's one loss gives both updates the same z.
 """
 
 from experiments.configs import default
