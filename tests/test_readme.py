@@ -187,10 +187,11 @@ def _variant_defaults():
       break
     columns = [c.strip() for c in line.strip('|').split(' | ')]
     name, cell = columns[0].split('`')[1], columns[3]
+    # 'same, λ 10': the row above's settings, then what the cell adds.
     if cell.startswith('same') and previous is not None:
-      cell = cells[previous]
+      cell = cells[previous] + '; ' + cell[len('same') :]
     elif cell.startswith('as '):
-      cell = cells[cell.split()[1].strip('`')]
+      cell = cells[cell.split()[1].strip('`;')] + '; ' + cell
     cells[name], previous = cell, name
   return cells
 
@@ -201,15 +202,31 @@ def _stated(text):
   optimizer = re.search(r'(Adam|RMSProp) ([0-9.e-]+)', text)
   betas = re.search(r'\((\d[\d.]*), (\d[\d.]*)\)', text)
   critic = re.search(r'n_critic (\d+)', text)
-  weight = re.search(r'[λγ] ([0-9.]+)', text)
-  return {
+  # The last weight stated wins: 'same, λ 10' after the row above's.
+  weights = re.findall(r'[λγ] ([0-9.]+)(?: and ([0-9.]+))?', text)
+  weight = weights[-1] if weights else None
+  stated = {
       'optim.g.name': optimizer and optimizer.group(1).lower(),
       'optim.g.lr': optimizer and float(optimizer.group(2)),
       'optim.g.b1': betas and float(betas.group(1)),
       'optim.g.b2': betas and float(betas.group(2)),
       'objective.n_critic': critic and int(critic.group(1)),
-      'objective.penalty_weight': weight and float(weight.group(1)),
+      'objective.penalty_weight': weight and float(weight[0]),
   }
+  for field, pattern in (
+      ('objective.dragan_c', r'\bc ([0-9.]+)'),
+      ('objective.lecam_decay', r'decay ([0-9.]+)'),
+  ):
+    found = re.findall(pattern, text)
+    stated[field] = float(found[-1]) if found else None
+  return stated, weight
+
+
+# Variants whose λ is a weight of their own, not objective.penalty_weight.
+_OWN_WEIGHTS = {
+    'cr': ('objective.cr_weight',),
+    'bcr': ('objective.bcr_real', 'objective.bcr_fake'),
+}
 
 
 def test_the_variants_table_shows_the_defaults_the_commands_use():
@@ -227,7 +244,12 @@ def test_the_variants_table_shows_the_defaults_the_commands_use():
       config = resolve_config(default.get_config(), name, {}, dataset=dataset)
       schedule = 'linear' if dataset == 'grid25' else 'constant'
       assert config.optim.g.schedule == schedule, (name, dataset)
-      for field, value in _stated(text).items():
+      stated, weight = _stated(text)
+      if name in _OWN_WEIGHTS:
+        stated['objective.penalty_weight'] = None
+        for field, value in zip(_OWN_WEIGHTS[name], weight or ()):
+          stated[field] = float(value or weight[0])
+      for field, value in stated.items():
         if value is None or (
             field == 'objective.penalty_weight'
             and config.objective.penalty == 'none'
