@@ -217,17 +217,33 @@ def test_aggregate_excludes_diverged_runs_and_marks_the_best():
   assert '(1 seed each;' in sweep_results.markdown(rows, 'grid25', [], 1)
 
 
+def _protocol_run(variant, seed, swept, pack=1, unroll=0, **final):
+  """A completed run of a published protocol: ``swept`` {field: value},
+  train.algorithm among them or alternating."""
+  algorithm = swept.get('train.algorithm', 'alternating')
+  return {
+      **_summary(variant, seed, **final),
+      'config': {
+          'train': {'steps': 10, 'algorithm': algorithm},
+          'model': {'pack': pack},
+          'objective': {'unroll_steps': unroll},
+      },
+      'swept': swept,
+  }
+
+
+def _beside_published(summaries, swept, source):
+  """results.md of 2-seed grid25 runs swept over one field, beside
+  ``source``'s table."""
+  rows = sweep_results.aggregate(summaries, [swept])
+  return sweep_results.markdown(rows, 'grid25', [swept], 2, source=source)
+
+
 def test_measured_rows_sit_beside_their_published_rows():
   def packed(seed, pack, **final):
-    return {
-        **_summary('non_saturating', seed, **final),
-        'config': {
-            'train': {'steps': 10},
-            'model': {'pack': pack},
-            'objective': {'unroll_steps': 0},
-        },
-        'swept': {'model.pack': pack},
-    }
+    return _protocol_run(
+        'non_saturating', seed, {'model.pack': pack}, pack=pack, **final
+    )
 
   summaries = [
       packed(0, 1, modes=17.0, high_quality_pct=94.0, reverse_kl=0.5),
@@ -235,10 +251,7 @@ def test_measured_rows_sit_beside_their_published_rows():
       packed(0, 2, modes=25.0, high_quality_pct=90.0, reverse_kl=0.02),
       packed(1, 2, modes=25.0, high_quality_pct=92.0, reverse_kl=0.04),
   ]
-  rows = sweep_results.aggregate(summaries, ['model.pack'])
-  table = sweep_results.markdown(
-      rows, 'grid25', ['model.pack'], 2, source='PacGAN'
-  )
+  table = _beside_published(summaries, 'model.pack', 'PacGAN')
   # GAN: modes 18 +- 1 holds 17.3 (|-0.7| <= 2); HQ 94.1 +- 0.1 holds 94.2;
   # KL 0.6 +- 0.1 holds 0.70 (|0.1| <= 0.2).
   assert (
@@ -260,15 +273,8 @@ def test_measured_rows_sit_beside_their_published_rows():
 
 def test_rows_of_two_update_orders_say_which_is_which():
   def run(seed, algorithm, unroll, **final):
-    return {
-        **_summary('vanilla', seed, **final),
-        'config': {
-            'train': {'steps': 10, 'algorithm': algorithm},
-            'model': {'pack': 1},
-            'objective': {'unroll_steps': unroll},
-        },
-        'swept': {'train.algorithm': algorithm},
-    }
+    swept = {'train.algorithm': algorithm}
+    return _protocol_run('vanilla', seed, swept, unroll=unroll, **final)
 
   summaries = [
       run(0, 'simultaneous', 5, modes=23.0, high_quality_pct=16.0),
@@ -276,10 +282,7 @@ def test_rows_of_two_update_orders_say_which_is_which():
       run(0, 'alternating', 5, modes=20.0, high_quality_pct=10.0),
       run(1, 'alternating', 5, modes=22.0, high_quality_pct=12.0),
   ]
-  rows = sweep_results.aggregate(summaries, ['train.algorithm'])
-  table = sweep_results.markdown(
-      rows, 'grid25', ['train.algorithm'], 2, source='VEEGAN'
-  )
+  table = _beside_published(summaries, 'train.algorithm', 'VEEGAN')
   # Unrolled GAN published 23.6 modes, 16.0% (VEEGAN): 23.5 +- 0.5 holds
   # the modes, 16.5 +- 0.5 the HQ; 21 +- 1 and 11 +- 1 hold neither.
   assert (
