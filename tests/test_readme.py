@@ -259,8 +259,10 @@ def test_the_variants_table_shows_the_defaults_the_commands_use():
         actual = config
         for part in section.split('.'):
           actual = actual[part]
-        assert actual[key] == pytest.approx(value) if isinstance(
-            value, float
-        ) else actual[key] == value, (name, dataset, field, actual[key])
+        assert (
+            actual[key] == pytest.approx(value)
+            if isinstance(value, float)
+            else actual[key] == value
+        ), (name, dataset, field, actual[key])
         if section == 'optim.g':  # The table gives one rate for both.
           assert config.optim.d[key] == actual[key], (name, dataset, field)
