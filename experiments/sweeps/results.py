@@ -264,7 +264,7 @@ def beside_published(
   ]
   # Name the update order on every row once any row departs from the
   # library's (a sweep over train.algorithm: the same method twice).
-  orders = any(r.get('algorithm', 'alternating') != 'alternating' for r in rows)
+  orders = any(r['algorithm'] != 'alternating' for r in rows)
   for r in rows:
     entry = published.row(source, dataset, r['method'])
     cells = [
