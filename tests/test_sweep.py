@@ -444,18 +444,26 @@ def test_an_interrupted_sweep_resumes(finished_sweep, tmp_path, monkeypatch):
   monkeypatch.setattr(
       sweep_training.evaluators.ToyEvaluator, 'evaluate', real_evaluate
   )
-  trained = []
+  trained, advanced = [], []
   real_train_group = sweep_training.train_group
-  monkeypatch.setattr(
-      sweep_training,
-      'train_group',
-      lambda group, *a, **k: (
-          trained.append([r.name for r in group])
-          or real_train_group(group, *a, **k)
-      ),
-  )
+
+  def counted_train_group(group, build, group_dir, runs_dir, advance, *a):
+    trained.append([r.name for r in group])
+    return real_train_group(
+        group,
+        build,
+        group_dir,
+        runs_dir,
+        lambda n: advanced.append(n) or advance(n),
+        *a,
+    )
+
+  monkeypatch.setattr(sweep_training, 'train_group', counted_train_group)
   resumed = sweep_driver.run_sweep(spec, workdir, progress=False)
   assert [len(names) for names in trained] == [2]  # Only the second group.
+  # The progress bar: the restored steps (4 per run) at the restore, then
+  # the rest, so that it ends at the sweep's total.
+  assert advanced[0] == 2 * 4 and sum(advanced) == 2 * 8
   assert [os.path.getmtime(p) for p in first_group] == stamps
   for done, expected in zip(resumed, summaries):
     for name, value in expected['final_eval'].items():

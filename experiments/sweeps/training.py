@@ -173,8 +173,8 @@ def train_group(
 
   ``runs`` have ``name``, ``seed`` and ``config``; ``build(padded_runs,
   mesh)`` makes their :class:`Group`. ``advance(n)`` is called with the
-  number of run-steps done after each interval (for the sweep's progress
-  bar). Raises nothing for a run that diverges: it is frozen at its last
+  number of run-steps restored from a checkpoint and then done after each
+  interval (for the sweep's progress bar). Raises nothing for a run that diverges: it is frozen at its last
   finite state and reported 'diverged'. When ``stop`` has received a
   signal, saves the group's checkpoint at the step reached and raises
   preemption.Interrupted.
@@ -223,6 +223,7 @@ def train_group(
       )
     step = int(restored_step)
     earlier_seconds = float(restored['wall_seconds'])
+    advance(step * count)  # The progress bar counts the restored steps.
   run_dirs = [os.path.join(runs_dir, run.name) for run in runs]
   metric_writers: List[Union[writers.MetricWriter, writers.NoWriter]] = []
   for run, run_dir in zip(runs, run_dirs):
