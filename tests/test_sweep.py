@@ -232,6 +232,22 @@ def _protocol_run(variant, seed, swept, pack=1, unroll=0, **final):
   }
 
 
+def test_results_csv_names_a_swept_algorithm_once(tmp_path):
+  summaries = [
+      dict(
+          _protocol_run('vanilla', 0, {'train.algorithm': a}, modes=1.0),
+          run=a,
+      )
+      for a in ('simultaneous', 'alternating')
+  ]
+  path = tmp_path / 'results.csv'
+  sweep_results.write_csv(str(path), summaries, ['train.algorithm'])
+  with open(path) as f:
+    rows = list(csv.DictReader(f))
+  assert 'train.algorithm' not in rows[0]
+  assert [r['algorithm'] for r in rows] == ['simultaneous', 'alternating']
+
+
 def _beside_published(summaries, swept, source):
   """results.md of 2-seed grid25 runs swept over one field, beside
   ``source``'s table."""

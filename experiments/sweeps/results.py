@@ -121,6 +121,8 @@ def write_csv(
   evaluation protocol."""
   metrics = metric_names(summaries)
   protocol = sorted({k for s in summaries for k in _scalar_protocol(s)})
+  # The algorithm has its own column, swept or not.
+  swept = [f for f in swept if f != 'train.algorithm']
   header = (
       [
           'run',
