@@ -22,6 +22,7 @@ is allowed.
 """
 
 import copy
+import dataclasses
 import difflib
 import math
 from collections.abc import Mapping
@@ -100,6 +101,12 @@ def _base_defaults() -> Dict[str, Any]:
           # image feature, the first ClassLabel (else every label 0).
           'image_key': '',
           'label_key': '',
+          # 2-D datasets: the networks see data * scale (metrics and
+          # samples stay in the data's coordinates); 0: the dataset's own,
+          # roughly unit-sized (grid25 1/2.828, ring8 1.414). The published
+          # protocols set 1, the coordinates their reference code trained
+          # in.
+          'scale': 0.0,
       },
       'objective': {
           'name': 'non_saturating',  # gan_jax.losses.OBJECTIVES
@@ -448,6 +455,12 @@ def validate(config, num_devices: int = 1) -> None:
   )
   if is_image_dataset(c['dataset']):
     _own_source(c)  # A folder's or tfds: dataset's refusals, first.
+  number_in(c, 'data.scale', 0.0, FLOAT32_MAX)
+  if c['data']['scale'] and is_image_dataset(c['dataset']):
+    raise ConfigError(
+        f'data.scale={c["data"]["scale"]!r} is not allowed with dataset='
+        f'{c["dataset"]!r}: it scales 2-D points; leave it 0'
+    )
   if c['data']['image_size'] and not is_image_dataset(c['dataset']):
     raise ConfigError(
         f'data.image_size={c["data"]["image_size"]!r} is not '
@@ -624,6 +637,15 @@ def formulation(config, platform: Optional[str] = None) -> str:
   return 'cpu' if platform == 'cpu' else 'standard'
 
 
+def toy_dataset(config) -> Toy2D:
+  """The 2-D dataset a config trains on, with its data.scale."""
+  c = resolve(config)
+  dataset = get_toy_dataset(c['dataset'])
+  if c['data']['scale']:
+    dataset = dataclasses.replace(dataset, scale=float(c['data']['scale']))
+  return dataset
+
+
 def train_shape(config) -> Tuple[int, ...]:
   """The shape of one training example: an image dataset's, resized to
   ``data.image_size`` when that is set."""
@@ -774,7 +796,7 @@ def build(
     if c['data']['subset']:
       train_size = min(c['data']['subset'], train_size or c['data']['subset'])
   else:  # Unconditional: validate() allows labels on images only.
-    dataset = get_toy_dataset(c['dataset'])
+    dataset = toy_dataset(c)
   generator, discriminator = models.build_models(
       c['model'],
       train_shape(c),

@@ -4,6 +4,8 @@ import jax
 import numpy as np
 import pytest
 
+from experiments.configs import default
+from gan_jax import config as gan_config
 from gan_jax.data import TOY_DATASETS, get_toy_dataset
 
 
@@ -29,3 +31,19 @@ def test_grid_centres_and_spread():
 def test_unknown_dataset_lists_valid_ones():
   with pytest.raises(ValueError, match='valid: grid25, ring8, swiss_roll'):
     get_toy_dataset('mnist2')
+
+
+def test_data_scale_sets_the_coordinates_the_networks_see():
+  # The published protocols train in the reference code's coordinates:
+  # data.scale=1 hands the networks grid25's centres at -4..4 as they are.
+  config = default.get_config()
+  config.data.scale = 1.0
+  _, _, data = gan_config.build(config)
+  x = np.asarray(data.sample(jax.random.PRNGKey(0), (1000,)))
+  np.testing.assert_array_equal(np.asarray(data.to_network(x)), x)
+  assert 3.5 < np.abs(x).max() < 4.5
+  # 0 keeps the dataset's own, roughly unit-sized, scale.
+  _, _, own = gan_config.build(default.get_config())
+  assert (
+      own.scale == get_toy_dataset('grid25').scale == pytest.approx(1 / 2.828)
+  )

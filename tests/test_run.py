@@ -134,6 +134,8 @@ BAD_INPUTS = [
         "data.image_size=7 is not allowed with model.name='dcgan'",
     ),
     (['--config.data.image_size=16'], 'it resizes images'),
+    (['--config.data.scale=-1.0'], 'data.scale=-1.0 is not allowed'),
+    (['--dataset=digits', '--config.data.scale=1.0'], 'it scales 2-D points'),
     (
         ['--dataset=digits', '--config.train.steps_per_dispatch=3'],
         'a divisor of train.log_every',

@@ -139,6 +139,17 @@ def test_points_of_a_2d_run(toy_run, tmp_path):
   np.testing.assert_allclose(np.array(rows[1:], float), points, rtol=1e-6)
 
 
+def test_points_are_in_the_data_coordinates_of_the_run(toy_run, tmp_path):
+  # The same G (same seed, same outputs) trained with data.scale=2: its
+  # points are the network outputs / 2, those of ring8's own scale / 1.414.
+  config = small_config(dataset='ring8', model__width=8, data__scale=2.0)
+  scaled_run = _workdir(tmp_path / 'scaled', config)
+  _sample(workdir=toy_run, out=str(tmp_path / 'own.npy'), num=4)
+  _sample(workdir=scaled_run, out=str(tmp_path / 'scaled.npy'), num=4)
+  own, scaled = np.load(tmp_path / 'own.npy'), np.load(tmp_path / 'scaled.npy')
+  np.testing.assert_allclose(scaled * 2.0, own * 1.414, rtol=1e-5)
+
+
 @pytest.mark.parametrize(
     'fields, says',
     [

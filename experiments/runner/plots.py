@@ -1,6 +1,7 @@
 """Pictures of generated 2-D samples over the data density."""
 
 import functools
+import math
 from typing import Mapping
 
 import matplotlib
@@ -15,8 +16,9 @@ from gan_jax.data.toy2d import density_grid  # noqa: E402
 
 def plot_extent(dataset: Toy2D) -> float:
   """Half-width of a square view around the data (data coordinates)."""
+  # The swiss roll's radius reaches 4.5 pi (gan_jax.data.toy2d).
   return (
-      1.5 / dataset.scale * 1.3
+      1.05 * (4.5 * math.pi + 3 * dataset.sigma)
       if dataset.centers is None
       else (1.25 * float(np.max(np.abs(np.asarray(dataset.centers)))) + 0.75)
   )

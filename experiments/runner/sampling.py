@@ -48,7 +48,6 @@ from gan_jax import config as gan_config, image_evaluation
 from gan_jax import state as gan_state
 from gan_jax.data import images as image_data, is_image_dataset
 from gan_jax.data.on_device import DeviceImages
-from gan_jax.data.toy2d import get_toy_dataset
 from gan_jax.models import STYLE_MODELS
 from gan_jax.step_helpers import apply_model
 
@@ -736,7 +735,7 @@ def sample(request: Request, announce=print) -> Dict[str, Any]:
         request.truncation,
     )
   if kind in ('npy', 'csv'):
-    dataset = get_toy_dataset(run.config.dataset)
+    dataset = gan_config.toy_dataset(run.config)
     write_points(
         request.out,
         kind,
