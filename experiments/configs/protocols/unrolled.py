@@ -13,6 +13,11 @@ number here is from that notebook:
   maximises it, G minimises f through D after 5 look-ahead Adam updates
   (differentiated through), i.e. ``vanilla`` with
   ``objective.unroll_steps=5`` (0 for the plain GAN, saturating).
+* The data in the coordinates the networks were given there: the ring's
+  centres on the unit circle as they are (``data.scale=1``, where
+  gan_jax's other configs scale 2-D data to about unit size); grid25's
+  centres at -4..4 as they are too, as in PacGAN's code for VEEGAN's grid
+  (VEEGAN's own grid code was not read).
 * Adam: D 1e-4, G 1e-3, beta1 0.5 (beta2 0.999, epsilon 1e-8: keras'
   and TensorFlow's defaults), constant; batch 512; 25,000 iterations.
 
@@ -42,6 +47,7 @@ FIELDS = {
     'model.activation': 'tanh',
     'model.weight_init': 'orthogonal',
     'model.init_scale': 1.4,
+    'data.scale': 1.0,
     'objective.unroll_steps': 5,
     **constant_adam(g_lr=1e-3, d_lr=1e-4, b1=0.5),
     'train.batch_size': 512,
