@@ -45,6 +45,26 @@ def test_reverse_kl_by_hand_and_low_quality_excluded():
   assert none['modes'] == 0 and np.isnan(none['reverse_kl'])
 
 
+def test_a_uniform_generator_against_the_closed_form():
+  # Samples uniform on [-5, 5]^2 (a generator that learned the square, not
+  # the modes): a sample is of high quality with probability a = 25 pi
+  # (3 sigma)^2 / 100, a mode is covered unless none of 2,500 samples lands
+  # in its disc: E[modes] = 25 (1 - (1 - a / 25)^2500) = 20.73.
+  grid = get_toy_dataset('grid25')
+  a = 25 * math.pi * (3 * grid.sigma) ** 2 / 100
+  draws = jax.random.uniform(
+      jax.random.PRNGKey(0), (1000, 2500, 2), minval=-5.0, maxval=5.0
+  )
+  metrics = jax.vmap(
+      lambda x: mode_metrics(x, jnp.asarray(grid.centers), grid.sigma)
+  )(draws)
+  # 1,000 draws: standard errors of 0.06 modes and 0.01 points; the
+  # bounds are 4 of them.
+  modes = 25 * (1 - (1 - a / 25) ** 2500)
+  assert abs(float(metrics['modes'].mean()) - modes) < 0.25
+  assert abs(float(metrics['high_quality_pct'].mean()) - 100 * a) < 0.04
+
+
 def test_ring_has_eight_distinct_modes():
   ring = get_toy_dataset('ring8')
   centers = np.asarray(ring.centers)
