@@ -47,3 +47,13 @@ def test_data_scale_sets_the_coordinates_the_networks_see():
   assert (
       own.scale == get_toy_dataset('grid25').scale == pytest.approx(1 / 2.828)
   )
+
+
+@pytest.mark.parametrize('name', sorted(TOY_DATASETS))
+def test_the_picture_frames_the_data(name):
+  from experiments.runner import plots
+
+  dataset = get_toy_dataset(name)
+  x = np.abs(np.asarray(dataset.sample(jax.random.PRNGKey(2), (20000,))))
+  extent = plots.plot_extent(dataset)
+  assert x.max() < extent < 2 * x.max() + 1  # All of it, and not lost in it.
