@@ -174,10 +174,10 @@ def train_group(
   ``runs`` have ``name``, ``seed`` and ``config``; ``build(padded_runs,
   mesh)`` makes their :class:`Group`. ``advance(n)`` is called with the
   number of run-steps restored from a checkpoint and then done after each
-  interval (for the sweep's progress bar). Raises nothing for a run that diverges: it is frozen at its last
-  finite state and reported 'diverged'. When ``stop`` has received a
-  signal, saves the group's checkpoint at the step reached and raises
-  preemption.Interrupted.
+  interval (for the sweep's progress bar). Raises nothing for a run that
+  diverges: it is frozen at its last finite state and reported 'diverged'.
+  When ``stop`` has received a signal, saves the group's checkpoint at the
+  step reached and raises preemption.Interrupted.
   """
   started = time.time()
   config = runs[0].config
