@@ -42,13 +42,14 @@ def refused(error: Exception, config_file_given: bool) -> str:
   """The one line a command exits with for ``error``: with a hint to give
   the run's config file where a saved run names a plug-in this process has
   not registered (a choice the config refuses: 'is not allowed')."""
-  from gan_jax.config import ConfigError
+  from gan_jax.config import PLUGIN_HINT, ConfigError
 
   hint = (
       ' (a run of a plug-in registered in a config file: give that file '
       'with --config)'
       if isinstance(error, ConfigError)
       and 'is not allowed' in str(error)
+      and PLUGIN_HINT not in str(error)
       and not config_file_given
       else ''
   )

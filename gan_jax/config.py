@@ -103,9 +103,9 @@ def _base_defaults() -> Dict[str, Any]:
           'label_key': '',
           # 2-D datasets: the networks see data * scale (metrics and
           # samples stay in the data's coordinates); 0: the dataset's own,
-          # roughly unit-sized (grid25 1/2.828, ring8 1.414). The published
-          # protocols set 1, the coordinates their reference code trained
-          # in.
+          # roughly unit-sized (grid25 1/2.828, ring8 1.414); else a factor
+          # in [0.001, 1000]. The published protocols set 1, the
+          # coordinates their reference code trained in.
           'scale': 0.0,
       },
       'objective': {
@@ -342,6 +342,23 @@ def choice(config, field: str, options: Iterable[str]) -> None:
   check(value in options, field, value, 'one of ' + ', '.join(options))
 
 
+# Where a registry's name is refused: a name that a file registers (a fork
+# in examples/forks/, the user's own) exists only once that file is loaded.
+PLUGIN_HINT = '; a plug-in registered in a file needs that file as --config'
+
+
+def plugin_choice(config, field: str, registry: Iterable[str]) -> None:
+  """``choice`` for a field that names a plug-in of ``registry``."""
+  value = get_field(config, field)
+  options = tuple(registry)
+  check(
+      value in options,
+      field,
+      value,
+      'one of ' + ', '.join(options) + PLUGIN_HINT,
+  )
+
+
 def int_at_least(config, field: str, low: int) -> None:
   # Step counts, sizes and seeds become int32 on device.
   value = get_field(config, field)
@@ -455,7 +472,15 @@ def validate(config, num_devices: int = 1) -> None:
   )
   if is_image_dataset(c['dataset']):
     _own_source(c)  # A folder's or tfds: dataset's refusals, first.
-  number_in(c, 'data.scale', 0.0, FLOAT32_MAX)
+  scale = c['data']['scale']
+  # 0 means the dataset's own; a factor near 0 or huge leaves float32
+  # (samples are divided by it on the way out).
+  check(
+      is_number(scale) and (scale == 0 or 1e-3 <= scale <= 1e3),
+      'data.scale',
+      scale,
+      "0 (the dataset's own scale) or a factor in [0.001, 1000]",
+  )
   if c['data']['scale'] and is_image_dataset(c['dataset']):
     raise ConfigError(
         f'data.scale={c["data"]["scale"]!r} is not allowed with dataset='
@@ -469,11 +494,13 @@ def validate(config, num_devices: int = 1) -> None:
     )
 
   objective = c['objective']
-  choice(c, 'objective.name', losses.OBJECTIVES)
-  choice(c, 'objective.penalty', penalties.names(penalties.D_PENALTIES))
-  choice(c, 'objective.g_penalty', penalties.names(penalties.G_PENALTIES))
-  choice(c, 'train.algorithm', algorithms.ALGORITHMS)
-  choice(c, 'augment.name', augment.AUGMENTATIONS)
+  plugin_choice(c, 'objective.name', losses.OBJECTIVES)
+  plugin_choice(c, 'objective.penalty', penalties.names(penalties.D_PENALTIES))
+  plugin_choice(
+      c, 'objective.g_penalty', penalties.names(penalties.G_PENALTIES)
+  )
+  plugin_choice(c, 'train.algorithm', algorithms.ALGORITHMS)
+  plugin_choice(c, 'augment.name', augment.AUGMENTATIONS)
   _regularizer_names(c)
   int_at_least(c, 'data.subset', 0)
   subset = c['data']['subset']
@@ -616,7 +643,7 @@ def validate_optimizers(config) -> None:
 def validate_targets(config) -> None:
   """The objective's label targets, by its declarations (for configs that
   hold an objective but not the GAN's other fields: CycleGAN's)."""
-  choice(config, 'objective.name', losses.OBJECTIVES)
+  plugin_choice(config, 'objective.name', losses.OBJECTIVES)
   validate_hparams(
       config, losses.get_objective(get_field(config, 'objective.name')).hparams
   )

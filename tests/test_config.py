@@ -190,6 +190,14 @@ BAD_VALUES = [
         'model.weight_init=.*one of default, normal, orthogonal',
     ),
     ('model.init_scale', 0.0, r'model.init_scale=0.0 .*\(0, inf\)'),
+    # Samples are divided by the scale on the way out: 1e-45 made them inf.
+    ('data.scale', 1e-45, r"data.scale=1e-45 .*0 \(the dataset's own"),
+    ('data.scale', 1e4, r'data.scale=10000.0 .*\[0.001, 1000\]'),
+    (
+        'train.algorithm',
+        'simultaneous',
+        'one of alternating; a plug-in registered in a file needs that file',
+    ),
 ]
 
 

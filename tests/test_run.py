@@ -125,6 +125,17 @@ BAD_INPUTS = [
         ['--config.eval.features=inception'],
         "eval.features='inception' is not allowed with dataset='grid25'",
     ),
+    (
+        # A fork's algorithm without the file that registers it.
+        ['--config.train.algorithm=simultaneous'],
+        "train.algorithm='simultaneous' is not allowed: one of alternating; "
+        'a plug-in registered in a file needs that file as --config',
+    ),
+    (
+        ['--variant=stylegan2'],
+        "--variant=stylegan2 is not allowed with dataset='grid25': it "
+        'trains on images',
+    ),
     (['--config=experiments/configs/missing.py'], 'cannot load it'),
     (['--config=tests/helpers.py'], 'it has no get_config()'),
     (['--config.model.conditional=true'], 'it has no labels'),
