@@ -81,6 +81,12 @@ def resolve_config(
           or image_data.image_source(name).shape[0]
       )
       config.update_from_flattened_dict(dict(chosen.overrides_for_side(side)))
+    elif chosen.images_only:
+      # Before its image fields are refused one by one.
+      raise gan_config.ConfigError(
+          f'--variant={variant} is not allowed with dataset={name!r}: it '
+          'trains on images (e.g. --dataset=digits)'
+      )
     else:
       config.update_from_flattened_dict(dict(chosen.toy_overrides))
   config.update_from_flattened_dict(overrides)
