@@ -181,6 +181,13 @@ def test_2d_run_refuses_npz_and_no_checkpoint_is_one_line(toy_run, tmp_path):
   history.keep_config(str(empty), small_config(), 0)
   with pytest.raises(sampling.SampleError, match='no checkpoint'):
     _sample(workdir=str(empty), out=str(tmp_path / 'x.npy'), num=2)
+  # The image-only options, each named as given.
+  for fields, says in (
+      (dict(seed='eval'), '--seed=eval: for image runs only'),
+      (dict(label=1), '--label=1: for image runs only'),
+  ):
+    with pytest.raises(sampling.SampleError, match=says):
+      _sample(workdir=toy_run, out=str(tmp_path / 'x.npy'), num=2, **fields)
   assert sorted(os.listdir(tmp_path)) == ['empty']
   assert sampling.parse_seed('eval') == 'eval'
   with pytest.raises(sampling.SampleError, match='--seed=-1'):

@@ -634,10 +634,12 @@ def check_options(config, request: Request) -> None:
   if psi is not None and not 0.0 <= psi <= 1.0:
     raise SampleError(f'--truncation={psi}: give psi in [0, 1]')
   if not is_image_dataset(config.dataset):
-    if request.label is not None or request.seed == EVAL_SEED:
+    given = [f'--label={request.label}'] if request.label is not None else []
+    given += ['--seed=eval'] if request.seed == EVAL_SEED else []
+    if given:
       raise SampleError(
-          '--label and --seed=eval are for image runs; a 2-D run gives '
-          'points'
+          f'{" and ".join(given)}: for image runs only (a 2-D run gives '
+          'points)'
       )
     return
   if request.label is not None:
