@@ -392,7 +392,10 @@ def test_a_sweep_leaves_tables_figures_and_runs(finished_sweep):
   } <= set(rows[0])
   assert float(rows[0]['modes']) == summaries[0]['final_eval']['modes']
   with open(os.path.join(workdir, 'results.md')) as f:
-    assert '| `wgan_gp` | 8 | 2 | 0 |' in f.read()
+    text = f.read()
+  assert '| `wgan_gp` | 8 | 2 | 0 |' in text
+  # The fields every run shares, which no column shows.
+  assert 'Every run sets `model.width=16`, `model.depth=2`,' in text
   for name in ('curves.png', 'g_grad_norm.png', 'samples.png'):
     assert os.path.getsize(os.path.join(workdir, 'figures', name)) > 1000
   run_dir = summaries[0]['workdir']

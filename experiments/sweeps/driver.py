@@ -203,6 +203,15 @@ def run_sweep(
       f'{results.counted(len(groups), "vmapped group")}; this '
       f'invocation trained for {time.time() - started:.0f} s.'
   )
+  if spec.get('set'):
+    # What the table's rows hold in common, which no column shows.
+    header += (
+        ' Every run sets '
+        + ', '.join(
+            f'`{field}={value}`' for field, value in spec['set'].items()
+        )
+        + '.'
+    )
   inception_note = results.inception_note(ordered)
   if inception_note:
     header += ' ' + inception_note
