@@ -332,7 +332,9 @@ def markdown(
       f'({counted(seeds, "seed")} each; a diverged run is counted, '
       'not averaged). Best mean in bold (higher is better for modes, high quality, '
       'precision, recall, density, coverage, classifier score; lower '
-      'for KL, W1, FD, intra-class FD, KID).',
+      'for KL, W1, FD, intra-class FD, KID). A dash: no value, as for '
+      'the reverse KL of a setting where a seed had no sample of high '
+      'quality.',
       '',
   ]
   steps = [] if 'train.steps' in swept else ['steps']  # Not twice.
