@@ -255,7 +255,15 @@ def test_the_variant_takes_the_published_setting_of_each_resolution():
 
 
 def test_the_2d_benchmarks_and_other_models_are_refused_with_a_reason():
-  config = resolve_config(default.get_config(), 'stylegan2', {}, 'grid25')
+  with pytest.raises(
+      gan_config.ConfigError,
+      match="--variant=stylegan2 is not allowed with dataset='grid25': it "
+      'trains on images',
+  ):
+    resolve_config(default.get_config(), 'stylegan2', {}, 'grid25')
+  config = resolve_config(
+      default.get_config(), None, {'model.name': 'stylegan2'}, 'grid25'
+  )
   with pytest.raises(
       gan_config.ConfigError,
       match="model.name='stylegan2' is not allowed with "
