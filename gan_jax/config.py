@@ -336,10 +336,10 @@ def get_field(config, field: str) -> Any:
   return node
 
 
-def choice(config, field: str, options: Iterable[str]) -> None:
+def choice(config, field: str, options: Iterable[str], hint: str = '') -> None:
   value = get_field(config, field)
   options = tuple(options)
-  check(value in options, field, value, 'one of ' + ', '.join(options))
+  check(value in options, field, value, 'one of ' + ', '.join(options) + hint)
 
 
 # Where a registry's name is refused: a name that a file registers (a fork
@@ -349,14 +349,7 @@ PLUGIN_HINT = '; a plug-in registered in a file needs that file as --config'
 
 def plugin_choice(config, field: str, registry: Iterable[str]) -> None:
   """``choice`` for a field that names a plug-in of ``registry``."""
-  value = get_field(config, field)
-  options = tuple(registry)
-  check(
-      value in options,
-      field,
-      value,
-      'one of ' + ', '.join(options) + PLUGIN_HINT,
-  )
+  choice(config, field, registry, PLUGIN_HINT)
 
 
 def int_at_least(config, field: str, low: int) -> None:
