@@ -603,6 +603,17 @@ def test_the_command_line_refuses_bad_input_in_one_line(tmp_path):
   assert not os.path.exists(tmp_path / 'b')
 
 
+def test_the_header_names_only_the_fields_no_column_overrides():
+  # protocol_pacgan_full.py sets model.pack=1 for every run and lists
+  # PacGAN2's model.pack=2: its results.md must not say every run packs 1.
+  fixed = {'model.pack': 1, 'train.batch_size': 100, 'model.width': 400}
+  assert sweep_results.shared_settings(
+      fixed, ['model.pack', 'train.batch_size']
+  ) == (' Every run sets `model.width=400`.')
+  assert sweep_results.shared_settings(fixed, list(fixed)) == ''
+  assert sweep_results.shared_settings({}, []) == ''
+
+
 @pytest.mark.parametrize(
     'name, runs, groups',
     [

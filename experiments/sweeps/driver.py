@@ -203,15 +203,7 @@ def run_sweep(
       f'{results.counted(len(groups), "vmapped group")}; this '
       f'invocation trained for {time.time() - started:.0f} s.'
   )
-  if spec.get('set'):
-    # What the table's rows hold in common, which no column shows.
-    header += (
-        ' Every run sets '
-        + ', '.join(
-            f'`{field}={value}`' for field, value in spec['set'].items()
-        )
-        + '.'
-    )
+  header += results.shared_settings(spec.get('set', {}), swept)
   inception_note = results.inception_note(ordered)
   if inception_note:
     header += ' ' + inception_note

@@ -231,6 +231,14 @@ def _digits(metric: str) -> int:
   )
 
 
+def shared_settings(fixed: Mapping[str, Any], swept: Sequence[str]) -> str:
+  """The sentence of results.md's header naming what every run holds in
+  common, which no column shows: the sweep's fixed fields, less those a
+  swept field or a listed config overrides (its column shows those)."""
+  shared = [f'`{f}={v}`' for f, v in fixed.items() if f not in swept]
+  return f' Every run sets {", ".join(shared)}.' if shared else ''
+
+
 def within_two_standard_errors(
     measured: Tuple[float, float], published_mean: Optional[float]
 ) -> str:
