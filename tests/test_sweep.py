@@ -623,7 +623,7 @@ def test_the_header_names_only_the_fields_no_column_overrides():
         ('protocol_pacgan', 40, 4),
         # Both update orders: the simultaneous one is the fork's plug-in.
         ('protocol_unrolled', 40, 4),
-        ('protocol_pacgan_full', 4, 2),
+        ('protocol_pacgan_full', 2, 2),
         ('beat_2d', 10, 1),
     ],
 )
