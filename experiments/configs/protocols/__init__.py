@@ -3,7 +3,8 @@
 Each module holds ``FIELDS`` (flattened config fields over the default
 config, after its ``VARIANT``'s settings), the ``SOURCE`` of every number,
 and ``get_config()`` for ``experiments.run --config=...``. The sweep files
-``experiments/configs/sweeps/protocol_*.py`` run them over 10 seeds.
+``experiments/configs/sweeps/protocol_*.py`` run them over 10 seeds
+(``protocol_pacgan_full.py``, 400,000 steps a row: one).
 """
 
 from typing import Any, Dict
