@@ -1,6 +1,6 @@
 """PacGAN's Table 1 GAN and PacGAN2 rows on grid25 at the published budget,
 400,000 updates of each network (experiments/configs/protocols/pacgan.py),
-one seed per row: 1.5-1.9 hours a row and seed on a 2-core CPU
+one seed per row: 1.7-1.9 hours a row and seed on a 2-core CPU
 (docs/results_2d.md, "What fits"); --seeds=2 takes about 1.5 times as
 long (vmapped, the seeds share the cores). protocol_pacgan.py runs all four
 rows, ten seeds each, where there is the time (7-11 hours per row here).
